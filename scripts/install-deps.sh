@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Litchi needs to build, test and benchmark,
+# only those missing. Idempotent; run as root (make run / make test call it).
+#   scripts/install-deps.sh            build + run
+#   scripts/install-deps.sh test       + what the tests need (chromium, python3-websockets)
+#   scripts/install-deps.sh bench      + the peers the benchmarks compare against
+set -euo pipefail
+
+build_pkgs=(build-essential cmake ninja-build pkg-config ccache
+  libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
+  libcurl4-openssl-dev libvips-dev libvips-tools libsodium-dev libarchive-dev libsqlite3-dev
+  libcli11-dev libspdlog-dev libfmt-dev nodejs npm python3)
+test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip)
+bench_pkgs=(nginx curl wget2 aria2 libbenchmark-dev)
+
+want=("${build_pkgs[@]}")
+case "${1:-}" in
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "need root to install packages" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

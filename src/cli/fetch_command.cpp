@@ -1,0 +1,228 @@
+// `litchi fetch`: download a list of image URLs into a folder, with a live
+// progress bar and a manifest, without a server. The engine does the work;
+// this file reads the input, resumes from an earlier manifest, shows
+// progress, handles Ctrl-C and writes the manifest in input order.
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "cli/commands.hpp"
+#include "cli/progress_view.hpp"
+#include "fetch/blob_store.hpp"
+#include "fetch/engine.hpp"
+#include "fetch/manifest.hpp"
+#include "fetch/url_check.hpp"
+
+namespace litchi::cli {
+namespace {
+
+std::atomic<int> g_signal{0};
+
+void on_signal(int sig) { g_signal.store(sig); }
+
+struct FetchOptions {
+    std::vector<std::string> urls;
+    std::string input;
+    std::string output;
+    std::string manifest;
+    std::string progress = "auto";
+    std::vector<std::string> allow_cidrs;
+    double timeout_s = 120;
+    FetchLimits limits;
+};
+
+std::string trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+        s.remove_suffix(1);
+    return std::string(s);
+}
+
+// Blank lines and lines starting with '#' are skipped; everything else is an
+// item, even when it is not a URL (it then fails with bad_url).
+bool read_url_lines(std::istream& in, std::vector<std::string>& out) {
+    std::string line;
+    while (std::getline(in, line)) {
+        std::string t = trim(line);
+        if (t.empty() || t[0] == '#') continue;
+        out.push_back(std::move(t));
+    }
+    return !in.bad();
+}
+
+int usage_error(const std::string& message) {
+    std::cerr << "litchi fetch: " << message << "\n";
+    return 2;
+}
+
+int run_fetch(FetchOptions& opt) {
+    std::vector<std::string> urls = opt.urls;
+    if (!opt.input.empty()) {
+        if (opt.input == "-") {
+            read_url_lines(std::cin, urls);
+        } else {
+            std::ifstream in(opt.input);
+            if (!in) return usage_error("cannot read " + opt.input);
+            if (!read_url_lines(in, urls)) return usage_error("error reading " + opt.input);
+        }
+    }
+    if (urls.empty()) return usage_error("no URLs given (pass them as arguments, or with -i FILE or -i -)");
+    for (const auto& text : opt.allow_cidrs) {
+        auto range = parse_cidr(text);
+        if (!range) return usage_error("--allow-cidr: not an address range: " + text);
+        opt.limits.allowed_ranges.push_back(*range);
+    }
+    opt.limits.total_timeout = std::chrono::milliseconds(static_cast<long long>(opt.timeout_s * 1000));
+    ProgressMode mode;
+    if (!parse_progress_mode(opt.progress, stderr, mode))
+        return usage_error("--progress must be auto, bar, json or none");
+
+    std::error_code ec;
+    std::filesystem::create_directories(opt.output, ec);
+    if (ec) return usage_error("cannot create " + opt.output + ": " + ec.message());
+
+    const std::size_t n = urls.size();
+    std::vector<std::optional<ManifestEntry>> entries(n);
+    ProgressCounts counts;
+    counts.total = n;
+
+    // Resume: a URL already done in the manifest, whose file is still here
+    // under its hash, is not fetched again.
+    std::unordered_map<std::string, ManifestEntry> previous;
+    if (!opt.manifest.empty() && std::filesystem::exists(opt.manifest)) {
+        std::size_t bad = 0;
+        for (auto& e : read_manifest(opt.manifest, &bad))
+            if (e.done && std::filesystem::is_regular_file(std::filesystem::path(opt.output) / e.file))
+                previous.emplace(e.url, std::move(e));
+        if (bad) std::cerr << "litchi fetch: skipped " << bad << " unreadable manifest line(s)\n";
+    }
+
+    // The same URL twice is fetched once; every line gets the result.
+    std::unordered_map<std::string, std::vector<std::size_t>> followers;
+    std::vector<FetchRequest> requests;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (auto it = previous.find(urls[i]); it != previous.end()) {
+            entries[i] = it->second;
+            ++counts.done;
+            continue;
+        }
+        auto [it, fresh] = followers.try_emplace(urls[i]);
+        it->second.push_back(i);
+        if (fresh) requests.push_back({i, urls[i]});
+    }
+
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::size_t finished = counts.done;
+    BlobStore blobs(opt.output, BlobLayout::flat);
+    Engine engine(opt.limits, blobs, [&](std::vector<FetchResult>&& batch) {
+        std::lock_guard lock(mutex);
+        for (auto& r : batch) {
+            auto entry = manifest_entry_from(r);
+            for (std::size_t i : followers[urls[r.id]]) {
+                entries[i] = entry;
+                entries[i]->url = urls[i];
+                ++finished;
+                if (r.ok()) ++counts.done;
+                else ++counts.failed;
+            }
+            if (r.ok()) counts.bytes += r.bytes;
+        }
+        changed.notify_all();
+    });
+
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old_int{}, old_term{};
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    ProgressView view(mode, stderr);
+    engine.submit(std::move(requests));
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    bool interrupted = false;
+    {
+        std::unique_lock lock(mutex);
+        while (finished < n) {
+            changed.wait_for(lock, std::chrono::milliseconds(100));
+            if (g_signal.load()) {
+                interrupted = true;
+                break;
+            }
+            ProgressCounts shown = counts;
+            shown.bytes = engine.stats().bytes_received;
+            view.update(shown);
+            // Checkpoint the manifest now and then, so even kill -9 keeps most of the work.
+            if (!opt.manifest.empty() && std::chrono::steady_clock::now() - last_checkpoint > std::chrono::seconds(10)) {
+                write_manifest(opt.manifest, entries);
+                last_checkpoint = std::chrono::steady_clock::now();
+            }
+        }
+    }
+    // stop() reports everything already durable and drops the rest.
+    engine.stop();
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    ProgressCounts shown = counts;
+    shown.bytes = engine.stats().bytes_received;
+    view.finish(shown);
+
+    if (!opt.manifest.empty()) {
+        try {
+            write_manifest(opt.manifest, entries);
+        } catch (const std::exception& e) {
+            std::cerr << "litchi fetch: cannot write the manifest: " << e.what() << "\n";
+            return 1;
+        }
+    }
+    if (mode == ProgressMode::none && !interrupted) {
+        // A one-line summary even without a bar: what a script's log wants to see.
+        std::cerr << "litchi fetch: " << counts.done << " done, " << counts.failed << " failed of " << n << "\n";
+    }
+    if (interrupted) {
+        std::cerr << "\nlitchi fetch: interrupted; " << counts.done << " done, " << counts.failed << " failed, "
+                  << (n - counts.done - counts.failed) << " not finished\n";
+        return 128 + g_signal.load();
+    }
+    return counts.failed ? 1 : 0;
+}
+
+}  // namespace
+
+void add_fetch_command(CLI::App& app, int& status) {
+    auto opt = std::make_shared<FetchOptions>();
+    auto* cmd = app.add_subcommand("fetch", "Download image URLs into a folder, with live progress and a manifest");
+    cmd->add_option("urls", opt->urls, "URLs to download");
+    cmd->add_option("-i,--input", opt->input, "Read URLs from FILE, one a line ('-' for stdin)");
+    cmd->add_option("-o,--output", opt->output, "Folder for the images, stored as <sha256>.<ext>")->required();
+    cmd->add_option("-j,--jobs", opt->limits.concurrency, "Transfers at once")
+        ->capture_default_str()->check(CLI::Range(1, 1024));
+    cmd->add_option("--per-host", opt->limits.per_host, "Transfers at once to one host (0: same as -j)")
+        ->capture_default_str()->check(CLI::Range(0, 1024));
+    cmd->add_option("--retries", opt->limits.retries, "Extra attempts for transient failures")
+        ->capture_default_str()->check(CLI::Range(0, 20));
+    cmd->add_option("--timeout", opt->timeout_s, "Seconds one transfer may take in all")
+        ->capture_default_str()->check(CLI::Range(0.1, 86400.0));
+    cmd->add_option("--max-bytes", opt->limits.max_bytes, "Largest body accepted, in bytes")
+        ->capture_default_str()->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
+    cmd->add_option("--max-pixels", opt->limits.max_pixels, "Largest width*height*pages accepted")
+        ->capture_default_str()->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 50));
+    cmd->add_flag("--allow-private", opt->limits.allow_private,
+                  "Allow loopback, private and other non-global addresses (off: blocked_address)");
+    cmd->add_option("--allow-cidr", opt->allow_cidrs, "Allow just this non-global range, e.g. 127.0.0.1/32 (repeatable)")
+        ->allow_extra_args(false);
+    cmd->add_flag("--proxy-from-env", opt->limits.use_proxy_env, "Honour http_proxy/https_proxy (ignored by default)");
+    cmd->add_option("--manifest", opt->manifest, "Write a JSON Lines manifest here; an existing one is resumed");
+    cmd->add_option("--progress", opt->progress, "auto|bar|json|none (auto: a bar when stderr is a terminal)")
+        ->capture_default_str();
+    cmd->callback([opt, &status] { status = run_fetch(*opt); });
+}
+
+}  // namespace litchi::cli

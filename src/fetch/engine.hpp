@@ -1,0 +1,97 @@
+// The download engine: one libcurl multi handle on a dedicated network thread,
+// a small pool that checks images and makes them durable, and a committer
+// that renames finished files into the blob store in batches (group commit).
+//
+//   submit() ──> network thread (curl_multi_poll; SSRF guard; size cap; sha256
+//                while streaming to a .part file; retries with backoff)
+//            ──> probe pool (magic bytes + libvips header; fdatasync)
+//            ──> committer (rename batch, fsync folders once) ──> on_results(batch)
+//
+// Results are delivered in batches on the committer thread, only after every
+// done file in the batch is durable under its final name. `litchi fetch` and
+// `litchi serve` both drive this class; neither knows how it works inside.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/image_format.hpp"
+#include "core/reason.hpp"
+
+namespace litchi {
+
+class BlobStore;
+
+struct FetchRequest {
+    std::uint64_t id = 0;  // the caller's; echoed in the result
+    std::string url;
+};
+
+struct FetchResult {
+    std::uint64_t id = 0;
+    std::string url;                        // as submitted
+    FailureReason reason = FailureReason::none;  // none means done
+    int http_status = 0;                    // last HTTP status seen (0 if none)
+    int attempts = 0;                       // network attempts made (redirect hops are not attempts)
+    std::string sha256;                     // lowercase hex; done only
+    std::uint64_t bytes = 0;                // body size; done only
+    ImageFormat format = ImageFormat::unknown;
+    int width = 0, height = 0, pages = 0;
+    std::string file;                       // relative to the blob store root; done only
+    std::string detail;                     // short text for logs; never holds credentials
+
+    bool ok() const { return reason == FailureReason::none; }
+};
+
+struct EngineStats {
+    std::uint64_t bytes_received = 0;  // body bytes over the wire, all attempts
+    std::uint64_t queued = 0;          // submitted, not yet started (includes retry waits)
+    std::uint64_t active = 0;          // transfers in the multi handle
+    std::uint64_t probing = 0;         // downloaded, being checked or committed
+};
+
+class Engine {
+public:
+    using ResultsHandler = std::function<void(std::vector<FetchResult>&&)>;
+
+    // `blobs` must outlive the engine. `on_results` runs on the committer
+    // thread; it may call submit() and cancel().
+    Engine(const FetchLimits& limits, BlobStore& blobs, ResultsHandler on_results);
+    ~Engine();  // stop() then join
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Thread-safe. Queued requests start in submission order, subject to the
+    // global (-j) and per-host limits.
+    void submit(std::vector<FetchRequest> requests);
+
+    // Thread-safe. A queued or running request ends with reason `cancelled`.
+    // Unknown or finished ids are ignored.
+    void cancel(const std::vector<std::uint64_t>& ids);
+
+    // Aborts everything still queued or running without reporting it (the
+    // caller still owns those ids: the server requeues them, the CLI leaves
+    // them out of the manifest), delivers results already durable, removes
+    // every .part file, and joins the threads. Idempotent.
+    void stop();
+
+    // Blocks until nothing is queued, running, probing or uncommitted.
+    void wait_idle();
+
+    EngineStats stats() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// libvips and libcurl global setup; call once from main before any Engine.
+// Turns the vips operation cache off and blocks untrusted loaders.
+void init_fetch_libraries(const char* argv0);
+
+}  // namespace litchi
