@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <vector>
+
+#include "core/image_header.hpp"
 
 namespace litchi {
 namespace {
@@ -33,36 +36,15 @@ bool loader_matches(std::string_view loader, ImageFormat format) {
     }
 }
 
-std::int32_t le32(const unsigned char* p) {
-    return std::int32_t(std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8) | (std::uint32_t(p[2]) << 16) |
-                        (std::uint32_t(p[3]) << 24));
+std::vector<unsigned char> read_head(const std::filesystem::path& file, std::size_t max) {
+    std::vector<unsigned char> buf(max);
+    std::ifstream in(file, std::ios::binary);
+    in.read(reinterpret_cast<char*>(buf.data()), std::streamsize(max));
+    buf.resize(std::size_t(in.gcount()));
+    return buf;
 }
 
-// libvips reads BMP only through ImageMagick, which VIPS_BLOCK_UNTRUSTED
-// blocks (rightly). The BMP header is simple enough to read directly.
-ProbeResult probe_bmp(std::span<const unsigned char> head, std::uint64_t max_pixels) {
-    if (head.size() < 26) return refuse(FailureReason::not_image, ImageFormat::bmp, "BMP header truncated");
-    std::uint32_t dib = std::uint32_t(le32(head.data() + 14));
-    std::int64_t w = 0, h = 0;
-    if (dib == 12) {
-        w = head[18] | (head[19] << 8);
-        h = head[20] | (head[21] << 8);
-    } else {
-        w = le32(head.data() + 18);
-        h = le32(head.data() + 22);
-        if (h < 0) h = -h;  // top-down bitmap
-    }
-    if (w <= 0 || h <= 0) return refuse(FailureReason::not_image, ImageFormat::bmp, "BMP with no pixels");
-    ProbeResult r;
-    r.format = ImageFormat::bmp;
-    r.width = int(std::min<std::int64_t>(w, INT32_MAX));
-    r.height = int(std::min<std::int64_t>(h, INT32_MAX));
-    r.pages = 1;
-    if (std::uint64_t(w) * std::uint64_t(h) > max_pixels)
-        return refuse(FailureReason::too_many_pixels, ImageFormat::bmp,
-                      std::to_string(w) + "x" + std::to_string(h) + " is over the pixel limit");
-    return r;
-}
+std::string dims(std::uint64_t w, std::uint64_t h) { return std::to_string(w) + "x" + std::to_string(h); }
 
 }  // namespace
 
@@ -71,7 +53,31 @@ ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const 
     ImageFormat sniffed = sniff_image(head);
     if (sniffed == ImageFormat::unknown)
         return refuse(FailureReason::not_image, sniffed, "content is not a supported image format");
-    if (sniffed == ImageFormat::bmp) return probe_bmp(head, max_pixels);
+    // The declared size decides bombs before any decoder allocates for them.
+    auto header = read_head(file, kDeclaredSizeBytes);
+    auto declared = read_declared_size(sniffed, header);
+    if (declared) {
+        if (declared->width == 0 || declared->height == 0)
+            return refuse(FailureReason::not_image, sniffed, "image declares no pixels");
+        if (declared->width * declared->height > max_pixels) {
+            auto r = refuse(FailureReason::too_many_pixels, sniffed,
+                            dims(declared->width, declared->height) + " is over the pixel limit");
+            r.width = int(std::min<std::uint64_t>(declared->width, INT32_MAX));
+            r.height = int(std::min<std::uint64_t>(declared->height, INT32_MAX));
+            return r;
+        }
+    }
+    // libvips reads BMP only through ImageMagick, which VIPS_BLOCK_UNTRUSTED
+    // blocks (rightly); the BMP header is all we check.
+    if (sniffed == ImageFormat::bmp) {
+        if (!declared) return refuse(FailureReason::not_image, sniffed, "BMP header truncated");
+        ProbeResult r;
+        r.format = sniffed;
+        r.width = int(declared->width);
+        r.height = int(declared->height);
+        r.pages = 1;
+        return r;
+    }
 
     const char* loader = vips_foreign_find_load(file.c_str());
     if (!loader || !loader_matches(loader, sniffed)) {

@@ -39,7 +39,7 @@ UrlCheck admit(boost::urls::url u, const FetchLimits& limits) {
     u.remove_fragment();
     u.normalize_scheme();
     u.normalize_authority();
-    if (u.encoded_path().empty()) u.set_encoded_path("/");
+    if (u.encoded_path().empty()) u.set_path_absolute(true);
     UrlCheck c;
     c.ok = true;
     c.url = std::string(u.buffer());

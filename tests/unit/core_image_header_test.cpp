@@ -1,0 +1,70 @@
+// Declared sizes straight from header bytes: the pixel-bomb gate.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/image_header.hpp"
+
+namespace litchi {
+namespace {
+
+std::optional<DeclaredSize> size_of(ImageFormat f, const std::string& bytes) {
+    return read_declared_size(f, std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
+}
+
+TEST(ImageHeaderTest, Png) {
+    std::string png("\x89PNG\r\n\x1A\n\0\0\0\x0DIHDR\0\x01\x86\xA0\0\x01\x86\xA0\x08\x02\0\0\0", 29);
+    auto s = size_of(ImageFormat::png, png);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 100000u);
+    EXPECT_EQ(s->height, 100000u);
+    EXPECT_FALSE(size_of(ImageFormat::png, png.substr(0, 20)));
+}
+
+TEST(ImageHeaderTest, GifLogicalScreen) {
+    std::string gif("GIF89a\x10\x27\x20\x4E\0\0\0", 13);
+    auto s = size_of(ImageFormat::gif, gif);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 10000u);
+    EXPECT_EQ(s->height, 20000u);
+}
+
+TEST(ImageHeaderTest, JpegSkipsSegmentsToTheFrameHeader) {
+    std::string jpg("\xFF\xD8", 2);
+    jpg += std::string("\xFF\xE1\x00\x06" "Exif", 8);  // an APP1 segment first
+    jpg += std::string("\xFF\xC2\x00\x11\x08\x03\xE8\x07\xD0\x03", 10);  // progressive: 2000 wide, 1000 high
+    auto s = size_of(ImageFormat::jpeg, jpg);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 2000u);
+    EXPECT_EQ(s->height, 1000u);
+    EXPECT_FALSE(size_of(ImageFormat::jpeg, std::string("\xFF\xD8\xFF\xDA\x00\x02", 6)));
+    EXPECT_FALSE(size_of(ImageFormat::jpeg, std::string("\xFF\xD8\x00\x00\x00\x00", 6)));
+}
+
+TEST(ImageHeaderTest, WebpAllThreeKinds) {
+    std::string base("RIFF\0\0\0\0WEBP", 12);
+    std::string lossy = base + std::string("VP8 \0\0\0\0\0\0\0\x9D\x01\x2A\x80\x02\xE0\x01", 18) + std::string(10, '\0');
+    auto s = size_of(ImageFormat::webp, lossy);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 640u);
+    EXPECT_EQ(s->height, 480u);
+    std::string ext = base + std::string("VP8X\x0A\0\0\0\0\0\0\0\x9F\x86\x01\x9F\x86\x01", 18) + std::string(10, '\0');
+    s = size_of(ImageFormat::webp, ext);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 100000u);
+    EXPECT_EQ(s->height, 100000u);
+}
+
+TEST(ImageHeaderTest, BmpBottomUpAndTopDown) {
+    std::string bmp("BM", 2);
+    bmp += std::string(12, '\0');
+    bmp += std::string("\x28\0\0\0\x20\0\0\0\xE0\xFF\xFF\xFF", 12);  // 32 x -32
+    auto s = size_of(ImageFormat::bmp, bmp);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 32u);
+    EXPECT_EQ(s->height, 32u);
+    EXPECT_FALSE(size_of(ImageFormat::tiff, bmp));
+}
+
+}  // namespace
+}  // namespace litchi
