@@ -34,6 +34,8 @@ struct FetchOptions {
     std::string progress = "auto";
     std::vector<std::string> allow_cidrs;
     double timeout_s = 120;
+    double connect_timeout_s = 10;
+    long min_speed_time_s = 10;
     FetchLimits limits;
 };
 
@@ -79,6 +81,8 @@ int run_fetch(FetchOptions& opt) {
         opt.limits.allowed_ranges.push_back(*range);
     }
     opt.limits.total_timeout = std::chrono::milliseconds(static_cast<long long>(opt.timeout_s * 1000));
+    opt.limits.connect_timeout = std::chrono::milliseconds(static_cast<long long>(opt.connect_timeout_s * 1000));
+    opt.limits.low_speed_time = std::chrono::seconds(opt.min_speed_time_s);
     ProgressMode mode;
     if (!parse_progress_mode(opt.progress, stderr, mode))
         return usage_error("--progress must be auto, bar, json or none");
@@ -210,6 +214,13 @@ void add_fetch_command(CLI::App& app, int& status) {
         ->capture_default_str()->check(CLI::Range(0, 20));
     cmd->add_option("--timeout", opt->timeout_s, "Seconds one transfer may take in all")
         ->capture_default_str()->check(CLI::Range(0.1, 86400.0));
+    cmd->add_option("--connect-timeout", opt->connect_timeout_s, "Seconds to wait for a connection")
+        ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+    cmd->add_option("--min-speed", opt->limits.low_speed_bytes,
+                    "A transfer slower than this many bytes/s for --min-speed-time times out (0: off)")
+        ->capture_default_str()->check(CLI::Range(0L, 1L << 30));
+    cmd->add_option("--min-speed-time", opt->min_speed_time_s, "Seconds below --min-speed before giving up")
+        ->capture_default_str()->check(CLI::Range(1L, 3600L));
     cmd->add_option("--max-bytes", opt->limits.max_bytes, "Largest body accepted, in bytes")
         ->capture_default_str()->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
     cmd->add_option("--max-pixels", opt->limits.max_pixels, "Largest width*height*pages accepted")

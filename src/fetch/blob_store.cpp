@@ -1,6 +1,7 @@
 #include "fetch/blob_store.hpp"
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,6 +18,25 @@ void fsync_dir(const std::filesystem::path& dir) {
     int err = errno;
     ::close(fd);
     if (rc != 0) throw std::system_error(err, std::generic_category(), "fsync " + dir.string());
+}
+
+std::error_code fsync_file(const std::filesystem::path& file) {
+    // fsync through a read-only descriptor flushes the file's data on Linux.
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {errno, std::generic_category()};
+    int rc = ::fdatasync(fd);
+    int err = errno;
+    ::close(fd);
+    return rc == 0 ? std::error_code{} : std::error_code{err, std::generic_category()};
+}
+
+void syncfs_at(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + dir.string());
+    int rc = ::syncfs(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) throw std::system_error(err, std::generic_category(), "syncfs " + dir.string());
 }
 
 }  // namespace
@@ -58,8 +78,20 @@ bool BlobStore::contains(std::string_view sha256, ImageFormat format) const {
 std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& batch) {
     std::set<std::filesystem::path> touched;
     std::vector<std::error_code> errors(batch.size());
+    // 1. Data durable before any name points at it.
+    if (batch.size() >= kSyncfsThreshold) {
+        syncfs_at(tmp_);
+    } else {
+        for (std::size_t i = 0; i < batch.size(); ++i) errors[i] = fsync_file(batch[i].part);
+    }
+    // 2. Rename into place.
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const auto& blob = batch[i];
+        if (errors[i]) {
+            std::error_code ignored;
+            std::filesystem::remove(blob.part, ignored);
+            continue;
+        }
         auto target = absolute_path(blob.sha256, blob.format);
         auto dir = target.parent_path();
         std::error_code ec;
@@ -81,7 +113,8 @@ std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& b
         }
         touched.insert(dir);
     }
-    touched.insert(tmp_);  // the .part names are gone from here
+    // 3. The new names durable: each folder once. (.tmp is not synced: a
+    // .part name that reappears after a crash is removed at the next open.)
     for (const auto& dir : touched) fsync_dir(dir);
     return errors;
 }

@@ -5,10 +5,11 @@
 //                   Bodies stream to .part files while SHA-256 is computed, so a
 //                   body is never held in memory. The SSRF guard runs in the
 //                   open-socket callback, on every connection of every hop.
-//   probe pool      magic bytes + libvips header, then fdatasync: the slow
-//                   per-file work, done in parallel and off the network thread.
-//   committer       renames a batch of durable files into the blob store, syncs
-//                   each folder once (group commit), then reports the batch.
+//   probe pool      magic bytes, declared size, libvips header: per-file work,
+//                   done in parallel and off the network thread.
+//   committer       makes a whole batch durable at once (group commit: one
+//                   syncfs, or an fsync per file for tiny batches), renames it
+//                   into the blob store, syncs each folder once, then reports it.
 //
 // Failures skip the probe pool but still go through the committer, so results
 // reach the caller on one thread, in batches, and only once durable.
@@ -36,6 +37,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include "core/address.hpp"
 #include "core/backoff.hpp"
@@ -52,11 +54,70 @@ using Clock = std::chrono::steady_clock;
 // only this much; past it the transfer is cut and the connection dropped.
 constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
 
+// Pre-created, open .part files. Creating a file takes a journal handle and
+// can stall behind a commit of the filesystem journal (which our own syncfs
+// triggers); that must never stall the network thread, so the probe threads
+// create files ahead and the network thread only takes one.
+class PartPool {
+public:
+    PartPool(BlobStore& blobs, std::size_t target) : blobs_(blobs), target_(target) {}
+    ~PartPool() { drain(); }
+
+    // Network thread. Falls back to creating one inline when the pool is dry.
+    int take(std::filesystem::path& path) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!ready_.empty()) {
+                auto [fd, p] = std::move(ready_.back());
+                ready_.pop_back();
+                path = std::move(p);
+                return fd;
+            }
+        }
+        path = blobs_.new_part_path();
+        return ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
+
+    // Probe threads, between jobs.
+    void refill() {
+        while (true) {
+            {
+                std::lock_guard lock(mutex_);
+                if (ready_.size() >= target_ || closed_) return;
+            }
+            auto path = blobs_.new_part_path();
+            int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (fd < 0) return;  // the network thread will see the error itself
+            std::lock_guard lock(mutex_);
+            ready_.emplace_back(fd, std::move(path));
+        }
+    }
+
+    void drain() {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        for (auto& [fd, path] : ready_) {
+            ::close(fd);
+            std::error_code ec;
+            std::filesystem::remove(path, ec);
+        }
+        ready_.clear();
+    }
+
+private:
+    BlobStore& blobs_;
+    std::size_t target_;
+    std::mutex mutex_;
+    std::vector<std::pair<int, std::filesystem::path>> ready_;
+    bool closed_ = false;
+};
+
 struct Transfer {
     // What the libcurl callbacks need, since each easy handle's callback data
     // is its transfer (so the guard knows which transfer a socket is for).
     const FetchLimits* limits = nullptr;
     std::atomic<std::uint64_t>* bytes_received = nullptr;
+    PartPool* parts = nullptr;
 
     std::uint64_t id = 0;
     std::string original_url;
@@ -172,7 +233,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
             if (declared > 0 && std::uint64_t(declared) > limits.max_bytes)
                 return abort_body(*t, FailureReason::too_large,
                                   "Content-Length " + std::to_string(declared) + " is over the size limit");
-            t->fd = ::open(t->part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            t->fd = t->parts->take(t->part);
             if (t->fd < 0) return abort_body(*t, FailureReason::io, std::string("open: ") + std::strerror(errno));
         }
     }
@@ -256,12 +317,14 @@ struct Engine::Impl {
     std::vector<CommitItem> commit_queue;
     bool commit_closing = false;
 
+    PartPool parts;
     std::thread network_thread;
     std::vector<std::thread> probe_threads;
     std::thread commit_thread;
     std::once_flag stop_once;
 
-    Impl(const FetchLimits& l, BlobStore& b, ResultsHandler h) : limits(l), blobs(b), on_results(std::move(h)) {
+    Impl(const FetchLimits& l, BlobStore& b, ResultsHandler h)
+        : limits(l), blobs(b), on_results(std::move(h)), parts(b, std::size_t(std::max(1, l.concurrency))) {
         if (limits.concurrency < 1) limits.concurrency = 1;
         if (limits.per_host <= 0 || limits.per_host > limits.concurrency) limits.per_host = limits.concurrency;
         multi = curl_multi_init();
@@ -321,6 +384,7 @@ struct Engine::Impl {
             }
             probe_cv.notify_all();
             for (auto& t : probe_threads) t.join();
+            parts.drain();
             {
                 std::lock_guard lock(commit_mutex);
                 commit_closing = true;
@@ -368,6 +432,7 @@ struct Engine::Impl {
         auto t = std::make_unique<Transfer>();
         t->limits = &limits;
         t->bytes_received = &bytes_received;
+        t->parts = &parts;
         t->id = r.id;
         t->original_url = r.url;
         auto check = check_url(r.url, limits);
@@ -432,7 +497,6 @@ struct Engine::Impl {
     void start(std::unique_ptr<Transfer> owned) {
         Transfer* t = owned.release();
         reset_attempt(*t);
-        t->part = blobs.new_part_path();
         if (!t->easy) {
             if (!spare_easy.empty()) {
                 t->easy = spare_easy.back();
@@ -746,6 +810,7 @@ struct Engine::Impl {
 
     void probe_loop() {
         while (true) {
+            parts.refill();
             ProbeJob job;
             {
                 std::unique_lock lock(probe_mutex);
@@ -765,7 +830,7 @@ struct Engine::Impl {
         r.url = t->original_url;
         r.http_status = int(t->status);
         r.attempts = t->attempts;
-        auto probe = probe_image_file(t->part, std::span(t->head, t->head_len), limits.max_pixels);
+        auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), limits.max_pixels);
         r.format = probe.format;
         r.width = probe.width;
         r.height = probe.height;
@@ -773,9 +838,9 @@ struct Engine::Impl {
         if (probe.reason != FailureReason::none) {
             r.reason = probe.reason;
             r.detail = probe.detail;
-        } else if (::fdatasync(t->fd) != 0) {
+        } else if (::close(std::exchange(t->fd, -1)) != 0) {
             r.reason = FailureReason::io;
-            r.detail = std::string("fdatasync: ") + std::strerror(errno);
+            r.detail = std::string("close: ") + std::strerror(errno);
         } else {
             unsigned char digest[crypto_hash_sha256_BYTES];
             crypto_hash_sha256_final(&t->sha, digest);
@@ -784,8 +849,7 @@ struct Engine::Impl {
             r.sha256 = hex;
             r.bytes = t->bytes;
             r.file = blobs.relative_path(r.sha256, r.format);
-            ::close(t->fd);
-            t->fd = -1;
+            // The committer makes it durable together with its batch.
             item.blob = PendingBlob{t->part, r.sha256, r.format};
             t->part.clear();  // the committer owns the file now
         }

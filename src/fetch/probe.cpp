@@ -1,6 +1,10 @@
 #include "fetch/probe.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <vips/vips.h>
+
+#include <cerrno>
 
 #include <cstdlib>
 #include <cstring>
@@ -20,27 +24,16 @@ ProbeResult refuse(FailureReason reason, ImageFormat format, std::string detail)
     return r;
 }
 
-// The loaders we trust for each accepted format. Anything else vips might
-// pick (matrix, csv, magick, ...) means the bytes are not what they claim.
-bool loader_matches(std::string_view loader, ImageFormat format) {
-    auto starts = [&](std::string_view prefix) { return loader.substr(0, prefix.size()) == prefix; };
-    switch (format) {
-        case ImageFormat::jpeg: return starts("VipsForeignLoadJpeg");
-        case ImageFormat::png: return starts("VipsForeignLoadPng") || starts("VipsForeignLoadSpng");
-        case ImageFormat::gif: return starts("VipsForeignLoadNsgif") || starts("VipsForeignLoadGif");
-        case ImageFormat::webp: return starts("VipsForeignLoadWebp");
-        case ImageFormat::tiff: return starts("VipsForeignLoadTiff");
-        case ImageFormat::avif:
-        case ImageFormat::heic: return starts("VipsForeignLoadHeif");
-        default: return false;
-    }
-}
-
-std::vector<unsigned char> read_head(const std::filesystem::path& file, std::size_t max) {
+std::vector<unsigned char> read_head(int fd, std::size_t max) {
     std::vector<unsigned char> buf(max);
-    std::ifstream in(file, std::ios::binary);
-    in.read(reinterpret_cast<char*>(buf.data()), std::streamsize(max));
-    buf.resize(std::size_t(in.gcount()));
+    std::size_t got = 0;
+    while (got < max) {
+        ssize_t n = ::pread(fd, buf.data() + got, max - got, off_t(got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += std::size_t(n);
+    }
+    buf.resize(got);
     return buf;
 }
 
@@ -50,11 +43,19 @@ std::string dims(std::uint64_t w, std::uint64_t h) { return std::to_string(w) + 
 
 ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const unsigned char> head,
                              std::uint64_t max_pixels) {
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return refuse(FailureReason::io, ImageFormat::unknown, std::string("open: ") + std::strerror(errno));
+    auto r = probe_image_fd(fd, head, max_pixels);
+    ::close(fd);
+    return r;
+}
+
+ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels) {
     ImageFormat sniffed = sniff_image(head);
     if (sniffed == ImageFormat::unknown)
         return refuse(FailureReason::not_image, sniffed, "content is not a supported image format");
     // The declared size decides bombs before any decoder allocates for them.
-    auto header = read_head(file, kDeclaredSizeBytes);
+    auto header = read_head(fd, kDeclaredSizeBytes);
     auto declared = read_declared_size(sniffed, header);
     if (declared) {
         if (declared->width == 0 || declared->height == 0)
@@ -79,17 +80,33 @@ ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const 
         return r;
     }
 
-    const char* loader = vips_foreign_find_load(file.c_str());
-    if (!loader || !loader_matches(loader, sniffed)) {
+    // The sniffed format picks the loader: vips never guesses (which would
+    // try every loader in turn) and never reaches an untrusted one.
+    VipsImage* image = nullptr;
+    VipsSource* source = vips_source_new_from_descriptor(fd);  // dups fd; reads from the start
+    if (!source) {
         vips_error_clear();
-        return refuse(FailureReason::not_image, sniffed, "no trusted decoder accepts the file");
+        return refuse(FailureReason::io, sniffed, "cannot read the downloaded file");
     }
-    // Lazy open: reads the header only. No pixels are decoded here.
-    VipsImage* image = vips_image_new_from_file(file.c_str(), "access", VIPS_ACCESS_SEQUENTIAL, nullptr);
-    if (!image) {
+    int rc = -1;
+    constexpr auto seq = VIPS_ACCESS_SEQUENTIAL;
+    switch (sniffed) {
+        case ImageFormat::jpeg: rc = vips_jpegload_source(source, &image, "access", seq, nullptr); break;
+        case ImageFormat::png: rc = vips_pngload_source(source, &image, "access", seq, nullptr); break;
+        case ImageFormat::gif: rc = vips_gifload_source(source, &image, "access", seq, nullptr); break;
+        case ImageFormat::webp: rc = vips_webpload_source(source, &image, "access", seq, nullptr); break;
+        case ImageFormat::tiff: rc = vips_tiffload_source(source, &image, "access", seq, nullptr); break;
+        case ImageFormat::avif:
+        case ImageFormat::heic: rc = vips_heifload_source(source, &image, "access", seq, nullptr); break;
+        default: break;
+    }
+    g_object_unref(source);
+    // These loaders are lazy: only the header has been read so far.
+    if (rc != 0 || !image) {
         std::string why = vips_error_buffer();
         vips_error_clear();
-        while (!why.empty() && (why.back() == '\n')) why.pop_back();
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        if (why.empty()) why = "no decoder accepts the header";
         return refuse(FailureReason::not_image, sniffed, "header unreadable: " + why.substr(0, 200));
     }
     ProbeResult r;

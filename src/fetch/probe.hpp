@@ -20,6 +20,10 @@ struct ProbeResult {
     std::string detail;
 };
 
+// `fd` is an open descriptor of the file (read from with pread; not closed).
+ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels);
+
+// Convenience for callers without a descriptor: opens `file` and probes it.
 ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const unsigned char> head,
                              std::uint64_t max_pixels);
 
