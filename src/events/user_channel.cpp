@@ -1,0 +1,526 @@
+// One user's event state: sequencing, coalescing, replay and per-watcher
+// delivery. See user_channel.hpp for the invariants; the comments below say
+// why each step keeps them.
+#include "events/user_channel.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <stdexcept>
+#include <utility>
+
+namespace litchi::events::detail {
+
+namespace json = boost::json;
+
+namespace {
+
+// A change of `state` (running → paused, → done, ...) is never coalesced.
+bool same_state(const json::object& a, const json::object& b) {
+    const json::value* left = a.if_contains("state");
+    const json::value* right = b.if_contains("state");
+    if (left == nullptr || right == nullptr) return left == right;
+    return *left == *right;
+}
+
+// Whether a queued item message belongs to the job `id`. make_item_message
+// writes {"type":"item","seq":N,"iseq":N,"job":ID,"item":...}: only numbers
+// come before the first ,"job": so that occurrence is the one it wrote.
+bool item_message_job_is(const OutgoingMessage& message, const json::value& id) {
+    constexpr std::string_view marker = R"(,"job":)";
+    const std::string& text = *message.text;
+    const std::size_t at = text.find(marker);
+    if (at == std::string::npos) return false;
+    const std::string expected = json::serialize(id) + R"(,"item":)";
+    return text.compare(at + marker.size(), expected.size(), expected) == 0;
+}
+
+JobKey require_job_key(const json::object& job, const char* what) {
+    std::optional<JobKey> key = job_key_of(job);
+    if (!key) throw std::invalid_argument(std::string(what) + ": job object has no usable \"id\"");
+    return *key;
+}
+
+}  // namespace
+
+UserChannel::UserChannel(UserId user, std::string epoch, std::uint64_t seq_base,
+                         const EventLimits& limits, std::shared_ptr<HubCounters> counters,
+                         SteadyTime now)
+    : user_(user),
+      epoch_(std::move(epoch)),
+      limits_(limits),
+      counters_(std::move(counters)),
+      last_seq_(seq_base),
+      ring_(limits.replay_capacity),
+      idle_since_(now) {}
+
+void UserChannel::seed(std::vector<json::object> jobs) {
+    jobs_.clear();
+    pending_jobs_.clear();
+    for (json::object& job : jobs) {
+        std::optional<JobKey> key = job_key_of(job);
+        if (!key) {
+            spdlog::warn("event hub: snapshot for user {} has a job without a usable id; skipped",
+                         user_);
+            continue;
+        }
+        JobEntry entry;
+        entry.id = job.at("id");
+        entry.order = next_job_order_++;
+        entry.sent = std::move(job);
+        jobs_.insert_or_assign(std::move(*key), std::move(entry));
+    }
+    seeded_ = true;
+}
+
+// ---- publishing ---------------------------------------------------------------------------
+
+std::optional<SteadyTime> UserChannel::publish_progress(json::object job, SteadyTime now,
+                                                        Wakeups& wake) {
+    JobKey key = require_job_key(job, "publish_progress");
+    auto found = jobs_.find(key);
+    if (found == jobs_.end()) {
+        // Clients cannot apply progress for a job they have never been told
+        // about, so an unknown job is announced as created.
+        return publish_job_created(std::move(job), now, wake);
+    }
+    JobEntry& entry = found->second;
+
+    if (!same_state(job, entry.sent)) {
+        send_progress_now(key, entry, std::move(job), now, wake);
+        return std::nullopt;
+    }
+    if (job == entry.sent) {
+        // Clients already have exactly this; a waiting update would only take
+        // them somewhere they are not going any more.
+        if (entry.pending) {
+            entry.pending.reset();
+            pending_jobs_.erase(key);
+            counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
+        }
+        return std::nullopt;
+    }
+    const bool interval_passed =
+        !entry.last_sent || now - *entry.last_sent >= limits_.progress_interval;
+    if (!entry.pending && interval_passed) {
+        // Leading edge: the first change after a quiet interval goes at once,
+        // so a slow job's updates are never delayed.
+        send_progress_now(key, entry, std::move(job), now, wake);
+        return std::nullopt;
+    }
+    const bool newly_pending = !entry.pending;
+    if (!newly_pending) counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
+    entry.pending = std::move(job);  // only the newest value is kept: it carries every count
+    if (!newly_pending) return std::nullopt;
+    pending_jobs_.insert(key);
+    return entry.last_sent ? *entry.last_sent + limits_.progress_interval : now;
+}
+
+std::optional<SteadyTime> UserChannel::publish_job_created(json::object job, SteadyTime now,
+                                                           Wakeups& wake) {
+    JobKey key = require_job_key(job, "publish_job_created");
+    if (jobs_.contains(key)) {
+        // Already in the view (the snapshot that seeded us saw its row): for
+        // clients this is at most an update of a job they know.
+        return publish_progress(std::move(job), now, wake);
+    }
+    JobEntry entry;
+    entry.id = job.at("id");
+    entry.order = next_job_order_++;
+    entry.last_sent = now;
+    entry.sent = std::move(job);
+    MessageText text = make_job_message(MessageKind::job_created, last_seq_ + 1, entry.sent);
+    jobs_.emplace(std::move(key), std::move(entry));
+    sequence_event(MessageKind::job_created, text, wake);
+    return std::nullopt;
+}
+
+void UserChannel::publish_job_deleted(const json::value& job_id, Wakeups& wake) {
+    std::optional<JobKey> key = job_key_of(job_id);
+    if (!key) throw std::invalid_argument("publish_job_deleted: unusable job id");
+    auto found = jobs_.find(*key);
+    if (found == jobs_.end()) return;  // clients never heard of it
+    JobEntry& entry = found->second;
+    if (entry.pending) {
+        pending_jobs_.erase(*key);
+        counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
+    }
+    MessageText text = make_job_message(MessageKind::job_deleted, last_seq_ + 1, entry.sent);
+    json::value id = entry.id;
+    jobs_.erase(found);
+    sequence_event(MessageKind::job_deleted, text, wake);
+
+    // Item followers learn the subscription ended, after the deletion itself.
+    MessageText ack;
+    for (const std::shared_ptr<Watcher>& watcher : watchers_) {
+        if (watcher->close || watcher->item_jobs.erase(*key) == 0) continue;
+        if (!ack) ack = make_unsubscribed_message(last_seq_, id, "deleted");
+        queue_side_message(watcher, {MessageKind::unsubscribed, last_seq_, ack}, wake);
+    }
+}
+
+void UserChannel::publish_item(const json::value& job_id, const json::object& item, Wakeups& wake) {
+    std::optional<JobKey> key = job_key_of(job_id);
+    if (!key) throw std::invalid_argument("publish_item: unusable job id");
+    auto found = jobs_.find(*key);
+    if (found == jobs_.end() || found->second.item_followers == 0) return;  // the common case
+    const JobEntry& entry = found->second;
+    const std::string item_json = json::serialize(item);  // once, not once per follower
+    for (const std::shared_ptr<Watcher>& watcher : watchers_) {
+        if (watcher->close) continue;
+        auto follow = watcher->item_jobs.find(*key);
+        if (follow == watcher->item_jobs.end()) continue;
+        const std::uint64_t iseq = ++follow->second.last_iseq;
+        queue_side_message(
+            watcher,
+            {MessageKind::item, last_seq_, make_item_message(last_seq_, iseq, entry.id, item_json)},
+            wake);
+    }
+}
+
+void UserChannel::publish_items_reset(const json::value& job_id, Wakeups& wake) {
+    std::optional<JobKey> key = job_key_of(job_id);
+    if (!key) throw std::invalid_argument("publish_items_reset: unusable job id");
+    auto found = jobs_.find(*key);
+    if (found == jobs_.end() || found->second.item_followers == 0) return;
+    const MessageText text = make_items_reset_message(last_seq_, found->second.id);
+    for (const std::shared_ptr<Watcher>& watcher : watchers_) {
+        if (watcher->close || !watcher->item_jobs.contains(*key)) continue;
+        // Queued item events of this job are superseded by the re-read.
+        const json::value& id = found->second.id;
+        std::erase_if(watcher->side_queue, [&](const OutgoingMessage& queued) {
+            return queued.kind == MessageKind::item && item_message_job_is(queued, id);
+        });
+        queue_side_message(watcher, {MessageKind::items_reset, last_seq_, text}, wake);
+    }
+}
+
+void UserChannel::flush_due(SteadyTime now, Wakeups& wake) {
+    if (pending_jobs_.empty()) return;
+    std::vector<std::pair<std::uint64_t, JobKey>> due;  // (listing order, key)
+    for (const JobKey& key : pending_jobs_) {
+        const JobEntry& entry = jobs_.at(key);
+        if (!entry.last_sent || *entry.last_sent + limits_.progress_interval <= now) {
+            due.emplace_back(entry.order, key);
+        }
+    }
+    // A stable order makes the sequence independent of hash-table layout.
+    std::sort(due.begin(), due.end());
+    for (auto& [order, key] : due) {
+        JobEntry& entry = jobs_.at(key);
+        json::object job = std::move(*entry.pending);
+        entry.pending.reset();
+        pending_jobs_.erase(key);
+        send_progress_now(key, entry, std::move(job), now, wake);
+    }
+}
+
+std::optional<SteadyTime> UserChannel::next_due() const {
+    std::optional<SteadyTime> earliest;
+    for (const JobKey& key : pending_jobs_) {
+        const JobEntry& entry = jobs_.at(key);
+        SteadyTime due =
+            entry.last_sent ? *entry.last_sent + limits_.progress_interval : SteadyTime::min();
+        if (!earliest || due < *earliest) earliest = due;
+    }
+    return earliest;
+}
+
+void UserChannel::send_progress_now(const JobKey& key, JobEntry& entry, json::object job,
+                                    SteadyTime now, Wakeups& wake) {
+    if (entry.pending) {
+        // A state change overtakes the waiting update, which is older than `job`.
+        counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
+        entry.pending.reset();
+        pending_jobs_.erase(key);
+    }
+    entry.sent = std::move(job);
+    entry.last_sent = now;
+    sequence_event(MessageKind::progress, make_progress_message(last_seq_ + 1, entry.sent), wake);
+}
+
+// The one place seq moves. Every watcher either still has its cursor inside
+// the ring, or is switched to a snapshot before the ring loses its next event,
+// so nobody is ever handed a gap.
+void UserChannel::sequence_event(MessageKind kind, const MessageText& text, Wakeups& wake) {
+    ++last_seq_;
+    ring_.push({last_seq_, kind, text});
+    counters_->events.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t oldest_held = ring_.first_seq();
+    for (const std::shared_ptr<Watcher>& watcher : watchers_) {
+        if (watcher->close) continue;
+        if (watcher->intro != Watcher::Intro::none) {
+            // Its hello/snapshot is built when popped, so waiting costs nothing;
+            // but a watcher that lets a whole ring pass without taking it is
+            // not reading at all.
+            if (watcher->replay_after_intro && watcher->next_seq < oldest_held) {
+                watcher->replay_after_intro = false;  // the hello covers it anyway
+            }
+            if (last_seq_ - watcher->intro_requested_at >= limits_.replay_capacity) {
+                close_watcher(*watcher, {close_code::try_again_later, "slow consumer"});
+                counters_->slow_closes.fetch_add(1, std::memory_order_relaxed);
+                spdlog::info("event hub: closing a watcher of user {} that stopped reading", user_);
+            }
+            wake_up(watcher, wake);
+            continue;
+        }
+        if (watcher->next_seq < oldest_held) {
+            // Its next event was just overwritten: replace its whole backlog by
+            // one snapshot, which is the latest value of every job.
+            request_intro(*watcher, Watcher::Intro::snapshot);
+            counters_->resyncs.fetch_add(1, std::memory_order_relaxed);
+        }
+        wake_up(watcher, wake);
+    }
+}
+
+// ---- watchers -----------------------------------------------------------------------------
+
+std::shared_ptr<Watcher> UserChannel::attach(std::uint64_t id, std::string credential_id,
+                                             std::function<void()> notify,
+                                             const std::optional<ResumePoint>& resume_from,
+                                             ResumeOutcome* outcome) {
+    auto watcher = std::make_shared<Watcher>();
+    watcher->id = id;
+    watcher->credential_id = std::move(credential_id);
+    watcher->notify = std::move(notify);
+    watcher->intro = Watcher::Intro::hello;
+    watcher->intro_requested_at = last_seq_;
+    ResumeOutcome result = ResumeOutcome::snapshot;
+    if (resume_from && can_replay_from(*resume_from)) {
+        // A transport that carries the resume point in its request (SSE's
+        // Last-Event-ID) continues the stream instead of starting over.
+        watcher->intro = Watcher::Intro::none;
+        watcher->next_seq = resume_from->since + 1;
+        result = ResumeOutcome::replay;
+    }
+    watchers_.push_back(watcher);
+    counters_->watchers.fetch_add(1, std::memory_order_relaxed);
+    if (outcome != nullptr) *outcome = result;
+    return watcher;
+}
+
+void UserChannel::detach(const std::shared_ptr<Watcher>& watcher, SteadyTime now) {
+    auto found = std::find(watchers_.begin(), watchers_.end(), watcher);
+    if (found == watchers_.end()) return;
+    for (auto& [key, follow] : watcher->item_jobs) {
+        auto job = jobs_.find(key);
+        if (job != jobs_.end() && job->second.item_followers > 0) --job->second.item_followers;
+    }
+    watcher->item_jobs.clear();
+    watcher->side_queue.clear();
+    watchers_.erase(found);
+    counters_->watchers.fetch_sub(1, std::memory_order_relaxed);
+    if (watchers_.empty()) idle_since_ = now;
+}
+
+OutgoingBatch UserChannel::pop(Watcher& watcher, std::size_t max_messages) {
+    OutgoingBatch out;
+    watcher.notify_armed = true;  // whatever arrives after this pop deserves a notify
+    if (watcher.close) {
+        out.close = *watcher.close;
+        return out;
+    }
+    max_messages = std::max<std::size_t>(max_messages, 1);
+    if (watcher.intro != Watcher::Intro::none) {
+        const MessageKind kind =
+            watcher.intro == Watcher::Intro::hello ? MessageKind::hello : MessageKind::snapshot;
+        out.messages.push_back({kind, last_seq_, build_full_state(watcher.intro)});
+        if (!watcher.replay_after_intro) watcher.next_seq = last_seq_ + 1;
+        watcher.intro = Watcher::Intro::none;
+        watcher.replay_after_intro = false;
+    }
+    // Merge ring events and side messages in the order they happened: a side
+    // message stamped with seq S came after event S and before S + 1.
+    while (out.messages.size() < max_messages) {
+        const bool event_ready = watcher.next_seq <= last_seq_;
+        const bool side_ready = !watcher.side_queue.empty();
+        if (!event_ready && !side_ready) break;
+        if (event_ready && (!side_ready || watcher.next_seq <= watcher.side_queue.front().seq)) {
+            const RingEntry* entry = ring_.find(watcher.next_seq);
+            if (entry == nullptr) {
+                // Unreachable while sequence_event resyncs before overwriting a
+                // cursor; should it ever happen, a snapshot is still correct.
+                spdlog::error("event hub: watcher cursor fell out of the ring; resyncing");
+                counters_->resyncs.fetch_add(1, std::memory_order_relaxed);
+                out.messages.push_back(
+                    {MessageKind::snapshot, last_seq_, build_full_state(Watcher::Intro::snapshot)});
+                watcher.next_seq = last_seq_ + 1;
+                continue;
+            }
+            out.messages.push_back({entry->kind, entry->seq, entry->text});
+            ++watcher.next_seq;
+        } else {
+            out.messages.push_back(std::move(watcher.side_queue.front()));
+            watcher.side_queue.pop_front();
+        }
+    }
+    out.more = has_output(watcher);
+    return out;
+}
+
+ResumeOutcome UserChannel::resume(const std::shared_ptr<Watcher>& watcher, const ResumePoint& point,
+                                  Wakeups& wake) {
+    if (watcher->close) return ResumeOutcome::closed;
+    if (can_replay_from(point)) {
+        // The protocol promises hello first; a resume racing the first pop
+        // gets its replay right after the hello (the client skips seqs it has).
+        if (watcher->intro == Watcher::Intro::hello) {
+            watcher->replay_after_intro = true;
+        } else {
+            watcher->intro = Watcher::Intro::none;
+        }
+        watcher->next_seq = point.since + 1;
+        if (has_output(*watcher)) wake_up(watcher, wake);
+        return ResumeOutcome::replay;
+    }
+    if (watcher->intro == Watcher::Intro::hello) {
+        watcher->replay_after_intro = false;  // the pending hello is the snapshot
+    } else {
+        request_intro(*watcher, Watcher::Intro::snapshot);
+    }
+    wake_up(watcher, wake);
+    return ResumeOutcome::snapshot;
+}
+
+ItemSubscribeResult UserChannel::subscribe_items(const std::shared_ptr<Watcher>& watcher,
+                                                 const json::value& job_id, Wakeups& wake) {
+    if (watcher->close) return ItemSubscribeResult::closed;
+    std::optional<JobKey> key = job_key_of(job_id);
+    if (!key) return ItemSubscribeResult::not_found;
+    auto job = jobs_.find(*key);
+    if (job == jobs_.end()) return ItemSubscribeResult::not_found;  // includes other users' jobs
+    auto follow = watcher->item_jobs.find(*key);
+    if (follow != watcher->item_jobs.end()) {
+        follow->second.last_iseq = 0;  // a repeated subscribe restarts the numbering after its ack
+    } else {
+        if (watcher->item_jobs.size() >= limits_.max_item_subscriptions) {
+            return ItemSubscribeResult::too_many;
+        }
+        watcher->item_jobs.emplace(*key, Watcher::ItemFollow{job->second.id, 0});
+        ++job->second.item_followers;
+    }
+    queue_side_message(
+        watcher,
+        {MessageKind::subscribed, last_seq_, make_subscribed_message(last_seq_, job->second.id)},
+        wake);
+    return watcher->close ? ItemSubscribeResult::closed : ItemSubscribeResult::subscribed;
+}
+
+bool UserChannel::unsubscribe_items(const std::shared_ptr<Watcher>& watcher,
+                                    const json::value& job_id, Wakeups& wake) {
+    if (watcher->close) return false;
+    std::optional<JobKey> key = job_key_of(job_id);
+    if (!key) return false;
+    auto follow = watcher->item_jobs.find(*key);
+    const bool was_following = follow != watcher->item_jobs.end();
+    json::value id = job_id;
+    if (was_following) {
+        id = follow->second.job_id;
+        watcher->item_jobs.erase(follow);
+        auto job = jobs_.find(*key);
+        if (job != jobs_.end() && job->second.item_followers > 0) --job->second.item_followers;
+    }
+    queue_side_message(
+        watcher,
+        {MessageKind::unsubscribed, last_seq_, make_unsubscribed_message(last_seq_, id, {})}, wake);
+    return was_following;
+}
+
+void UserChannel::close_watchers(const std::function<bool(const Watcher&)>& which,
+                                 const CloseRequest& why, Wakeups& wake) {
+    for (const std::shared_ptr<Watcher>& watcher : watchers_) {
+        if (watcher->close || !which(*watcher)) continue;
+        close_watcher(*watcher, why);
+        wake_up(watcher, wake);
+    }
+}
+
+std::size_t UserChannel::backlog(const Watcher& watcher) const {
+    if (watcher.close || watcher.intro != Watcher::Intro::none) return 0;
+    return watcher.next_seq <= last_seq_ ? last_seq_ - watcher.next_seq + 1 : 0;
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+void UserChannel::queue_side_message(const std::shared_ptr<Watcher>& watcher,
+                                     OutgoingMessage message, Wakeups& wake) {
+    if (watcher->side_queue.size() >= limits_.side_queue_capacity) {
+        // Item events are droppable (the client sees the `iseq` gap and
+        // refetches); acknowledgements are not, so the oldest item goes.
+        auto oldest_item = std::find_if(
+            watcher->side_queue.begin(), watcher->side_queue.end(),
+            [](const OutgoingMessage& queued) { return queued.kind == MessageKind::item; });
+        if (oldest_item == watcher->side_queue.end()) {
+            // Only acknowledgements, none read: a client issuing commands
+            // without reading the answers.
+            close_watcher(*watcher, {close_code::try_again_later, "slow consumer"});
+            counters_->slow_closes.fetch_add(1, std::memory_order_relaxed);
+            wake_up(watcher, wake);
+            return;
+        }
+        watcher->side_queue.erase(oldest_item);
+        counters_->item_events_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    watcher->side_queue.push_back(std::move(message));
+    wake_up(watcher, wake);
+}
+
+void UserChannel::close_watcher(Watcher& watcher, const CloseRequest& why) {
+    if (watcher.close) return;
+    watcher.close = why;
+    watcher.side_queue.clear();  // a closed watcher holds no messages
+    for (auto& [key, follow] : watcher.item_jobs) {
+        auto job = jobs_.find(key);
+        if (job != jobs_.end() && job->second.item_followers > 0) --job->second.item_followers;
+    }
+    watcher.item_jobs.clear();
+    watcher.intro = Watcher::Intro::none;
+}
+
+void UserChannel::request_intro(Watcher& watcher, Watcher::Intro intro) {
+    watcher.intro = intro;
+    watcher.intro_requested_at = last_seq_;
+    watcher.replay_after_intro = false;
+    if (intro == Watcher::Intro::snapshot) {
+        // Free what a slow reader holds: the snapshot makes the client refetch
+        // the items of jobs it follows, so queued item events are redundant.
+        std::erase_if(watcher.side_queue, [](const OutgoingMessage& queued) {
+            return queued.kind == MessageKind::item;
+        });
+    }
+}
+
+bool UserChannel::can_replay_from(const ResumePoint& point) const {
+    if (point.epoch && *point.epoch != epoch_) return false;  // another process or generation
+    if (point.since > last_seq_) return false;  // a seq we never issued: not ours to continue
+    if (point.since == last_seq_) return true;  // nothing missed
+    return !ring_.empty() && point.since + 1 >= ring_.first_seq();
+}
+
+MessageText UserChannel::build_full_state(Watcher::Intro intro) const {
+    std::vector<std::pair<std::uint64_t, const json::object*>> ordered;
+    ordered.reserve(jobs_.size());
+    for (const auto& [key, entry] : jobs_) ordered.emplace_back(entry.order, &entry.sent);
+    std::sort(ordered.begin(), ordered.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<const json::object*> jobs;
+    jobs.reserve(ordered.size());
+    for (const auto& [order, job] : ordered) jobs.push_back(job);
+    return intro == Watcher::Intro::hello ? make_hello_message(epoch_, last_seq_, jobs)
+                                          : make_snapshot_message(epoch_, last_seq_, jobs);
+}
+
+void UserChannel::wake_up(const std::shared_ptr<Watcher>& watcher, Wakeups& wake) {
+    if (!watcher->notify_armed || !watcher->notify) return;
+    watcher->notify_armed = false;
+    wake.push_back(watcher);
+}
+
+bool UserChannel::has_output(const Watcher& watcher) const {
+    return watcher.close || watcher.intro != Watcher::Intro::none ||
+           watcher.next_seq <= last_seq_ || !watcher.side_queue.empty();
+}
+
+}  // namespace litchi::events::detail

@@ -1,0 +1,163 @@
+// One user's slice of the event hub: the seq counter, the current view of the
+// user's jobs (exactly what seq says has been sent), the replay ring, the
+// coalescing of progress per job, and the user's watchers with their cursors
+// and side queues. Plain single-threaded logic: EventHub holds `mutex` around
+// every call and runs the wake-ups the calls collect after unlocking.
+//
+// Invariants this class keeps (docs/protocol.md states them for clients):
+//  - every job-level event gets last_seq + 1; hello/snapshot report last_seq
+//    and are built from `jobs_`, which holds the last *sent* object of each
+//    job, so a hello at S equals applying every event up to S;
+//  - a watcher's job-level backlog lives in the shared ring (its cursor is
+//    `next_seq`), so a slow watcher costs O(1) memory for job events;
+//  - its side queue (items, acks) never exceeds side_queue_capacity.
+#pragma once
+
+#include <atomic>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "events/event_limits.hpp"
+#include "events/replay_ring.hpp"
+#include "events/watcher_types.hpp"
+
+namespace litchi::events::detail {
+
+struct HubCounters {
+    std::atomic<std::uint64_t> events{0};
+    std::atomic<std::uint64_t> coalesced_updates{0};
+    std::atomic<std::uint64_t> item_events_dropped{0};
+    std::atomic<std::uint64_t> resyncs{0};
+    std::atomic<std::uint64_t> slow_closes{0};
+    std::atomic<std::size_t> watchers{0};
+};
+
+struct Watcher {
+    // What must be sent before anything from the ring.
+    enum class Intro { none, hello, snapshot };
+
+    std::uint64_t id = 0;
+    std::string credential_id;     // opaque id of the credential used, for revocation
+    std::function<void()> notify;  // immutable after attach, so callable without the lock
+
+    Intro intro = Intro::hello;
+    std::uint64_t intro_requested_at = 0;  // last_seq when the intro was asked for
+    bool replay_after_intro = false;       // a resume arrived while a hello was pending
+    std::uint64_t next_seq = 0;            // next ring event to send (when intro is none)
+
+    std::deque<OutgoingMessage> side_queue;  // items and acks, ordered by `seq`
+    struct ItemFollow {
+        boost::json::value job_id;  // as the job object spells it, for the messages
+        std::uint64_t last_iseq = 0;
+    };
+    std::unordered_map<JobKey, ItemFollow> item_jobs;
+
+    std::optional<CloseRequest> close;
+    bool notify_armed = true;  // edge trigger: one notify until the next pop
+};
+
+using Wakeups = std::vector<std::shared_ptr<Watcher>>;
+
+class UserChannel {
+  public:
+    UserChannel(UserId user, std::string epoch, std::uint64_t seq_base, const EventLimits& limits,
+                std::shared_ptr<HubCounters> counters, SteadyTime now);
+
+    std::mutex mutex;  // guards everything below; EventHub holds it around each call
+
+    UserId user() const { return user_; }
+    const std::string& epoch() const { return epoch_; }
+    std::uint64_t last_seq() const { return last_seq_; }
+    bool seeded() const { return seeded_; }
+    std::size_t watcher_count() const { return watchers_.size(); }
+    SteadyTime idle_since() const { return idle_since_; }
+
+    // Installs the user's jobs as they are now (from the snapshot provider).
+    // Jobs without a usable id are skipped. Called once, before any watcher.
+    void seed(std::vector<boost::json::object> jobs);
+
+    // Publishing. Each returns the deadline of a newly scheduled coalesced
+    // update, if it created one, so the hub can make sure tick() runs by then.
+    // A job object without a usable `id` throws std::invalid_argument (a bug in the caller).
+    std::optional<SteadyTime> publish_progress(boost::json::object job, SteadyTime now,
+                                               Wakeups& wake);
+    std::optional<SteadyTime> publish_job_created(boost::json::object job, SteadyTime now,
+                                                  Wakeups& wake);
+    void publish_job_deleted(const boost::json::value& job_id, Wakeups& wake);
+    void publish_item(const boost::json::value& job_id, const boost::json::object& item,
+                      Wakeups& wake);
+    void publish_items_reset(const boost::json::value& job_id, Wakeups& wake);
+
+    // Sends every coalesced update whose interval has passed.
+    void flush_due(SteadyTime now, Wakeups& wake);
+    std::optional<SteadyTime> next_due() const;
+
+    // Watchers.
+    std::shared_ptr<Watcher> attach(std::uint64_t id, std::string credential_id,
+                                    std::function<void()> notify,
+                                    const std::optional<ResumePoint>& resume_from,
+                                    ResumeOutcome* outcome);
+    void detach(const std::shared_ptr<Watcher>& watcher, SteadyTime now);
+    OutgoingBatch pop(Watcher& watcher, std::size_t max_messages);
+    ResumeOutcome resume(const std::shared_ptr<Watcher>& watcher, const ResumePoint& point,
+                         Wakeups& wake);
+    ItemSubscribeResult subscribe_items(const std::shared_ptr<Watcher>& watcher,
+                                        const boost::json::value& job_id, Wakeups& wake);
+    // False when the watcher did not follow that job (an ack is queued either way).
+    bool unsubscribe_items(const std::shared_ptr<Watcher>& watcher,
+                           const boost::json::value& job_id, Wakeups& wake);
+
+    // Closes the watchers `which` selects; already closed ones keep their first reason.
+    void close_watchers(const std::function<bool(const Watcher&)>& which, const CloseRequest& why,
+                        Wakeups& wake);
+
+    // Test and metrics view: queued side messages and ring backlog of one watcher.
+    std::size_t side_queue_size(const Watcher& watcher) const { return watcher.side_queue.size(); }
+    std::size_t backlog(const Watcher& watcher) const;
+
+  private:
+    struct JobEntry {
+        boost::json::object sent;             // the object clients have (hello/snapshot show this)
+        boost::json::value id;                // `sent["id"]` as given, for item messages
+        std::uint64_t order = 0;              // listing order in hello/snapshot
+        std::optional<SteadyTime> last_sent;  // empty for seeded jobs: the next update goes at once
+        std::optional<boost::json::object> pending;  // newest unsent update
+        std::size_t item_followers = 0;
+    };
+
+    void sequence_event(MessageKind kind, const MessageText& text, Wakeups& wake);
+    void send_progress_now(const JobKey& key, JobEntry& entry, boost::json::object job,
+                           SteadyTime now, Wakeups& wake);
+    void queue_side_message(const std::shared_ptr<Watcher>& watcher, OutgoingMessage message,
+                            Wakeups& wake);
+    void close_watcher(Watcher& watcher, const CloseRequest& why);
+    void request_intro(Watcher& watcher, Watcher::Intro intro);
+    bool can_replay_from(const ResumePoint& point) const;
+    MessageText build_full_state(Watcher::Intro intro) const;
+    static void wake_up(const std::shared_ptr<Watcher>& watcher, Wakeups& wake);
+    bool has_output(const Watcher& watcher) const;
+
+    UserId user_;
+    std::string epoch_;
+    EventLimits limits_;
+    std::shared_ptr<HubCounters> counters_;
+    bool seeded_ = false;
+    std::uint64_t last_seq_;
+    ReplayRing ring_;
+    std::unordered_map<JobKey, JobEntry> jobs_;
+    std::unordered_set<JobKey> pending_jobs_;  // keys with a coalesced update waiting
+    std::uint64_t next_job_order_ = 0;
+    std::vector<std::shared_ptr<Watcher>> watchers_;
+    SteadyTime idle_since_;
+};
+
+}  // namespace litchi::events::detail
