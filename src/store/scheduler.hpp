@@ -1,0 +1,121 @@
+// The scheduler turns stored jobs into engine work, fairly: it owns the one
+// download Engine, keeps at most ~2x concurrency items outstanding in it (so
+// a job submitted later waits behind a short buffer, not behind a whole big
+// job), claims the next items round-robin across users and then across each
+// user's runnable jobs, and commits each batch of results in one
+// transaction (the JobStore then tells the observer).
+//
+//   feeder thread:    wake() ──> claim_next_items (marks active) ──> engine.submit
+//   committer thread: on_results ──> apply_results (one txn) ──> wake feeder
+//
+// User actions that touch in-flight work go through here, so the engine
+// cancels what it is doing for a paused, cancelled or deleted job.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config.hpp"
+#include "fetch/engine.hpp"
+#include "store/job_store.hpp"
+
+namespace litchi {
+
+class BlobStore;
+
+struct SchedulerOptions {
+    FetchLimits limits{};                  // the engine's limits (concurrency = -j)
+    std::size_t outstanding_per_slot = 2;  // keep <= this * concurrency items in the engine
+};
+
+// Counters since start, for /metrics.
+struct SchedulerStats {
+    std::uint64_t done = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t cancelled = 0;
+    std::array<std::uint64_t, 15> failed_by_reason{};  // indexed by FailureReason
+    std::uint64_t bytes = 0;                           // bytes of items that became done
+    std::uint64_t in_flight = 0;  // items handed to the engine, not yet returned
+    std::int64_t queued = 0;      // items waiting in runnable jobs (database)
+    EngineStats engine{};
+};
+
+class Scheduler {
+  public:
+    // `jobs` and `blobs` must outlive the scheduler. Nothing runs before start().
+    Scheduler(JobStore& jobs, BlobStore& blobs, SchedulerOptions options = {});
+    ~Scheduler();  // stop()
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    // Creates the engine and the feeder thread and starts feeding.
+    void start();
+
+    // Graceful stop: no more claims, engine.stop() (results already durable
+    // are still applied), then every item still active goes back to queued.
+    // Idempotent.
+    void stop();
+
+    // Tell the feeder there may be new work (after creating a job outside
+    // the scheduler). Cheap; any thread.
+    void wake();
+
+    // jobs.create_job + wake(). The first form admits URLs by the engine's
+    // limits (allow_private, allowed_ranges), so what is accepted is what the
+    // engine will try.
+    JobSnapshot create_job(UserId user, std::string_view name,
+                           const std::vector<std::string_view>& urls);
+    JobSnapshot create_job(UserId user, std::string_view name,
+                           const std::vector<std::string_view>& urls, bool allow_private);
+
+    // The JobStore actions plus the engine side: pause/cancel/delete cancel
+    // the job's in-flight items in the engine; resume/retry wake the feeder;
+    // delete also removes blob files that no item references any more.
+    JobOpResult pause_job(UserId user, JobId job);
+    JobOpResult resume_job(UserId user, JobId job);
+    JobOpResult cancel_job(UserId user, JobId job);
+    JobOpResult retry_job(UserId user, JobId job);
+    JobOpResult delete_job(UserId user, JobId job);
+
+    SchedulerStats stats() const;
+
+    // Blocks until nothing is claimable and nothing is in flight, or until
+    // `timeout`; true if idle. For tests and benchmarks.
+    bool wait_idle(std::chrono::milliseconds timeout);
+
+  private:
+    void run_feeder();
+    void on_results(std::vector<FetchResult>&& results);
+    void cancel_in_engine(const std::vector<ItemId>& ids);
+    void remove_unreferenced_blobs(const std::vector<BlobKey>& blobs);
+
+    JobStore& jobs_;
+    BlobStore& blobs_;
+    SchedulerOptions options_;
+    std::unique_ptr<Engine> engine_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_cv_;  // feeder waits here
+    std::condition_variable idle_cv_;  // wait_idle waits here
+    bool wake_pending_ = false;
+    bool stopping_ = false;
+    bool started_ = false;
+    bool stopped_ = false;
+    bool idle_ = true;  // last claim found nothing and nothing is in flight
+    std::unordered_map<ItemId, JobId> in_flight_;  // handed to the engine
+    // Blob deletions that wait for the committer thread (see delete_job).
+    std::vector<BlobKey> pending_blob_removals_;
+    SchedulerStats counters_;
+    std::thread feeder_;
+};
+
+}  // namespace litchi

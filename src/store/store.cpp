@@ -1,0 +1,116 @@
+// Opening the store: schema migrations (PRAGMA user_version) and crash
+// recovery. The schema is the contract between versions of Litchi: add a step
+// to kMigrations, never edit a shipped one.
+#include "store/store.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace litchi {
+namespace {
+
+// Step N takes the schema from version N to N+1.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: users, tokens, jobs, items.
+    R"sql(
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,            -- crypto_pwhash_str (argon2id)
+    created       INTEGER NOT NULL          -- ms since epoch
+);
+
+-- Only the SHA-256 of a token is stored.
+CREATE TABLE tokens (
+    id        INTEGER PRIMARY KEY,
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    hash      TEXT NOT NULL UNIQUE,
+    kind      TEXT NOT NULL CHECK (kind IN ('api', 'session')),
+    created   INTEGER NOT NULL,
+    last_used INTEGER,
+    expires   INTEGER,
+    revoked   INTEGER
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+
+-- Counters are maintained in the same transaction as every item transition
+-- and recomputed from items on open (Store::recover).
+CREATE TABLE jobs (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('queued','running','paused','done','cancelled')),
+    created    INTEGER NOT NULL,
+    updated    INTEGER NOT NULL,
+    first_item INTEGER NOT NULL DEFAULT 0,  -- item id range: a job's items are inserted
+    last_item  INTEGER NOT NULL DEFAULT 0,  -- in one transaction, so their ids are contiguous
+    total      INTEGER NOT NULL DEFAULT 0,
+    queued     INTEGER NOT NULL DEFAULT 0,
+    active     INTEGER NOT NULL DEFAULT 0,
+    done       INTEGER NOT NULL DEFAULT 0,
+    failed     INTEGER NOT NULL DEFAULT 0,
+    cancelled  INTEGER NOT NULL DEFAULT 0,
+    bytes      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_user ON jobs(user_id, id);
+-- The scheduler's question on every claim: which jobs have work? Partial, so
+-- finished jobs cost nothing however many there are.
+CREATE INDEX jobs_runnable ON jobs(user_id, id)
+    WHERE state IN ('queued', 'running') AND queued > 0;
+
+CREATE TABLE items (
+    id          INTEGER PRIMARY KEY,
+    job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    url         TEXT NOT NULL,
+    -- queued active done failed cancelled. No CHECK here: it doubled the cost
+    -- of inserting 100,000 items, and only JobStore writes this column.
+    state       TEXT NOT NULL,
+    reason      TEXT,
+    http_status INTEGER,
+    sha256      TEXT,
+    bytes       INTEGER,
+    width       INTEGER,
+    height      INTEGER,
+    format      TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    updated     INTEGER NOT NULL
+);
+-- Claims (job, queued, oldest first), state-filtered pages, cascade deletes.
+CREATE INDEX items_job_state ON items(job_id, state, id);
+-- "Does any item still reference this blob?" and image ownership checks.
+CREATE INDEX items_sha256 ON items(sha256) WHERE sha256 IS NOT NULL;
+)sql",
+};
+
+constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
+static_assert(kMigrationCount == kSchemaVersion, "one migration step per schema version");
+
+}  // namespace
+
+void migrate(Database& db) {
+    std::lock_guard lock(db.mutex());
+    int version = db.user_version();
+    if (version > kSchemaVersion)
+        throw std::runtime_error(db.file().string() + " has schema version " +
+                                 std::to_string(version) + "; this Litchi knows up to " +
+                                 std::to_string(kSchemaVersion));
+    for (; version < kSchemaVersion; ++version) {
+        Transaction txn(db);
+        db.exec(kMigrations[version]);
+        db.set_user_version(version +
+                            1);  // inside the txn: the step and its number commit together
+        txn.commit();
+    }
+}
+
+Store::Store(const std::filesystem::path& data_dir, StoreOptions options) {
+    std::filesystem::create_directories(data_dir);
+    db_ = std::make_unique<Database>(database_path(data_dir), options.database);
+    migrate(*db_);
+    users_ = std::make_unique<UserStore>(*db_, options.users);
+    jobs_ = std::make_unique<JobStore>(*db_);
+    recovery_ = jobs_->recover();
+}
+
+}  // namespace litchi

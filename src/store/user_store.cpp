@@ -1,0 +1,286 @@
+// Users, passwords (argon2id) and tokens (random, stored as SHA-256): see user_store.hpp.
+#include "store/user_store.hpp"
+
+#include <sodium.h>
+
+#include <array>
+#include <mutex>
+#include <stdexcept>
+
+#include "store/database.hpp"
+
+namespace litchi {
+namespace {
+
+constexpr std::size_t kTokenBytes = 32;
+// Writing last_used on every request would turn reads into writes.
+constexpr TimeMs kLastUsedResolutionMs = 60'000;
+
+std::string hex(const unsigned char* bytes, std::size_t size) {
+    std::string out(size * 2 + 1, '\0');
+    sodium_bin2hex(out.data(), out.size(), bytes, size);
+    out.pop_back();
+    return out;
+}
+
+std::optional<TimeMs> optional_time(const Statement& stmt, int column) {
+    if (stmt.is_null(column)) return std::nullopt;
+    return stmt.column_int64(column);
+}
+
+UserError check_password(std::string_view password, const UserLimits& limits) {
+    if (password.size() < limits.min_password_length ||
+        password.size() > limits.max_password_length)
+        return UserError::invalid_password;
+    return UserError::none;
+}
+
+std::string hash_password(std::string_view password) {
+    std::array<char, crypto_pwhash_STRBYTES> out{};
+    if (crypto_pwhash_str(out.data(), password.data(), password.size(),
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        throw std::runtime_error("argon2id: out of memory");
+    return std::string(out.data());
+}
+
+bool password_matches(const std::string& stored_hash, std::string_view password) {
+    const char* text = password.empty() ? "" : password.data();  // never a null pointer
+    return crypto_pwhash_str_verify(stored_hash.c_str(), text, password.size()) == 0;
+}
+
+}  // namespace
+
+std::string_view to_string(UserError error) {
+    switch (error) {
+        case UserError::none:
+            return "ok";
+        case UserError::invalid_name:
+            return "user names are 1 to 64 characters of letters, digits, '_', '.' and '-'";
+        case UserError::name_taken:
+            return "a user with that name exists";
+        case UserError::invalid_password:
+            return "the password is too short or too long";
+        case UserError::not_found:
+            return "no such user";
+    }
+    return "error";
+}
+
+UserStore::UserStore(Database& db, UserLimits limits) : db_(db), limits_(limits) {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+}
+
+const std::string& UserStore::dummy_hash() {
+    // A hash to verify against when the name is unknown, so that both paths
+    // cost one argon2 run. Its password is random and thrown away. Made on
+    // first use: opening the store (every CLI command) should not pay for it.
+    std::call_once(dummy_hash_once_, [this] {
+        std::array<unsigned char, 16> random{};
+        randombytes_buf(random.data(), random.size());
+        dummy_hash_ = hash_password(hex(random.data(), random.size()));
+    });
+    return dummy_hash_;
+}
+
+bool UserStore::valid_user_name(std::string_view name) {
+    if (name.empty() || name.size() > 64) return false;
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+CreateUserResult UserStore::create_user(std::string_view name, std::string_view password) {
+    if (!valid_user_name(name)) return {std::nullopt, UserError::invalid_name};
+    if (auto error = check_password(password, limits_); error != UserError::none)
+        return {std::nullopt, error};
+    std::string hash = hash_password(password);  // slow: outside the lock
+
+    std::lock_guard lock(db_.mutex());
+    {
+        auto exists = db_.prepare("SELECT 1 FROM users WHERE name = ?");
+        exists.bind(1, name);
+        if (exists.step()) return {std::nullopt, UserError::name_taken};
+    }
+    UserRecord user{0, std::string(name), now_ms()};
+    auto insert = db_.prepare("INSERT INTO users(name, password_hash, created) VALUES (?, ?, ?)");
+    insert.bind(1, name).bind(2, hash).bind(3, user.created).run();
+    user.id = db_.last_insert_rowid();
+    return {user, UserError::none};
+}
+
+UserError UserStore::set_password(UserId user, std::string_view password) {
+    if (auto error = check_password(password, limits_); error != UserError::none) return error;
+    std::string hash = hash_password(password);
+    std::lock_guard lock(db_.mutex());
+    auto update = db_.prepare("UPDATE users SET password_hash = ? WHERE id = ?");
+    update.bind(1, hash).bind(2, user).run();
+    return db_.changes() == 1 ? UserError::none : UserError::not_found;
+}
+
+std::optional<UserRecord> UserStore::find_user(std::string_view name) {
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare("SELECT id, name, created FROM users WHERE name = ?");
+    stmt.bind(1, name);
+    if (!stmt.step()) return std::nullopt;
+    return UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)), stmt.column_int64(2)};
+}
+
+std::optional<UserRecord> UserStore::find_user(UserId id) {
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare("SELECT id, name, created FROM users WHERE id = ?");
+    stmt.bind(1, id);
+    if (!stmt.step()) return std::nullopt;
+    return UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)), stmt.column_int64(2)};
+}
+
+std::int64_t UserStore::user_count() {
+    std::lock_guard lock(db_.mutex());
+    return db_.query_int64("SELECT count(*) FROM users");
+}
+
+std::optional<UserRecord> UserStore::verify_password(std::string_view name,
+                                                     std::string_view password) {
+    std::optional<UserRecord> user;
+    std::string stored_hash;
+    {
+        std::lock_guard lock(db_.mutex());
+        auto stmt =
+            db_.prepare("SELECT id, name, created, password_hash FROM users WHERE name = ?");
+        stmt.bind(1, name);
+        if (stmt.step()) {
+            user = UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)),
+                              stmt.column_int64(2)};
+            stored_hash = std::string(stmt.column_text(3));
+        }
+    }
+    // An oversized password still costs one (short) hash, then fails.
+    bool too_long = password.size() > limits_.max_password_length;
+    bool matches = password_matches(user ? stored_hash : dummy_hash(),
+                                    too_long ? std::string_view() : password);
+    if (!user || !matches || too_long) return std::nullopt;
+    return user;
+}
+
+std::string UserStore::hash_token(std::string_view token) {
+    std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
+    crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(token.data()),
+                       token.size());
+    return hex(digest.data(), digest.size());
+}
+
+IssuedToken UserStore::create_token(UserId user, TokenKind kind,
+                                    std::optional<std::chrono::milliseconds> lifetime) {
+    std::array<unsigned char, kTokenBytes> random{};
+    randombytes_buf(random.data(), random.size());
+    std::string encoded(
+        sodium_base64_ENCODED_LEN(kTokenBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+    sodium_bin2base64(encoded.data(), encoded.size(), random.data(), random.size(),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    encoded.resize(std::char_traits<char>::length(encoded.c_str()));
+    sodium_memzero(random.data(), random.size());
+
+    IssuedToken issued;
+    issued.token = std::string(kTokenPrefix) + encoded;
+    issued.record.user = user;
+    issued.record.kind = kind;
+    issued.record.created = now_ms();
+    if (!lifetime && kind == TokenKind::session)
+        lifetime = std::chrono::duration_cast<std::chrono::milliseconds>(limits_.session_lifetime);
+    if (lifetime) issued.record.expires = issued.record.created + lifetime->count();
+
+    std::lock_guard lock(db_.mutex());
+    auto insert = db_.prepare(
+        "INSERT INTO tokens(user_id, hash, kind, created, expires) VALUES (?, ?, ?, ?, ?)");
+    insert.bind(1, user).bind(2, hash_token(issued.token)).bind(3, to_string(kind));
+    insert.bind(4, issued.record.created);
+    if (issued.record.expires)
+        insert.bind(5, *issued.record.expires);
+    else
+        insert.bind(5, nullptr);
+    insert.run();  // a foreign-key failure (unknown user) throws: a caller bug
+    issued.record.id = db_.last_insert_rowid();
+    return issued;
+}
+
+std::optional<Authenticated> UserStore::authenticate(std::string_view token) {
+    // Cheap shape check first: no hashing or query for obvious garbage.
+    if (token.size() < kTokenPrefix.size() + 40 || token.size() > 128 ||
+        token.substr(0, kTokenPrefix.size()) != kTokenPrefix)
+        return std::nullopt;
+    std::string hash = hash_token(token);
+    TimeMs now = now_ms();
+
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare(
+        "SELECT t.id, t.kind, t.expires, t.revoked, t.last_used, u.id, u.name, u.created "
+        "FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?");
+    stmt.bind(1, hash);
+    if (!stmt.step()) return std::nullopt;
+    if (!stmt.is_null(3)) return std::nullopt;  // revoked
+    auto expires = optional_time(stmt, 2);
+    if (expires && *expires <= now) return std::nullopt;
+    Authenticated auth;
+    auth.token_id = stmt.column_int64(0);
+    auth.kind = stmt.column_text(1) == "session" ? TokenKind::session : TokenKind::api;
+    auth.expires = expires;
+    auth.user =
+        UserRecord{stmt.column_int64(5), std::string(stmt.column_text(6)), stmt.column_int64(7)};
+    auto last_used = optional_time(stmt, 4);
+    stmt.reset();
+    if (!last_used || now - *last_used >= kLastUsedResolutionMs) {
+        auto touch = db_.prepare("UPDATE tokens SET last_used = ? WHERE id = ?");
+        touch.bind(1, now).bind(2, auth.token_id).run();
+    }
+    return auth;
+}
+
+bool UserStore::revoke_token(std::string_view token) {
+    std::string hash = hash_token(token);
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare("UPDATE tokens SET revoked = ? WHERE hash = ? AND revoked IS NULL");
+    stmt.bind(1, now_ms()).bind(2, hash).run();
+    return db_.changes() == 1;
+}
+
+bool UserStore::revoke_token(UserId user, TokenId id) {
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare(
+        "UPDATE tokens SET revoked = ? WHERE id = ? AND user_id = ? AND revoked IS NULL");
+    stmt.bind(1, now_ms()).bind(2, id).bind(3, user).run();
+    return db_.changes() == 1;
+}
+
+bool UserStore::token_active(TokenId id) {
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare("SELECT expires, revoked FROM tokens WHERE id = ?");
+    stmt.bind(1, id);
+    if (!stmt.step() || !stmt.is_null(1)) return false;
+    return stmt.is_null(0) || stmt.column_int64(0) > now_ms();
+}
+
+std::vector<TokenRecord> UserStore::list_tokens(UserId user) {
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare(
+        "SELECT id, kind, created, last_used, expires, revoked FROM tokens WHERE user_id = ? "
+        "ORDER BY id");
+    stmt.bind(1, user);
+    std::vector<TokenRecord> tokens;
+    while (stmt.step()) {
+        TokenRecord record;
+        record.id = stmt.column_int64(0);
+        record.user = user;
+        record.kind = stmt.column_text(1) == "session" ? TokenKind::session : TokenKind::api;
+        record.created = stmt.column_int64(2);
+        record.last_used = optional_time(stmt, 3);
+        record.expires = optional_time(stmt, 4);
+        record.revoked = !stmt.is_null(5);
+        tokens.push_back(record);
+    }
+    return tokens;
+}
+
+}  // namespace litchi

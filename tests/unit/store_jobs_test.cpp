@@ -1,0 +1,628 @@
+// Jobs and items: creation with bad lines, exact counters through every
+// transition, crash recovery, isolation between users, fair claims, paging,
+// blob references on delete, observer notifications, and batch throughput.
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <cstdio>
+#include <set>
+
+#include "fetch/url_check.hpp"
+#include "store/json.hpp"
+#include "store/observer.hpp"
+#include "store/store.hpp"
+#include "store_test_support.hpp"
+
+namespace litchi {
+namespace {
+
+using testing::recount;
+using testing::TempDir;
+
+std::vector<std::string> numbered_urls(int n, std::string_view prefix = "http://example.com/") {
+    std::vector<std::string> urls;
+    urls.reserve(n);
+    for (int i = 0; i < n; ++i) urls.push_back(std::string(prefix) + std::to_string(i) + ".jpg");
+    return urls;
+}
+
+FetchResult done_result(const ClaimedItem& item, std::string sha = "") {
+    FetchResult r;
+    r.id = static_cast<std::uint64_t>(item.item);
+    r.url = item.url;
+    r.http_status = 200;
+    r.attempts = 1;
+    if (sha.empty()) {
+        char buffer[65];
+        std::snprintf(buffer, sizeof buffer, "%064llx", static_cast<unsigned long long>(item.item));
+        sha = buffer;
+    }
+    r.sha256 = sha;
+    r.bytes = 1000;
+    r.format = ImageFormat::png;
+    r.width = 10;
+    r.height = 20;
+    return r;
+}
+
+FetchResult failed_result(const ClaimedItem& item, FailureReason reason, int status = 0) {
+    FetchResult r;
+    r.id = static_cast<std::uint64_t>(item.item);
+    r.url = item.url;
+    r.reason = reason;
+    r.http_status = status;
+    r.attempts = 2;
+    return r;
+}
+
+// Records every notification, to check that each change produces one.
+struct RecordingObserver : StoreObserver {
+    std::vector<JobSnapshot> created, changed, deleted, bulk;
+    std::vector<ItemRecord> items;
+    int state_changes = 0;
+    void on_job_created(const JobSnapshot& job) override { created.push_back(job); }
+    void on_job_changed(const JobSnapshot& job, bool state_changed) override {
+        changed.push_back(job);
+        state_changes += state_changed;
+    }
+    void on_job_deleted(const JobSnapshot& job) override { deleted.push_back(job); }
+    void on_items_changed_in_bulk(const JobSnapshot& job) override { bulk.push_back(job); }
+    void on_item_changed(UserId, JobId, const ItemRecord& item) override { items.push_back(item); }
+};
+
+class StoreJobs : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        alice = make_user("alice");
+        bob = make_user("bob");
+    }
+
+    UserId make_user(std::string_view name) {
+        // Direct insert: argon2 per test user would only slow the suite.
+        std::lock_guard lock(store->database().mutex());
+        auto stmt = store->database().prepare(
+            "INSERT INTO users(name, password_hash, created) VALUES (?, 'x', 0)");
+        stmt.bind(1, name).run();
+        return store->database().last_insert_rowid();
+    }
+
+    void expect_counts_exact(JobId job, UserId owner) {
+        auto snapshot = jobs().get_job(owner, job);
+        ASSERT_TRUE(snapshot);
+        EXPECT_EQ(snapshot->counts, recount(store->database(), job));
+        const auto& c = snapshot->counts;
+        EXPECT_EQ(c.total, c.queued + c.active + c.done + c.failed + c.cancelled);
+    }
+
+    void reopen() {
+        store.reset();
+        store = std::make_unique<Store>(dir.path());
+    }
+
+    JobStore& jobs() { return store->jobs(); }
+
+    TempDir dir;
+    std::unique_ptr<Store> store = std::make_unique<Store>(dir.path());
+    UserId alice = 0, bob = 0;
+};
+
+TEST(StoreSplitLines, SkipsBlankLinesAndTrims) {
+    auto lines = split_url_lines("http://a/1\r\n\n   \t\nhttp://a/2  \nhttp://a/3");
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_EQ(lines[0], "http://a/1");
+    EXPECT_EQ(lines[1], "http://a/2");
+    EXPECT_EQ(lines[2], "http://a/3");
+    EXPECT_TRUE(split_url_lines("").empty());
+    EXPECT_TRUE(split_url_lines("\n\r\n").empty());
+}
+
+TEST_F(StoreJobs, BadLinesBecomeFailedItemsAndAreCounted) {
+    std::vector<std::string> urls = {
+        "http://example.com/a.jpg",
+        "ftp://example.com/b.jpg",
+        "not a url at all",
+        "http://10.0.0.1/private.jpg",
+        "  https://example.com/c.png  ",
+        "",
+        std::string("http://example.com/\xff\x01"
+                    "bad"),
+    };
+    auto job = jobs().create_job(alice, "mixed", urls, /*allow_private=*/false);
+    EXPECT_EQ(job.name, "mixed");
+    EXPECT_EQ(job.state, JobState::queued);
+    EXPECT_EQ(job.counts.total, 7);
+    EXPECT_EQ(job.counts.queued, 2);
+    EXPECT_EQ(job.counts.failed, 5);
+    expect_counts_exact(job.id, alice);
+
+    auto page = jobs().list_items(alice, job.id, {});
+    ASSERT_TRUE(page);
+    ASSERT_EQ(page->items.size(), 7u);
+    for (std::size_t i = 0; i < page->items.size(); ++i)
+        EXPECT_EQ(page->items[i].position, static_cast<std::int64_t>(i)) << "input order kept";
+    EXPECT_EQ(page->items[0].state, ItemState::queued);
+    EXPECT_EQ(page->items[1].reason, FailureReason::bad_url);
+    EXPECT_EQ(page->items[2].reason, FailureReason::bad_url);
+    EXPECT_EQ(page->items[3].reason, FailureReason::blocked_address);
+    EXPECT_EQ(page->items[4].state, ItemState::queued);
+    EXPECT_EQ(page->items[4].url.find(' '), std::string::npos) << "trimmed";
+    EXPECT_EQ(page->items[5].reason, FailureReason::bad_url);
+    // Stored text is valid UTF-8 whatever came in, so JSON output is too.
+    auto json = boost::json::serialize(item_to_json(page->items[6]));
+    EXPECT_EQ(json.find('\xff'), std::string::npos);
+
+    // allow_private admits the private address.
+    auto job2 =
+        jobs().create_job(alice, "", std::vector<std::string>{"http://10.0.0.1/x.jpg"}, true);
+    EXPECT_EQ(job2.counts.queued, 1);
+    EXPECT_EQ(job2.name, "job " + std::to_string(job2.id));
+}
+
+TEST_F(StoreJobs, AllBadLinesMeansDoneAtOnce) {
+    auto job =
+        jobs().create_job(alice, "bad", std::vector<std::string>{"nope", "ftp://x/y"}, false);
+    EXPECT_EQ(job.state, JobState::done);
+    EXPECT_EQ(job.counts.failed, 2);
+    EXPECT_FALSE(jobs().has_runnable());
+}
+
+TEST_F(StoreJobs, CountersStayExactThroughEveryTransition) {
+    RecordingObserver observer;
+    jobs().set_observer(&observer);
+    auto job = jobs().create_job(alice, "j", numbered_urls(10), false);
+    ASSERT_EQ(observer.created.size(), 1u);
+
+    auto claimed = jobs().claim_next_items(6);
+    ASSERT_EQ(claimed.size(), 6u);
+    expect_counts_exact(job.id, alice);
+    auto snap = *jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.state, JobState::running);
+    EXPECT_EQ(snap.counts.active, 6);
+    EXPECT_EQ(snap.counts.queued, 4);
+    EXPECT_EQ(observer.items.size(), 6u);
+    EXPECT_EQ(observer.changed.back().counts.active, 6);
+
+    std::vector<FetchResult> batch = {
+        done_result(claimed[0]),
+        done_result(claimed[1]),
+        failed_result(claimed[2], FailureReason::http, 404),
+        failed_result(claimed[3], FailureReason::not_image),
+    };
+    auto summary = jobs().apply_results(batch);
+    EXPECT_EQ(summary.done, 2u);
+    EXPECT_EQ(summary.failed, 2u);
+    EXPECT_EQ(summary.bytes, 2000u);
+    expect_counts_exact(job.id, alice);
+    snap = *jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.counts.done, 2);
+    EXPECT_EQ(snap.counts.failed, 2);
+    EXPECT_EQ(snap.counts.active, 2);
+    EXPECT_EQ(snap.bytes, 2000u);
+    EXPECT_EQ(observer.changed.back().counts, snap.counts) << "observer saw the committed counts";
+
+    // Applying the same results again changes nothing (items no longer active).
+    summary = jobs().apply_results(batch);
+    EXPECT_EQ(summary.ignored, 4u);
+    expect_counts_exact(job.id, alice);
+    EXPECT_EQ(jobs().get_job(alice, job.id)->counts, snap.counts);
+
+    auto item = jobs().get_item(alice, job.id, claimed[2].item);
+    ASSERT_TRUE(item);
+    EXPECT_EQ(item->state, ItemState::failed);
+    EXPECT_EQ(item->reason, FailureReason::http);
+    EXPECT_EQ(item->http_status, 404);
+    EXPECT_EQ(item->attempts, 2);
+    auto done_item = jobs().get_item(alice, job.id, claimed[0].item);
+    EXPECT_EQ(done_item->format, ImageFormat::png);
+    EXPECT_EQ(done_item->width, 10);
+    EXPECT_EQ(done_item->sha256.size(), 64u);
+
+    // Finish everything: the rest claimed and done; the job is done with failures.
+    auto rest = jobs().claim_next_items(100);
+    EXPECT_EQ(rest.size(), 4u);
+    batch.clear();
+    batch.push_back(done_result(claimed[4]));
+    batch.push_back(failed_result(claimed[5], FailureReason::timeout));
+    for (const auto& c : rest) batch.push_back(done_result(c));
+    jobs().apply_results(batch);
+    expect_counts_exact(job.id, alice);
+    snap = *jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.state, JobState::done);
+    EXPECT_EQ(snap.counts.done, 7);
+    EXPECT_EQ(snap.counts.failed, 3);
+    EXPECT_EQ(observer.changed.back().state, JobState::done);
+
+    // Retry puts the failed ones back; the job runs again.
+    auto retried = jobs().retry_job(alice, job.id);
+    EXPECT_EQ(retried.status, JobOpStatus::ok);
+    EXPECT_EQ(retried.job->state, JobState::running);
+    EXPECT_EQ(retried.job->counts.queued, 3);
+    EXPECT_EQ(retried.job->counts.failed, 0);
+    expect_counts_exact(job.id, alice);
+    auto again = jobs().claim_next_items(10);
+    ASSERT_EQ(again.size(), 3u);
+    batch.clear();
+    for (const auto& c : again) batch.push_back(done_result(c));
+    jobs().apply_results(batch);
+    snap = *jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.state, JobState::done);
+    EXPECT_EQ(snap.counts.done, 10);
+    auto retried_item = jobs().get_item(alice, job.id, claimed[2].item);
+    EXPECT_EQ(retried_item->attempts, 3) << "attempts accumulate over retries";
+    EXPECT_EQ(retried_item->reason, FailureReason::none);
+    expect_counts_exact(job.id, alice);
+
+    // The counts the observer saw never went backwards for done.
+    std::int64_t last_done = 0;
+    for (const auto& s : observer.changed) {
+        EXPECT_GE(s.counts.done, last_done);
+        last_done = s.counts.done;
+    }
+    jobs().set_observer(nullptr);
+}
+
+TEST_F(StoreJobs, PauseResumeCancel) {
+    auto job = jobs().create_job(alice, "p", numbered_urls(6), false);
+    auto claimed = jobs().claim_next_items(2);
+    ASSERT_EQ(claimed.size(), 2u);
+
+    auto paused = jobs().pause_job(alice, job.id);
+    EXPECT_EQ(paused.status, JobOpStatus::ok);
+    EXPECT_EQ(paused.job->state, JobState::paused);
+    EXPECT_EQ(paused.in_flight.size(), 2u) << "the scheduler cancels these in the engine";
+    EXPECT_TRUE(jobs().claim_next_items(10).empty()) << "a paused job is not claimed";
+    EXPECT_EQ(jobs().pause_job(alice, job.id).status, JobOpStatus::ok) << "idempotent";
+
+    // The engine's cancelled results for a paused job go back to the queue.
+    auto summary = jobs().apply_results(
+        {failed_result(claimed[0], FailureReason::cancelled), done_result(claimed[1])});
+    EXPECT_EQ(summary.requeued, 1u);
+    EXPECT_EQ(summary.done, 1u);
+    auto snap = *jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.state, JobState::paused);
+    EXPECT_EQ(snap.counts.queued, 5);
+    EXPECT_EQ(snap.counts.cancelled, 0);
+    EXPECT_EQ(snap.counts.done, 1);
+    expect_counts_exact(job.id, alice);
+
+    auto resumed = jobs().resume_job(alice, job.id);
+    EXPECT_EQ(resumed.status, JobOpStatus::ok);
+    EXPECT_EQ(resumed.job->state, JobState::running);
+    auto more = jobs().claim_next_items(3);
+    ASSERT_EQ(more.size(), 3u);
+
+    auto cancelled = jobs().cancel_job(alice, job.id);
+    EXPECT_EQ(cancelled.status, JobOpStatus::ok);
+    EXPECT_EQ(cancelled.in_flight.size(), 3u);
+    EXPECT_EQ(cancelled.job->state, JobState::cancelled);
+    EXPECT_EQ(cancelled.job->counts.cancelled, 5);
+    EXPECT_EQ(cancelled.job->counts.queued + cancelled.job->counts.active, 0);
+    expect_counts_exact(job.id, alice);
+
+    // Late results for cancelled items change nothing.
+    summary = jobs().apply_results(
+        {done_result(more[0]), failed_result(more[1], FailureReason::cancelled)});
+    EXPECT_EQ(summary.ignored, 2u);
+    ASSERT_EQ(summary.orphaned.size(), 1u) << "the late download's blob is reported for removal";
+    EXPECT_EQ(summary.orphaned[0].sha256, done_result(more[0]).sha256);
+    expect_counts_exact(job.id, alice);
+    EXPECT_EQ(jobs().get_job(alice, job.id)->counts.cancelled, 5);
+
+    EXPECT_EQ(jobs().resume_job(alice, job.id).status, JobOpStatus::conflict);
+    EXPECT_EQ(jobs().pause_job(alice, job.id).status, JobOpStatus::conflict);
+    EXPECT_EQ(jobs().retry_job(alice, job.id).status, JobOpStatus::conflict);
+    EXPECT_EQ(jobs().cancel_job(alice, job.id).status, JobOpStatus::ok) << "idempotent";
+}
+
+TEST_F(StoreJobs, ResumeBeforeStartGoesBackToQueued) {
+    auto job = jobs().create_job(alice, "q", numbered_urls(3), false);
+    EXPECT_EQ(jobs().pause_job(alice, job.id).job->state, JobState::paused);
+    EXPECT_EQ(jobs().resume_job(alice, job.id).job->state, JobState::queued);
+}
+
+TEST_F(StoreJobs, PausedJobWhoseLastItemsFinishIsDone) {
+    auto job = jobs().create_job(alice, "d", numbered_urls(2), false);
+    auto claimed = jobs().claim_next_items(2);
+    jobs().pause_job(alice, job.id);
+    jobs().apply_results({done_result(claimed[0]), done_result(claimed[1])});
+    EXPECT_EQ(jobs().get_job(alice, job.id)->state, JobState::done);
+}
+
+TEST_F(StoreJobs, CrashRecoveryRequeuesActiveAndRecomputesCounters) {
+    auto job = jobs().create_job(alice, "crash", numbered_urls(20), false);
+    auto claimed = jobs().claim_next_items(8);
+    jobs().apply_results({done_result(claimed[0]), failed_result(claimed[1], FailureReason::dns)});
+    // Simulate a crash that left a counter wrong (as if the process died in a
+    // version that kept counters elsewhere) and a job state stale.
+    {
+        std::lock_guard lock(store->database().mutex());
+        store->database().exec("UPDATE jobs SET done = 17, queued = 0, active = 99, bytes = 5");
+    }
+    reopen();  // a kill -9 leaves no chance for a graceful stop; reopening is the restart
+    EXPECT_GE(store->recovery().requeued, 6);
+    EXPECT_EQ(store->recovery().jobs_repaired, 1);
+    auto snap = *jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.counts.active, 0);
+    EXPECT_EQ(snap.counts.done, 1);
+    EXPECT_EQ(snap.counts.failed, 1);
+    EXPECT_EQ(snap.counts.queued, 18);
+    EXPECT_EQ(snap.bytes, 1000u);
+    EXPECT_EQ(snap.state, JobState::running);
+    expect_counts_exact(job.id, alice);
+
+    // Everything claimable again, each item exactly once.
+    std::set<ItemId> seen;
+    while (true) {
+        auto batch = jobs().claim_next_items(5);
+        if (batch.empty()) break;
+        std::vector<FetchResult> results;
+        for (const auto& c : batch) {
+            EXPECT_TRUE(seen.insert(c.item).second) << "item claimed twice";
+            results.push_back(done_result(c));
+        }
+        jobs().apply_results(results);
+    }
+    EXPECT_EQ(seen.size(), 18u);
+    snap = *jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.state, JobState::done);
+    EXPECT_EQ(snap.counts.done, 19);
+    expect_counts_exact(job.id, alice);
+
+    // Recovery is idempotent: a clean reopen repairs nothing.
+    reopen();
+    EXPECT_EQ(store->recovery().requeued, 0);
+    EXPECT_EQ(store->recovery().jobs_repaired, 0);
+}
+
+TEST_F(StoreJobs, UsersSeeOnlyTheirOwnJobs) {
+    auto a = jobs().create_job(alice, "a", numbered_urls(3), false);
+    auto claimed = jobs().claim_next_items(1);
+    jobs().apply_results({done_result(claimed[0], std::string(64, 'a'))});
+
+    EXPECT_EQ(jobs().list_jobs(alice).size(), 1u);
+    EXPECT_TRUE(jobs().list_jobs(bob).empty());
+    EXPECT_FALSE(jobs().get_job(bob, a.id));
+    EXPECT_FALSE(jobs().list_items(bob, a.id, {}));
+    EXPECT_FALSE(jobs().get_item(bob, a.id, claimed[0].item));
+    EXPECT_EQ(jobs().pause_job(bob, a.id).status, JobOpStatus::not_found);
+    EXPECT_EQ(jobs().resume_job(bob, a.id).status, JobOpStatus::not_found);
+    EXPECT_EQ(jobs().cancel_job(bob, a.id).status, JobOpStatus::not_found);
+    EXPECT_EQ(jobs().retry_job(bob, a.id).status, JobOpStatus::not_found);
+    EXPECT_EQ(jobs().delete_job(bob, a.id).status, JobOpStatus::not_found);
+    EXPECT_FALSE(jobs().find_user_blob(bob, std::string(64, 'a')));
+    EXPECT_EQ(jobs().find_user_blob(alice, std::string(64, 'a')), ImageFormat::png);
+    EXPECT_FALSE(jobs().find_user_blob(alice, "../../etc/passwd"));
+    EXPECT_FALSE(jobs().get_job(alice, 424242));
+    // Nothing of alice's changed.
+    EXPECT_EQ(jobs().get_job(alice, a.id)->state, JobState::running);
+    std::vector<JobSnapshot> visited;
+    jobs().visit_jobs(bob, [&](const std::vector<JobSnapshot>& all) { visited = all; });
+    EXPECT_TRUE(visited.empty());
+}
+
+TEST_F(StoreJobs, ClaimsAreFairAcrossUsersAndJobs) {
+    auto big =
+        jobs().create_job(alice, "big", numbered_urls(100, "http://example.com/big/"), false);
+    auto small =
+        jobs().create_job(alice, "small", numbered_urls(10, "http://example.com/small/"), false);
+    auto other = jobs().create_job(bob, "bob", numbered_urls(5, "http://example.com/bob/"), false);
+
+    // The first round gives one slot to each user; alice's slots alternate jobs.
+    auto first = jobs().claim_next_items(4);
+    ASSERT_EQ(first.size(), 4u);
+    std::set<JobId> first_jobs;
+    for (const auto& c : first) first_jobs.insert(c.job);
+    EXPECT_TRUE(first_jobs.count(other.id)) << "bob is served in the first round";
+    EXPECT_TRUE(first_jobs.count(small.id)) << "a later job of the same user gets its turn";
+    EXPECT_TRUE(first_jobs.count(big.id));
+
+    std::vector<ClaimedItem> all(first);
+    while (all.size() < 30) {
+        auto batch = jobs().claim_next_items(3);
+        ASSERT_FALSE(batch.empty());
+        all.insert(all.end(), batch.begin(), batch.end());
+    }
+    auto s = *jobs().get_job(alice, small.id);
+    auto b = *jobs().get_job(alice, big.id);
+    auto o = *jobs().get_job(bob, other.id);
+    EXPECT_EQ(s.counts.queued, 0) << "the small job was fully claimed within 30 slots";
+    EXPECT_EQ(o.counts.queued, 0);
+    EXPECT_GE(b.counts.queued, 80) << "while the big job waited its turn";
+
+    // Within a job, items are claimed in input order.
+    ItemId last = 0;
+    for (const auto& c : all)
+        if (c.job == small.id) {
+            EXPECT_GT(c.item, last);
+            last = c.item;
+        }
+}
+
+TEST_F(StoreJobs, ItemPagesFollowTheCursor) {
+    auto job = jobs().create_job(alice, "pages", numbered_urls(25), false);
+    jobs().create_job(alice, "neighbour", numbered_urls(5), false);  // ids after ours
+    std::vector<ItemId> ids;
+    ItemQuery query;
+    query.limit = 10;
+    int pages = 0;
+    while (true) {
+        auto page = jobs().list_items(alice, job.id, query);
+        ASSERT_TRUE(page);
+        ++pages;
+        for (const auto& item : page->items) {
+            EXPECT_EQ(item.job, job.id);
+            ids.push_back(item.id);
+        }
+        if (!page->next) break;
+        EXPECT_EQ(*page->next, page->items.back().id);
+        query.after = *page->next;
+    }
+    EXPECT_EQ(pages, 3);
+    ASSERT_EQ(ids.size(), 25u);
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+
+    // A page that ends exactly at the last item has no next.
+    query = {};
+    query.limit = 25;
+    EXPECT_FALSE(jobs().list_items(alice, job.id, query)->next);
+
+    // State filter.
+    auto claimed = jobs().claim_next_items(30);
+    std::vector<FetchResult> results;
+    for (const auto& c : claimed)
+        if (c.job == job.id && c.item % 2 == 0)
+            results.push_back(failed_result(c, FailureReason::dns));
+    jobs().apply_results(results);
+    query = {};
+    query.state = ItemState::failed;
+    query.limit = 4;
+    std::size_t failed_seen = 0;
+    while (true) {
+        auto page = jobs().list_items(alice, job.id, query);
+        for (const auto& item : page->items) EXPECT_EQ(item.state, ItemState::failed);
+        failed_seen += page->items.size();
+        if (!page->next) break;
+        query.after = *page->next;
+    }
+    EXPECT_EQ(failed_seen, results.size());
+
+    // Limits are clamped, not trusted.
+    query = {};
+    query.limit = -5;
+    EXPECT_EQ(jobs().list_items(alice, job.id, query)->items.size(), 1u);
+    query.limit = 1'000'000;
+    EXPECT_EQ(jobs().list_items(alice, job.id, query)->items.size(), 25u);
+}
+
+TEST_F(StoreJobs, DeleteReturnsOnlyBlobsNoOtherItemReferences) {
+    std::string shared(64, 'b'), own(64, 'c');
+    auto a = jobs().create_job(alice, "a", numbered_urls(2), false);
+    auto b = jobs().create_job(bob, "b", numbered_urls(1), false);
+    auto claimed = jobs().claim_next_items(10);
+    ASSERT_EQ(claimed.size(), 3u);
+    std::vector<FetchResult> results;
+    bool used_own = false;
+    for (const auto& c : claimed) {
+        if (c.job == a.id && !used_own) {
+            results.push_back(done_result(c, own));
+            used_own = true;
+        } else {
+            results.push_back(done_result(c, shared));
+        }
+    }
+    jobs().apply_results(results);
+    RecordingObserver observer;
+    jobs().set_observer(&observer);
+    auto deleted = jobs().delete_job(alice, a.id);
+    EXPECT_EQ(deleted.status, JobOpStatus::ok);
+    ASSERT_EQ(deleted.unreferenced.size(), 1u);
+    EXPECT_EQ(deleted.unreferenced[0].sha256, own);
+    EXPECT_EQ(deleted.unreferenced[0].format, ImageFormat::png);
+    EXPECT_TRUE(jobs().blob_referenced(shared));
+    EXPECT_FALSE(jobs().blob_referenced(own));
+    EXPECT_FALSE(jobs().get_job(alice, a.id));
+    EXPECT_EQ(jobs().delete_job(alice, a.id).status, JobOpStatus::not_found);
+    ASSERT_EQ(observer.deleted.size(), 1u);
+    EXPECT_EQ(observer.deleted[0].id, a.id);
+    {
+        std::lock_guard lock(store->database().mutex());
+        auto stmt = store->database().prepare("SELECT count(*) FROM items WHERE job_id = ?");
+        stmt.bind(1, a.id);
+        ASSERT_TRUE(stmt.step());
+        EXPECT_EQ(stmt.column_int64(0), 0);
+    }
+    EXPECT_TRUE(jobs().get_job(bob, b.id));
+    jobs().set_observer(nullptr);
+}
+
+TEST_F(StoreJobs, JsonShapesMatchTheContract) {
+    auto job = jobs().create_job(
+        alice, "json", std::vector<std::string>{"http://example.com/1.jpg", "bad"}, false);
+    auto value = job_to_json(job);
+    for (auto key : {"id", "name", "state", "created", "counts", "bytes", "rate", "eta"})
+        EXPECT_TRUE(value.contains(key)) << key;
+    EXPECT_EQ(value.size(), 8u);
+    auto& counts = value["counts"].as_object();
+    for (auto key : {"total", "queued", "active", "done", "failed", "cancelled"})
+        EXPECT_TRUE(counts.contains(key)) << key;
+    EXPECT_EQ(value["state"].as_string(), "queued");
+    EXPECT_TRUE(value["eta"].is_null());
+    EXPECT_EQ(value["created"].as_string().size(), 24u);  // 2024-05-01T12:00:00.123Z
+
+    auto page = jobs().list_items(alice, job.id, {});
+    auto queued = item_to_json(page->items[0]);
+    EXPECT_EQ(queued.size(), 4u) << boost::json::serialize(queued);  // id url state attempts
+    auto failed = item_to_json(page->items[1]);
+    EXPECT_EQ(failed["reason"].as_string(), "bad_url");
+    EXPECT_FALSE(failed.contains("sha256"));
+
+    auto claimed = jobs().claim_next_items(1);
+    jobs().apply_results({done_result(claimed[0])});
+    auto done = item_to_json(*jobs().get_item(alice, job.id, claimed[0].item));
+    EXPECT_EQ(done["format"].as_string(), "png");
+    EXPECT_EQ(done["width"].as_int64(), 10);
+    EXPECT_EQ(done["bytes"].as_int64(), 1000);
+    EXPECT_EQ(done["http_status"].as_int64(), 200);
+    EXPECT_EQ(format_time_iso8601(0), "1970-01-01T00:00:00.000Z");
+    EXPECT_EQ(format_time_iso8601(1714564800123), "2024-05-01T12:00:00.123Z");
+}
+
+TEST_F(StoreJobs, RateAndEtaFollowRecentProgress) {
+    jobs().set_rate_window(std::chrono::milliseconds(5000));
+    auto job = jobs().create_job(alice, "rate", numbered_urls(50), false);
+    auto claimed = jobs().claim_next_items(40);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::vector<FetchResult> results;
+    for (int i = 0; i < 20; ++i) results.push_back(done_result(claimed[i]));
+    jobs().apply_results(results);
+    auto snap = *jobs().get_job(alice, job.id);
+    EXPECT_GT(snap.rate, 0);
+    EXPECT_LT(snap.rate, 20 / 0.25);
+    ASSERT_TRUE(snap.eta);
+    EXPECT_GT(*snap.eta, 0);
+}
+
+TEST_F(StoreJobs, BatchThroughput) {
+    // Numbers only: sanitizer builds are slow, and timing asserts flake.
+    auto urls = numbered_urls(100'000, "https://images.example.com/photos/");
+    auto admission_start = std::chrono::steady_clock::now();
+    std::size_t admitted = 0;
+    for (const auto& url : urls) admitted += check_url(url, false).ok;
+    auto admission_end = std::chrono::steady_clock::now();
+    EXPECT_EQ(admitted, urls.size());
+    auto t0 = std::chrono::steady_clock::now();
+    auto job = jobs().create_job(alice, "big", urls, false);
+    auto t1 = std::chrono::steady_clock::now();
+    EXPECT_EQ(job.counts.queued, 100'000);
+    // 30,000 completions are enough to see the rate and keep the sanitizer
+    // build quick; the rest are cancelled in one statement.
+    constexpr std::size_t kApplied = 30'000;
+    std::size_t applied = 0;
+    auto t2 = std::chrono::steady_clock::now();
+    while (applied < kApplied) {
+        auto claimed = jobs().claim_next_items(500);
+        if (claimed.empty()) break;
+        std::vector<FetchResult> results;
+        results.reserve(claimed.size());
+        for (const auto& c : claimed) results.push_back(done_result(c));
+        applied += jobs().apply_results(results).done;
+    }
+    auto t3 = std::chrono::steady_clock::now();
+    EXPECT_EQ(applied, kApplied);
+    expect_counts_exact(job.id, alice);
+    auto cancelled = jobs().cancel_job(alice, job.id);
+    auto t4 = std::chrono::steady_clock::now();
+    EXPECT_EQ(cancelled.job->counts.cancelled, static_cast<std::int64_t>(100'000 - kApplied));
+    expect_counts_exact(job.id, alice);
+    auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    std::printf("[ bench    ] create_job(100000 URLs): %.0f ms (URL admission alone: %.0f ms)\n",
+                ms(t1 - t0), ms(admission_end - admission_start));
+    std::printf("[ bench    ] claim+apply %zu results in batches of 500: %.0f ms (%.0f items/s)\n",
+                kApplied, ms(t3 - t2), kApplied / (ms(t3 - t2) / 1000));
+    std::printf("[ bench    ] cancel the remaining %zu items: %.0f ms\n", 100'000 - kApplied,
+                ms(t4 - t3));
+}
+
+}  // namespace
+}  // namespace litchi

@@ -1,0 +1,347 @@
+// The scheduler with the real download engine against a tiny HTTP origin on
+// 127.0.0.1 inside the test: jobs run to done with exact counts and durable
+// blobs, failures carry their reason, a small job overtakes a big one, pause
+// puts in-flight items back in the queue (not cancelled), cancel and stop do
+// what they promise, and delete removes blobs nobody else uses.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fetch/blob_store.hpp"
+#include "store/observer.hpp"
+#include "store/scheduler.hpp"
+#include "store/store.hpp"
+#include "store_test_support.hpp"
+
+namespace litchi {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::recount;
+using testing::TempDir;
+
+class FetchLibraries : public ::testing::Environment {
+  public:
+    void SetUp() override { init_fetch_libraries("store_scheduler_test"); }
+};
+const auto* const kFetchLibraries = ::testing::AddGlobalTestEnvironment(new FetchLibraries);
+
+// A valid 1x1 RGBA PNG.
+const unsigned char kPng[] = {
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48,
+    0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+    0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78,
+    0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00,
+    0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82};
+
+// One thread, one connection at a time, Connection: close. Paths:
+//   /img/...  200 with the PNG      /missing/...  404
+//   /hang/... reads the request, never answers (held open until stop)
+class TestOrigin {
+  public:
+    TestOrigin() {
+        listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = 0;
+        if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(listener_, 128) != 0)
+            throw std::runtime_error("test origin: cannot listen on 127.0.0.1");
+        socklen_t length = sizeof addr;
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length);
+        port_ = ntohs(addr.sin_port);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~TestOrigin() {
+        stop_ = true;
+        thread_.join();
+        for (int fd : held_) ::close(fd);
+        ::close(listener_);
+    }
+    std::string url(std::string_view path) const {
+        return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+    }
+    int requests() const { return requests_; }
+
+  private:
+    void run() {
+        while (!stop_) {
+            pollfd pfd{listener_, POLLIN, 0};
+            if (::poll(&pfd, 1, 20) <= 0) continue;
+            int fd = ::accept(listener_, nullptr, nullptr);
+            if (fd < 0) continue;
+            serve(fd);
+        }
+    }
+
+    void serve(int fd) {
+        std::string request;
+        char buffer[4096];
+        auto deadline = std::chrono::steady_clock::now() + 2s;
+        while (request.find("\r\n\r\n") == std::string::npos &&
+               std::chrono::steady_clock::now() < deadline && !stop_) {
+            pollfd pfd{fd, POLLIN, 0};
+            if (::poll(&pfd, 1, 20) <= 0) continue;
+            auto n = ::recv(fd, buffer, sizeof buffer, 0);
+            if (n <= 0) break;
+            request.append(buffer, static_cast<std::size_t>(n));
+        }
+        ++requests_;
+        auto path_start = request.find(' ') + 1;
+        std::string path = request.substr(path_start, request.find(' ', path_start) - path_start);
+        if (path.rfind("/hang/", 0) == 0) {
+            held_.push_back(fd);  // answered never; closed when the origin stops
+            return;
+        }
+        std::string response;
+        if (path.rfind("/img/", 0) == 0) {
+            response = "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: " +
+                       std::to_string(sizeof kPng) + "\r\nConnection: close\r\n\r\n";
+            response.append(reinterpret_cast<const char*>(kPng), sizeof kPng);
+        } else {
+            response = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        }
+        std::size_t sent = 0;
+        while (sent < response.size()) {
+            auto n = ::send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+            if (n <= 0) break;
+            sent += static_cast<std::size_t>(n);
+        }
+        ::close(fd);
+    }
+
+    int listener_ = -1;
+    int port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::atomic<int> requests_{0};
+    std::vector<int> held_;
+    std::thread thread_;
+};
+
+// Remembers when each job first reached done.
+struct DoneOrder : StoreObserver {
+    std::mutex mutex;
+    std::vector<JobId> done;
+    void on_job_changed(const JobSnapshot& job, bool state_changed) override {
+        if (!state_changed || job.state != JobState::done) return;
+        std::lock_guard lock(mutex);
+        done.push_back(job.id);
+    }
+};
+
+class StoreScheduler : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::lock_guard lock(store.database().mutex());
+        store.database().exec(
+            "INSERT INTO users(name, password_hash, created) VALUES ('alice', 'x', 0), ('bob', "
+            "'x', 0)");
+        alice = 1;
+        bob = 2;
+    }
+
+    SchedulerOptions options(int concurrency) {
+        SchedulerOptions o;
+        o.limits.concurrency = concurrency;
+        o.limits.allow_private = true;  // the origin is on 127.0.0.1
+        o.limits.retries = 0;
+        o.limits.connect_timeout = 2000ms;
+        o.limits.total_timeout = 20'000ms;
+        o.limits.probe_threads = 1;
+        return o;
+    }
+
+    std::vector<std::string_view> views(const std::vector<std::string>& urls) {
+        return {urls.begin(), urls.end()};
+    }
+
+    std::vector<std::string> urls(std::string_view kind, int n) {
+        std::vector<std::string> out;
+        for (int i = 0; i < n; ++i)
+            out.push_back(origin.url(std::string(kind) + std::to_string(i) + ".png"));
+        return out;
+    }
+
+    // Polls until `predicate(job)` or 15 s; returns the last snapshot.
+    template <class Predicate>
+    JobSnapshot wait_for(UserId user, JobId job, Predicate predicate) {
+        auto deadline = std::chrono::steady_clock::now() + 15s;
+        while (true) {
+            auto snap = store.jobs().get_job(user, job);
+            if (!snap) throw std::runtime_error("job vanished");
+            if (predicate(*snap) || std::chrono::steady_clock::now() > deadline) return *snap;
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+
+    void expect_exact(UserId user, JobId job) {
+        EXPECT_EQ(store.jobs().get_job(user, job)->counts, recount(store.database(), job));
+    }
+
+    TempDir dir;
+    TestOrigin origin;
+    Store store{dir.path()};
+    BlobStore blobs{dir.path() / "blobs", BlobLayout::sharded};
+    UserId alice = 0, bob = 0;
+};
+
+TEST_F(StoreScheduler, RunsJobsToDoneWithDurableBlobs) {
+    Scheduler scheduler(store.jobs(), blobs, options(4));
+    scheduler.start();
+    auto ok = urls("/img/", 12);
+    ok.push_back(origin.url("/missing/x.png"));
+    ok.push_back("http://127.0.0.1:1/refused.png");  // nothing listens on port 1
+    ok.push_back("not a url");
+    auto job = scheduler.create_job(alice, "run", views(ok));
+    EXPECT_EQ(job.counts.failed, 1) << "the bad line failed at admission";
+    ASSERT_TRUE(scheduler.wait_idle(20s));
+    auto snap = *store.jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.state, JobState::done);
+    EXPECT_EQ(snap.counts.done, 12);
+    EXPECT_EQ(snap.counts.failed, 3);
+    EXPECT_EQ(snap.bytes, 12 * sizeof kPng);
+    expect_exact(alice, job.id);
+
+    ItemQuery failed;
+    failed.state = ItemState::failed;
+    auto page = store.jobs().list_items(alice, job.id, failed);
+    ASSERT_EQ(page->items.size(), 3u);
+    EXPECT_EQ(page->items[0].reason, FailureReason::http);
+    EXPECT_EQ(page->items[0].http_status, 404);
+    EXPECT_EQ(page->items[1].reason, FailureReason::connect);
+    EXPECT_EQ(page->items[2].reason, FailureReason::bad_url);
+
+    ItemQuery done;
+    done.state = ItemState::done;
+    page = store.jobs().list_items(alice, job.id, done);
+    ASSERT_EQ(page->items.size(), 12u);
+    const auto& item = page->items[0];
+    EXPECT_EQ(item.format, ImageFormat::png);
+    EXPECT_EQ(item.width, 1);
+    EXPECT_TRUE(blobs.contains(item.sha256, ImageFormat::png))
+        << "the blob is durable before the item is done";
+    EXPECT_EQ(store.jobs().find_user_blob(alice, item.sha256), ImageFormat::png);
+
+    auto stats = scheduler.stats();
+    EXPECT_EQ(stats.done, 12u);
+    EXPECT_EQ(stats.failed, 2u) << "engine failures (the bad line never reached it)";
+    EXPECT_EQ(stats.failed_by_reason[static_cast<std::size_t>(FailureReason::http)], 1u);
+    EXPECT_EQ(stats.in_flight, 0u);
+    EXPECT_EQ(stats.queued, 0);
+    scheduler.stop();
+}
+
+TEST_F(StoreScheduler, SmallJobSubmittedLaterFinishesFirst) {
+    DoneOrder order;
+    store.jobs().set_observer(&order);
+    Scheduler scheduler(store.jobs(), blobs, options(2));
+    auto big_urls = urls("/img/big", 150);
+    auto small_urls = urls("/img/small", 6);
+    auto big = store.jobs().create_job(alice, "big", views(big_urls), true);
+    auto small = store.jobs().create_job(alice, "small", views(small_urls), true);
+    scheduler.start();
+    ASSERT_TRUE(scheduler.wait_idle(60s));
+    {
+        std::lock_guard lock(order.mutex);
+        ASSERT_EQ(order.done.size(), 2u);
+        EXPECT_EQ(order.done[0], small.id);
+        EXPECT_EQ(order.done[1], big.id);
+    }
+    expect_exact(alice, big.id);
+    expect_exact(alice, small.id);
+    scheduler.stop();
+    store.jobs().set_observer(nullptr);
+}
+
+TEST_F(StoreScheduler, PauseRequeuesInFlightItemsAndCancelFinishesThem) {
+    Scheduler scheduler(store.jobs(), blobs, options(3));
+    scheduler.start();
+    auto hang = urls("/hang/", 3);
+    auto job = scheduler.create_job(alice, "hang", views(hang));
+    auto snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 3; });
+    ASSERT_EQ(snap.counts.active, 3);
+    EXPECT_EQ(snap.state, JobState::running);
+
+    auto paused = scheduler.pause_job(alice, job.id);
+    EXPECT_EQ(paused.status, JobOpStatus::ok);
+    EXPECT_EQ(paused.in_flight.size(), 3u);
+    snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 0; });
+    EXPECT_EQ(snap.state, JobState::paused);
+    EXPECT_EQ(snap.counts.queued, 3) << "paused items wait in the queue";
+    EXPECT_EQ(snap.counts.cancelled, 0);
+    expect_exact(alice, job.id);
+
+    // Resume: they go out again; cancel then ends them for good.
+    EXPECT_EQ(scheduler.resume_job(alice, job.id).status, JobOpStatus::ok);
+    snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 3; });
+    ASSERT_EQ(snap.counts.active, 3);
+    auto cancelled = scheduler.cancel_job(alice, job.id);
+    EXPECT_EQ(cancelled.job->state, JobState::cancelled);
+    EXPECT_EQ(cancelled.job->counts.cancelled, 3);
+    ASSERT_TRUE(scheduler.wait_idle(15s));
+    snap = *store.jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.counts.cancelled, 3);
+    EXPECT_EQ(snap.counts.active, 0);
+    expect_exact(alice, job.id);
+    scheduler.stop();
+}
+
+TEST_F(StoreScheduler, StopPutsInFlightItemsBackInTheQueue) {
+    JobId job_id = 0;
+    {
+        Scheduler scheduler(store.jobs(), blobs, options(2));
+        scheduler.start();
+        auto hang = urls("/hang/", 4);
+        job_id = scheduler.create_job(bob, "stop", views(hang)).id;
+        auto snap =
+            wait_for(bob, job_id, [](const JobSnapshot& s) { return s.counts.active == 4; });
+        ASSERT_EQ(snap.counts.active, 4) << "2x concurrency outstanding";
+        scheduler.stop();
+    }
+    auto snap = *store.jobs().get_job(bob, job_id);
+    EXPECT_EQ(snap.counts.active, 0);
+    EXPECT_EQ(snap.counts.queued, 4);
+    EXPECT_EQ(snap.state, JobState::running);
+    expect_exact(bob, job_id);
+}
+
+TEST_F(StoreScheduler, DeleteRemovesBlobsNoOtherJobUses) {
+    Scheduler scheduler(store.jobs(), blobs, options(2));
+    scheduler.start();
+    auto one = urls("/img/a", 1);
+    auto a = scheduler.create_job(alice, "a", views(one));
+    auto b = scheduler.create_job(bob, "b", views(one));
+    ASSERT_TRUE(scheduler.wait_idle(20s));
+    ItemQuery query;
+    auto item = store.jobs().list_items(alice, a.id, query)->items.at(0);
+    ASSERT_EQ(item.state, ItemState::done);
+    ASSERT_TRUE(blobs.contains(item.sha256, item.format));
+
+    // Same bytes in bob's job: alice's delete keeps the file.
+    auto deleted = scheduler.delete_job(alice, a.id);
+    EXPECT_EQ(deleted.status, JobOpStatus::ok);
+    EXPECT_TRUE(deleted.unreferenced.empty());
+    EXPECT_TRUE(blobs.contains(item.sha256, item.format));
+    EXPECT_FALSE(store.jobs().find_user_blob(alice, item.sha256)) << "alice no longer owns it";
+    EXPECT_TRUE(store.jobs().find_user_blob(bob, item.sha256));
+
+    deleted = scheduler.delete_job(bob, b.id);
+    ASSERT_EQ(deleted.unreferenced.size(), 1u);
+    EXPECT_FALSE(blobs.contains(item.sha256, item.format)) << "the last user's delete removes it";
+    scheduler.stop();
+}
+
+}  // namespace
+}  // namespace litchi
