@@ -2,19 +2,17 @@
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:9527
 DATA ?= var
+WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: run test deps deps-test build build-asan unit integration web web-test bench format clean
+.PHONY: run test deps deps-test build build-asan web web-deps test-deps bench format clean
 
-run: deps build
-	@if [ -x build/release/litchi ] && build/release/litchi serve --help >/dev/null 2>&1; then \
-	  exec build/release/litchi serve --listen $(LISTEN) --data $(DATA); \
-	else \
-	  build/release/litchi --help; \
-	  echo; echo "Example:  build/release/litchi fetch -o images https://example.com/a.jpg"; \
-	fi
+## make run: install what is missing, build, start the server with its embedded SQLite store.
+run: deps build web
+	build/release/litchi serve --listen $(LISTEN) --data $(DATA) --web web/dist
 
-test: deps-test build-asan
-	ctest --preset asan -j $(JOBS) --output-on-failure
+## make test: everything (C++ unit + integration, web unit, browser, conformance), on the ASan+UBSan build.
+test: deps-test build-asan web test-deps
+	ctest --preset asan -j $(JOBS)
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +28,21 @@ build-asan:
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 
+web: web/dist/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+# npm packages the tests use (clients that are not ours, the browser driver).
+test-deps:
+	@for d in tests/clients tests/browser; do \
+	  if [ -f $$d/package-lock.json ]; then (cd $$d && npm ci --no-audit --no-fund) || exit 1; fi; \
+	done
+
 bench: build
 	@scripts/install-deps.sh bench
 	bench/fetch/run.sh
@@ -38,4 +51,4 @@ format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')
 
 clean:
-	rm -rf build
+	rm -rf build web/dist

@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libcurl4-openssl-dev libvips-dev libvips-tools libsodium-dev libarchive-dev libsqlite3-dev
-  libcli11-dev libspdlog-dev libfmt-dev nodejs npm python3)
+  libcli11-dev libspdlog-dev libfmt-dev python3)
 test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip)
 bench_pkgs=(nginx curl wget2 aria2 libbenchmark-dev)
 
@@ -20,6 +20,9 @@ case "${1:-}" in
 esac
 
 missing=()
+# Node.js: this machine image ships Node 20 (with npm) outside Debian's
+# packages; Debian 12's own nodejs is 18, too old for Vite 8 / Vitest 4.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
