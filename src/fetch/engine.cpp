@@ -514,7 +514,11 @@ struct Engine::Impl {
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // every hop is checked here, not by curl
         curl_easy_setopt(e, CURLOPT_USERAGENT, "litchi/0.1");
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing on an HTTP/2 connection
+        // Prefer multiplexing on an HTTP/2 connection, but only for https, where
+        // ALPN settles it in the handshake. On plain http curl learns it only
+        // from the first response, so every other transfer to the host would
+        // wait behind that one (a slow host would take N x its latency).
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, t->url.starts_with("https:") ? 1L : 0L);
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(limits.connect_timeout.count()));
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(limits.total_timeout.count()));
