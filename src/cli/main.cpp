@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     litchi::cli::add_serve_command(app, status);
     litchi::cli::add_user_command(app, status);
     litchi::cli::add_token_command(app, status);
+    litchi::cli::add_watch_command(app, status);
 #endif
     try {
         app.parse(argc, argv);

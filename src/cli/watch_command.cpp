@@ -1,0 +1,177 @@
+// `litchi watch [JOB] --server URL [--token T]`: follows a server's jobs live
+// over the progress WebSocket and draws the same bar as `litchi fetch`. The
+// protocol work (seq rules, resume, reconnect with backoff) is in
+// src/server/watch_client.*; this file maps flags, draws and picks the exit status.
+//
+// With JOB: follows that job and exits when it is done (0: every item
+// downloaded; 1: some failed) or cancelled/deleted/unknown (1).
+// Without JOB: follows all of the user's jobs as one bar and exits when none
+// is queued, running or paused any more (0 when no item failed or was
+// cancelled, else 1). A user with no jobs exits 0 at once.
+// Exit 2: usage errors, and a token the server refuses.
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/progress_view.hpp"
+#include "events/protocol_messages.hpp"
+#include "server/watch_client.hpp"
+
+namespace litchi::cli {
+
+namespace json = boost::json;
+
+namespace {
+
+struct WatchOptions {
+    std::string job;
+    std::string server;
+    std::string token;
+    std::string progress = "auto";
+    double retry_for_s = 300;
+};
+
+std::uint64_t number_of(const json::object& object, std::string_view key) {
+    const auto* value = object.if_contains(key);
+    if (!value) return 0;
+    if (value->is_uint64()) return value->get_uint64();
+    if (value->is_int64()) return value->get_int64() > 0 ? static_cast<std::uint64_t>(value->get_int64()) : 0;
+    if (value->is_double()) return value->get_double() > 0 ? static_cast<std::uint64_t>(value->get_double()) : 0;
+    return 0;
+}
+
+void add_counts(ProgressCounts& sum, std::uint64_t& cancelled, const json::object& job) {
+    if (const auto* counts = job.if_contains("counts"); counts && counts->is_object()) {
+        sum.total += number_of(counts->as_object(), "total");
+        sum.done += number_of(counts->as_object(), "done");
+        sum.failed += number_of(counts->as_object(), "failed");
+        cancelled += number_of(counts->as_object(), "cancelled");
+    }
+    sum.bytes += number_of(job, "bytes");
+}
+
+std::string_view state_of(const json::object& job) {
+    const auto* state = job.if_contains("state");
+    return state && state->is_string() ? std::string_view(state->as_string()) : std::string_view();
+}
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "litchi watch: %s\n", message.c_str());
+    return 2;
+}
+
+int run_watch_command(WatchOptions& opt) {
+    if (opt.token.empty()) {
+        if (const char* env = std::getenv("LITCHI_TOKEN")) opt.token = env;
+    }
+    if (opt.token.empty()) return usage_error("a token is required: --token T or LITCHI_TOKEN");
+    std::optional<std::string> job_key;
+    if (!opt.job.empty()) {
+        job_key = events::job_key_of(json::value(opt.job));
+        if (!job_key) return usage_error("JOB must be a job id");
+    }
+    ProgressMode mode;
+    if (!parse_progress_mode(opt.progress, stderr, mode)) return usage_error("--progress must be auto, bar, json or none");
+    std::string error;
+    auto target = server::parse_watch_server(opt.server, error);
+    if (!target) return usage_error(error);
+
+    ProgressView view(mode, stderr);
+    ProgressCounts last{};
+    int exit_status = 1;
+    bool seen_job = false;
+    std::string final_json;
+
+    server::WatchCallbacks callbacks;
+    callbacks.on_notice = [mode](std::string_view notice) {
+        if (mode == ProgressMode::json) return;  // stderr carries JSON lines only
+        std::fprintf(stderr, "%slitchi watch: %.*s\n", mode == ProgressMode::bar ? "\r\033[K" : "",
+                     static_cast<int>(notice.size()), notice.data());
+    };
+    callbacks.on_state = [&](const server::JobsById& jobs) {
+        ProgressCounts counts{};
+        std::uint64_t cancelled = 0;
+        if (job_key) {
+            auto found = jobs.find(*job_key);
+            if (found == jobs.end()) {
+                std::fprintf(stderr, "litchi watch: %s job %s\n", seen_job ? "deleted:" : "no such", job_key->c_str());
+                exit_status = 1;
+                return true;
+            }
+            seen_job = true;
+            add_counts(counts, cancelled, found->second);
+            last = counts;
+            auto state = state_of(found->second);
+            if (state == "done" || state == "cancelled") {
+                exit_status = state == "done" && counts.failed == 0 ? 0 : 1;
+                final_json = json::serialize(found->second);
+                return true;
+            }
+            view.update(counts);
+            return false;
+        }
+        bool all_final = true;
+        json::array list;
+        for (const auto& [key, job] : jobs) {
+            add_counts(counts, cancelled, job);
+            auto state = state_of(job);
+            if (state != "done" && state != "cancelled") all_final = false;
+            list.push_back(job);
+        }
+        last = counts;
+        if (all_final) {
+            exit_status = counts.failed == 0 && cancelled == 0 ? 0 : 1;
+            final_json = json::serialize(json::object{{"jobs", std::move(list)}});
+            return true;
+        }
+        view.update(counts);
+        return false;
+    };
+
+    server::WatchSettings settings;
+    settings.retry_for = std::chrono::seconds(static_cast<std::int64_t>(opt.retry_for_s));
+    auto outcome = server::run_watch(*target, opt.token, settings, callbacks);
+    switch (outcome) {
+    case server::WatchOutcome::stopped:
+        view.finish(last);
+        if (!final_json.empty()) std::printf("%s\n", final_json.c_str());
+        return exit_status;
+    case server::WatchOutcome::unauthorized:
+        std::fprintf(stderr, "litchi watch: the server refused the token\n");
+        return 2;
+    case server::WatchOutcome::revoked:
+        std::fprintf(stderr, "litchi watch: the token was revoked\n");
+        return 1;
+    case server::WatchOutcome::gave_up:
+        std::fprintf(stderr, "litchi watch: no connection to %s for %.0f s; giving up\n", opt.server.c_str(),
+                     opt.retry_for_s);
+        return 1;
+    }
+    return 1;
+}
+
+}  // namespace
+
+void add_watch_command(CLI::App& app, int& status) {
+    auto opt = std::make_shared<WatchOptions>();
+    auto* cmd = app.add_subcommand("watch", "Follow a server's jobs live, with the same bar as fetch");
+    cmd->add_option("JOB", opt->job, "Job id to follow (default: all of your jobs)");
+    cmd->add_option("--server", opt->server, "Server URL, e.g. http://127.0.0.1:9527")->required();
+    cmd->add_option("--token", opt->token, "API token (default: $LITCHI_TOKEN); never printed");
+    cmd->add_option("--progress", opt->progress, "auto|bar|json|none (auto: a bar when stderr is a terminal)")
+        ->capture_default_str();
+    cmd->add_option("--retry-for", opt->retry_for_s, "Give up after this many seconds without a connection (0: never)")
+        ->capture_default_str()->check(CLI::Range(0.0, 86400.0 * 365));
+    cmd->footer(
+        "With JOB: exits 0 when the job is done with every item downloaded, 1 when items failed or the job was\n"
+        "cancelled, deleted or not found. Without JOB: exits when no job is queued, running or paused (0 if no item\n"
+        "failed or was cancelled). Exit 2: usage error or a token the server refuses. Reconnects with backoff and\n"
+        "resumes by seq after any drop; prints the final job JSON on stdout.");
+    cmd->callback([opt, &status] { status = run_watch_command(*opt); });
+}
+
+}  // namespace litchi::cli

@@ -1,0 +1,537 @@
+// See api.hpp.
+#include "server/api.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <charconv>
+
+#include "fetch/blob_store.hpp"
+#include "server/body_streams.hpp"
+#include "server/server_state.hpp"
+#include "store/json.hpp"
+
+namespace litchi::server {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kMaxJobNameLength = 200;
+
+StringResponse unauthorized() {
+    auto res = error_response(http::status::unauthorized, "unauthorized",
+                              "a valid token or session is required");
+    res.set(http::field::www_authenticate, "Bearer");
+    return res;
+}
+
+StringResponse job_not_found() {
+    return error_response(http::status::not_found, "not_found", "no such job");
+}
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// "application/json; charset=utf-8" -> "application/json"
+std::string media_type(const Request& req) {
+    auto value = req[http::field::content_type];
+    return lower(trim(value.substr(0, value.find(';'))));
+}
+
+template <class Int>
+std::optional<Int> parse_number(std::string_view text) {
+    Int value{};
+    if (text.empty() || text.size() > 18) return std::nullopt;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+std::optional<JobId> job_id_param(const RequestContext& ctx) {
+    if (ctx.params.empty()) return std::nullopt;
+    auto id = parse_number<JobId>(ctx.params[0]);
+    if (!id || *id <= 0) return std::nullopt;
+    return id;
+}
+
+bool is_sha256_hex(std::string_view text) {
+    return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+std::string session_cookie(std::string_view token, long max_age_seconds) {
+    return fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", kSessionCookie,
+                       token, std::max(max_age_seconds, 0L));
+}
+
+StringResponse job_response(http::status status, const JobSnapshot& job) {
+    return json_response(status, job_to_json(job));
+}
+
+Reply job_op_reply(const JobOpResult& result, std::string_view action) {
+    switch (result.status) {
+        case JobOpStatus::ok:
+            return job_response(http::status::ok, *result.job);
+        case JobOpStatus::conflict:
+            return error_response(
+                http::status::conflict, "conflict",
+                fmt::format("cannot {} a job that is {}", action,
+                            result.job ? to_string(result.job->state) : "in this state"));
+        case JobOpStatus::not_found:
+            break;
+    }
+    return job_not_found();
+}
+
+// If-None-Match holds this ETag (or "*")?
+bool etag_matches(const Request& req, std::string_view etag) {
+    auto header = req[http::field::if_none_match];
+    if (header.empty()) return false;
+    if (trim(header) == "*") return true;
+    while (!header.empty()) {
+        auto comma = header.find(',');
+        auto candidate = trim(header.substr(0, comma));
+        if (candidate.starts_with("W/")) candidate.remove_prefix(2);
+        if (candidate == etag) return true;
+        if (comma == std::string_view::npos) break;
+        header.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+void set_image_headers(http::response_header<>& res, std::string_view etag,
+                       std::string_view content_type) {
+    res.set(http::field::etag, etag);
+    // Per-user content: browsers may keep it forever, shared caches may not.
+    res.set(http::field::cache_control, "private, max-age=31536000, immutable");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Content-Security-Policy", "default-src 'none'; sandbox");
+    if (!content_type.empty()) res.set(http::field::content_type, content_type);
+}
+
+}  // namespace
+
+std::optional<std::string> request_token(const Request& req) {
+    auto authorization = trim(req[http::field::authorization]);
+    if (!authorization.empty()) {
+        auto space = authorization.find(' ');
+        if (space == std::string_view::npos || lower(authorization.substr(0, space)) != "bearer")
+            return std::nullopt;
+        auto token = trim(authorization.substr(space + 1));
+        if (token.empty()) return std::nullopt;
+        return std::string(token);
+    }
+    auto cookies = req[http::field::cookie];
+    while (!cookies.empty()) {
+        auto semicolon = cookies.find(';');
+        auto pair = trim(cookies.substr(0, semicolon));
+        auto eq = pair.find('=');
+        if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == kSessionCookie) {
+            auto value = trim(pair.substr(eq + 1));
+            if (!value.empty()) return std::string(value);
+        }
+        if (semicolon == std::string_view::npos) break;
+        cookies.remove_prefix(semicolon + 1);
+    }
+    return std::nullopt;
+}
+
+Api::Api(ServerState& state, Store& store, Scheduler& scheduler, BlobStore& blobs,
+         ThumbnailCache& thumbs)
+    : state_(state),
+      store_(store),
+      scheduler_(scheduler),
+      blobs_(blobs),
+      thumbs_(thumbs),
+      login_limiter_(state.config().http.login_attempts_per_minute, std::chrono::seconds(60)) {}
+
+Router::Handler Api::authed(AuthedHandler handler) {
+    return [this, handler](RequestContext& ctx) -> Reply {
+        auto token = request_token(ctx.req);
+        if (!token) return unauthorized();
+        auto auth = store_.users().authenticate(*token);
+        if (!auth) return unauthorized();
+        return (this->*handler)(ctx, *auth);
+    };
+}
+
+void Api::register_routes(Router& router) {
+    using http::verb;
+    auto plain = [this](Reply (Api::*handler)(RequestContext&)) {
+        return [this, handler](RequestContext& ctx) { return (this->*handler)(ctx); };
+    };
+    auto w = Placement::worker;
+    router.add(verb::get, "/healthz", Placement::io, [](RequestContext&) -> Reply {
+        return json_response(http::status::ok, json::object{{"status", "ok"}});
+    });
+    router.add(verb::get, "/metrics", w, plain(&Api::metrics));
+    router.add(verb::post, "/api/login", w, plain(&Api::login));
+    router.add(verb::post, "/api/logout", w, authed(&Api::logout));
+    router.add(verb::get, "/api/me", w, authed(&Api::me));
+    router.add(verb::post, "/api/jobs", w, authed(&Api::create_job));
+    router.add(verb::get, "/api/jobs", w, authed(&Api::list_jobs));
+    router.add(verb::get, "/api/jobs/{}", w, authed(&Api::get_job));
+    router.add(verb::delete_, "/api/jobs/{}", w, authed(&Api::delete_job));
+    router.add(verb::get, "/api/jobs/{}/items", w, authed(&Api::list_items));
+    router.add(verb::get, "/api/jobs/{}/progress", w, authed(&Api::progress));
+    router.add(verb::post, "/api/jobs/{}/pause", w, authed(&Api::pause_job));
+    router.add(verb::post, "/api/jobs/{}/resume", w, authed(&Api::resume_job));
+    router.add(verb::post, "/api/jobs/{}/cancel", w, authed(&Api::cancel_job));
+    router.add(verb::post, "/api/jobs/{}/retry", w, authed(&Api::retry_job));
+    router.add(verb::get, "/api/jobs/{}/manifest.jsonl", w, authed(&Api::manifest));
+    router.add(verb::get, "/api/jobs/{}/archive.zip", w, authed(&Api::archive));
+    router.add(verb::get, "/api/images/{}", w, authed(&Api::image));
+}
+
+Reply Api::login(RequestContext& ctx) {
+    if (media_type(ctx.req) != "application/json") {
+        return error_response(http::status::unsupported_media_type, "unsupported_media_type",
+                              "send the credentials as application/json");
+    }
+    // Before any hashing: the limit exists to cap what a client can make us spend.
+    if (auto wait = login_limiter_.try_acquire(ctx.client_ip)) {
+        auto res = error_response(http::status::too_many_requests, "rate_limited",
+                                  "too many login attempts; try again later");
+        res.set(http::field::retry_after, std::to_string(wait));
+        return res;
+    }
+    json::error_code ec;
+    auto body = json::parse(ctx.req.body(), ec);
+    if (ec || !body.is_object()) {
+        return error_response(http::status::bad_request, "malformed_json",
+                              "the body must be a JSON object");
+    }
+    const auto& object = body.as_object();
+
+    // A token (the one-time login link) is exchanged for the cookie as is.
+    if (auto token_field = object.if_contains("token")) {
+        if (!token_field->is_string()) {
+            return error_response(http::status::bad_request, "invalid_body",
+                                  "\"token\" must be a string");
+        }
+        std::string token(token_field->as_string());
+        auto auth = store_.users().authenticate(token);
+        if (!auth)
+            return error_response(http::status::unauthorized, "invalid_credentials",
+                                  "invalid or expired token");
+        auto res = json_response(http::status::ok,
+                                 json::object{{"token", token}, {"user", auth->user.name}});
+        long max_age = auth->expires ? static_cast<long>((*auth->expires - now_ms()) / 1000)
+                                     : 365L * 24 * 3600;
+        res.set(http::field::set_cookie, session_cookie(token, max_age));
+        return res;
+    }
+
+    auto username = object.if_contains("username");
+    auto password = object.if_contains("password");
+    if (!username || !password || !username->is_string() || !password->is_string()) {
+        return error_response(http::status::bad_request, "invalid_body",
+                              "expected {\"username\": string, \"password\": string}");
+    }
+    auto user = store_.users().verify_password(std::string_view(username->as_string()),
+                                               std::string_view(password->as_string()));
+    if (!user) {
+        return error_response(http::status::unauthorized, "invalid_credentials",
+                              "wrong user name or password");
+    }
+    auto issued = store_.users().create_token(user->id, TokenKind::session);
+    long max_age =
+        issued.record.expires ? static_cast<long>((*issued.record.expires - now_ms()) / 1000) : 0;
+    auto res = json_response(http::status::ok,
+                             json::object{{"token", issued.token}, {"user", user->name}});
+    res.set(http::field::set_cookie, session_cookie(issued.token, max_age));
+    return res;
+}
+
+Reply Api::logout(RequestContext& ctx, const Authenticated& auth) {
+    store_.users().revoke_token(auth.user.id, auth.token_id);
+    StringResponse res{http::status::no_content, ctx.req.version()};
+    res.set(http::field::set_cookie, session_cookie("", 0));
+    res.set(http::field::cache_control, "no-store");
+    return res;
+}
+
+Reply Api::me(RequestContext&, const Authenticated& auth) {
+    return json_response(http::status::ok,
+                         json::object{{"id", auth.user.id}, {"name", auth.user.name}});
+}
+
+Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
+    const auto& limits = state_.config().http;
+    auto type = media_type(ctx.req);
+    std::string name;
+    std::vector<std::string_view> urls;
+    json::value parsed;  // owns the strings `urls` points into (JSON case)
+
+    auto too_many = [&] {
+        return error_response(
+            http::status::payload_too_large, "too_many_urls",
+            fmt::format("a job may have at most {} URLs", limits.max_urls_per_job));
+    };
+
+    if (type == "application/json") {
+        json::error_code ec;
+        json::parse_options options;
+        options.max_depth = 8;
+        parsed = json::parse(ctx.req.body(), ec, {}, options);
+        if (ec)
+            return error_response(http::status::bad_request, "malformed_json",
+                                  "the body is not valid JSON");
+        auto* object = parsed.if_object();
+        if (!object)
+            return error_response(http::status::bad_request, "invalid_body",
+                                  "expected a JSON object");
+        auto* list = object->if_contains("urls");
+        if (!list || !list->is_array()) {
+            return error_response(http::status::bad_request, "invalid_body",
+                                  "\"urls\" must be an array of strings");
+        }
+        if (list->as_array().size() > limits.max_urls_per_job) return too_many();
+        urls.reserve(list->as_array().size());
+        for (const auto& url : list->as_array()) {
+            if (!url.is_string()) {
+                return error_response(http::status::bad_request, "invalid_body",
+                                      "\"urls\" must be an array of strings");
+            }
+            urls.emplace_back(url.as_string().data(), url.as_string().size());
+        }
+        if (auto* name_field = object->if_contains("name"); name_field && !name_field->is_null()) {
+            if (!name_field->is_string()) {
+                return error_response(http::status::bad_request, "invalid_body",
+                                      "\"name\" must be a string");
+            }
+            name = std::string(name_field->as_string());
+        }
+    } else if (type == "text/plain") {
+        urls = split_url_lines(ctx.req.body());
+        if (urls.size() > limits.max_urls_per_job) return too_many();
+        name = ctx.query("name").value_or("");
+    } else {
+        return error_response(
+            http::status::unsupported_media_type, "unsupported_media_type",
+            "send application/json {\"urls\": [...]} or text/plain, one URL a line");
+    }
+    if (urls.empty())
+        return error_response(http::status::bad_request, "no_urls", "the job has no URLs");
+    if (name.size() > kMaxJobNameLength) {
+        return error_response(http::status::bad_request, "invalid_body",
+                              fmt::format("the name is longer than {} bytes", kMaxJobNameLength));
+    }
+
+    auto job = scheduler_.create_job(auth.user.id, name, urls, state_.config().fetch.allow_private);
+    auto res = job_response(http::status::created, job);
+    res.set(http::field::location, fmt::format("/api/jobs/{}", job.id));
+    return res;
+}
+
+Reply Api::list_jobs(RequestContext&, const Authenticated& auth) {
+    json::array jobs;
+    for (const auto& job : store_.jobs().list_jobs(auth.user.id)) jobs.push_back(job_to_json(job));
+    return json_response(http::status::ok, json::object{{"jobs", std::move(jobs)}});
+}
+
+Reply Api::get_job(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    if (!id) return job_not_found();
+    auto job = store_.jobs().get_job(auth.user.id, *id);
+    if (!job) return job_not_found();
+    return job_response(http::status::ok, *job);
+}
+
+Reply Api::list_items(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    if (!id) return job_not_found();
+    const auto& limits = state_.config().http;
+    ItemQuery query;
+    query.limit = static_cast<int>(limits.items_page_default);
+    if (auto state = ctx.query("state"); state && !state->empty()) {
+        query.state = parse_item_state(*state);
+        if (!query.state) {
+            return error_response(http::status::bad_request, "bad_query",
+                                  "state must be one of queued, active, done, failed, cancelled");
+        }
+    }
+    if (auto after = ctx.query("after"); after && !after->empty()) {
+        auto value = parse_number<ItemId>(*after);
+        if (!value || *value < 0)
+            return error_response(http::status::bad_request, "bad_query",
+                                  "after must be an item id");
+        query.after = *value;
+    }
+    if (auto limit = ctx.query("limit"); limit && !limit->empty()) {
+        auto value = parse_number<int>(*limit);
+        if (!value || *value < 1 || static_cast<std::size_t>(*value) > limits.items_page_max) {
+            return error_response(http::status::bad_request, "bad_query",
+                                  fmt::format("limit must be 1..{}", limits.items_page_max));
+        }
+        query.limit = *value;
+    }
+    auto page = store_.jobs().list_items(auth.user.id, *id, query);
+    if (!page) return job_not_found();
+    json::array items;
+    for (const auto& item : page->items) items.push_back(item_to_json(item));
+    json::object body{{"items", std::move(items)}};
+    if (page->next) body["next"] = *page->next;
+    return json_response(http::status::ok, body);
+}
+
+Reply Api::progress(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    if (!id) return job_not_found();
+    auto job = store_.jobs().get_job(auth.user.id, *id);
+    if (!job) return job_not_found();
+    // The socket's progress message; its per-user "seq" comes with the event hub.
+    return json_response(http::status::ok,
+                         json::object{{"type", "progress"}, {"job", job_to_json(*job)}});
+}
+
+Reply Api::pause_job(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    return id ? job_op_reply(scheduler_.pause_job(auth.user.id, *id), "pause") : job_not_found();
+}
+
+Reply Api::resume_job(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    return id ? job_op_reply(scheduler_.resume_job(auth.user.id, *id), "resume") : job_not_found();
+}
+
+Reply Api::cancel_job(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    return id ? job_op_reply(scheduler_.cancel_job(auth.user.id, *id), "cancel") : job_not_found();
+}
+
+Reply Api::retry_job(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    return id ? job_op_reply(scheduler_.retry_job(auth.user.id, *id), "retry") : job_not_found();
+}
+
+Reply Api::delete_job(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    if (!id) return job_not_found();
+    auto result = scheduler_.delete_job(auth.user.id, *id);
+    if (result.status != JobOpStatus::ok) return job_op_reply(result, "delete");
+    for (const auto& blob : result.unreferenced) thumbs_.remove(blob.sha256);
+    StringResponse res{http::status::no_content, ctx.req.version()};
+    res.set(http::field::cache_control, "no-store");
+    return res;
+}
+
+Reply Api::manifest(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    if (!id) return job_not_found();
+    auto job = store_.jobs().get_job(auth.user.id, *id);
+    if (!job) return job_not_found();
+    StreamResponse res;
+    res.head.result(http::status::ok);
+    res.head.set(http::field::content_type, "application/x-ndjson; charset=utf-8");
+    res.head.set(http::field::content_disposition,
+                 fmt::format("attachment; filename=\"job-{}.jsonl\"", *id));
+    res.head.set(http::field::cache_control, "no-store");
+    res.body = std::make_shared<ManifestStream>(state_.workers(), store_.jobs(), auth.user.id, *id);
+    return res;
+}
+
+Reply Api::archive(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    if (!id) return job_not_found();
+    auto job = store_.jobs().get_job(auth.user.id, *id);
+    if (!job) return job_not_found();
+    StreamResponse res;
+    res.head.result(http::status::ok);
+    res.head.set(http::field::content_type, "application/zip");
+    res.head.set(http::field::content_disposition,
+                 fmt::format("attachment; filename=\"job-{}.zip\"", *id));
+    res.head.set(http::field::cache_control, "no-store");
+    res.body =
+        std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id, *id);
+    return res;
+}
+
+Reply Api::image(RequestContext& ctx, const Authenticated& auth) {
+    const std::string& sha256 = ctx.params.at(0);
+    auto not_found = [] {
+        return error_response(http::status::not_found, "not_found", "no such image");
+    };
+    if (!is_sha256_hex(sha256)) return not_found();
+
+    std::optional<int> thumb;
+    if (auto text = ctx.query("thumb")) {
+        const auto& limits = state_.config().http;
+        thumb = parse_number<int>(*text);
+        if (!thumb || *thumb < limits.thumb_min || *thumb > limits.thumb_max) {
+            return error_response(
+                http::status::bad_request, "bad_thumb_size",
+                fmt::format("thumb must be {}..{}", limits.thumb_min, limits.thumb_max));
+        }
+    }
+    auto format = store_.jobs().find_user_blob(auth.user.id, sha256);
+    if (!format) return not_found();
+
+    std::string etag =
+        thumb ? fmt::format("\"{}-t{}\"", sha256, *thumb) : fmt::format("\"{}\"", sha256);
+    if (etag_matches(ctx.req, etag)) {
+        StringResponse res{http::status::not_modified, ctx.req.version()};
+        set_image_headers(res.base(), etag, {});
+        return res;
+    }
+
+    auto path = blobs_.absolute_path(sha256, *format);
+    std::string_view content_type = mime_type(*format);
+    if (thumb) {
+        path = thumbs_.get(sha256, path, *thumb);
+        content_type = kThumbnailContentType;
+    }
+    http::file_body::value_type body;
+    beast::error_code ec;
+    body.open(path.c_str(), beast::file_mode::scan, ec);
+    if (ec) {
+        spdlog::error("image {} is referenced but its file cannot be opened: {}", sha256,
+                      ec.message());
+        return not_found();
+    }
+    FileResponse res{http::status::ok, ctx.req.version()};
+    set_image_headers(res.base(), etag, content_type);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+Reply Api::metrics(RequestContext&) {
+    auto stats = scheduler_.stats();
+    DownloadFigures figures;
+    figures.done = stats.done;
+    figures.cancelled = stats.cancelled;
+    for (std::size_t i = 0;
+         i < figures.failed_by_reason.size() && i < stats.failed_by_reason.size(); ++i) {
+        figures.failed_by_reason[i] = stats.failed_by_reason[i];
+    }
+    figures.stored_bytes = stats.bytes;
+    figures.received_bytes = stats.engine.bytes_received;
+    figures.queue_depth = stats.queued;
+    figures.in_flight = stats.in_flight;
+    figures.active_transfers = stats.engine.active;
+    figures.probing = stats.engine.probing;
+
+    StringResponse res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = state_.metrics().render(figures);
+    res.prepare_payload();
+    return res;
+}
+
+}  // namespace litchi::server

@@ -1,0 +1,69 @@
+// The JSON API of `litchi serve` (the table in shared/DESIGN.md): login and
+// logout, jobs and their items, state changes, manifest and zip exports,
+// images and thumbnails, /healthz and /metrics. Every job, item and image
+// lookup is scoped by the authenticated user; another user's id is a 404.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/http_types.hpp"
+#include "server/rate_limiter.hpp"
+#include "server/router.hpp"
+#include "server/thumbnails.hpp"
+#include "store/scheduler.hpp"
+#include "store/store.hpp"
+
+namespace litchi {
+class BlobStore;
+}
+
+namespace litchi::server {
+
+class ServerState;
+
+inline constexpr std::string_view kSessionCookie = "litchi_session";
+
+// The token a request carries: "Authorization: Bearer T", else the session cookie.
+std::optional<std::string> request_token(const Request& req);
+
+class Api {
+  public:
+    Api(ServerState& state, Store& store, Scheduler& scheduler, BlobStore& blobs,
+        ThumbnailCache& thumbs);
+
+    void register_routes(Router& router);
+
+  private:
+    using AuthedHandler = Reply (Api::*)(RequestContext&, const Authenticated&);
+    // Wraps a handler that needs a user: 401 without a valid token.
+    Router::Handler authed(AuthedHandler handler);
+
+    Reply login(RequestContext& ctx);
+    Reply logout(RequestContext& ctx, const Authenticated& auth);
+    Reply me(RequestContext& ctx, const Authenticated& auth);
+    Reply create_job(RequestContext& ctx, const Authenticated& auth);
+    Reply list_jobs(RequestContext& ctx, const Authenticated& auth);
+    Reply get_job(RequestContext& ctx, const Authenticated& auth);
+    Reply list_items(RequestContext& ctx, const Authenticated& auth);
+    Reply progress(RequestContext& ctx, const Authenticated& auth);
+    Reply pause_job(RequestContext& ctx, const Authenticated& auth);
+    Reply resume_job(RequestContext& ctx, const Authenticated& auth);
+    Reply cancel_job(RequestContext& ctx, const Authenticated& auth);
+    Reply retry_job(RequestContext& ctx, const Authenticated& auth);
+    Reply delete_job(RequestContext& ctx, const Authenticated& auth);
+    Reply manifest(RequestContext& ctx, const Authenticated& auth);
+    Reply archive(RequestContext& ctx, const Authenticated& auth);
+    Reply image(RequestContext& ctx, const Authenticated& auth);
+    Reply metrics(RequestContext& ctx);
+
+    ServerState& state_;
+    Store& store_;
+    Scheduler& scheduler_;
+    BlobStore& blobs_;
+    ThumbnailCache& thumbs_;
+    LoginRateLimiter login_limiter_;
+};
+
+}  // namespace litchi::server

@@ -1,0 +1,106 @@
+// Chunked response bodies produced on the worker pool: the job manifest
+// (JSON Lines, a page of items at a time) and the zip archive (libarchive's
+// streaming writer fed one blob slice at a time). Each pull produces about
+// one piece (~64 KiB), so a 100,000-item job costs the server one page of
+// items and one piece of output per download in progress, never the whole body.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "server/http_types.hpp"
+#include "store/job_store.hpp"
+
+struct archive;
+
+namespace litchi {
+class BlobStore;
+}
+
+namespace litchi::server {
+
+// Runs a synchronous produce() on the worker pool for each pull.
+class BlockingBodyStream : public BodyStream,
+                           public std::enable_shared_from_this<BlockingBodyStream> {
+  public:
+    explicit BlockingBodyStream(boost::asio::thread_pool& pool) : pool_(pool) {}
+    void pull(PieceHandler done) final;
+
+  protected:
+    // Appends the next piece to `out`; returns false once the body is complete.
+    // Throws on failure (the client then sees a truncated body).
+    virtual bool produce(std::string& out) = 0;
+
+  private:
+    boost::asio::thread_pool& pool_;
+};
+
+// Items of one job, in input order, a page at a time: the state-filtered
+// cursor of JobStore::list_items.
+class ItemCursor {
+  public:
+    ItemCursor(JobStore& jobs, UserId user, JobId job, std::optional<ItemState> state,
+               int page_size);
+    // The next item, or nullptr at the end. Throws if the job disappeared.
+    const ItemRecord* next();
+
+  private:
+    JobStore& jobs_;
+    UserId user_;
+    JobId job_;
+    ItemQuery query_;
+    std::vector<ItemRecord> page_;
+    std::size_t index_ = 0;
+    bool exhausted_ = false;
+};
+
+// The zip entry name of a done item: "<sha256>.<ext>" (the same name the
+// manifest's "file" field gives).
+std::string archive_entry_name(const ItemRecord& item);
+
+// GET /api/jobs/{id}/manifest.jsonl: one line per finished item (done, failed
+// or cancelled, the last as failed with reason "cancelled"), in input order.
+class ManifestStream final : public BlockingBodyStream {
+  public:
+    ManifestStream(boost::asio::thread_pool& pool, JobStore& jobs, UserId user, JobId job);
+
+  private:
+    bool produce(std::string& out) override;
+    ItemCursor cursor_;
+};
+
+// GET /api/jobs/{id}/archive.zip: every done image of the job once (same
+// bytes from two URLs are one entry), stored uncompressed (images are
+// compressed already, and storing keeps the CPU cost at a copy).
+class ZipStream final : public BlockingBodyStream {
+  public:
+    ZipStream(boost::asio::thread_pool& pool, JobStore& jobs, const BlobStore& blobs, UserId user,
+              JobId job);
+    ~ZipStream() override;
+
+  private:
+    bool produce(std::string& out) override;
+    void open_archive();
+    bool start_next_entry();  // false at the end of the items
+    void copy_slice();        // one read of the current blob into the archive
+
+    const BlobStore& blobs_;
+    ItemCursor cursor_;
+    struct archive* archive_ = nullptr;
+    std::string output_;                    // what libarchive wrote since the last pull
+    std::unordered_set<std::string> seen_;  // sha256 already in the archive
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr,
+                                                          &std::fclose};  // the blob being copied
+    std::uint64_t file_left_ = 0;
+    std::vector<char> slice_;
+    bool finished_ = false;
+
+    friend struct ZipWriteCallback;
+};
+
+}  // namespace litchi::server

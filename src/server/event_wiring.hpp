@@ -1,0 +1,132 @@
+// Connects the event hub (src/events) to the rest of the server: the store's
+// observer publishes every committed change to the hub, the hub's snapshot
+// provider reads the store under the lock it publishes under, one Asio timer
+// drives hub.tick() exactly when a coalesced update falls due, and a periodic
+// sweep closes live sockets whose token was revoked or expired elsewhere (the
+// CLI, expiry) and sockets whose peer stopped reading for too long.
+//
+// It is also the one place that knows every live WebSocket (the chat-multi
+// `shared_state` role for sockets): SSE streams ride on HTTP sessions, whose
+// own write timeout already ends a stalled stream.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "events/event_hub.hpp"
+#include "server/live_limits.hpp"
+#include "store/observer.hpp"
+#include "store/store.hpp"
+
+namespace boost::asio {
+class thread_pool;
+}
+
+namespace litchi::server {
+
+class Router;
+
+// What a live socket shows the registry: enough to find stalled writers and
+// revoked credentials without touching the socket from another thread.
+class LiveSocket {
+public:
+    virtual ~LiveSocket() = default;
+    // Steady-clock ms when the write in flight started; 0 when none is.
+    virtual std::int64_t write_started_ms() const = 0;
+    // Drops the connection without a close handshake (posts to its strand).
+    virtual void abort() = 0;
+};
+
+class EventWiring : public std::enable_shared_from_this<EventWiring> {
+public:
+    // The hub reads snapshots through `store`; the timer and sweep run on a
+    // strand of `ioc`; token checks run on `workers`.
+    EventWiring(boost::asio::io_context& ioc, boost::asio::thread_pool& workers, Store& store, LiveLimits limits);
+    ~EventWiring();
+    EventWiring(const EventWiring&) = delete;
+    EventWiring& operator=(const EventWiring&) = delete;
+
+    // Registers as the store's observer and starts the tick timer and the
+    // sweep. Call before the scheduler starts.
+    void start();
+    // Closes every watcher with 1001 and stops the timers; unregisters from
+    // the store. Call after the scheduler stopped.
+    void stop();
+
+    events::EventHub& hub() { return *hub_; }
+    const LiveLimits& limits() const { return limits_; }
+    Store& store() { return store_; }
+    boost::asio::thread_pool& workers() { return workers_; }
+
+    // The hub's credential id for a token row (never the token itself).
+    static std::string credential_id(TokenId token);
+    // A token was revoked through the API: close its sockets now (1008).
+    void credential_revoked(TokenId token);
+
+    // Live sockets register themselves for the sweep; `token` is the row
+    // they authenticated with.
+    std::uint64_t register_socket(std::weak_ptr<LiveSocket> socket, TokenId token);
+    void unregister_socket(std::uint64_t id);
+
+    // Counters for /metrics.
+    void count_message_sent() { messages_sent_.fetch_add(1, std::memory_order_relaxed); }
+    void count_connection(bool websocket, int delta) {
+        (websocket ? websocket_open_ : sse_open_).fetch_add(delta, std::memory_order_relaxed);
+    }
+    void count_stall_drop() { stall_drops_.fetch_add(1, std::memory_order_relaxed); }
+    void count_revoked_close() { revoked_closes_.fetch_add(1, std::memory_order_relaxed); }
+    // Prometheus text of the hub's and the transports' figures.
+    std::string render_metrics() const;
+
+private:
+    class Publisher;
+    void arm_tick(events::SteadyTime due);
+    void on_tick(boost::system::error_code ec);
+    void arm_sweep();
+    void on_sweep(boost::system::error_code ec);
+
+    boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+    boost::asio::thread_pool& workers_;
+    Store& store_;
+    LiveLimits limits_;
+    std::unique_ptr<Publisher> publisher_;
+    std::unique_ptr<events::EventHub> hub_;
+    events::EventHub* hub_raw_ = nullptr;  // what the publisher calls; null until the hub exists
+
+    // Both timers live on strand_.
+    boost::asio::steady_timer tick_timer_;
+    events::SteadyTime tick_armed_for_{};
+    bool tick_waiting_ = false;
+    boost::asio::steady_timer sweep_timer_;
+    std::atomic<bool> stopped_{false};
+    std::atomic<bool> sweep_busy_{false};
+    std::int64_t last_credential_check_ms_ = 0;  // on strand_
+
+    struct Registered {
+        std::weak_ptr<LiveSocket> socket;
+        TokenId token = 0;
+    };
+    std::mutex sockets_mutex_;
+    std::uint64_t next_socket_id_ = 1;
+    std::unordered_map<std::uint64_t, Registered> sockets_;
+
+    std::atomic<std::uint64_t> messages_sent_{0};
+    std::atomic<std::int64_t> websocket_open_{0};
+    std::atomic<std::int64_t> sse_open_{0};
+    std::atomic<std::uint64_t> stall_drops_{0};
+    std::atomic<std::uint64_t> revoked_closes_{0};
+};
+
+// Milliseconds on the steady clock (for LiveSocket::write_started_ms).
+std::int64_t steady_ms();
+
+}  // namespace litchi::server

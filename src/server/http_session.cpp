@@ -1,0 +1,382 @@
+// See http_session.hpp.
+#include "server/http_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/url/parse.hpp>
+
+#include "server/access_log.hpp"
+#include "server/fail.hpp"
+#include "server/server_state.hpp"
+
+namespace litchi::server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::string_view kServerName = "litchi/0.1";
+constexpr std::string_view kJobsPath = "/api/jobs";
+constexpr std::chrono::seconds kLingerTime{3};
+
+// A chunked reply's head and the serializer that writes it, kept together
+// because the serializer refers to the message.
+struct StreamHead {
+    explicit StreamHead(http::response<http::empty_body>&& m)
+        : msg(std::move(m)), serializer(msg) {}
+    http::response<http::empty_body> msg;
+    http::response_serializer<http::empty_body> serializer;
+};
+
+bool is_parse_error(const beast::error_code& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_target).category();
+}
+
+}  // namespace
+
+HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
+    : stream_(std::move(socket)), state_(std::move(state)) {
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    client_ip_ = ec ? std::string("-") : remote.address().to_string();
+    state_->metrics().connection_opened();
+}
+
+HttpSession::~HttpSession() {
+    state_->leave(this);
+    state_->metrics().connection_closed();
+}
+
+void HttpSession::run() {
+    state_->join(this, weak_from_this());
+    // Start on the strand: every step of this session runs there.
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+}
+
+void HttpSession::stop() {
+    // Through the strand, since stop() is called from the signal handler's thread.
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+        self->stopping_ = true;
+        if (self->waiting_for_header_) {
+            beast::error_code ec;
+            self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+            self->stream_.close();
+        }
+    });
+}
+
+void HttpSession::do_read() {
+    // A new request: fresh parser (Beast parsers are single-use), fresh limits.
+    if (stopping_) return do_close();
+    const auto& limits = state_->config().http;
+    parser_.emplace();
+    parser_->header_limit(limits.max_header_bytes);
+    // The largest body any route takes; tightened once the target is known.
+    parser_->body_limit(limits.max_job_body_bytes);
+    stream_.expires_after(limits.idle_timeout);
+    waiting_for_header_ = true;
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&HttpSession::on_read_header, shared_from_this()));
+}
+
+void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
+    // The header is in: decide the body limit for this target, then read the body.
+    waiting_for_header_ = false;
+    if (ec == http::error::end_of_stream) return do_close();
+    if (ec && !is_parse_error(ec)) return fail(ec, "read header");
+
+    const auto& header = parser_->get();
+    started_ = std::chrono::steady_clock::now();
+    log_method_ = std::string(header.method_string());
+    log_target_ = std::string(header.target());
+    keep_alive_ = header.keep_alive();
+    head_only_ = header.method() == http::verb::head;
+    request_open_ = true;
+    bytes_written_ = 0;
+
+    if (ec == http::error::body_limit) {
+        linger_ = true;
+        return reject_request(http::status::payload_too_large, "body_too_large",
+                              "request body is too large");
+    }
+    if (ec == http::error::header_limit) {
+        return reject_request(http::status::request_header_fields_too_large, "header_too_large",
+                              "request header is too large");
+    }
+    if (ec)
+        return reject_request(http::status::bad_request, "bad_request", "malformed HTTP request");
+
+    const auto& limits = state_->config().http;
+    std::string_view target = header.target();
+    bool jobs_upload =
+        header.method() == http::verb::post && target.substr(0, target.find('?')) == kJobsPath;
+    if (!jobs_upload) {
+        auto length = parser_->content_length();
+        if (length && *length > limits.max_other_body_bytes) {
+            linger_ = true;
+            return reject_request(http::status::payload_too_large, "body_too_large",
+                                  "request body is too large");
+        }
+        parser_->body_limit(limits.max_other_body_bytes);
+    }
+    stream_.expires_after(limits.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::on_read_body, shared_from_this()));
+}
+
+void HttpSession::on_read_body(beast::error_code ec, std::size_t) {
+    // The whole request is in: hand it to the router.
+    if (ec == http::error::body_limit) {
+        linger_ = true;
+        return reject_request(http::status::payload_too_large, "body_too_large",
+                              "request body is too large");
+    }
+    if (ec && is_parse_error(ec))
+        return reject_request(http::status::bad_request, "bad_request", "malformed HTTP request");
+    if (ec) {
+        request_open_ = false;  // the client left mid-request: nothing to answer or log
+        return fail(ec, "read body");
+    }
+    req_ = parser_->release();
+    handle_request();
+}
+
+void HttpSession::reject_request(http::status status, std::string_view code,
+                                 std::string_view message) {
+    // We stop reading this request midway, so the connection cannot be reused.
+    keep_alive_ = false;
+    head_only_ = false;
+    send(error_response(status, code, message));
+}
+
+void HttpSession::handle_request() {
+    auto parsed = boost::urls::parse_origin_form(req_.target());
+    if (!parsed)
+        return send(
+            error_response(http::status::bad_request, "bad_request", "malformed request target"));
+    std::string path = parsed->path();
+    if (path.empty()) path = "/";
+
+    // WebSocket upgrades will be routed here, before the table (next issue);
+    // until then an upgrade request is answered like any other GET.
+    auto match = state_->router().find(req_.method(), path);
+    bool api_path = path == "/api" || path.starts_with("/api/");
+    bool fallback = match.route && match.route->segments.empty();
+    // Unknown API paths are JSON 404s, never the web app's page.
+    if (match.route && !(fallback && api_path)) {
+        return run_route(*match.route, std::move(match.params), std::move(path));
+    }
+
+    if (!match.allow.empty()) {
+        auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
+                                  "method not allowed here");
+        res.set(http::field::allow, match.allow);
+        return send(std::move(res));
+    }
+    if (api_path) {
+        return send(error_response(http::status::not_found, "not_found", "no such endpoint"));
+    }
+    auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
+                              "method not allowed here");
+    res.set(http::field::allow, "GET, HEAD");
+    send(std::move(res));
+}
+
+void HttpSession::run_route(const Router::Route& route, std::vector<std::string> params,
+                            std::string path) {
+    // Both placements build the context the same way; only the thread differs.
+    auto invoke = [self = shared_from_this(), &route, params = std::move(params),
+                   path = std::move(path)]() mutable {
+        auto url = boost::urls::parse_origin_form(self->req_.target());
+        RequestContext ctx{self->req_, self->client_ip_, std::move(path), std::move(params), *url};
+        try {
+            return route.handler(ctx);
+        } catch (const std::exception& e) {
+            spdlog::error("{} {}: handler failed: {}", self->log_method_,
+                          redact_target(self->log_target_), e.what());
+            return Reply{error_response(http::status::internal_server_error, "internal",
+                                        "internal server error")};
+        }
+    };
+    if (route.placement == Placement::io) return send(invoke());
+    net::post(state_->workers(), [self = shared_from_this(), invoke = std::move(invoke)]() mutable {
+        Reply reply = invoke();
+        // Back to the strand: only it may touch the socket.
+        net::post(self->stream_.get_executor(),
+                  [self, reply = std::move(reply)]() mutable { self->send(std::move(reply)); });
+    });
+}
+
+void HttpSession::send(Reply reply) {
+    status_ = static_cast<unsigned>(reply_status(reply));
+    std::visit(
+        [this](auto&& res) {
+            using T = std::decay_t<decltype(res)>;
+            if constexpr (std::is_same_v<T, StreamResponse>) {
+                write_stream(std::move(res));
+            } else {
+                write_response(std::move(res));
+            }
+        },
+        std::move(reply));
+}
+
+template <class Body>
+void HttpSession::write_response(http::response<Body>&& res) {
+    bool close = !keep_alive_ || stopping_;
+    res.keep_alive(!close);
+    res.version(11);
+    res.set(http::field::server, kServerName);
+    auto message = std::make_shared<http::response<Body>>(std::move(res));
+
+    // A slow reader gets time in proportion to the size, at 64 KiB/s at least.
+    auto size = message->payload_size().value_or(0);
+    stream_.expires_after(state_->config().http.write_timeout +
+                          std::chrono::seconds(size / (64 * 1024)));
+    if (head_only_) {
+        auto serializer = std::make_shared<http::response_serializer<Body>>(*message);
+        http::async_write_header(
+            stream_, *serializer,
+            [self = shared_from_this(), message, serializer, close](
+                beast::error_code ec, std::size_t n) { self->on_write(close, ec, n); });
+        return;
+    }
+    http::async_write(stream_, *message,
+                      [self = shared_from_this(), message, close](
+                          beast::error_code ec, std::size_t n) { self->on_write(close, ec, n); });
+}
+
+void HttpSession::write_stream(StreamResponse&& res) {
+    close_after_stream_ = !keep_alive_ || stopping_;
+    res.head.keep_alive(!close_after_stream_);
+    res.head.version(11);
+    res.head.set(http::field::server, kServerName);
+    res.head.chunked(true);
+    body_stream_ = std::move(res.body);
+    auto head = std::make_shared<StreamHead>(std::move(res.head));
+    stream_.expires_after(state_->config().http.write_timeout);
+    http::async_write_header(
+        stream_, head->serializer,
+        [self = shared_from_this(), head](beast::error_code ec, std::size_t n) {
+            self->on_stream_head(ec, n);
+        });
+}
+
+void HttpSession::on_stream_head(beast::error_code ec, std::size_t bytes) {
+    // The head is out: start pulling the body, unless this is a HEAD request.
+    bytes_written_ += bytes;
+    if (ec) {
+        body_stream_.reset();
+        finish_request();
+        return fail(ec, "write stream head");
+    }
+    if (head_only_) {
+        body_stream_.reset();
+        return on_write(true, {}, 0);  // the chunked head promised a body: do not reuse
+    }
+    do_pull();
+}
+
+void HttpSession::do_pull() {
+    // Ask for one piece; the producer may answer from any thread.
+    body_stream_->pull([self = shared_from_this()](std::string piece, bool more, bool failed) {
+        net::post(self->stream_.get_executor(),
+                  [self, piece = std::move(piece), more, failed]() mutable {
+                      self->on_piece(std::move(piece), more, failed);
+                  });
+    });
+}
+
+void HttpSession::on_piece(std::string piece, bool more, bool failed) {
+    // Write the piece as one chunk; an empty piece must not be written, as an
+    // empty chunk would end the body early.
+    if (failed) {
+        body_stream_.reset();
+        finish_request();
+        spdlog::warn("{} {}: body stream failed; connection closed", log_method_,
+                     redact_target(log_target_));
+        return do_close();
+    }
+    chunk_ = std::move(piece);
+    if (chunk_.empty()) {
+        if (more) return do_pull();
+        return on_chunk_written(false, {}, 0);
+    }
+    stream_.expires_after(state_->config().http.write_timeout);
+    net::async_write(stream_, http::make_chunk(net::buffer(chunk_)),
+                     [self = shared_from_this(), more](beast::error_code ec, std::size_t n) {
+                         self->on_chunk_written(more, ec, n);
+                     });
+}
+
+void HttpSession::on_chunk_written(bool more, beast::error_code ec, std::size_t bytes) {
+    // Pull the next piece only now, so one piece per download is in memory.
+    bytes_written_ += bytes;
+    if (ec) {
+        body_stream_.reset();
+        finish_request();
+        return fail(ec, "write chunk");
+    }
+    if (more) return do_pull();
+    body_stream_.reset();
+    chunk_.clear();
+    chunk_.shrink_to_fit();
+    stream_.expires_after(state_->config().http.write_timeout);
+    net::async_write(stream_, http::make_chunk_last(),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                         self->on_write(self->close_after_stream_, ec, n);
+                     });
+}
+
+void HttpSession::on_write(bool close, beast::error_code ec, std::size_t bytes) {
+    // The reply is out: log it, then read the next request or close.
+    bytes_written_ += bytes;
+    finish_request();
+    if (ec) return fail(ec, "write");
+    if (close || stopping_) return linger_ ? do_linger() : do_close();
+    do_read();
+}
+
+void HttpSession::finish_request() {
+    if (!request_open_) return;
+    request_open_ = false;
+    state_->metrics().count_request(status_);
+    log_access(client_ip_, log_method_, log_target_, status_, bytes_written_,
+               std::chrono::steady_clock::now() - started_);
+    req_ = {};
+}
+
+void HttpSession::do_linger() {
+    // We refused a body the client may still be sending: stop our side, then
+    // read and drop what comes for a short while, so the client reads our
+    // 413 instead of a connection reset.
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    discard_ = std::make_unique<std::array<char, 16 * 1024>>();
+    stream_.expires_after(kLingerTime);
+    stream_.async_read_some(
+        net::buffer(*discard_),
+        beast::bind_front_handler(&HttpSession::on_linger_read, shared_from_this()));
+}
+
+void HttpSession::on_linger_read(beast::error_code ec, std::size_t) {
+    // Keep dropping until the client closes or the linger time is up.
+    if (ec) return do_close();
+    stream_.async_read_some(
+        net::buffer(*discard_),
+        beast::bind_front_handler(&HttpSession::on_linger_read, shared_from_this()));
+}
+
+void HttpSession::do_close() {
+    // Half-close so the client sees a clean end; the socket closes when the
+    // last handler lets go of this session.
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace litchi::server

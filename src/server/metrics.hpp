@@ -1,0 +1,47 @@
+// Counters for GET /metrics (Prometheus text format 0.0.4). The HTTP side
+// counts requests by status and open connections here; download outcomes
+// come from the scheduler's counters at scrape time. Labels never carry user
+// data (no URLs, no tokens): only status codes, outcomes and reasons.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "core/reason.hpp"
+
+namespace litchi::server {
+
+// Download figures read from the scheduler at scrape time.
+struct DownloadFigures {
+    std::uint64_t done = 0;
+    std::uint64_t cancelled = 0;
+    std::array<std::uint64_t, static_cast<std::size_t>(FailureReason::cancelled) + 1>
+        failed_by_reason{};
+    std::uint64_t stored_bytes = 0;      // bytes of items that became done
+    std::uint64_t received_bytes = 0;    // body bytes over the wire, all attempts
+    std::int64_t queue_depth = 0;        // items waiting in runnable jobs
+    std::uint64_t in_flight = 0;         // items handed to the engine
+    std::uint64_t active_transfers = 0;  // transfers in the multi handle right now
+    std::uint64_t probing = 0;           // downloaded, being checked or committed
+};
+
+class ServerMetrics {
+  public:
+    void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
+    void connection_closed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+    std::int64_t open_connections() const {
+        return open_connections_.load(std::memory_order_relaxed);
+    }
+
+    void count_request(unsigned status);
+
+    std::string render(const DownloadFigures& downloads) const;
+
+  private:
+    std::atomic<std::int64_t> open_connections_{0};
+    std::array<std::atomic<std::uint64_t>, 600> requests_by_status_{};
+};
+
+}  // namespace litchi::server

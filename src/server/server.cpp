@@ -1,0 +1,207 @@
+// See server.hpp.
+#include "server/server.hpp"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <charconv>
+#include <cstdio>
+#include <future>
+#include <thread>
+
+#include "fetch/blob_store.hpp"
+#include "server/api.hpp"
+#include "server/listener.hpp"
+#include "server/server_state.hpp"
+#include "server/static_files.hpp"
+#include "server/thumbnails.hpp"
+#include "store/scheduler.hpp"
+#include "store/store.hpp"
+
+namespace litchi::server {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::chrono::seconds kShutdownGrace{5};
+
+// One server per data folder: two would both "recover" the other's active items.
+class DataDirLock {
+  public:
+    explicit DataDirLock(const std::filesystem::path& dir) {
+        std::filesystem::create_directories(dir);
+        auto file = dir / "litchi.lock";
+        fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd_ < 0) throw std::runtime_error("cannot open " + file.string());
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            ::close(fd_);
+            throw std::runtime_error("another litchi serve is using " + dir.string());
+        }
+    }
+    ~DataDirLock() { ::close(fd_); }
+    DataDirLock(const DataDirLock&) = delete;
+    DataDirLock& operator=(const DataDirLock&) = delete;
+
+  private:
+    int fd_ = -1;
+};
+
+std::string random_password() {
+    unsigned char bytes[15];
+    randombytes_buf(bytes, sizeof bytes);
+    char text[sodium_base64_ENCODED_LEN(sizeof bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    sodium_bin2base64(text, sizeof text, bytes, sizeof bytes,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return text;
+}
+
+std::string url_host(const tcp::endpoint& endpoint) {
+    auto address = endpoint.address();
+    if (address.is_unspecified()) return address.is_v6() ? "[::1]" : "127.0.0.1";
+    return address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+}
+
+// First start: an `admin` with a random password and a login link, printed
+// once on stdout (never logged). The link's token sits in the fragment,
+// which browsers never send, so it cannot end up in an access log.
+void create_first_user(UserStore& users, const std::string& base_url) {
+    if (users.user_count() != 0) return;
+    auto password = random_password();
+    auto created = users.create_user("admin", password);
+    if (!created.user)
+        throw std::runtime_error(std::string("cannot create admin: ") +
+                                 std::string(to_string(created.error)));
+    auto issued = users.create_token(created.user->id, TokenKind::session);
+    std::printf(
+        "Created the first user.\n  user:     admin\n  password: %s\n"
+        "Log in with this link (it holds a session token; keep it private):\n  %s/login#token=%s\n",
+        password.c_str(), base_url.c_str(), issued.token.c_str());
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+bool parse_listen_address(const std::string& text, std::string& host, unsigned short& port) {
+    std::string_view rest = text;
+    std::string_view host_part;
+    if (rest.starts_with('[')) {
+        auto close = rest.find(']');
+        if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+            return false;
+        host_part = rest.substr(1, close - 1);
+        rest.remove_prefix(close + 2);
+    } else {
+        auto colon = rest.rfind(':');
+        if (colon == std::string_view::npos) return false;
+        host_part = rest.substr(0, colon);
+        if (host_part.find(':') != std::string_view::npos)
+            return false;  // bare IPv6 needs brackets
+        rest.remove_prefix(colon + 1);
+    }
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+    if (rest.empty() || ec != std::errc() || end != rest.data() + rest.size() || value > 65535)
+        return false;
+    if (host_part.empty()) return false;
+    host = std::string(host_part);
+    port = static_cast<unsigned short>(value);
+    return true;
+}
+
+int run_server(const ServerConfig& config) {
+    // Logs go to stderr: stdout carries only the first-start credentials and
+    // the listening line, for people and scripts to read.
+    if (!spdlog::get("litchi")) spdlog::set_default_logger(spdlog::stderr_color_mt("litchi"));
+    std::string host;
+    unsigned short port = 0;
+    if (!parse_listen_address(config.listen, host, port)) {
+        std::fprintf(stderr, "litchi serve: --listen %s is not HOST:PORT\n", config.listen.c_str());
+        return 2;
+    }
+
+    try {
+        net::io_context ioc{std::max(config.http.io_threads, 1)};
+        tcp::endpoint endpoint;
+        {
+            tcp::resolver resolver(ioc);
+            auto results =
+                resolver.resolve(host, std::to_string(port), tcp::resolver::numeric_service);
+            endpoint = results.begin()->endpoint();
+        }
+
+        DataDirLock lock(config.data_dir);
+        Store store(config.data_dir);
+        if (store.recovery().requeued || store.recovery().jobs_repaired) {
+            spdlog::info(
+                "recovered after an unclean stop: {} items back in the queue, {} jobs repaired",
+                store.recovery().requeued, store.recovery().jobs_repaired);
+        }
+        BlobStore blobs(config.data_dir / "blobs", BlobLayout::sharded);
+        ThumbnailCache thumbs(config.data_dir / "thumbs");
+        SchedulerOptions scheduler_options;
+        scheduler_options.limits = config.fetch;
+        Scheduler scheduler(store.jobs(), blobs, scheduler_options);
+
+        auto state = std::make_shared<ServerState>(config);
+        Api api(*state, store, scheduler, blobs, thumbs);
+        api.register_routes(state->router());
+        StaticFiles static_files(config.web_dir);
+        for (auto method : {http::verb::get, http::verb::head}) {
+            state->router().set_fallback(
+                method, Placement::worker,
+                [&static_files](RequestContext& ctx) { return static_files.serve(ctx.req); });
+        }
+
+        auto listener = std::make_shared<Listener>(ioc, endpoint, state);
+        auto bound = listener->local_endpoint();
+        std::string base_url = "http://" + url_host(bound) + ":" + std::to_string(bound.port());
+        create_first_user(store.users(), base_url);
+
+        std::promise<int> stop_signal;
+        net::signal_set signals(ioc, SIGINT, SIGTERM);
+        signals.async_wait([&stop_signal](beast::error_code ec, int signal) {
+            if (!ec) stop_signal.set_value(signal);
+        });
+
+        scheduler.start();
+        listener->run();
+        std::vector<std::thread> io_threads;
+        for (int i = 0; i < std::max(config.http.io_threads, 1); ++i)
+            io_threads.emplace_back([&ioc] { ioc.run(); });
+        std::printf("Litchi is listening on %s/\n", base_url.c_str());
+        std::fflush(stdout);
+        if (!std::filesystem::is_regular_file(config.web_dir / "index.html")) {
+            spdlog::warn("no web app in {}: serving a placeholder page", config.web_dir.string());
+        }
+
+        int signal = stop_signal.get_future().get();
+        spdlog::info("received signal {}: shutting down", signal);
+        listener->stop();
+        scheduler.stop();  // in-flight items go back to the queue
+        state->stop_sessions();
+        auto deadline = std::chrono::steady_clock::now() + kShutdownGrace;
+        while (state->metrics().open_connections() > 0 &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        ioc.stop();
+        for (auto& thread : io_threads) thread.join();
+        state->join_workers();
+        spdlog::info("stopped cleanly");
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "litchi serve: %s\n", e.what());
+        return 1;
+    }
+}
+
+}  // namespace litchi::server

@@ -1,0 +1,19 @@
+// `litchi serve` from start to graceful stop: locks the data folder, opens
+// the store (which recovers from a crash), creates the first user if there is
+// none, starts the scheduler and the HTTP listener, and on SIGINT/SIGTERM
+// stops accepting, stops the scheduler (in-flight items go back to the
+// queue), lets open replies finish for a short grace period, and exits.
+#pragma once
+
+#include "server/server_config.hpp"
+
+namespace litchi::server {
+
+// Returns the process exit status. Start-up failures (address in use, data
+// folder locked or unreadable) print a message and return 1.
+int run_server(const ServerConfig& config);
+
+// "127.0.0.1:9527", "[::1]:80", "localhost:0" -> host and port. False if malformed.
+bool parse_listen_address(const std::string& text, std::string& host, unsigned short& port);
+
+}  // namespace litchi::server

@@ -1,0 +1,45 @@
+// See server_state.hpp.
+#include "server/server_state.hpp"
+
+#include <algorithm>
+
+#include "server/http_session.hpp"
+
+namespace litchi::server {
+
+ServerState::ServerState(ServerConfig config)
+    : config_(std::move(config)),
+      workers_(static_cast<std::size_t>(std::max(config_.http.worker_threads, 1))) {}
+
+ServerState::~ServerState() {
+    workers_.join();
+}
+
+void ServerState::join(HttpSession* session, std::weak_ptr<HttpSession> handle) {
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.emplace(session, std::move(handle));
+}
+
+void ServerState::leave(HttpSession* session) {
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.erase(session);
+}
+
+void ServerState::stop_sessions() {
+    stopping_.store(true, std::memory_order_release);
+    // Copy first: a session's stop() may end it, and its destructor calls leave().
+    std::vector<std::shared_ptr<HttpSession>> live;
+    {
+        std::lock_guard lock(sessions_mutex_);
+        for (auto& [raw, weak] : sessions_) {
+            if (auto session = weak.lock()) live.push_back(std::move(session));
+        }
+    }
+    for (auto& session : live) session->stop();
+}
+
+void ServerState::join_workers() {
+    workers_.join();
+}
+
+}  // namespace litchi::server

@@ -1,0 +1,53 @@
+// What every connection shares (Beast's chat-multi `shared_state`): the
+// configuration, the route table, the worker pool that runs blocking
+// handlers, the metrics, and the set of open sessions, which is the one place
+// that can reach every connection (graceful shutdown closes them all).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "server/metrics.hpp"
+#include "server/router.hpp"
+#include "server/server_config.hpp"
+
+namespace litchi::server {
+
+class HttpSession;
+
+class ServerState {
+  public:
+    explicit ServerState(ServerConfig config);
+    ~ServerState();
+
+    const ServerConfig& config() const { return config_; }
+    Router& router() { return router_; }
+    ServerMetrics& metrics() { return metrics_; }
+    boost::asio::thread_pool& workers() { return workers_; }
+
+    bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+
+    void join(HttpSession* session, std::weak_ptr<HttpSession> handle);
+    void leave(HttpSession* session);
+
+    // Stops keep-alive everywhere: idle connections close now, busy ones
+    // after their current response. Called once on SIGINT/SIGTERM.
+    void stop_sessions();
+
+    // Waits for the worker pool's queued handlers to finish.
+    void join_workers();
+
+  private:
+    ServerConfig config_;
+    Router router_;
+    ServerMetrics metrics_;
+    boost::asio::thread_pool workers_;
+    std::atomic<bool> stopping_{false};
+    std::mutex sessions_mutex_;
+    std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;
+};
+
+}  // namespace litchi::server

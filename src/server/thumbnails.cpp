@@ -1,0 +1,54 @@
+// See thumbnails.hpp.
+#include "server/thumbnails.hpp"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <stdexcept>
+#include <system_error>
+#include <vips/vips8>
+
+namespace litchi::server {
+
+ThumbnailCache::ThumbnailCache(std::filesystem::path root) : root_(std::move(root)) {
+    std::filesystem::create_directories(root_);
+}
+
+std::filesystem::path ThumbnailCache::folder_of(std::string_view sha256) const {
+    return root_ / std::string(sha256.substr(0, 2));
+}
+
+std::filesystem::path ThumbnailCache::get(std::string_view sha256,
+                                          const std::filesystem::path& source, int size) {
+    auto folder = folder_of(sha256);
+    auto target = folder / fmt::format("{}-{}.webp", sha256, size);
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(target, ec) && std::filesystem::file_size(target, ec) > 0)
+        return target;
+
+    std::filesystem::create_directories(folder);
+    auto part = folder / fmt::format(".{}-{}.{:08x}.part", sha256, size, randombytes_random());
+    try {
+        // size=down: a small image is not blown up; the first page of an animation.
+        auto thumb = vips::VImage::thumbnail(source.c_str(), size,
+                                             vips::VImage::option()->set("size", VIPS_SIZE_DOWN));
+        thumb.webpsave(part.c_str(), vips::VImage::option()->set("Q", 80)->set("strip", true));
+    } catch (const vips::VError& e) {
+        std::filesystem::remove(part, ec);
+        throw std::runtime_error(fmt::format("thumbnail of {} failed: {}", sha256, e.what()));
+    }
+    std::filesystem::rename(part, target);
+    return target;
+}
+
+void ThumbnailCache::remove(std::string_view sha256) {
+    std::error_code ec;
+    auto folder = folder_of(sha256);
+    std::string prefix = std::string(sha256) + "-";
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+        if (entry.path().filename().string().starts_with(prefix))
+            std::filesystem::remove(entry.path(), ec);
+    }
+}
+
+}  // namespace litchi::server

@@ -1,0 +1,403 @@
+// See websocket_session.hpp.
+#include "server/websocket_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "server/api.hpp"
+#include "server/fail.hpp"
+
+namespace litchi::server {
+
+namespace net = boost::asio;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// Messages taken from the hub per pop: enough to amortise the lock, few
+// enough that what a session holds stays small.
+constexpr std::size_t kPopBatch = 64;
+
+std::string_view trim(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+std::string lower(std::string_view text) {
+    std::string out(text);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// "http://Host:80/" -> "http://host" (default ports and a trailing slash dropped).
+std::string normalize_origin(std::string_view origin) {
+    std::string out = lower(trim(origin));
+    while (!out.empty() && out.back() == '/') out.pop_back();
+    if (out.starts_with("http://") && out.ends_with(":80")) out.resize(out.size() - 3);
+    if (out.starts_with("https://") && out.ends_with(":443")) out.resize(out.size() - 4);
+    return out;
+}
+
+StringResponse unauthorized() {
+    auto res = error_response(http::status::unauthorized, "unauthorized", "a valid token or session is required");
+    res.set(http::field::www_authenticate, "Bearer");
+    return res;
+}
+
+// The entries of every Sec-WebSocket-Protocol header line, trimmed.
+std::vector<std::string_view> offered_protocols(const Request& req) {
+    std::vector<std::string_view> out;
+    for (auto it = req.find(http::field::sec_websocket_protocol);
+         it != req.end() && it->name() == http::field::sec_websocket_protocol; ++it) {
+        std::string_view list = it->value();
+        while (!list.empty()) {
+            auto comma = list.find(',');
+            auto entry = trim(list.substr(0, comma));
+            if (!entry.empty()) out.push_back(entry);
+            if (comma == std::string_view::npos) break;
+            list.remove_prefix(comma + 1);
+        }
+    }
+    return out;
+}
+
+std::string error_message(std::string_view code, std::string_view message) {
+    json::object body;
+    body["type"] = "error";
+    body["code"] = code;
+    body["message"] = message;
+    return json::serialize(body);
+}
+
+// A seq from a client: a non-negative integer (or an integral double, which
+// some JSON writers produce for large numbers).
+std::optional<std::uint64_t> as_seq(const json::value& value) {
+    if (value.is_uint64()) return value.get_uint64();
+    if (value.is_int64() && value.get_int64() >= 0) return static_cast<std::uint64_t>(value.get_int64());
+    if (value.is_double()) {
+        double d = value.get_double();
+        if (d >= 0 && d < 1.8e19 && std::floor(d) == d) return static_cast<std::uint64_t>(d);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+bool is_event_socket_path(std::string_view path) {
+    if (path == kWebSocketPath) return true;
+    if (!path.starts_with(kSeedWebSocketPrefix)) return false;
+    auto token = path.substr(kSeedWebSocketPrefix.size());
+    return !token.empty() && token.find('/') == std::string_view::npos;
+}
+
+bool origin_allowed(const Request& req, const std::vector<std::string>& allowed) {
+    auto origin = req[http::field::origin];
+    if (origin.empty()) return true;
+    auto wanted = normalize_origin(origin);
+    auto host = lower(trim(req[http::field::host]));
+    if (!host.empty() && (wanted == normalize_origin("http://" + host) || wanted == normalize_origin("https://" + host))) {
+        return true;
+    }
+    return std::any_of(allowed.begin(), allowed.end(),
+                       [&wanted](const std::string& entry) { return normalize_origin(entry) == wanted; });
+}
+
+UpgradeVerdict judge_upgrade(UserStore& users, const Request& req, std::string_view path,
+                             const std::vector<std::string>& allowed_origins) {
+    UpgradeVerdict verdict;
+    std::optional<std::string> token;
+    for (auto entry : offered_protocols(req)) {
+        if (entry == kSubprotocol) {
+            verdict.answer_subprotocol = true;
+        } else if (entry.starts_with("bearer.") && entry.size() > 7 && !token) {
+            token = std::string(entry.substr(7));
+        }
+    }
+    if (path.starts_with(kSeedWebSocketPrefix)) {
+        token = std::string(path.substr(kSeedWebSocketPrefix.size()));
+    } else if (!token) {
+        token = request_token(req);  // cookie, or Authorization: Bearer from a non-browser client
+    }
+    // The token decides first: a foreign page must not learn whether a token is valid.
+    std::optional<Authenticated> auth;
+    if (token) auth = users.authenticate(*token);
+    if (!auth) {
+        verdict.refusal = unauthorized();
+        return verdict;
+    }
+    if (!origin_allowed(req, allowed_origins)) {
+        verdict.refusal = error_response(http::status::forbidden, "forbidden_origin",
+                                         "this Origin may not open the progress socket");
+        return verdict;
+    }
+    verdict.auth = std::move(auth);
+    return verdict;
+}
+
+WebSocketSession::WebSocketSession(tcp::socket&& socket, std::shared_ptr<EventWiring> events, Authenticated auth,
+                                   bool answer_subprotocol)
+    : ws_(std::move(socket)), events_(std::move(events)), auth_(std::move(auth)),
+      answer_subprotocol_(answer_subprotocol) {
+    events_->count_connection(true, +1);
+}
+
+WebSocketSession::~WebSocketSession() {
+    if (subscription_) subscription_->cancel();
+    if (registration_ != 0) events_->unregister_socket(registration_);
+    events_->count_connection(true, -1);
+}
+
+void WebSocketSession::run(Request req) {
+    const auto& limits = events_->limits();
+    beast::error_code ignored;
+    // A bounded kernel buffer: a reader that stops costs at most this much
+    // kernel memory, and its writes stall (then the hub resyncs or closes it).
+    ws_.next_layer().socket().set_option(net::socket_base::send_buffer_size(static_cast<int>(limits.socket_send_buffer)),
+                                         ignored);
+    ws_.next_layer().socket().set_option(tcp::no_delay(true), ignored);
+    // The websocket stream has its own timers: the TCP layer's must be off.
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    websocket::permessage_deflate deflate;
+    deflate.server_enable = false;
+    ws_.set_option(deflate);
+    ws_.read_message_max(limits.max_client_message);
+    ws_.auto_fragment(false);
+    ws_.set_option(websocket::stream_base::decorator([subprotocol = answer_subprotocol_](websocket::response_type& res) {
+        res.set(http::field::server, "litchi/0.1");
+        // Only the protocol name: the bearer entry the client offered is never echoed.
+        if (subprotocol) res.set(http::field::sec_websocket_protocol, kSubprotocol);
+    }));
+    ws_.async_accept(req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
+}
+
+void WebSocketSession::on_accept(beast::error_code ec) {
+    // The 101 is out: subscribe on the worker pool (the hub's hello reads SQLite).
+    if (ec) return fail(ec, "websocket accept");
+    net::post(events_->workers(), [self = shared_from_this()] {
+        events::SubscribeOptions options;
+        options.credential_id = EventWiring::credential_id(self->auth_.token_id);
+        options.notify = [weak = self->weak_from_this()] {
+            if (auto session = weak.lock()) {
+                net::post(session->ws_.get_executor(), [session] { session->on_notify(); });
+            }
+        };
+        std::shared_ptr<events::Subscription> subscription;
+        bool still_valid = false;
+        try {
+            subscription = self->events_->hub().subscribe(self->auth_.user.id, std::move(options));
+            // A revocation between the upgrade and now would have missed this watcher.
+            still_valid = subscription && self->events_->store().users().token_active(self->auth_.token_id);
+        } catch (const std::exception& e) {
+            spdlog::error("websocket subscribe failed: {}", e.what());
+        }
+        net::post(self->ws_.get_executor(),
+                  [self, subscription, still_valid] { self->on_subscribed(subscription, still_valid); });
+    });
+}
+
+void WebSocketSession::on_subscribed(std::shared_ptr<events::Subscription> subscription, bool still_valid) {
+    // The hello is waiting in the hub: start writing and reading.
+    if (!subscription) return do_close({events::close_code::internal_error, "cannot load your jobs; try again"});
+    if (!still_valid) {
+        subscription->cancel();
+        events_->count_revoked_close();
+        return do_close({events::close_code::policy_violation, "token revoked"});
+    }
+    subscription_ = std::move(subscription);
+    registration_ = events_->register_socket(std::static_pointer_cast<LiveSocket>(shared_from_this()), auth_.token_id);
+    pop_again_ = true;
+    do_write();
+    do_read();
+}
+
+void WebSocketSession::abort() {
+    net::post(ws_.get_executor(), [self = shared_from_this()] {
+        // The peer stopped taking data: no close frame can get through, so drop the socket.
+        spdlog::info("progress socket of user {} dropped: a write stalled", self->auth_.user.id);
+        if (self->subscription_) self->subscription_->cancel();
+        beast::error_code ec;
+        beast::get_lowest_layer(self->ws_).socket().close(ec);
+    });
+}
+
+void WebSocketSession::do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+}
+
+void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
+    // One client message in: act on it, then read the next. Protocol errors
+    // (bad frames, invalid UTF-8, oversized messages) were already answered
+    // by Beast with the right close code.
+    if (ec) {
+        if (subscription_) subscription_->cancel();
+        if (ec != websocket::error::closed) fail(ec, "websocket read");
+        return;
+    }
+    if (!ws_.got_text()) {
+        queue_error("bad_message", "send JSON text frames");
+    } else {
+        auto data = buffer_.cdata();
+        handle_client_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    }
+    buffer_.consume(buffer_.size());
+    if (!closing_) do_read();
+}
+
+void WebSocketSession::handle_client_message(std::string_view text) {
+    json::error_code ec;
+    json::parse_options options;
+    options.max_depth = 16;
+    auto value = json::parse(text, ec, {}, options);
+    if (ec || !value.is_object()) return queue_error("bad_message", "expected a JSON object");
+    const auto& message = value.as_object();
+    const auto* type = message.if_contains("type");
+    if (!type || !type->is_string()) return queue_error("bad_message", "\"type\" must be a string");
+    std::string_view kind = type->as_string();
+
+    if (kind == "ping") return queue_reply(R"({"type":"pong"})");
+    if (!subscription_) return;
+    if (kind == "resume") {
+        const auto* since = message.if_contains("since");
+        auto seq = since ? as_seq(*since) : std::nullopt;
+        if (!seq) return queue_error("bad_message", "\"since\" must be a non-negative integer");
+        events::ResumePoint point{*seq, std::nullopt};
+        if (const auto* epoch = message.if_contains("epoch"); epoch && !epoch->is_null()) {
+            if (!epoch->is_string()) return queue_error("bad_message", "\"epoch\" must be a string");
+            point.epoch = std::string(epoch->as_string());
+        }
+        subscription_->resume(point);
+        pop_again_ = true;
+        return do_write();
+    }
+    if (kind == "subscribe" || kind == "unsubscribe") {
+        const auto* job = message.if_contains("job");
+        if (!job || !events::job_key_of(*job)) return queue_error("bad_message", "\"job\" must be a job id");
+        if (kind == "subscribe") {
+            const auto* items = message.if_contains("items");
+            if (!items || !items->is_bool() || !items->get_bool()) {
+                return queue_error("bad_message", "\"items\" must be true");
+            }
+            switch (subscription_->subscribe_items(*job)) {
+            case events::ItemSubscribeResult::subscribed:
+                break;
+            case events::ItemSubscribeResult::not_found:
+                return queue_error("not_found", "no such job");
+            case events::ItemSubscribeResult::too_many:
+                return queue_error("too_many_subscriptions", "this connection follows too many jobs");
+            case events::ItemSubscribeResult::closed:
+                break;
+            }
+        } else if (!subscription_->unsubscribe_items(*job)) {
+            return queue_error("not_found", "no such subscription");
+        }
+        pop_again_ = true;
+        return do_write();
+    }
+    queue_error("unknown_type", "unknown message type");
+}
+
+void WebSocketSession::queue_error(std::string_view code, std::string_view message) {
+    queue_reply(error_message(code, message));
+}
+
+void WebSocketSession::queue_reply(std::string text) {
+    // Answers wait for the socket like everything else; a client that keeps
+    // asking without reading them is closed rather than buffered for.
+    if (closing_) return;
+    if (replies_.size() >= events_->limits().max_pending_replies) {
+        return do_close({events::close_code::try_again_later, "too many unanswered requests"});
+    }
+    replies_.push_back(std::move(text));
+    do_write();
+}
+
+void WebSocketSession::on_notify() {
+    // The hub has something for us; take it when the socket is free.
+    pop_again_ = true;
+    do_write();
+}
+
+void WebSocketSession::do_write() {
+    // Exactly one write in flight. Order: answers to the client, then what is
+    // left of the popped batch, then a new pop.
+    if (writing_ || closing_) return;
+    if (!replies_.empty()) {
+        auto text = std::make_shared<const std::string>(std::move(replies_.front()));
+        replies_.pop_front();
+        return start_write(std::move(text));
+    }
+    if (batch_next_ < batch_.messages.size()) return start_write(batch_.messages[batch_next_++].text);
+    if (!subscription_ || !pop_again_) return;
+    pop_again_ = false;
+    batch_ = subscription_->pop(kPopBatch);
+    batch_next_ = 0;
+    if (batch_.close) {
+        if (batch_.close->code == events::close_code::policy_violation) events_->count_revoked_close();
+        return do_close(*batch_.close);
+    }
+    pop_again_ = batch_.more;
+    if (batch_.messages.empty()) return;
+    start_write(batch_.messages[batch_next_++].text);
+}
+
+void WebSocketSession::start_write(events::MessageText text) {
+    writing_ = std::move(text);
+    write_started_ms_.store(steady_ms(), std::memory_order_relaxed);
+    ws_.text(true);
+    ws_.async_write(net::buffer(*writing_), beast::bind_front_handler(&WebSocketSession::on_write, shared_from_this()));
+}
+
+void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
+    // One frame out: count it, then write the next (or the close we deferred).
+    writing_.reset();
+    write_started_ms_.store(0, std::memory_order_relaxed);
+    if (ec) {
+        if (subscription_) subscription_->cancel();
+        return fail(ec, "websocket write");
+    }
+    events_->count_message_sent();
+    if (batch_next_ >= batch_.messages.size() && !batch_.messages.empty()) {
+        batch_.messages.clear();  // release the shared texts as soon as they are written
+        batch_next_ = 0;
+    }
+    if (close_after_write_) {
+        auto why = std::move(*close_after_write_);
+        close_after_write_.reset();
+        return do_close(std::move(why));
+    }
+    do_write();
+}
+
+void WebSocketSession::do_close(events::CloseRequest why) {
+    // A close frame is a write too: wait for the one in flight.
+    if (closing_) return;
+    if (writing_) {
+        if (!close_after_write_) close_after_write_ = std::move(why);
+        return;
+    }
+    closing_ = true;
+    if (subscription_) subscription_->cancel();
+    replies_.clear();
+    batch_ = {};
+    websocket::close_reason reason(why.code);
+    auto text = std::string_view(why.reason).substr(0, reason.reason.max_size());
+    reason.reason.assign(text.data(), text.size());
+    ws_.async_close(reason, beast::bind_front_handler(&WebSocketSession::on_close, shared_from_this()));
+}
+
+void WebSocketSession::on_close(beast::error_code ec) {
+    if (ec) fail(ec, "websocket close");
+}
+
+}  // namespace litchi::server

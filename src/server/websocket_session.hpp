@@ -1,0 +1,106 @@
+// The progress WebSocket (docs/protocol.md), on both URL forms:
+// `/api/litchi/{token}` (the seed client's) and `/api/ws` (cookie, or
+// `Sec-WebSocket-Protocol: litchi.v1, bearer.TOKEN`, answered `litchi.v1`).
+//
+// Shaped like Beast's chat-multi `websocket_session`, with the post-1.85 rule:
+// exactly one write in flight, always. There is no outgoing queue of our own:
+// the hub's Subscription holds what is not written yet at bounded cost, and a
+// session pops the next batch only when its last write finished. The only
+// local queue, answers to client messages (pong, error), is capped: a client
+// that keeps asking without reading is closed with 1013.
+//
+// Judging the upgrade (token, Origin) happens before the 101, on the worker
+// pool since it reads SQLite: a refusal is an ordinary HTTP 401/403 reply.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event_hub.hpp"
+#include "server/event_wiring.hpp"
+#include "server/http_types.hpp"
+#include "store/user_store.hpp"
+
+namespace litchi::server {
+
+inline constexpr std::string_view kWebSocketPath = "/api/ws";
+inline constexpr std::string_view kSeedWebSocketPrefix = "/api/litchi/";
+inline constexpr std::string_view kSubprotocol = "litchi.v1";
+
+// Is `path` (decoded, no query) one of the two WebSocket endpoints?
+bool is_event_socket_path(std::string_view path);
+
+// A browser Origin we accept: none at all (non-browser clients are judged by
+// their token), the server's own (same scheme-less host as the Host header),
+// or one of `allowed` (--allow-origin). Comparison ignores case and a trailing '/'.
+bool origin_allowed(const Request& req, const std::vector<std::string>& allowed);
+
+// What judging an upgrade request decided.
+struct UpgradeVerdict {
+    std::optional<StringResponse> refusal;  // set: answer this instead of upgrading
+    std::optional<Authenticated> auth;      // set when accepted
+    bool answer_subprotocol = false;        // the client offered litchi.v1
+};
+
+// Token and Origin checks for an upgrade of `path`. Reads the token store:
+// call it on the worker pool. Never puts the token in a log or a reply.
+UpgradeVerdict judge_upgrade(UserStore& users, const Request& req, std::string_view path,
+                             const std::vector<std::string>& allowed_origins);
+
+class WebSocketSession : public LiveSocket, public std::enable_shared_from_this<WebSocketSession> {
+public:
+    WebSocketSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<EventWiring> events, Authenticated auth,
+                     bool answer_subprotocol);
+    ~WebSocketSession() override;
+    WebSocketSession(const WebSocketSession&) = delete;
+    WebSocketSession& operator=(const WebSocketSession&) = delete;
+
+    // Completes the handshake for `req` (already judged), then subscribes.
+    void run(Request req);
+
+    std::int64_t write_started_ms() const override { return write_started_ms_.load(std::memory_order_relaxed); }
+    void abort() override;
+
+private:
+    void on_accept(beast::error_code ec);
+    void on_subscribed(std::shared_ptr<events::Subscription> subscription, bool still_valid);
+    void do_read();
+    void on_read(beast::error_code ec, std::size_t bytes);
+    void handle_client_message(std::string_view text);
+    void queue_reply(std::string text);
+    void queue_error(std::string_view code, std::string_view message);
+    void on_notify();
+    void do_write();
+    void start_write(events::MessageText text);
+    void on_write(beast::error_code ec, std::size_t bytes);
+    void do_close(events::CloseRequest why);
+    void on_close(beast::error_code ec);
+
+    beast::websocket::stream<beast::tcp_stream> ws_;
+    beast::flat_buffer buffer_;
+    std::shared_ptr<EventWiring> events_;
+    Authenticated auth_;
+    bool answer_subprotocol_;
+    std::uint64_t registration_ = 0;
+
+    std::shared_ptr<events::Subscription> subscription_;
+    events::OutgoingBatch batch_;   // popped, being written in order
+    std::size_t batch_next_ = 0;    // next message of batch_ to write
+    bool pop_again_ = false;        // the hub has more, or notified since the last pop
+    std::deque<std::string> replies_;  // pong / error answers, capped
+    events::MessageText writing_;   // the frame in flight (kept alive until written)
+    std::optional<events::CloseRequest> close_after_write_;
+    bool closing_ = false;
+    std::atomic<std::int64_t> write_started_ms_{0};
+};
+
+}  // namespace litchi::server

@@ -1,0 +1,123 @@
+// The pure parts of the HTTP front end: log redaction, the login rate limit,
+// route matching, --listen parsing and the token extraction from headers.
+#include <gtest/gtest.h>
+
+#include "server/access_log.hpp"
+#include "server/api.hpp"
+#include "server/rate_limiter.hpp"
+#include "server/router.hpp"
+#include "server/server.hpp"
+#include "server/static_files.hpp"
+
+namespace litchi::server {
+namespace {
+
+TEST(RedactTarget, HidesTheSeedWebSocketToken) {
+    EXPECT_EQ(redact_target("/api/litchi/lt_secret"), "/api/litchi/[redacted]");
+    EXPECT_EQ(redact_target("/api/litchi/lt_secret?x=1"), "/api/litchi/[redacted]?x=1");
+    EXPECT_EQ(redact_target("/api/litchi/"), "/api/litchi/");
+}
+
+TEST(RedactTarget, HidesSecretQueryValuesOnly) {
+    EXPECT_EQ(redact_target("/api/images/ab?thumb=64"), "/api/images/ab?thumb=64");
+    EXPECT_EQ(redact_target("/x?token=s&thumb=1&access_token=t&API_KEY=k&password=p"),
+              "/x?token=[redacted]&thumb=1&access_token=[redacted]&API_KEY=[redacted]&password=["
+              "redacted]");
+    EXPECT_EQ(redact_target("/x?flag&session=abc"), "/x?flag&session=[redacted]");
+}
+
+TEST(RedactTarget, ControlCharactersCannotForgeLines) {
+    EXPECT_EQ(redact_target("/a\r\nGET /fake"), "/a??GET /fake");
+}
+
+TEST(LoginRateLimiter, AllowsNThenRefusesUntilTheWindowPasses) {
+    LoginRateLimiter limiter(3, std::chrono::seconds(60));
+    auto t0 = LoginRateLimiter::Clock::now();
+    EXPECT_EQ(limiter.try_acquire("a", t0), 0);
+    EXPECT_EQ(limiter.try_acquire("a", t0 + std::chrono::seconds(1)), 0);
+    EXPECT_EQ(limiter.try_acquire("a", t0 + std::chrono::seconds(2)), 0);
+    EXPECT_EQ(limiter.try_acquire("a", t0 + std::chrono::seconds(10)), 50);
+    EXPECT_EQ(limiter.try_acquire("b", t0 + std::chrono::seconds(10)), 0)
+        << "limits are per client";
+    EXPECT_EQ(limiter.try_acquire("a", t0 + std::chrono::seconds(60)), 0)
+        << "the first attempt left the window";
+}
+
+TEST(LoginRateLimiter, MemoryIsBoundedByMaxClients) {
+    LoginRateLimiter limiter(1, std::chrono::seconds(60), 4);
+    auto t0 = LoginRateLimiter::Clock::now();
+    for (int i = 0; i < 100; ++i) {
+        EXPECT_EQ(
+            limiter.try_acquire("client" + std::to_string(i), t0 + std::chrono::milliseconds(i)),
+            0);
+    }
+    // The stalest clients were forgotten; the newest is still limited.
+    EXPECT_GT(limiter.try_acquire("client99", t0 + std::chrono::seconds(1)), 0);
+}
+
+TEST(Router, MatchesPlaceholdersAndReports405) {
+    Router router;
+    int hit = 0;
+    router.add(http::verb::get, "/api/jobs/{}", Placement::io, [&](RequestContext&) -> Reply {
+        ++hit;
+        return error_response(http::status::ok, "x", "y");
+    });
+    router.add(http::verb::delete_, "/api/jobs/{}", Placement::io,
+               [](RequestContext&) -> Reply { return error_response(http::status::ok, "x", "y"); });
+    router.set_fallback(http::verb::get, Placement::io, [](RequestContext&) -> Reply {
+        return error_response(http::status::ok, "x", "y");
+    });
+
+    auto match = router.find(http::verb::get, "/api/jobs/42");
+    ASSERT_NE(match.route, nullptr);
+    EXPECT_FALSE(match.route->segments.empty());
+    EXPECT_EQ(match.params, std::vector<std::string>{"42"});
+
+    match = router.find(http::verb::post, "/api/jobs/42");
+    EXPECT_EQ(match.route, nullptr);
+    EXPECT_EQ(match.allow, "GET, DELETE");
+
+    match = router.find(http::verb::get, "/api/jobs/42/items");
+    ASSERT_NE(match.route, nullptr);
+    EXPECT_TRUE(match.route->segments.empty()) << "unknown paths go to the fallback";
+
+    EXPECT_EQ(router.find(http::verb::put, "/anything").route, nullptr);
+}
+
+TEST(ListenAddress, ParsesHostAndPort) {
+    std::string host;
+    unsigned short port = 1;
+    ASSERT_TRUE(parse_listen_address("127.0.0.1:9527", host, port));
+    EXPECT_EQ(host, "127.0.0.1");
+    EXPECT_EQ(port, 9527);
+    ASSERT_TRUE(parse_listen_address("[::1]:0", host, port));
+    EXPECT_EQ(host, "::1");
+    EXPECT_EQ(port, 0);
+    for (const char* bad :
+         {"", "9527", "127.0.0.1", "127.0.0.1:", ":80", "::1:80", "[::1]80", "h:65536", "h:8x"}) {
+        EXPECT_FALSE(parse_listen_address(bad, host, port)) << bad;
+    }
+}
+
+TEST(RequestToken, BearerFirstThenCookie) {
+    Request req;
+    EXPECT_FALSE(request_token(req));
+    req.set(http::field::cookie, "a=b; litchi_session=lt_cookie; c=d");
+    EXPECT_EQ(request_token(req), "lt_cookie");
+    req.set(http::field::authorization, "bearer lt_header");
+    EXPECT_EQ(request_token(req), "lt_header");
+    req.set(http::field::authorization, "Basic abc");
+    EXPECT_FALSE(request_token(req)) << "a wrong scheme is not silently replaced by the cookie";
+    req.set(http::field::authorization, "Bearer ");
+    EXPECT_FALSE(request_token(req));
+}
+
+TEST(ContentType, KnownExtensions) {
+    EXPECT_EQ(content_type_for("index.html"), "text/html; charset=utf-8");
+    EXPECT_EQ(content_type_for("assets/app.JS"), "text/javascript; charset=utf-8");
+    EXPECT_EQ(content_type_for("x.woff2"), "font/woff2");
+    EXPECT_EQ(content_type_for("x.unknown"), "application/octet-stream");
+}
+
+}  // namespace
+}  // namespace litchi::server
