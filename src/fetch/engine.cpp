@@ -17,7 +17,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +42,7 @@
 #include "core/backoff.hpp"
 #include "fetch/blob_store.hpp"
 #include "fetch/probe.hpp"
+#include "fetch/sha256.hpp"
 #include "fetch/url_check.hpp"
 
 namespace litchi {
@@ -132,7 +132,7 @@ struct Transfer {
     // Per attempt.
     int fd = -1;
     std::filesystem::path part;
-    crypto_hash_sha256_state sha{};
+    Sha256 sha;
     std::uint64_t bytes = 0;
     std::size_t discarded = 0;
     unsigned char head[kSniffBytes]{};
@@ -257,7 +257,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
             return abort_body(*t, FailureReason::not_image, "content is not a supported image format");
     }
     if (!write_all(t->fd, data, len)) return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
-    crypto_hash_sha256_update(&t->sha, reinterpret_cast<const unsigned char*>(data), len);
+    t->sha.update(data, len);
     t->bytes += len;
     return len;
 }
@@ -539,7 +539,7 @@ struct Engine::Impl {
 
     void reset_attempt(Transfer& t) {
         close_part(t);
-        crypto_hash_sha256_init(&t.sha);
+        t.sha.reset();
         t.bytes = 0;
         t.discarded = 0;
         t.head_len = 0;
@@ -846,11 +846,7 @@ struct Engine::Impl {
             r.reason = FailureReason::io;
             r.detail = std::string("close: ") + std::strerror(errno);
         } else {
-            unsigned char digest[crypto_hash_sha256_BYTES];
-            crypto_hash_sha256_final(&t->sha, digest);
-            char hex[crypto_hash_sha256_BYTES * 2 + 1];
-            sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-            r.sha256 = hex;
+            r.sha256 = t->sha.finish_hex();
             r.bytes = t->bytes;
             r.file = blobs.relative_path(r.sha256, r.format);
             // The committer makes it durable together with its batch.
@@ -940,7 +936,6 @@ EngineStats Engine::stats() const {
 
 void init_fetch_libraries(const char* argv0) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
     // Untrusted loaders (ImageMagick, PDF, ...) are a large attack surface for
     // files from the internet; the operation cache would keep images alive.
     setenv("VIPS_BLOCK_UNTRUSTED", "1", 0);

@@ -1,6 +1,7 @@
 #include "fetch/probe.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
@@ -25,6 +26,9 @@ ProbeResult refuse(FailureReason reason, ImageFormat format, std::string detail)
 }
 
 std::vector<unsigned char> read_head(int fd, std::size_t max) {
+    // Only as much as the file holds: most images are far smaller than max.
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size >= 0) max = std::min(max, std::size_t(st.st_size));
     std::vector<unsigned char> buf(max);
     std::size_t got = 0;
     while (got < max) {
