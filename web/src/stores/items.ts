@@ -10,7 +10,7 @@
  * items are held at a time, so memory follows what is on screen.
  */
 import { defineStore } from 'pinia'
-import { computed, ref, shallowRef, triggerRef, watch } from 'vue'
+import { computed, ref, shallowRef, watch } from 'vue'
 import { jobAction, listItems } from '@/api/http'
 import { isActiveJob, type Item } from '@/api/protocol'
 import { useLiveStore } from './live'
@@ -90,11 +90,18 @@ export const useItemsStore = defineStore('items', () => {
     return changed
   }
 
+  /**
+   * acceptItem edits the arrays in place; new array references make the change
+   * visible to components that get them as props (a prop holding the same array
+   * would not update, and the thumbnail grid would stay empty).
+   */
+  function publish(): void {
+    doneItems.value = doneItems.value.slice()
+    failedItems.value = failedItems.value.slice()
+  }
+
   function onItemEvent(item: Item): void {
-    if (acceptItem(item)) {
-      triggerRef(doneItems)
-      triggerRef(failedItems)
-    }
+    if (acceptItem(item)) publish()
   }
 
   async function readState(id: string, state: 'done' | 'failed', signal: AbortSignal): Promise<void> {
@@ -104,10 +111,7 @@ export const useItemsStore = defineStore('items', () => {
       if (jobId.value !== id) return
       let changed = false
       for (const item of result.items) changed = acceptItem(item) || changed
-      if (changed) {
-        triggerRef(doneItems)
-        triggerRef(failedItems)
-      }
+      if (changed) publish()
       if (!result.next || result.items.length === 0) return
       after = result.next
     }
