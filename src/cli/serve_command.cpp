@@ -55,6 +55,18 @@ void add_serve_command(CLI::App& app, int& status) {
     cmd->add_option("--timeout", *timeout_s, "Seconds one transfer may take in all")
         ->capture_default_str()
         ->check(CLI::Range(0.1, 86400.0));
+    auto interval_ms = std::make_shared<std::int64_t>(config->live.hub.progress_interval.count());
+    cmd->add_option("--progress-interval", *interval_ms, "Milliseconds between two progress messages of one job")
+        ->capture_default_str()->check(CLI::Range(std::int64_t(0), std::int64_t(60'000)));
+    cmd->add_option("--replay-capacity", config->live.hub.replay_capacity,
+                    "Job-level events kept per user for resume (and a slow watcher's backlog)")
+        ->capture_default_str()->check(CLI::Range(std::size_t(2), std::size_t(1'000'000)));
+    cmd->add_option("--item-queue", config->live.hub.side_queue_capacity,
+                    "Item events queued per watcher before the oldest are dropped")
+        ->capture_default_str()->check(CLI::Range(std::size_t(2), std::size_t(1'000'000)));
+    auto stall_s = std::make_shared<std::int64_t>(config->live.write_stall_timeout.count());
+    cmd->add_option("--ws-stall-timeout", *stall_s, "Seconds a WebSocket frame may wait for a reader that stopped")
+        ->capture_default_str()->check(CLI::Range(std::int64_t(1), std::int64_t(3600)));
     cmd->add_option("--max-bytes", config->fetch.max_bytes, "Largest image accepted, in bytes")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
@@ -64,8 +76,12 @@ void add_serve_command(CLI::App& app, int& status) {
     cmd->footer(
         "Other limits: request header 16 KiB, other request bodies 64 KiB, read timeout 30 s, "
         "keep-alive idle 75 s,\n"
-        "login rate window 60 s, thumbnails ?thumb=16..1024, item pages up to 1000.");
-    cmd->callback([config, timeout_s, &status] {
+        "login rate window 60 s, thumbnails ?thumb=16..1024, item pages up to 1000.\n"
+        "Live progress: client WebSocket messages 64 KiB (close 1009), 64 item subscriptions per watcher,\n"
+        "idle user state kept 300 s, WebSocket send buffer 64 KiB, token re-check every 15 s, SSE keep-alive 15 s.");
+    cmd->callback([config, timeout_s, interval_ms, stall_s, &status] {
+        config->live.hub.progress_interval = std::chrono::milliseconds(*interval_ms);
+        config->live.write_stall_timeout = std::chrono::seconds(*stall_s);
         config->fetch.total_timeout =
             std::chrono::milliseconds(static_cast<std::int64_t>(*timeout_s * 1000.0));
         status = server::run_server(*config);

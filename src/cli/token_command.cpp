@@ -1,12 +1,11 @@
 // `litchi token create NAME [--data DIR]`: a new API token for a user,
 // printed on stdout and nowhere else (only its hash is stored). Opens the
-// user tables only, so it is safe while a server runs on DIR.
+// store without crash recovery, so it is safe while a server runs on DIR.
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "cli/commands.hpp"
-#include "store/database.hpp"
 #include "store/store.hpp"
 #include "store/user_store.hpp"
 
@@ -29,9 +28,9 @@ int run_token_create(const TokenCreateOptions& opt) {
         return 2;
     }
     try {
-        Database db(Store::database_path(opt.data_dir));
-        migrate(db);
-        UserStore users(db);
+        // No recovery: a server may be running downloads on this folder.
+        Store store(opt.data_dir, {.recover_on_open = false});
+        auto& users = store.users();
         auto user = users.find_user(opt.name);
         if (!user) {
             std::cerr << "litchi token create: no user named " << opt.name << "\n";

@@ -1,12 +1,12 @@
 // `litchi user add NAME [--data DIR]`: creates a user; the password is read
 // from the first line of stdin (so it never shows in `ps` or shell history).
-// Opens the user tables only, so it is safe while a server runs on DIR.
+// Opens the store without crash recovery, so it is safe while a server runs
+// on DIR.
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "cli/commands.hpp"
-#include "store/database.hpp"
 #include "store/store.hpp"
 #include "store/user_store.hpp"
 
@@ -30,11 +30,9 @@ int run_user_add(const UserAddOptions& opt) {
     }
     if (!password.empty() && password.back() == '\r') password.pop_back();
     try {
-        std::filesystem::create_directories(opt.data_dir);
-        Database db(Store::database_path(opt.data_dir));
-        migrate(db);
-        UserStore users(db);
-        auto created = users.create_user(opt.name, password);
+        // No recovery: a server may be running downloads on this folder.
+        Store store(opt.data_dir, {.recover_on_open = false});
+        auto created = store.users().create_user(opt.name, password);
         if (!created.user) {
             std::cerr << "litchi user add: " << to_string(created.error) << "\n";
             return 2;

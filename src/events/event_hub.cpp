@@ -156,6 +156,7 @@ const EventLimits& EventHub::limits() const {
 std::shared_ptr<Subscription> EventHub::subscribe(UserId user, SubscribeOptions options) {
     std::shared_ptr<detail::UserChannel> channel = core_->pin(user);
     std::shared_ptr<Subscription> subscription;
+    detail::Wakeups wake;  // other watchers, woken by updates the attach flushed
 
     // Runs with the channel's lock held (and, from the sink, the store's).
     auto attach = [&] {
@@ -163,7 +164,7 @@ std::shared_ptr<Subscription> EventHub::subscribe(UserId user, SubscribeOptions 
         ResumeOutcome outcome = ResumeOutcome::snapshot;
         std::shared_ptr<detail::Watcher> watcher =
             channel->attach(id, std::move(options.credential_id), std::move(options.notify),
-                            options.resume_from, &outcome);
+                            options.resume_from, &outcome, core_->now(), wake);
         subscription.reset(new Subscription(core_, channel, std::move(watcher), outcome));
     };
 
@@ -198,6 +199,7 @@ std::shared_ptr<Subscription> EventHub::subscribe(UserId user, SubscribeOptions 
         seeded = channel->seeded();
     }
     core_->unpin(user, channel, !seeded);
+    run_wakeups(wake);
     return subscription;
 }
 

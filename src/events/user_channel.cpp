@@ -196,12 +196,12 @@ void UserChannel::publish_items_reset(const json::value& job_id, Wakeups& wake) 
     }
 }
 
-void UserChannel::flush_due(SteadyTime now, Wakeups& wake) {
+void UserChannel::flush_due(SteadyTime now, Wakeups& wake, bool all) {
     if (pending_jobs_.empty()) return;
     std::vector<std::pair<std::uint64_t, JobKey>> due;  // (listing order, key)
     for (const JobKey& key : pending_jobs_) {
         const JobEntry& entry = jobs_.at(key);
-        if (!entry.last_sent || *entry.last_sent + limits_.progress_interval <= now) {
+        if (all || !entry.last_sent || *entry.last_sent + limits_.progress_interval <= now) {
             due.emplace_back(entry.order, key);
         }
     }
@@ -280,7 +280,11 @@ void UserChannel::sequence_event(MessageKind kind, const MessageText& text, Wake
 std::shared_ptr<Watcher> UserChannel::attach(std::uint64_t id, std::string credential_id,
                                              std::function<void()> notify,
                                              const std::optional<ResumePoint>& resume_from,
-                                             ResumeOutcome* outcome) {
+                                             ResumeOutcome* outcome, SteadyTime now,
+                                             Wakeups& wake) {
+    // Before the watcher exists: the flushed events are covered by its hello
+    // (or, when it continues from a resume point, are part of its replay).
+    if (!pending_jobs_.empty()) flush_due(now, wake, true);
     auto watcher = std::make_shared<Watcher>();
     watcher->id = id;
     watcher->credential_id = std::move(credential_id);

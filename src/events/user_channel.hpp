@@ -97,15 +97,19 @@ class UserChannel {
                       Wakeups& wake);
     void publish_items_reset(const boost::json::value& job_id, Wakeups& wake);
 
-    // Sends every coalesced update whose interval has passed.
-    void flush_due(SteadyTime now, Wakeups& wake);
+    // Sends every coalesced update whose interval has passed (all of them
+    // when `all` is set).
+    void flush_due(SteadyTime now, Wakeups& wake, bool all = false);
     std::optional<SteadyTime> next_due() const;
 
     // Watchers.
+    // Sends every waiting coalesced update first (to every watcher, as
+    // ordinary events), so that the newcomer's hello is exact as of now, not
+    // up to one progress_interval behind the store.
     std::shared_ptr<Watcher> attach(std::uint64_t id, std::string credential_id,
                                     std::function<void()> notify,
                                     const std::optional<ResumePoint>& resume_from,
-                                    ResumeOutcome* outcome);
+                                    ResumeOutcome* outcome, SteadyTime now, Wakeups& wake);
     void detach(const std::shared_ptr<Watcher>& watcher, SteadyTime now);
     OutgoingBatch pop(Watcher& watcher, std::size_t max_messages);
     ResumeOutcome resume(const std::shared_ptr<Watcher>& watcher, const ResumePoint& point,

@@ -23,6 +23,32 @@ bool is_secret_key(std::string_view key) {
     return false;
 }
 
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// `text` with %XX escapes decoded and ASCII letters lower-cased: only for
+// deciding what to redact, never printed as is.
+std::string decoded_lower(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '%' && i + 2 < text.size()) {
+            int high = hex_value(text[i + 1]), low = hex_value(text[i + 2]);
+            if (high >= 0 && low >= 0) {
+                c = static_cast<char>(high * 16 + low);
+                i += 2;
+            }
+        }
+        out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    return out;
+}
+
 void append_printable(std::string& out, std::string_view text) {
     for (char c : text) {
         auto u = static_cast<unsigned char>(c);
@@ -39,8 +65,13 @@ std::string redact_target(std::string_view target) {
     std::string_view path = target.substr(0, query_at);
 
     // The seed's WebSocket URL carries the token as the last path segment.
+    // Judge the decoded, lower-cased path, so "/api/%6Citchi/T", "/API/litchi/T"
+    // and an absolute-form "http://h/api/litchi/T" are redacted too.
     constexpr std::string_view kTokenPath = "/api/litchi/";
-    if (path.starts_with(kTokenPath) && path.size() > kTokenPath.size()) {
+    std::string folded = decoded_lower(path);
+    auto marker = folded.find(kTokenPath);
+    if (marker != std::string::npos && folded.size() > marker + kTokenPath.size()) {
+        append_printable(out, std::string_view(folded).substr(0, marker));
         out.append(kTokenPath);
         out.append("[redacted]");
     } else {

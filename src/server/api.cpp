@@ -11,6 +11,7 @@
 
 #include "fetch/blob_store.hpp"
 #include "server/body_streams.hpp"
+#include "server/event_wiring.hpp"
 #include "server/server_state.hpp"
 #include "store/json.hpp"
 
@@ -259,6 +260,8 @@ Reply Api::login(RequestContext& ctx) {
 
 Reply Api::logout(RequestContext& ctx, const Authenticated& auth) {
     store_.users().revoke_token(auth.user.id, auth.token_id);
+    // Sockets opened with this token close now (1008), not at the next sweep.
+    if (const auto& events = state_.events()) events->credential_revoked(auth.token_id);
     StringResponse res{http::status::no_content, ctx.req.version()};
     res.set(http::field::set_cookie, session_cookie("", 0));
     res.set(http::field::cache_control, "no-store");
@@ -394,7 +397,8 @@ Reply Api::progress(RequestContext& ctx, const Authenticated& auth) {
     if (!id) return job_not_found();
     auto job = store_.jobs().get_job(auth.user.id, *id);
     if (!job) return job_not_found();
-    // The socket's progress message; its per-user "seq" comes with the event hub.
+    // The socket's progress message without a seq: polled state comes straight
+    // from the store and is not part of the event stream (docs/protocol.md §9).
     return json_response(http::status::ok,
                          json::object{{"type", "progress"}, {"job", job_to_json(*job)}});
 }
@@ -530,6 +534,7 @@ Reply Api::metrics(RequestContext&) {
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
     res.body() = state_.metrics().render(figures);
+    if (const auto& events = state_.events()) res.body() += events->render_metrics();
     res.prepare_payload();
     return res;
 }

@@ -5,10 +5,12 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
 #include "server/access_log.hpp"
 #include "server/fail.hpp"
+#include "server/event_wiring.hpp"
 #include "server/server_state.hpp"
 
 namespace litchi::server {
@@ -162,8 +164,10 @@ void HttpSession::handle_request() {
     std::string path = parsed->path();
     if (path.empty()) path = "/";
 
-    // WebSocket upgrades will be routed here, before the table (next issue);
-    // until then an upgrade request is answered like any other GET.
+    // The progress WebSocket, on both of its paths; other upgrades are plain GETs.
+    if (beast::websocket::is_upgrade(req_) && is_event_socket_path(path) && state_->events()) {
+        return start_websocket(std::move(path));
+    }
     auto match = state_->router().find(req_.method(), path);
     bool api_path = path == "/api" || path.starts_with("/api/");
     bool fallback = match.route && match.route->segments.empty();
@@ -185,6 +189,38 @@ void HttpSession::handle_request() {
                               "method not allowed here");
     res.set(http::field::allow, "GET, HEAD");
     send(std::move(res));
+}
+
+void HttpSession::start_websocket(std::string path) {
+    // The token lookup reads SQLite: judge on the worker pool, upgrade on the strand.
+    net::post(state_->workers(), [self = shared_from_this(), path = std::move(path)] {
+        UpgradeVerdict verdict;
+        try {
+            verdict = judge_upgrade(self->state_->events()->store().users(), self->req_, path,
+                                    self->state_->config().allowed_origins);
+        } catch (const std::exception& e) {
+            spdlog::error("{} {}: upgrade check failed: {}", self->log_method_, redact_target(self->log_target_), e.what());
+            verdict.refusal = error_response(http::status::internal_server_error, "internal", "internal server error");
+        }
+        net::post(self->stream_.get_executor(),
+                  [self, verdict = std::move(verdict)]() mutable { self->on_upgrade_judged(std::move(verdict)); });
+    });
+}
+
+void HttpSession::on_upgrade_judged(UpgradeVerdict verdict) {
+    // Refused: an ordinary JSON error, and no reuse of a connection that asked to upgrade.
+    if (verdict.refusal) {
+        keep_alive_ = false;
+        return send(std::move(*verdict.refusal));
+    }
+    // Accepted: log the 101 here (target redacted), then hand the socket over;
+    // this session starts no further read and ends with its last handler.
+    Request req = std::move(req_);
+    status_ = 101;
+    finish_request();
+    auto session = std::make_shared<WebSocketSession>(stream_.release_socket(), state_->events(),
+                                                      std::move(*verdict.auth), verdict.answer_subprotocol);
+    session->run(std::move(req));
 }
 
 void HttpSession::run_route(const Router::Route& route, std::vector<std::string> params,

@@ -2,8 +2,9 @@
 // request with header and body limits and timeouts, routes it, writes the
 // reply, and loops while keep-alive holds. Handlers that block run on the
 // worker pool; the reply comes back to this session's strand. Exactly one
-// write is in flight at a time. WebSocket upgrades (next issue) branch off in
-// handle_request() before routing.
+// write is in flight at a time. WebSocket upgrades branch off in
+// handle_request() before routing: judged on the worker pool, then the
+// socket moves to a WebSocketSession and this session ends.
 #pragma once
 
 #include <array>
@@ -17,6 +18,7 @@
 
 #include "server/http_types.hpp"
 #include "server/router.hpp"
+#include "server/websocket_session.hpp"
 
 namespace litchi::server {
 
@@ -39,6 +41,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     void on_read_body(beast::error_code ec, std::size_t bytes);
     void reject_request(http::status status, std::string_view code, std::string_view message);
     void handle_request();
+    void start_websocket(std::string path);
+    void on_upgrade_judged(UpgradeVerdict verdict);
     void run_route(const Router::Route& route, std::vector<std::string> params, std::string path);
     void send(Reply reply);
     template <class Body>

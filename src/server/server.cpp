@@ -18,8 +18,10 @@
 
 #include "fetch/blob_store.hpp"
 #include "server/api.hpp"
+#include "server/event_wiring.hpp"
 #include "server/listener.hpp"
 #include "server/server_state.hpp"
+#include "server/sse_stream.hpp"
 #include "server/static_files.hpp"
 #include "server/thumbnails.hpp"
 #include "store/scheduler.hpp"
@@ -152,6 +154,10 @@ int run_server(const ServerConfig& config) {
         Scheduler scheduler(store.jobs(), blobs, scheduler_options);
 
         auto state = std::make_shared<ServerState>(config);
+        // Live progress: the store publishes to the hub; WebSocket and SSE read from it.
+        auto events = std::make_shared<EventWiring>(ioc, state->workers(), store, config.live);
+        state->set_events(events);
+        register_event_stream_route(state->router(), events, config.allowed_origins);
         Api api(*state, store, scheduler, blobs, thumbs);
         api.register_routes(state->router());
         StaticFiles static_files(config.web_dir);
@@ -172,6 +178,7 @@ int run_server(const ServerConfig& config) {
             if (!ec) stop_signal.set_value(signal);
         });
 
+        events->start();  // observer in place before the first commit
         scheduler.start();
         listener->run();
         std::vector<std::thread> io_threads;
@@ -187,6 +194,7 @@ int run_server(const ServerConfig& config) {
         spdlog::info("received signal {}: shutting down", signal);
         listener->stop();
         scheduler.stop();  // in-flight items go back to the queue
+        events->stop();    // every watcher gets 1001 (SSE: the stream ends)
         state->stop_sessions();
         auto deadline = std::chrono::steady_clock::now() + kShutdownGrace;
         while (state->metrics().open_connections() > 0 &&

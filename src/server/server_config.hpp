@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "server/live_limits.hpp"
 
 namespace litchi::server {
 
@@ -34,9 +35,10 @@ struct ServerConfig {
     std::string listen = "127.0.0.1:9527";
     std::filesystem::path data_dir = "var";
     std::filesystem::path web_dir = "web/dist";
-    std::vector<std::string> allowed_origins;  // --allow-origin, for the WebSocket issue
+    std::vector<std::string> allowed_origins;  // --allow-origin: browser Origins allowed besides our own
     FetchLimits fetch{};                       // -j, --per-host, --allow-private, ...
     HttpLimits http{};
+    LiveLimits live{};                         // WebSocket/SSE and the event hub
 };
 
 }  // namespace litchi::server

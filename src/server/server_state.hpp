@@ -17,6 +17,7 @@
 namespace litchi::server {
 
 class HttpSession;
+class EventWiring;
 
 class ServerState {
   public:
@@ -27,6 +28,10 @@ class ServerState {
     Router& router() { return router_; }
     ServerMetrics& metrics() { return metrics_; }
     boost::asio::thread_pool& workers() { return workers_; }
+
+    // The live-progress side: WebSocket upgrades and SSE go there.
+    void set_events(std::shared_ptr<EventWiring> events) { events_ = std::move(events); }
+    const std::shared_ptr<EventWiring>& events() const { return events_; }
 
     bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
@@ -44,6 +49,7 @@ class ServerState {
     ServerConfig config_;
     Router router_;
     ServerMetrics metrics_;
+    std::shared_ptr<EventWiring> events_;
     boost::asio::thread_pool workers_;
     std::atomic<bool> stopping_{false};
     std::mutex sessions_mutex_;

@@ -318,7 +318,7 @@ void WebSocketSession::queue_reply(std::string text) {
     if (replies_.size() >= events_->limits().max_pending_replies) {
         return do_close({events::close_code::try_again_later, "too many unanswered requests"});
     }
-    replies_.push_back(std::move(text));
+    replies_.push_back({std::move(text), pop_again_ ? batches_popped_ + 1 : batches_popped_});
     do_write();
 }
 
@@ -329,26 +329,36 @@ void WebSocketSession::on_notify() {
 }
 
 void WebSocketSession::do_write() {
-    // Exactly one write in flight. Order: answers to the client, then what is
-    // left of the popped batch, then a new pop.
+    // Exactly one write in flight. Order: an answer whose batch is out, then
+    // what is left of the popped batch, then a new pop, then any answer.
     if (writing_ || closing_) return;
-    if (!replies_.empty()) {
-        auto text = std::make_shared<const std::string>(std::move(replies_.front()));
-        replies_.pop_front();
-        return start_write(std::move(text));
+    for (;;) {
+        if (!replies_.empty() && replies_.front().after_batch <= batches_done_) return write_reply();
+        if (batch_next_ < batch_.messages.size()) {
+            auto text = batch_.messages[batch_next_++].text;
+            if (batch_next_ == batch_.messages.size()) batches_done_ = batches_popped_;
+            return start_write(std::move(text));
+        }
+        if (!subscription_ || !pop_again_) break;
+        pop_again_ = false;
+        batch_ = subscription_->pop(kPopBatch);
+        batch_next_ = 0;
+        ++batches_popped_;
+        if (batch_.close) {
+            if (batch_.close->code == events::close_code::policy_violation) events_->count_revoked_close();
+            return do_close(*batch_.close);
+        }
+        pop_again_ = batch_.more;
+        if (batch_.messages.empty()) batches_done_ = batches_popped_;
     }
-    if (batch_next_ < batch_.messages.size()) return start_write(batch_.messages[batch_next_++].text);
-    if (!subscription_ || !pop_again_) return;
-    pop_again_ = false;
-    batch_ = subscription_->pop(kPopBatch);
-    batch_next_ = 0;
-    if (batch_.close) {
-        if (batch_.close->code == events::close_code::policy_violation) events_->count_revoked_close();
-        return do_close(*batch_.close);
-    }
-    pop_again_ = batch_.more;
-    if (batch_.messages.empty()) return;
-    start_write(batch_.messages[batch_next_++].text);
+    // Nothing more from the hub: no answer has anything left to wait for.
+    if (!replies_.empty()) write_reply();
+}
+
+void WebSocketSession::write_reply() {
+    auto text = std::make_shared<const std::string>(std::move(replies_.front().text));
+    replies_.pop_front();
+    start_write(std::move(text));
 }
 
 void WebSocketSession::start_write(events::MessageText text) {

@@ -80,6 +80,7 @@ private:
     void queue_error(std::string_view code, std::string_view message);
     void on_notify();
     void do_write();
+    void write_reply();
     void start_write(events::MessageText text);
     void on_write(beast::error_code ec, std::size_t bytes);
     void do_close(events::CloseRequest why);
@@ -96,7 +97,17 @@ private:
     events::OutgoingBatch batch_;   // popped, being written in order
     std::size_t batch_next_ = 0;    // next message of batch_ to write
     bool pop_again_ = false;        // the hub has more, or notified since the last pop
-    std::deque<std::string> replies_;  // pong / error answers, capped
+    // Pong / error answers, capped. An answer to a message that arrived while
+    // the hub had output not yet popped (a `resume` just asked for a replay)
+    // waits until that output is written: a client that sends `resume` then
+    // `ping` sees the replay before the pong.
+    struct Reply {
+        std::string text;
+        std::uint64_t after_batch = 0;  // write once batches_done_ reaches this
+    };
+    std::deque<Reply> replies_;
+    std::uint64_t batches_popped_ = 0;  // pops so far
+    std::uint64_t batches_done_ = 0;    // pops whose messages were all handed to a write
     events::MessageText writing_;   // the frame in flight (kept alive until written)
     std::optional<events::CloseRequest> close_after_write_;
     bool closing_ = false;

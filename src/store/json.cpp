@@ -1,9 +1,13 @@
 // JSON shapes of jobs and items for the API and the event hub: see json.hpp.
 #include "store/json.hpp"
 
+#include <boost/json/serialize.hpp>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <stdexcept>
+#include <system_error>
 
 namespace litchi {
 
@@ -41,12 +45,77 @@ boost::json::object job_to_json(const JobSnapshot& job) {
     out["created"] = format_time_iso8601(job.created);
     out["counts"] = counts_to_json(job.counts);
     out["bytes"] = static_cast<std::int64_t>(job.bytes);
-    // Two decimals are plenty for a human and keep messages short.
-    out["rate"] = std::round(job.rate * 100.0) / 100.0;
-    if (job.eta)
+    out["rate"] = rate_to_json(job.rate);
+    if (job.eta && std::isfinite(*job.eta) && *job.eta >= 0 && *job.eta < 9e15)
         out["eta"] = static_cast<std::int64_t>(std::llround(*job.eta));
     else
         out["eta"] = nullptr;
+    return out;
+}
+
+boost::json::value rate_to_json(double items_per_second) {
+    if (!std::isfinite(items_per_second) || items_per_second <= 0) return std::int64_t{0};
+    // A tenth of an item per second matters to a slow job; at 10/s and more
+    // the decimal is noise from the window's edges (and costs message bytes).
+    double rounded = items_per_second < 10.0 ? std::round(items_per_second * 10.0) / 10.0
+                                             : std::round(items_per_second);
+    if (rounded == std::trunc(rounded) && rounded < 9e15) return static_cast<std::int64_t>(rounded);
+    return rounded;
+}
+
+namespace {
+
+void append_json_text(std::string& out, const boost::json::value& value) {
+    switch (value.kind()) {
+        case boost::json::kind::object: {
+            out += '{';
+            bool first = true;
+            for (const auto& member : value.get_object()) {
+                if (!first) out += ',';
+                first = false;
+                out += boost::json::serialize(member.key());
+                out += ':';
+                append_json_text(out, member.value());
+            }
+            out += '}';
+            return;
+        }
+        case boost::json::kind::array: {
+            out += '[';
+            bool first = true;
+            for (const auto& element : value.get_array()) {
+                if (!first) out += ',';
+                first = false;
+                append_json_text(out, element);
+            }
+            out += ']';
+            return;
+        }
+        case boost::json::kind::double_: {
+            double number = value.get_double();
+            if (!std::isfinite(number)) {
+                out += "null";
+                return;
+            }
+            // The shortest text that reads back the same, fixed unless the
+            // exponent form is shorter (1e+21): that one is at most 24 chars.
+            char buffer[64];
+            auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, number);
+            if (ec != std::errc()) throw std::logic_error("to_chars: double does not fit");
+            out.append(buffer, end);
+            return;
+        }
+        default:  // strings, integers, booleans and null: Boost.JSON's own text
+            out += boost::json::serialize(value);
+            return;
+    }
+}
+
+}  // namespace
+
+std::string to_json_text(const boost::json::value& value) {
+    std::string out;
+    append_json_text(out, value);
     return out;
 }
 

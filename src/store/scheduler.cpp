@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "fetch/blob_store.hpp"
 
 namespace litchi {
@@ -12,6 +14,10 @@ Scheduler::Scheduler(JobStore& jobs, BlobStore& blobs, SchedulerOptions options)
     : jobs_(jobs), blobs_(blobs), options_(options) {
     if (options_.limits.concurrency < 1) options_.limits.concurrency = 1;
     if (options_.outstanding_per_slot < 1) options_.outstanding_per_slot = 1;
+    if (options_.in_engine_per_slot < options_.outstanding_per_slot)
+        options_.in_engine_per_slot = options_.outstanding_per_slot;
+    if (options_.feeder_poll < std::chrono::milliseconds(1))
+        options_.feeder_poll = std::chrono::milliseconds(1);
 }
 
 Scheduler::~Scheduler() {
@@ -66,17 +72,36 @@ void Scheduler::wake() {
     wake_cv_.notify_one();
 }
 
+std::size_t Scheduler::feeder_room() const {
+    const auto concurrency = static_cast<std::size_t>(options_.limits.concurrency);
+    const std::size_t engine_cap = concurrency * options_.in_engine_per_slot;
+    const std::size_t network_cap = concurrency * options_.outstanding_per_slot;
+    if (in_flight_.size() >= engine_cap) return 0;
+    // Before the first submit there is no engine traffic to count.
+    EngineStats engine = engine_ ? engine_->stats() : EngineStats{};
+    std::size_t on_network = static_cast<std::size_t>(engine.queued + engine.active);
+    if (on_network >= network_cap) return 0;
+    return std::min(engine_cap - in_flight_.size(), network_cap - on_network);
+}
+
 void Scheduler::run_feeder() {
-    const std::size_t target =
-        static_cast<std::size_t>(options_.limits.concurrency) * options_.outstanding_per_slot;
     std::unique_lock lock(mutex_);
     while (true) {
-        wake_cv_.wait(lock,
-                      [&] { return stopping_ || (wake_pending_ && in_flight_.size() < target); });
+        std::size_t room = 0;
+        while (!stopping_) {
+            if (wake_pending_ && (room = feeder_room()) > 0) break;
+            if (wake_pending_) {
+                // Work to hand out, but the network is full: transfers end
+                // without a notification, so look again shortly. A commit
+                // (on_results) or a user action wakes us earlier.
+                wake_cv_.wait_for(lock, options_.feeder_poll);
+            } else {
+                wake_cv_.wait(lock);
+            }
+        }
         if (stopping_) return;
         wake_pending_ = false;
         idle_ = false;  // until a claim finds nothing and nothing is out
-        std::size_t room = target - in_flight_.size();
         lock.unlock();
 
         std::vector<ClaimedItem> claimed;

@@ -1,12 +1,22 @@
 // The scheduler turns stored jobs into engine work, fairly: it owns the one
-// download Engine, keeps at most ~2x concurrency items outstanding in it (so
-// a job submitted later waits behind a short buffer, not behind a whole big
-// job), claims the next items round-robin across users and then across each
-// user's runnable jobs, and commits each batch of results in one
-// transaction (the JobStore then tells the observer).
+// download Engine, keeps at most ~2x concurrency items waiting for or on the
+// network in it (so a job submitted later waits behind a short buffer, not
+// behind a whole big job), claims the next items round-robin across users and
+// then across each user's runnable jobs, and commits each batch of results in
+// one transaction (the JobStore then tells the observer).
 //
 //   feeder thread:    wake() ──> claim_next_items (marks active) ──> engine.submit
 //   committer thread: on_results ──> apply_results (one txn) ──> wake feeder
+//
+// Why two limits: an item is in the engine from submit until its result is
+// committed, but only its network part delays other jobs. Items already
+// downloaded and waiting for the engine's group commit (fsyncs: tens of ms on
+// a busy disk) must not hold the network back, or every commit stalls all
+// transfers. So the fairness buffer counts the engine's queued + active
+// transfers only, and a larger bound on everything in the engine keeps memory
+// and the commit backlog bounded. The engine reports transfers ending only
+// through its counters, so while the feeder waits for network room it looks
+// again every feeder_poll.
 //
 // User actions that touch in-flight work go through here, so the engine
 // cancels what it is doing for a paused, cancelled or deleted job.
@@ -33,8 +43,17 @@ namespace litchi {
 class BlobStore;
 
 struct SchedulerOptions {
-    FetchLimits limits{};                  // the engine's limits (concurrency = -j)
-    std::size_t outstanding_per_slot = 2;  // keep <= this * concurrency items in the engine
+    FetchLimits limits{};  // the engine's limits (concurrency = -j)
+    // Items queued or downloading in the engine: <= this * concurrency. The
+    // most a job submitted later waits behind.
+    std::size_t outstanding_per_slot = 2;
+    // Everything handed to the engine and not yet committed (also downloaded
+    // items waiting to be made durable): <= this * concurrency. At least
+    // outstanding_per_slot.
+    std::size_t in_engine_per_slot = 8;
+    // How often the feeder re-reads the engine's counters while it waits for
+    // network room (transfers end without telling the scheduler).
+    std::chrono::milliseconds feeder_poll{5};
 };
 
 // Counters since start, for /metrics.
@@ -94,6 +113,8 @@ class Scheduler {
 
   private:
     void run_feeder();
+    // How many more items the engine should get now (0: wait). mutex_ held.
+    std::size_t feeder_room() const;
     void on_results(std::vector<FetchResult>&& results);
     void cancel_in_engine(const std::vector<ItemId>& ids);
     void remove_unreferenced_blobs(const std::vector<BlobKey>& blobs);

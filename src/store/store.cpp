@@ -110,7 +110,7 @@ Store::Store(const std::filesystem::path& data_dir, StoreOptions options) {
     migrate(*db_);
     users_ = std::make_unique<UserStore>(*db_, options.users);
     jobs_ = std::make_unique<JobStore>(*db_);
-    recovery_ = jobs_->recover();
+    if (options.recover_on_open) recovery_ = jobs_->recover();
 }
 
 }  // namespace litchi

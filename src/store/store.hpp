@@ -3,9 +3,17 @@
 // counters recomputed), and hands out the user and job stores that share the
 // one connection.
 //
-//   Store store(data_dir);                 // DATA/litchi.db
+//   Store store(data_dir);                 // DATA/litchi.db, recovers (the server)
 //   store.users().create_user("admin", pw);
 //   store.jobs().create_job(user, "", urls, allow_private);
+//
+//   Store tool(data_dir, {.recover_on_open = false});  // any other process
+//
+// Recovery is only right for the one process that runs downloads on DATA (the
+// server, which holds DATA/litchi.lock): `active` items are that process's
+// transfers in flight, and anyone else requeueing them would have them
+// downloaded twice and counted wrong. Every other opener (user/token commands,
+// tools, tests that inspect a live server's file) passes recover_on_open = false.
 #pragma once
 
 #include <filesystem>
@@ -26,6 +34,9 @@ void migrate(Database& db);
 struct StoreOptions {
     DatabaseOptions database{};
     UserLimits users{};
+    // Run JobStore::recover() on open. True only for the process that owns the
+    // downloads (see the top of this file); false leaves every row as it is.
+    bool recover_on_open = true;
 };
 
 class Store {
@@ -41,7 +52,8 @@ class Store {
     Database& database() { return *db_; }
     UserStore& users() { return *users_; }
     JobStore& jobs() { return *jobs_; }
-    const RecoverySummary& recovery() const { return recovery_; }  // what open repaired
+    // What open repaired; all zero when recover_on_open was false.
+    const RecoverySummary& recovery() const { return recovery_; }
 
   private:
     std::unique_ptr<Database> db_;

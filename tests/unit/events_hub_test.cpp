@@ -378,6 +378,26 @@ TEST_F(HubTest, TheNewestValueWaitsForTheIntervalAndIsThenSent) {
     EXPECT_FALSE(hub->next_due());
 }
 
+TEST_F(HubTest, ANewWatcherFlushesWaitingUpdatesSoItsHelloIsExact) {
+    store[1] = {make_job(10, 0, 9)};
+    make_hub();
+    auto first = watch(1);
+    drain(*first);
+    hub->publish_progress(1, make_job(10, 1, 9));  // leading edge: at once
+    clock.advance(10ms);
+    hub->publish_progress(1, make_job(10, 2, 9));  // waits for the interval
+    EXPECT_EQ(drain(*first).size(), 1u);
+    auto second = watch(1);  // connecting sends the waiting update to everyone first
+    std::vector<json::object> hello = drain(*second);
+    ASSERT_EQ(hello.size(), 1u);
+    EXPECT_EQ(done_of(hello[0].at("jobs").as_array()[0].as_object()), 2);
+    std::vector<json::object> stream = drain(*first);
+    ASSERT_EQ(stream.size(), 1u);
+    EXPECT_EQ(done_of(stream[0].at("job").as_object()), 2);
+    EXPECT_EQ(seq_of(stream[0]), seq_of(hello[0]));
+    EXPECT_FALSE(hub->next_due());
+}
+
 TEST_F(HubTest, AChangeOfStateIsSentAtOnceAndSupersedesTheWaitingUpdate) {
     store[1] = {make_job(10, 0, 9)};
     make_hub();

@@ -16,6 +16,10 @@ TEST(RedactTarget, HidesTheSeedWebSocketToken) {
     EXPECT_EQ(redact_target("/api/litchi/lt_secret"), "/api/litchi/[redacted]");
     EXPECT_EQ(redact_target("/api/litchi/lt_secret?x=1"), "/api/litchi/[redacted]?x=1");
     EXPECT_EQ(redact_target("/api/litchi/"), "/api/litchi/");
+    // Other spellings that reach the log: percent-encoded, upper case, absolute form.
+    EXPECT_EQ(redact_target("/api/%6Citchi/lt_secret"), "/api/litchi/[redacted]");
+    EXPECT_EQ(redact_target("/API/Litchi/lt_secret"), "/api/litchi/[redacted]");
+    EXPECT_EQ(redact_target("http://h:1/api/litchi/lt_secret"), "http://h:1/api/litchi/[redacted]");
 }
 
 TEST(RedactTarget, HidesSecretQueryValuesOnly) {

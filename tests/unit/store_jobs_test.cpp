@@ -375,6 +375,40 @@ TEST_F(StoreJobs, CrashRecoveryRequeuesActiveAndRecomputesCounters) {
     EXPECT_EQ(store->recovery().jobs_repaired, 0);
 }
 
+// A second process (user/token commands, a tool) opening the file while the
+// server downloads must leave the server's in-flight items alone. Two
+// connections in one process stand in for two processes: SQLite cannot tell.
+TEST_F(StoreJobs, OpeningWithoutRecoveryLeavesInFlightItemsAlone) {
+    auto job = jobs().create_job(alice, "live", numbered_urls(10), false);
+    auto claimed = jobs().claim_next_items(4);
+    ASSERT_EQ(claimed.size(), 4u);
+
+    Store bystander(dir.path(), {.recover_on_open = false});
+    EXPECT_EQ(bystander.recovery().requeued, 0);
+    EXPECT_EQ(bystander.recovery().jobs_repaired, 0);
+    EXPECT_TRUE(bystander.users().find_user("alice"));  // usable for what tools do
+    auto seen = bystander.jobs().get_job(alice, job.id);
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->counts.active, 4);
+    EXPECT_EQ(recount(store->database(), job.id).active, 4);
+
+    // The server's transfers finish normally: each item counted once.
+    std::vector<FetchResult> results;
+    for (const auto& c : claimed) results.push_back(done_result(c));
+    auto applied = jobs().apply_results(results);
+    EXPECT_EQ(applied.done, 4u);
+    EXPECT_EQ(applied.ignored, 0u);
+    expect_counts_exact(job.id, alice);
+
+    // What the flag prevents: a recovering opener requeues live items, which
+    // the server would then download a second time.
+    auto more = jobs().claim_next_items(2);
+    ASSERT_EQ(more.size(), 2u);
+    Store recovering(dir.path());
+    EXPECT_EQ(recovering.recovery().requeued, 2);
+    EXPECT_EQ(recount(store->database(), job.id).active, 0);
+}
+
 TEST_F(StoreJobs, UsersSeeOnlyTheirOwnJobs) {
     auto a = jobs().create_job(alice, "a", numbered_urls(3), false);
     auto claimed = jobs().claim_next_items(1);
@@ -548,6 +582,7 @@ TEST_F(StoreJobs, JsonShapesMatchTheContract) {
         EXPECT_TRUE(counts.contains(key)) << key;
     EXPECT_EQ(value["state"].as_string(), "queued");
     EXPECT_TRUE(value["eta"].is_null());
+    EXPECT_TRUE(value["rate"].is_int64());                // idle: 0, not 0E0
     EXPECT_EQ(value["created"].as_string().size(), 24u);  // 2024-05-01T12:00:00.123Z
 
     auto page = jobs().list_items(alice, job.id, {});

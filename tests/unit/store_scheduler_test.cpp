@@ -317,6 +317,39 @@ TEST_F(StoreScheduler, StopPutsInFlightItemsBackInTheQueue) {
     expect_exact(bob, job_id);
 }
 
+// The feeder re-reads the engine's counters every feeder_poll while the
+// network is full; that must never hand out more than the fairness buffer
+// (outstanding_per_slot x concurrency), however long transfers hang, even
+// though the bound on everything in the engine is larger.
+TEST_F(StoreScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
+    auto opts = options(2);
+    opts.outstanding_per_slot = 2;
+    opts.in_engine_per_slot = 8;
+    opts.feeder_poll = 1ms;
+    Scheduler scheduler(store.jobs(), blobs, opts);
+    scheduler.start();
+    auto hang = urls("/hang/", 20);
+    auto job = scheduler.create_job(alice, "bounded", views(hang));
+    auto snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 4; });
+    ASSERT_EQ(snap.counts.active, 4);
+    std::this_thread::sleep_for(300ms);  // ~300 polls
+    snap = *store.jobs().get_job(alice, job.id);
+    EXPECT_EQ(snap.counts.active, 4) << "2 downloading + 2 queued in the engine, no more";
+    EXPECT_EQ(snap.counts.queued, 16);
+    EXPECT_EQ(scheduler.stats().in_flight, 4u);
+    // A job submitted now still gets the next free slots: its items wait
+    // behind 4, not behind 8 x concurrency.
+    auto quick = urls("/img/q", 2);
+    auto small = scheduler.create_job(bob, "small", views(quick));
+    EXPECT_EQ(store.jobs().get_job(bob, small.id)->counts.active, 0);
+    scheduler.cancel_job(alice, job.id);
+    snap = wait_for(bob, small.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.counts.done, 2);
+    expect_exact(alice, job.id);
+    expect_exact(bob, small.id);
+    scheduler.stop();
+}
+
 TEST_F(StoreScheduler, DeleteRemovesBlobsNoOtherJobUses) {
     Scheduler scheduler(store.jobs(), blobs, options(2));
     scheduler.start();

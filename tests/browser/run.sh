@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs the web app's browser tests (issue 5): Debian's chromium via
+# playwright-core against a real `litchi serve` and the test origin.
+#
+#   LITCHI_BIN=build/asan/litchi tests/browser/run.sh [extra node --test args]
+#   e.g. ... run.sh --test-name-pattern='^1:'
+#
+# It builds web/dist when missing (npm ci + npm run build in web/), installs
+# playwright-core here with `npm ci` (no browser download), then runs
+# `node --test` (TAP lines for CI). The test harness (harness.mjs) starts the
+# origin (tests/origin/origin.py) and one `litchi serve --allow-private` per
+# test on a fresh data folder, with a user made by `litchi user add`. The test
+# process runs in its own process group, which is killed on exit, so nothing
+# it started outlives this script even on failure or timeout.
+# Screenshots go to $LITCHI_SCREENSHOT_DIR (default build/browser-screenshots);
+# --update-docs copies the README's four into docs/screenshots afterwards.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# Below ctest's TIMEOUT (900 s) so this script, not ctest, ends a hung run and cleans up.
+overall_timeout_s=${LITCHI_BROWSER_TIMEOUT:-840}
+
+update_docs=0
+args=()
+for arg in "$@"; do
+  if [[ $arg == --update-docs ]]; then update_docs=1; else args+=("$arg"); fi
+done
+
+if [[ -z ${LITCHI_BIN:-} ]]; then
+  echo "run.sh: set LITCHI_BIN to the built litchi binary (e.g. build/asan/litchi)" >&2
+  exit 2
+fi
+LITCHI_BIN=$(cd "$(dirname "$LITCHI_BIN")" && pwd)/$(basename "$LITCHI_BIN")
+export LITCHI_BIN
+export LITCHI_SCREENSHOT_DIR=${LITCHI_SCREENSHOT_DIR:-$repo/build/browser-screenshots}
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if [[ ! -x $chromium ]]; then
+  echo "run.sh: $chromium is missing (apt-get install chromium, or scripts/install-deps.sh test)" >&2
+  exit 2
+fi
+
+if [[ ! -f $repo/web/dist/index.html ]]; then
+  echo "run.sh: building the web app (web/dist is missing)" >&2
+  (cd "$repo/web" && npm ci --no-audit --no-fund && npm run build)
+fi
+if [[ ! -f $here/node_modules/playwright-core/package.json ]]; then
+  (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
+# The tests and everything they spawn share one process group (set -m), so the
+# trap can end all of it: servers, origin, browser.
+test_pid=
+cleanup() {
+  if [[ -n $test_pid ]] && kill -0 "$test_pid" 2>/dev/null; then
+    kill -TERM -- "-$test_pid" 2>/dev/null || true
+    sleep 2
+    kill -KILL -- "-$test_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT INT TERM
+
+cd "$here"
+set -m
+timeout --kill-after=15 "$overall_timeout_s" \
+  node --test --test-concurrency=1 --test-timeout=200000 "${args[@]}" ./*.test.mjs &
+test_pid=$!
+set +m
+status=0
+wait "$test_pid" || status=$?
+
+if [[ $update_docs == 1 && $status == 0 ]]; then
+  mkdir -p "$repo/docs/screenshots"
+  for name in 1-job-progress 2-jobs-list 4-reconnecting 7-failed-list; do
+    cp "$LITCHI_SCREENSHOT_DIR/$name.png" "$repo/docs/screenshots/$name.png"
+  done
+  echo "run.sh: README screenshots copied to docs/screenshots" >&2
+fi
+exit "$status"
