@@ -46,6 +46,8 @@ test-deps:
 bench: build
 	@scripts/install-deps.sh bench
 	bench/fetch/run.sh
+	bench/serve/run.sh
+	bench/fanout/run.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')

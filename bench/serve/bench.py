@@ -310,7 +310,7 @@ def render(results, accept, litchi, repeat, command, load_start, load_end, analy
         f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} cores, {platform.system()} "
         f"{platform.release()}, loopback only. **The machine is shared**: other engineers' builds and tests "
         f"ran at the same time (load average {load_start} at the start, {load_end} at the end; the 1-minute "
-        "load before each run is in the script's log), so absolute times are inflated and noisy; the "
+        "load before each run is given under each table), so absolute times are inflated and noisy; the "
         "clients were run interleaved, order rotated, so they share the noise. Command:",
         "",
         "```",
@@ -335,7 +335,7 @@ def render(results, accept, litchi, repeat, command, load_start, load_end, analy
         "synchronous) and publishes progress.",
         "- **curl**: `curl --parallel --parallel-max 32 --config` (one `url`/`output` pair per image).",
     ]
-    for where, (rows, post_ms, _loads) in results.items():
+    for where, (rows, post_ms, loads) in results.items():
         fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(fetch_bench.WHERE[where])],
                             capture_output=True, text=True, timeout=10).stdout.strip() or "unknown filesystem"
         server = rows[0]
@@ -343,7 +343,8 @@ def render(results, accept, litchi, repeat, command, load_start, load_end, analy
         lines += ["", f"### {WHERE_TEXT[where].format(fs=fs)}", ""]
         lines += job_table(rows)
         lines += ["", f"Target (issue 3), server within {TARGET_RATIO}× of `litchi fetch`: {verdict} "
-                  f"({server['wall_ratio']:.2f}×). The 5,000-URL POST itself took {post_ms:.0f} ms (median)."]
+                  f"({server['wall_ratio']:.2f}×). The 5,000-URL POST itself took {post_ms:.0f} ms (median). "
+                  f"1-minute load average before these runs: {min(loads):.1f} to {max(loads):.1f}."]
     lines += ["", f"### Accepting a {BIG_JOB:,}-URL job", "",
               f"`POST /api/jobs` → `201` on a fresh server (URLs on the origin, {BIG_JOB:,} distinct; the job is "
               "cancelled right after). Data on disk; the store fsyncs the job before answering.", "",

@@ -34,22 +34,10 @@ StringResponse job_not_found() {
     return error_response(http::status::not_found, "not_found", "no such job");
 }
 
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 // "application/json; charset=utf-8" -> "application/json"
 std::string media_type(const Request& req) {
     auto value = req[http::field::content_type];
-    return lower(trim(value.substr(0, value.find(';'))));
+    return ascii_lower(trim_header_value(value.substr(0, value.find(';'))));
 }
 
 template <class Int>
@@ -102,10 +90,10 @@ Reply job_op_reply(const JobOpResult& result, std::string_view action) {
 bool etag_matches(const Request& req, std::string_view etag) {
     auto header = req[http::field::if_none_match];
     if (header.empty()) return false;
-    if (trim(header) == "*") return true;
+    if (trim_header_value(header) == "*") return true;
     while (!header.empty()) {
         auto comma = header.find(',');
-        auto candidate = trim(header.substr(0, comma));
+        auto candidate = trim_header_value(header.substr(0, comma));
         if (candidate.starts_with("W/")) candidate.remove_prefix(2);
         if (candidate == etag) return true;
         if (comma == std::string_view::npos) break;
@@ -127,22 +115,22 @@ void set_image_headers(http::response_header<>& res, std::string_view etag,
 }  // namespace
 
 std::optional<std::string> request_token(const Request& req) {
-    auto authorization = trim(req[http::field::authorization]);
+    auto authorization = trim_header_value(req[http::field::authorization]);
     if (!authorization.empty()) {
         auto space = authorization.find(' ');
-        if (space == std::string_view::npos || lower(authorization.substr(0, space)) != "bearer")
+        if (space == std::string_view::npos || ascii_lower(authorization.substr(0, space)) != "bearer")
             return std::nullopt;
-        auto token = trim(authorization.substr(space + 1));
+        auto token = trim_header_value(authorization.substr(space + 1));
         if (token.empty()) return std::nullopt;
         return std::string(token);
     }
     auto cookies = req[http::field::cookie];
     while (!cookies.empty()) {
         auto semicolon = cookies.find(';');
-        auto pair = trim(cookies.substr(0, semicolon));
+        auto pair = trim_header_value(cookies.substr(0, semicolon));
         auto eq = pair.find('=');
-        if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == kSessionCookie) {
-            auto value = trim(pair.substr(eq + 1));
+        if (eq != std::string_view::npos && trim_header_value(pair.substr(0, eq)) == kSessionCookie) {
+            auto value = trim_header_value(pair.substr(eq + 1));
             if (!value.empty()) return std::string(value);
         }
         if (semicolon == std::string_view::npos) break;

@@ -1,6 +1,8 @@
 // Builders for the common reply shapes (see http_types.hpp).
 #include "server/http_types.hpp"
 
+#include <cctype>
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -35,6 +37,18 @@ StringResponse error_response(http::status status, std::string_view code,
     boost::json::object body;
     body["error"] = std::move(error);
     return json_response(status, body);
+}
+
+std::string_view trim_header_value(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+}
+
+std::string ascii_lower(std::string_view text) {
+    std::string out(text);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
 }
 
 }  // namespace litchi::server

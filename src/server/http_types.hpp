@@ -51,4 +51,9 @@ StringResponse error_response(http::status status, std::string_view code, std::s
 // A JSON body with Content-Type application/json and Cache-Control no-store.
 StringResponse json_response(http::status status, const boost::json::value& body);
 
+// Header-value helpers: spaces and tabs trimmed at both ends; ASCII lower case
+// (header names, schemes and tokens compare case-insensitively).
+std::string_view trim_header_value(std::string_view text);
+std::string ascii_lower(std::string_view text);
+
 }  // namespace litchi::server

@@ -27,21 +27,9 @@ namespace {
 // enough that what a session holds stays small.
 constexpr std::size_t kPopBatch = 64;
 
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-}
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 // "http://Host:80/" -> "http://host" (default ports and a trailing slash dropped).
 std::string normalize_origin(std::string_view origin) {
-    std::string out = lower(trim(origin));
+    std::string out = ascii_lower(trim_header_value(origin));
     while (!out.empty() && out.back() == '/') out.pop_back();
     if (out.starts_with("http://") && out.ends_with(":80")) out.resize(out.size() - 3);
     if (out.starts_with("https://") && out.ends_with(":443")) out.resize(out.size() - 4);
@@ -62,7 +50,7 @@ std::vector<std::string_view> offered_protocols(const Request& req) {
         std::string_view list = it->value();
         while (!list.empty()) {
             auto comma = list.find(',');
-            auto entry = trim(list.substr(0, comma));
+            auto entry = trim_header_value(list.substr(0, comma));
             if (!entry.empty()) out.push_back(entry);
             if (comma == std::string_view::npos) break;
             list.remove_prefix(comma + 1);
@@ -104,7 +92,7 @@ bool origin_allowed(const Request& req, const std::vector<std::string>& allowed)
     auto origin = req[http::field::origin];
     if (origin.empty()) return true;
     auto wanted = normalize_origin(origin);
-    auto host = lower(trim(req[http::field::host]));
+    auto host = ascii_lower(trim_header_value(req[http::field::host]));
     if (!host.empty() && (wanted == normalize_origin("http://" + host) || wanted == normalize_origin("https://" + host))) {
         return true;
     }
