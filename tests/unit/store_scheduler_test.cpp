@@ -159,6 +159,9 @@ class StoreScheduler : public ::testing::Test {
         o.limits.retries = 0;
         o.limits.connect_timeout = 2000ms;
         o.limits.total_timeout = 20'000ms;
+        // /hang/ transfers must stay active however slow this machine is (a
+        // loaded CI box can take >10 s to reach a wait_for condition).
+        o.limits.low_speed_bytes = 0;
         o.limits.probe_threads = 1;
         return o;
     }
@@ -326,6 +329,8 @@ TEST_F(StoreScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
     opts.outstanding_per_slot = 2;
     opts.in_engine_per_slot = 8;
     opts.feeder_poll = 1ms;
+    // The hanging transfers must outlive every wait below, however slow this machine is.
+    opts.limits.total_timeout = 600'000ms;
     Scheduler scheduler(store.jobs(), blobs, opts);
     scheduler.start();
     auto hang = urls("/hang/", 20);
