@@ -122,7 +122,7 @@ TEST_F(StoreJobs, BadLinesBecomeFailedItemsAndAreCounted) {
         "http://example.com/a.jpg",
         "ftp://example.com/b.jpg",
         "not a url at all",
-        "http://10.0.0.1/private.jpg",
+        "http://127.0.0.2/private.jpg",
         "  https://example.com/c.png  ",
         "",
         std::string("http://example.com/\xff\x01"
@@ -152,9 +152,9 @@ TEST_F(StoreJobs, BadLinesBecomeFailedItemsAndAreCounted) {
     auto json = boost::json::serialize(item_to_json(page->items[6]));
     EXPECT_EQ(json.find('\xff'), std::string::npos);
 
-    // allow_private admits the private address.
+    // allow_private admits the non-global (loopback) address.
     auto job2 =
-        jobs().create_job(alice, "", std::vector<std::string>{"http://10.0.0.1/x.jpg"}, true);
+        jobs().create_job(alice, "", std::vector<std::string>{"http://127.0.0.2/x.jpg"}, true);
     EXPECT_EQ(job2.counts.queued, 1);
     EXPECT_EQ(job2.name, "job " + std::to_string(job2.id));
 }
