@@ -104,6 +104,25 @@ void run_wakeups(const detail::Wakeups& wake) {
     }
 }
 
+// The frame every publish shares: find the user's channel (none means nobody
+// watches: nothing to do), publish under its lock once it is seeded, wake the
+// watchers outside the lock, and tell the server when the next coalesced
+// flush is due. `publish(channel, wake)` returns that deadline, if any.
+template <typename Publish>
+void publish_to_user(detail::HubCore& core, UserId user, Publish&& publish) {
+    std::shared_ptr<detail::UserChannel> channel = core.find(user);
+    if (!channel) return;
+    detail::Wakeups wake;
+    std::optional<SteadyTime> due;
+    {
+        std::lock_guard lock(channel->mutex);
+        if (!channel->seeded()) return;
+        due = publish(*channel, wake);
+    }
+    run_wakeups(wake);
+    if (due && core.hooks.on_deadline) core.hooks.on_deadline(*due);
+}
+
 std::string make_boot_id() {
     std::random_device random;
     const std::uint64_t bits = (std::uint64_t{random()} << 32) ^ random();
@@ -205,71 +224,40 @@ std::shared_ptr<Subscription> EventHub::subscribe(UserId user, SubscribeOptions 
 
 void EventHub::publish_progress(UserId user, json::object job) {
     require_job_id(job, "publish_progress");
-    std::shared_ptr<detail::UserChannel> channel = core_->find(user);
-    if (!channel) return;
-    detail::Wakeups wake;
-    std::optional<SteadyTime> due;
-    {
-        std::lock_guard lock(channel->mutex);
-        if (!channel->seeded()) return;
-        due = channel->publish_progress(std::move(job), core_->now(), wake);
-    }
-    run_wakeups(wake);
-    if (due && core_->hooks.on_deadline) core_->hooks.on_deadline(*due);
+    publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
+        return channel.publish_progress(std::move(job), core_->now(), wake);
+    });
 }
 
 void EventHub::publish_job_created(UserId user, json::object job) {
     require_job_id(job, "publish_job_created");
-    std::shared_ptr<detail::UserChannel> channel = core_->find(user);
-    if (!channel) return;
-    detail::Wakeups wake;
-    std::optional<SteadyTime> due;
-    {
-        std::lock_guard lock(channel->mutex);
-        if (!channel->seeded()) return;
-        due = channel->publish_job_created(std::move(job), core_->now(), wake);
-    }
-    run_wakeups(wake);
-    if (due && core_->hooks.on_deadline) core_->hooks.on_deadline(*due);
+    publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
+        return channel.publish_job_created(std::move(job), core_->now(), wake);
+    });
 }
 
 void EventHub::publish_job_deleted(UserId user, const json::value& job_id) {
     require_job_id(job_id, "publish_job_deleted");
-    std::shared_ptr<detail::UserChannel> channel = core_->find(user);
-    if (!channel) return;
-    detail::Wakeups wake;
-    {
-        std::lock_guard lock(channel->mutex);
-        if (!channel->seeded()) return;
-        channel->publish_job_deleted(job_id, wake);
-    }
-    run_wakeups(wake);
+    publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
+        channel.publish_job_deleted(job_id, wake);
+        return std::optional<SteadyTime>{};
+    });
 }
 
 void EventHub::publish_item(UserId user, const json::value& job_id, const json::object& item) {
     require_job_id(job_id, "publish_item");
-    std::shared_ptr<detail::UserChannel> channel = core_->find(user);
-    if (!channel) return;
-    detail::Wakeups wake;
-    {
-        std::lock_guard lock(channel->mutex);
-        if (!channel->seeded()) return;
-        channel->publish_item(job_id, item, wake);
-    }
-    run_wakeups(wake);
+    publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
+        channel.publish_item(job_id, item, wake);
+        return std::optional<SteadyTime>{};
+    });
 }
 
 void EventHub::publish_items_reset(UserId user, const json::value& job_id) {
     require_job_id(job_id, "publish_items_reset");
-    std::shared_ptr<detail::UserChannel> channel = core_->find(user);
-    if (!channel) return;
-    detail::Wakeups wake;
-    {
-        std::lock_guard lock(channel->mutex);
-        if (!channel->seeded()) return;
-        channel->publish_items_reset(job_id, wake);
-    }
-    run_wakeups(wake);
+    publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
+        channel.publish_items_reset(job_id, wake);
+        return std::optional<SteadyTime>{};
+    });
 }
 
 void EventHub::tick() {
