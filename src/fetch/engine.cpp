@@ -479,10 +479,11 @@ struct Engine::Impl {
                 finish_failed(std::move(t), FailureReason::cancelled, 0);
                 continue;
             }
-            --n_queued;
             if (!t->redirect_hop) ++t->attempts;
             t->redirect_hop = false;
             start(std::move(t));
+            // After start() counted it active: queued + active never dips.
+            --n_queued;
         }
         // Drop empty host entries so a long run over many hosts stays small.
         if (hosts.size() > 1024) {
@@ -721,26 +722,31 @@ struct Engine::Impl {
     }
 
     void follow_redirect(std::unique_ptr<Transfer> t, const char* location) {
-        release_slot(*t);
         if (t->cancelled) {
+            release_slot(*t);
             finish_failed(std::move(t), FailureReason::cancelled, int(t->status));
             return;
         }
         if (++t->redirects > limits.max_redirects) {
+            release_slot(*t);
             finish_failed(std::move(t), FailureReason::too_many_redirects, int(t->status),
                           "more than " + std::to_string(limits.max_redirects) + " redirects");
             return;
         }
         auto check = check_redirect(t->url, location, limits);
         if (!check.ok) {
+            release_slot(*t);
             finish_failed(std::move(t), check.reason, int(t->status), "redirect refused: " + check.detail);
             return;
         }
+        // Counted as queued before its slot is given up, so that queued +
+        // active (what the server's feeder reads) never dips mid-hop.
+        ++n_queued;
+        release_slot(*t);  // frees the old host's slot: before the host changes
         t->url = check.url;
         t->host = host_key(t->url);
         // A redirect hop keeps its turn: it goes to the front of its host's line.
         t->redirect_hop = true;
-        ++n_queued;
         push_pending(std::move(t), /*front=*/true);
     }
 
