@@ -16,7 +16,7 @@ fan-out, the clients being one Node process (bench/fanout/fanout_client.js):
 Everything runs on 127.0.0.1. Prints one JSON object (also written to
 bench/out/fanout.json) and a Markdown summary.
    python3 bench/fanout/bench.py --litchi build/release/litchi [--watchers 1000]
-          [--seconds 15] [--idle 10000]
+          [--seconds 15] [--idle 10000] [--only latency,throughput,idle]
 """
 
 import argparse
@@ -168,7 +168,12 @@ def main():
     parser.add_argument("--watchers", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--idle", type=int, default=10000)
+    parser.add_argument("--only", default="latency,throughput,idle",
+                        help="comma-separated phases to run (default: all three)")
     args = parser.parse_args()
+    phases = set(args.only.split(","))
+    if not phases <= {"latency", "throughput", "idle"}:
+        sys.exit(f"--only takes latency, throughput and idle, not {args.only!r}")
     if not (ROOT / "tests/clients/node_modules/ws").is_dir():
         sys.exit("the ws package is missing: run `npm ci --prefix tests/clients`")
 
@@ -178,69 +183,73 @@ def main():
     origin = Origin()
     try:
         # 1. latency, default coalescing.
-        litchi = Litchi(args.litchi, ["-j", "16", "--per-host", "16"])
-        try:
-            urls = [origin.url(f"/img/long{i}.png?w=8&h=8&delay=40") for i in range(40000)]
-            litchi.create_job(urls, "long job")
-            probe = {"api": f"http://127.0.0.1:{litchi.port}", "token": litchi.token,
-                     "image": origin.url("/img/probe.png?w=8&h=8"), "every_ms": 250}
-            results["litchi_latency"] = measure(litchi.process.pid, {
-                "url": litchi.ws_url(), "protocols": f"litchi.v1,bearer.{litchi.token}", "count": args.watchers,
-                "seconds": args.seconds, "mode": "measure", "probe": probe}, client_timeout)
-            print("litchi latency:", json.dumps(results["litchi_latency"]), file=sys.stderr)
-        finally:
-            litchi.close()
-        node, port = start_node_server(100, 250)
-        try:
-            results["node_latency"] = measure(node.pid, {
-                "url": f"ws://127.0.0.1:{port}/", "protocols": "", "count": args.watchers,
-                "seconds": args.seconds, "mode": "measure"}, client_timeout)
-            print("node latency:", json.dumps(results["node_latency"]), file=sys.stderr)
-        finally:
-            stop(node)
+        if "latency" in phases:
+            litchi = Litchi(args.litchi, ["-j", "16", "--per-host", "16"])
+            try:
+                urls = [origin.url(f"/img/long{i}.png?w=8&h=8&delay=40") for i in range(40000)]
+                litchi.create_job(urls, "long job")
+                probe = {"api": f"http://127.0.0.1:{litchi.port}", "token": litchi.token,
+                         "image": origin.url("/img/probe.png?w=8&h=8"), "every_ms": 250}
+                results["litchi_latency"] = measure(litchi.process.pid, {
+                    "url": litchi.ws_url(), "protocols": f"litchi.v1,bearer.{litchi.token}", "count": args.watchers,
+                    "seconds": args.seconds, "mode": "measure", "probe": probe}, client_timeout)
+                print("litchi latency:", json.dumps(results["litchi_latency"]), file=sys.stderr)
+            finally:
+                litchi.close()
+            node, port = start_node_server(100, 250)
+            try:
+                results["node_latency"] = measure(node.pid, {
+                    "url": f"ws://127.0.0.1:{port}/", "protocols": "", "count": args.watchers,
+                    "seconds": args.seconds, "mode": "measure"}, client_timeout)
+                print("node latency:", json.dumps(results["node_latency"]), file=sys.stderr)
+            finally:
+                stop(node)
 
         # 2. throughput: events as fast as each server makes them.
-        litchi = Litchi(args.litchi, ["-j", "64", "--per-host", "64", "--progress-interval", "0"])
-        try:
-            litchi.create_job([origin.url(f"/img/fast{i}.png?w=4&h=4") for i in range(60000)], "fast job")
-            results["litchi_throughput"] = measure(litchi.process.pid, {
-                "url": litchi.ws_url(), "protocols": f"litchi.v1,bearer.{litchi.token}", "count": args.watchers,
-                "seconds": args.seconds, "mode": "measure"}, client_timeout)
-            print("litchi throughput:", json.dumps(results["litchi_throughput"]), file=sys.stderr)
-        finally:
-            litchi.close()
-        node, port = start_node_server(0, 0)
-        try:
-            results["node_throughput"] = measure(node.pid, {
-                "url": f"ws://127.0.0.1:{port}/", "protocols": "", "count": args.watchers,
-                "seconds": args.seconds, "mode": "measure"}, client_timeout)
-            print("node throughput:", json.dumps(results["node_throughput"]), file=sys.stderr)
-        finally:
-            stop(node)
+        if "throughput" in phases:
+            litchi = Litchi(args.litchi, ["-j", "64", "--per-host", "64", "--progress-interval", "0"])
+            try:
+                litchi.create_job([origin.url(f"/img/fast{i}.png?w=4&h=4") for i in range(60000)], "fast job")
+                results["litchi_throughput"] = measure(litchi.process.pid, {
+                    "url": litchi.ws_url(), "protocols": f"litchi.v1,bearer.{litchi.token}", "count": args.watchers,
+                    "seconds": args.seconds, "mode": "measure"}, client_timeout)
+                print("litchi throughput:", json.dumps(results["litchi_throughput"]), file=sys.stderr)
+            finally:
+                litchi.close()
+            node, port = start_node_server(0, 0)
+            try:
+                results["node_throughput"] = measure(node.pid, {
+                    "url": f"ws://127.0.0.1:{port}/", "protocols": "", "count": args.watchers,
+                    "seconds": args.seconds, "mode": "measure"}, client_timeout)
+                print("node throughput:", json.dumps(results["node_throughput"]), file=sys.stderr)
+            finally:
+                stop(node)
 
         # 3. idle sockets.
-        litchi = Litchi(args.litchi)
-        try:
-            litchi.create_job([origin.url(f"/img/idle{i}.png?w=4&h=4") for i in range(3)], "a job in every hello")
-            results["litchi_idle"] = idle_rss(litchi.process.pid, litchi.ws_url(), f"litchi.v1,bearer.{litchi.token}",
-                                              args.idle)
-            print("litchi idle:", json.dumps(results["litchi_idle"]), file=sys.stderr)
-        finally:
-            litchi.close()
-        node, port = start_node_server(3_600_000, 0)
-        try:
-            results["node_idle"] = idle_rss(node.pid, f"ws://127.0.0.1:{port}/", "", args.idle)
-            print("node idle:", json.dumps(results["node_idle"]), file=sys.stderr)
-        finally:
-            stop(node)
+        if "idle" in phases:
+            litchi = Litchi(args.litchi)
+            try:
+                litchi.create_job([origin.url(f"/img/idle{i}.png?w=4&h=4") for i in range(3)], "a job in every hello")
+                results["litchi_idle"] = idle_rss(litchi.process.pid, litchi.ws_url(), f"litchi.v1,bearer.{litchi.token}",
+                                                  args.idle)
+                print("litchi idle:", json.dumps(results["litchi_idle"]), file=sys.stderr)
+            finally:
+                litchi.close()
+            node, port = start_node_server(3_600_000, 0)
+            try:
+                results["node_idle"] = idle_rss(node.pid, f"ws://127.0.0.1:{port}/", "", args.idle)
+                print("node idle:", json.dumps(results["node_idle"]), file=sys.stderr)
+            finally:
+                stop(node)
     finally:
         stop(origin.process)
 
     results["loadavg_at_end"] = os.getloadavg()
-    lt, nt = results["litchi_throughput"], results["node_throughput"]
-    results["throughput_ratio"] = round(lt["messages_per_s"] / max(nt["messages_per_s"], 1), 2)
-    results["cpu_per_message_ratio"] = round(nt["server_cpu_us_per_message"] /
-                                             max(lt["server_cpu_us_per_message"], 1e-9), 2)
+    if "throughput" in phases:
+        lt, nt = results["litchi_throughput"], results["node_throughput"]
+        results["throughput_ratio"] = round(lt["messages_per_s"] / max(nt["messages_per_s"], 1), 2)
+        results["cpu_per_message_ratio"] = round(nt["server_cpu_us_per_message"] /
+                                                 max(lt["server_cpu_us_per_message"], 1e-9), 2)
     out = ROOT / "bench/out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "fanout.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -4,6 +4,7 @@
 # and a plain Node `ws` broadcast server; RSS per idle socket at 10,000.
 # Details: bench/fanout/bench.py. Results: bench/out/fanout.json.
 #   bench/fanout/run.sh [--litchi PATH] [--watchers N] [--seconds S] [--idle N]
+#                       [--only latency,throughput,idle]
 # Without --litchi (or LITCHI_BENCH_BIN) it uses build/release/litchi, built
 # here with the release preset when missing.
 set -euo pipefail

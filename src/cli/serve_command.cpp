@@ -67,6 +67,10 @@ void add_serve_command(CLI::App& app, int& status) {
     auto stall_s = std::make_shared<std::int64_t>(config->live.write_stall_timeout.count());
     cmd->add_option("--ws-stall-timeout", *stall_s, "Seconds a WebSocket frame may wait for a reader that stopped")
         ->capture_default_str()->check(CLI::Range(std::int64_t(1), std::int64_t(3600)));
+    auto idle_s = std::make_shared<std::int64_t>(config->live.websocket_idle_timeout.count());
+    cmd->add_option("--ws-idle-timeout", *idle_s,
+                    "Seconds a WebSocket may send nothing: pinged after half, dropped after all of it")
+        ->capture_default_str()->check(CLI::Range(std::int64_t(2), std::int64_t(86'400)));
     cmd->add_option("--max-bytes", config->fetch.max_bytes, "Largest image accepted, in bytes")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
@@ -79,9 +83,10 @@ void add_serve_command(CLI::App& app, int& status) {
         "login rate window 60 s, thumbnails ?thumb=16..1024, item pages up to 1000.\n"
         "Live progress: client WebSocket messages 64 KiB (close 1009), 64 item subscriptions per watcher,\n"
         "idle user state kept 300 s, WebSocket send buffer 64 KiB, token re-check every 15 s, SSE keep-alive 15 s.");
-    cmd->callback([config, timeout_s, interval_ms, stall_s, &status] {
+    cmd->callback([config, timeout_s, interval_ms, stall_s, idle_s, &status] {
         config->live.hub.progress_interval = std::chrono::milliseconds(*interval_ms);
         config->live.write_stall_timeout = std::chrono::seconds(*stall_s);
+        config->live.websocket_idle_timeout = std::chrono::seconds(*idle_s);
         config->fetch.total_timeout =
             std::chrono::milliseconds(static_cast<std::int64_t>(*timeout_s * 1000.0));
         status = server::run_server(*config);

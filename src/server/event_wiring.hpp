@@ -78,7 +78,8 @@ public:
     void unregister_socket(std::uint64_t id);
 
     // Counters for /metrics.
-    void count_message_sent() { messages_sent_.fetch_add(1, std::memory_order_relaxed); }
+    void count_message_sent() { count_messages_sent(1); }
+    void count_messages_sent(std::uint64_t n) { messages_sent_.fetch_add(n, std::memory_order_relaxed); }
     void count_connection(bool websocket, int delta) {
         (websocket ? websocket_open_ : sse_open_).fetch_add(delta, std::memory_order_relaxed);
     }

@@ -16,6 +16,7 @@ struct LiveLimits {
     std::size_t max_pending_replies = 64;                // pong/error answers not yet written (more: close 1013)
     std::size_t socket_send_buffer = 64 * 1024;          // SO_SNDBUF of a WebSocket: kernel memory per slow reader
     std::chrono::seconds write_stall_timeout{60};        // one frame not written for this long: drop the socket
+    std::chrono::seconds websocket_idle_timeout{300};    // nothing read for half of it: ping; for all of it: drop
     std::chrono::seconds credential_check_interval{15};  // re-check tokens of open sockets (revoked elsewhere, expired)
     std::chrono::seconds sse_keepalive{15};              // `: keepalive` comment on an idle SSE stream
 };

@@ -4,6 +4,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -26,6 +27,9 @@ namespace {
 // Messages taken from the hub per pop: enough to amortise the lock, few
 // enough that what a session holds stays small.
 constexpr std::size_t kPopBatch = 64;
+
+// How long a closing socket waits for the peer's answer to our close frame.
+constexpr std::chrono::seconds kCloseLinger{5};
 
 // "http://Host:80/" -> "http://host" (default ports and a trailing slash dropped).
 std::string normalize_origin(std::string_view origin) {
@@ -134,8 +138,13 @@ UpgradeVerdict judge_upgrade(UserStore& users, const Request& req, std::string_v
 
 WebSocketSession::WebSocketSession(tcp::socket&& socket, std::shared_ptr<EventWiring> events, Authenticated auth,
                                    bool answer_subprotocol)
-    : ws_(std::move(socket)), events_(std::move(events)), auth_(std::move(auth)),
-      answer_subprotocol_(answer_subprotocol) {
+    : handshake_(std::in_place, std::move(socket)),
+      socket_(handshake_->get_executor()),
+      timer_(handshake_->get_executor()),
+      events_(std::move(events)),
+      auth_(std::move(auth)),
+      answer_subprotocol_(answer_subprotocol),
+      reader_(events_->limits().max_client_message) {
     events_->count_connection(true, +1);
 }
 
@@ -148,36 +157,40 @@ WebSocketSession::~WebSocketSession() {
 void WebSocketSession::run(Request req) {
     const auto& limits = events_->limits();
     beast::error_code ignored;
+    auto& socket = beast::get_lowest_layer(*handshake_).socket();
     // A bounded kernel buffer: a reader that stops costs at most this much
     // kernel memory, and its writes stall (then the hub resyncs or closes it).
-    ws_.next_layer().socket().set_option(net::socket_base::send_buffer_size(static_cast<int>(limits.socket_send_buffer)),
-                                         ignored);
-    ws_.next_layer().socket().set_option(tcp::no_delay(true), ignored);
-    // The websocket stream has its own timers: the TCP layer's must be off.
-    beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    socket.set_option(net::socket_base::send_buffer_size(static_cast<int>(limits.socket_send_buffer)), ignored);
+    socket.set_option(tcp::no_delay(true), ignored);
+    // The websocket stream has its own handshake timer: the TCP layer's must be off.
+    beast::get_lowest_layer(*handshake_).expires_never();
+    handshake_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     websocket::permessage_deflate deflate;
     deflate.server_enable = false;
-    ws_.set_option(deflate);
-    ws_.read_message_max(limits.max_client_message);
-    ws_.auto_fragment(false);
-    ws_.set_option(websocket::stream_base::decorator([subprotocol = answer_subprotocol_](websocket::response_type& res) {
+    handshake_->set_option(deflate);
+    handshake_->set_option(websocket::stream_base::decorator([subprotocol = answer_subprotocol_](websocket::response_type& res) {
         res.set(http::field::server, "litchi/0.1");
         // Only the protocol name: the bearer entry the client offered is never echoed.
         if (subprotocol) res.set(http::field::sec_websocket_protocol, kSubprotocol);
     }));
-    ws_.async_accept(req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
+    handshake_->async_accept(req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
 }
 
 void WebSocketSession::on_accept(beast::error_code ec) {
-    // The 101 is out: subscribe on the worker pool (the hub's hello reads SQLite).
     if (ec) return fail(ec, "websocket accept");
+    // The 101 is out and Beast read nothing past the request (it was handed
+    // over whole): from here on the socket carries our frames.
+    socket_ = beast::get_lowest_layer(*handshake_).release_socket();
+    handshake_.reset();
+    last_read_ms_ = steady_ms();
+    arm_timer(events_->limits().websocket_idle_timeout / 2);
+    // Subscribe on the worker pool (the hub's hello reads SQLite).
     net::post(events_->workers(), [self = shared_from_this()] {
         events::SubscribeOptions options;
         options.credential_id = EventWiring::credential_id(self->auth_.token_id);
         options.notify = [weak = self->weak_from_this()] {
             if (auto session = weak.lock()) {
-                net::post(session->ws_.get_executor(), [session] { session->on_notify(); });
+                net::post(session->socket_.get_executor(), [session] { session->on_notify(); });
             }
         };
         std::shared_ptr<events::Subscription> subscription;
@@ -189,13 +202,17 @@ void WebSocketSession::on_accept(beast::error_code ec) {
         } catch (const std::exception& e) {
             spdlog::error("websocket subscribe failed: {}", e.what());
         }
-        net::post(self->ws_.get_executor(),
+        net::post(self->socket_.get_executor(),
                   [self, subscription, still_valid] { self->on_subscribed(subscription, still_valid); });
     });
 }
 
 void WebSocketSession::on_subscribed(std::shared_ptr<events::Subscription> subscription, bool still_valid) {
-    // The hello is waiting in the hub: start writing and reading.
+    // The hello is waiting in the hub: start writing and reading. Reading
+    // waits until now so that a `resume` sent right after the upgrade finds
+    // the subscription it resumes.
+    if (closing_ == Closing::finished) return;
+    do_read();
     if (!subscription) return do_close({events::close_code::internal_error, "cannot load your jobs; try again"});
     if (!still_valid) {
         subscription->cancel();
@@ -206,40 +223,76 @@ void WebSocketSession::on_subscribed(std::shared_ptr<events::Subscription> subsc
     registration_ = events_->register_socket(std::static_pointer_cast<LiveSocket>(shared_from_this()), auth_.token_id);
     pop_again_ = true;
     do_write();
-    do_read();
 }
 
 void WebSocketSession::abort() {
-    net::post(ws_.get_executor(), [self = shared_from_this()] {
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
         // The peer stopped taking data: no close frame can get through, so drop the socket.
         spdlog::info("progress socket of user {} dropped: a write stalled", self->auth_.user.id);
-        if (self->subscription_) self->subscription_->cancel();
-        beast::error_code ec;
-        beast::get_lowest_layer(self->ws_).socket().close(ec);
+        self->close_socket();
     });
 }
 
-void WebSocketSession::do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+void WebSocketSession::close_socket() {
+    if (closing_ == Closing::finished) return;
+    closing_ = Closing::finished;
+    if (subscription_) subscription_->cancel();
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);  // ends the read and any write in flight
+    timer_.cancel();
+    replies_.clear();
+    batch_ = {};
 }
 
-void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
-    // One client message in: act on it, then read the next. Protocol errors
-    // (bad frames, invalid UTF-8, oversized messages) were already answered
-    // by Beast with the right close code.
+void WebSocketSession::do_read() {
+    socket_.async_read_some(net::buffer(read_buffer_),
+                            beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+}
+
+void WebSocketSession::on_read(beast::error_code ec, std::size_t bytes) {
     if (ec) {
-        if (subscription_) subscription_->cancel();
-        if (ec != websocket::error::closed) fail(ec, "websocket read");
+        // EOF after our close (the peer's half of the closing handshake), a
+        // peer that left, or close_socket() cancelling us.
+        if (ec != net::error::eof && ec != net::error::operation_aborted) fail(ec, "websocket read");
+        return close_socket();
+    }
+    last_read_ms_ = steady_ms();
+    ping_sent_ = false;
+    if (reader_.finished()) {
+        // After a close either way only the peer's EOF matters; what else it sends is dropped.
+        return do_read();
+    }
+    incoming_.clear();
+    reader_.feed(std::string_view(read_buffer_.data(), bytes), incoming_);
+    for (auto& incoming : incoming_) {
+        handle_frame(incoming);
+        if (closing_ == Closing::finished) return;
+    }
+    do_read();
+}
+
+void WebSocketSession::handle_frame(ws::Incoming& incoming) {
+    using Kind = ws::Incoming::Kind;
+    switch (incoming.kind) {
+    case Kind::message:
+        if (!incoming.text) return queue_error("bad_message", "send JSON text frames");
+        return handle_client_message(incoming.payload);
+    case Kind::ping:
+        if (closing_ != Closing::no) return;
+        control_out_ += ws::control_frame(ws::Opcode::pong, incoming.payload);
+        return do_write();
+    case Kind::pong:
         return;
+    case Kind::close:
+        // Our close went first: this is the answer, the handshake is complete.
+        if (closing_ == Closing::sent) return close_socket();
+        // The peer's close: echo its code (none: a plain normal close).
+        return do_close({incoming.code == ws::close_code::no_status ? ws::close_code::normal : incoming.code, ""});
+    case Kind::error:
+        spdlog::debug("websocket of user {}: {}", auth_.user.id, incoming.payload);
+        return do_close({incoming.code, incoming.payload});
     }
-    if (!ws_.got_text()) {
-        queue_error("bad_message", "send JSON text frames");
-    } else {
-        auto data = buffer_.cdata();
-        handle_client_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
-    }
-    buffer_.consume(buffer_.size());
-    if (!closing_) do_read();
 }
 
 void WebSocketSession::handle_client_message(std::string_view text) {
@@ -302,7 +355,7 @@ void WebSocketSession::queue_error(std::string_view code, std::string_view messa
 void WebSocketSession::queue_reply(std::string text) {
     // Answers wait for the socket like everything else; a client that keeps
     // asking without reading them is closed rather than buffered for.
-    if (closing_) return;
+    if (closing_ != Closing::no) return;
     if (replies_.size() >= events_->limits().max_pending_replies) {
         return do_close({events::close_code::try_again_later, "too many unanswered requests"});
     }
@@ -316,86 +369,137 @@ void WebSocketSession::on_notify() {
     do_write();
 }
 
-void WebSocketSession::do_write() {
-    // Exactly one write in flight. Order: an answer whose batch is out, then
-    // what is left of the popped batch, then a new pop, then any answer.
-    if (writing_ || closing_) return;
-    for (;;) {
-        if (!replies_.empty() && replies_.front().after_batch <= batches_done_) return write_reply();
-        if (batch_next_ < batch_.messages.size()) {
-            auto text = batch_.messages[batch_next_++].text;
-            if (batch_next_ == batch_.messages.size()) batches_done_ = batches_popped_;
-            return start_write(std::move(text));
+void WebSocketSession::append_message(const std::string& text) {
+    const ws::FrameHeader header = ws::frame_header(ws::Opcode::text, text.size());
+    out_.append(reinterpret_cast<const char*>(header.bytes.data()), header.size);
+    out_.append(text);
+    ++out_messages_;
+}
+
+bool WebSocketSession::gather() {
+    // Fills out_ in the order the protocol promises: control answers first
+    // (they may go between any two frames); then an answer whose batch is
+    // out, what is left of the popped batch, a new pop, any other answer;
+    // a close last. Stops at about one socket buffer, so that a write in
+    // flight is as old as the oldest byte the peer has not taken.
+    const std::size_t budget = events_->limits().socket_send_buffer;
+    out_ = std::move(control_out_);
+    control_out_.clear();
+    out_messages_ = 0;
+    if (closing_ == Closing::no) {
+        while (out_.size() < budget) {
+            if (!replies_.empty() && replies_.front().after_batch <= batches_done_) {
+                append_message(replies_.front().text);
+                replies_.pop_front();
+                continue;
+            }
+            if (batch_next_ < batch_.messages.size()) {
+                append_message(*batch_.messages[batch_next_++].text);
+                if (batch_next_ == batch_.messages.size()) {
+                    batches_done_ = batches_popped_;
+                    batch_.messages.clear();  // release the shared texts: they are copied
+                    batch_next_ = 0;
+                }
+                continue;
+            }
+            if (!subscription_ || !pop_again_) {
+                // Nothing more from the hub: no answer has anything left to wait for.
+                while (!replies_.empty() && out_.size() < budget) {
+                    append_message(replies_.front().text);
+                    replies_.pop_front();
+                }
+                break;
+            }
+            pop_again_ = false;
+            batch_ = subscription_->pop(kPopBatch);
+            batch_next_ = 0;
+            ++batches_popped_;
+            if (batch_.close) {
+                if (batch_.close->code == events::close_code::policy_violation) events_->count_revoked_close();
+                queue_close(*batch_.close);  // written right after what is gathered
+                break;
+            }
+            pop_again_ = batch_.more;
+            if (batch_.messages.empty()) batches_done_ = batches_popped_;
         }
-        if (!subscription_ || !pop_again_) break;
-        pop_again_ = false;
-        batch_ = subscription_->pop(kPopBatch);
-        batch_next_ = 0;
-        ++batches_popped_;
-        if (batch_.close) {
-            if (batch_.close->code == events::close_code::policy_violation) events_->count_revoked_close();
-            return do_close(*batch_.close);
-        }
-        pop_again_ = batch_.more;
-        if (batch_.messages.empty()) batches_done_ = batches_popped_;
     }
-    // Nothing more from the hub: no answer has anything left to wait for.
-    if (!replies_.empty()) write_reply();
+    if (closing_ == Closing::queued && close_request_) {
+        auto why = std::move(*close_request_);
+        close_request_.reset();
+        out_ += ws::close_frame(why.code, why.reason);
+        closing_ = Closing::sent;
+    }
+    return !out_.empty();
 }
 
-void WebSocketSession::write_reply() {
-    auto text = std::make_shared<const std::string>(std::move(replies_.front().text));
-    replies_.pop_front();
-    start_write(std::move(text));
-}
-
-void WebSocketSession::start_write(events::MessageText text) {
-    writing_ = std::move(text);
+void WebSocketSession::do_write() {
+    // Exactly one write in flight; everything ready goes into it.
+    if (writing_ || closing_ == Closing::finished || closing_ == Closing::sent) return;
+    if (!gather()) {
+        out_ = std::string();  // an idle socket keeps no buffer
+        return;
+    }
+    writing_ = true;
     write_started_ms_.store(steady_ms(), std::memory_order_relaxed);
-    ws_.text(true);
-    ws_.async_write(net::buffer(*writing_), beast::bind_front_handler(&WebSocketSession::on_write, shared_from_this()));
+    net::async_write(socket_, net::buffer(out_),
+                     beast::bind_front_handler(&WebSocketSession::on_write, shared_from_this()));
 }
 
 void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
-    // One frame out: count it, then write the next (or the close we deferred).
-    writing_.reset();
+    writing_ = false;
     write_started_ms_.store(0, std::memory_order_relaxed);
     if (ec) {
-        if (subscription_) subscription_->cancel();
-        return fail(ec, "websocket write");
+        fail(ec, "websocket write");
+        return close_socket();
     }
-    events_->count_message_sent();
-    if (batch_next_ >= batch_.messages.size() && !batch_.messages.empty()) {
-        batch_.messages.clear();  // release the shared texts as soon as they are written
-        batch_next_ = 0;
-    }
-    if (close_after_write_) {
-        auto why = std::move(*close_after_write_);
-        close_after_write_.reset();
-        return do_close(std::move(why));
+    if (out_messages_ > 0) events_->count_messages_sent(out_messages_);
+    if (closing_ == Closing::sent) {
+        // Our close frame is out: nothing more to send. The peer answers with
+        // its close and EOF; the timer drops it if it does not.
+        beast::error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
+        arm_timer(kCloseLinger);
+        return;
     }
     do_write();
 }
 
 void WebSocketSession::do_close(events::CloseRequest why) {
-    // A close frame is a write too: wait for the one in flight.
-    if (closing_) return;
-    if (writing_) {
-        if (!close_after_write_) close_after_write_ = std::move(why);
-        return;
-    }
-    closing_ = true;
+    queue_close(std::move(why));
+    do_write();
+}
+
+void WebSocketSession::queue_close(events::CloseRequest why) {
+    // The close frame follows whatever is being written; nothing after it.
+    if (closing_ != Closing::no) return;
+    closing_ = Closing::queued;
+    close_request_ = std::move(why);
     if (subscription_) subscription_->cancel();
     replies_.clear();
     batch_ = {};
-    websocket::close_reason reason(why.code);
-    auto text = std::string_view(why.reason).substr(0, reason.reason.max_size());
-    reason.reason.assign(text.data(), text.size());
-    ws_.async_close(reason, beast::bind_front_handler(&WebSocketSession::on_close, shared_from_this()));
 }
 
-void WebSocketSession::on_close(beast::error_code ec) {
-    if (ec) fail(ec, "websocket close");
+void WebSocketSession::arm_timer(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
+    timer_.async_wait(beast::bind_front_handler(&WebSocketSession::on_timer, shared_from_this()));
+}
+
+void WebSocketSession::on_timer(beast::error_code ec) {
+    if (ec || closing_ == Closing::finished) return;  // cancelled, or re-armed meanwhile
+    if (closing_ == Closing::sent) return close_socket();  // the peer never finished the close
+    const auto idle = events_->limits().websocket_idle_timeout;
+    const auto idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(idle).count();
+    const auto silent_ms = steady_ms() - last_read_ms_;
+    if (silent_ms >= idle_ms) {
+        spdlog::info("progress socket of user {} dropped: nothing read for {} s", auth_.user.id, silent_ms / 1000);
+        return close_socket();
+    }
+    if (silent_ms >= idle_ms / 2 && !ping_sent_ && closing_ == Closing::no) {
+        ping_sent_ = true;
+        control_out_ += ws::control_frame(ws::Opcode::ping, "");
+        do_write();
+    }
+    arm_timer(idle / 2);
 }
 
 }  // namespace litchi::server

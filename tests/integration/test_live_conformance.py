@@ -20,6 +20,7 @@ and checks the close code RFC 6455 asks for, or that a valid exchange works.
 import json
 import struct
 import sys
+import time
 import unittest
 from pathlib import Path
 
@@ -240,6 +241,59 @@ class ConformanceTest(unittest.TestCase):
                 break
         self.assertEqual(message["code"], "bad_message")
         ws.send_json({"type": "ping"})  # still open
+        while ws.recv_json()["type"] != "pong":
+            pass
+
+
+class KeepAliveTest(unittest.TestCase):
+    """Beast's suggested server timeouts, with --ws-idle-timeout 4: a socket
+    the server has read nothing from for 2 s gets a protocol ping; one silent
+    for 4 s is dropped; one that answers its pings stays open."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.live = live.LiveServer(cls, ["--ws-idle-timeout", "4"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.live.close()
+
+    def open(self):
+        ws = live.RawWebSocket(self.live.port, f"/api/litchi/{self.live.admin_token}", timeout=20)
+        self.addCleanup(ws.close)
+        self.assertEqual(ws.handshake(), 101)
+        self.assertEqual(ws.recv_json()["type"], "hello")
+        return ws
+
+    def test_silent_client_is_pinged_then_dropped(self):
+        ws = self.open()
+        opened = time.monotonic()
+        fin, opcode, payload = ws.recv_frame()  # nothing else is going on: the next frame is the ping
+        self.assertEqual(opcode, PING)
+        self.assertGreaterEqual(time.monotonic() - opened, 1.0, "pinged long before half the idle timeout")
+        # Never answer: the server gives up after the idle timeout, without a close
+        # handshake (a peer that answers nothing would not answer that either).
+        with self.assertRaises((EOFError, ConnectionResetError)):
+            while True:
+                ws.recv_frame()
+        self.assertGreaterEqual(time.monotonic() - opened, 3.0, "dropped before the idle timeout")
+
+    def test_client_that_answers_pings_stays_open(self):
+        ws = self.open()
+        opened = time.monotonic()
+        pings = 0
+        ws.sock.settimeout(1.0)
+        while time.monotonic() - opened < 9:  # over twice the idle timeout
+            try:
+                fin, opcode, payload = ws.recv_frame()
+            except TimeoutError:
+                continue
+            if opcode == PING:
+                pings += 1
+                ws.send_frame(PONG, payload)
+        self.assertGreaterEqual(pings, 2)
+        ws.sock.settimeout(20)
+        ws.send_json({"type": "ping"})
         while ws.recv_json()["type"] != "pong":
             pass
 
