@@ -270,6 +270,11 @@ class Clients:
         shutil.rmtree(out, ignore_errors=True)
         for leftover in self.work.glob(f"{out.name}.*"):  # manifest, curl config
             leftover.unlink()
+        # Untimed: write back what this run left (its files' and their deletion's
+        # metadata), so that the next client does not pay for it. Without it a
+        # client that syncs (litchi's group commit calls syncfs) would also flush
+        # the journal of whichever client ran before it.
+        os.sync()
         return result
 
 
@@ -409,7 +414,8 @@ def render(results, avg_size, ideal, litchi, repeat, command):
         f"127.0.0.1 (2 workers, keep-alive), concurrency {CONCURRENCY}. Median of {repeat} runs each, order "
         "rotated; CPU is user+sys of the client, RSS its peak (`ru_maxrss`). litchi also hashes every body, "
         "checks it with libvips and makes it durable (group commit) before counting it done; the others only "
-        "write files.",
+        "write files, and the kernel writes their data back after the clock stops. After every run (untimed) "
+        "the output is deleted and `sync` writes back what that run left, so no client pays for another's.",
         "",
         f"Case 2: {LATENCY_COUNT:,} of those images, every response {LATENCY_MS} ms after its request "
         f"(`bench/fetch/delay_server.py`, asyncio), concurrency {LATENCY_CONCURRENCY}; ideal = N / j × latency = "
