@@ -280,6 +280,10 @@ void WebSocketSession::handle_frame(ws::Incoming& incoming) {
         return handle_client_message(incoming.payload);
     case Kind::ping:
         if (closing_ != Closing::no) return;
+        // Pongs wait for the socket like answers do, and are capped like them.
+        if (++unsent_pongs_ > events_->limits().max_pending_replies) {
+            return do_close({events::close_code::try_again_later, "too many unanswered pings"});
+        }
         control_out_ += ws::control_frame(ws::Opcode::pong, incoming.payload);
         return do_write();
     case Kind::pong:
@@ -385,6 +389,7 @@ bool WebSocketSession::gather() {
     const std::size_t budget = events_->limits().socket_send_buffer;
     out_ = std::move(control_out_);
     control_out_.clear();
+    unsent_pongs_ = 0;
     out_messages_ = 0;
     if (closing_ == Closing::no) {
         while (out_.size() < budget) {

@@ -139,6 +139,7 @@ private:
     std::uint64_t batches_popped_ = 0;  // pops so far
     std::uint64_t batches_done_ = 0;    // pops whose messages were all gathered for a write
     std::string control_out_;           // framed pongs and pings, sent before anything else
+    std::size_t unsent_pongs_ = 0;      // pongs in control_out_ (capped at max_pending_replies)
 
     // One write in flight: the frames gathered into one buffer, one system call
     // for many messages (most of a fan-out's cost is per write, not per byte).

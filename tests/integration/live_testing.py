@@ -124,6 +124,11 @@ class RawWebSocket:
         return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
 
     def send_frame(self, opcode, payload=b"", fin=True, mask=True, rsv=0, length_override=None):
+        self.sock.sendall(self.frame_bytes(opcode, payload, fin, mask, rsv, length_override))
+
+    @staticmethod
+    def frame_bytes(opcode, payload=b"", fin=True, mask=True, rsv=0, length_override=None):
+        """One client frame, masked unless asked otherwise."""
         if isinstance(payload, str):
             payload = payload.encode()
         first = (0x80 if fin else 0) | (rsv << 4) | opcode
@@ -139,7 +144,7 @@ class RawWebSocket:
             key = os.urandom(4)
             payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
             header += key
-        self.sock.sendall(header + payload)
+        return header + payload
 
     def send_text(self, text):
         self.send_frame(0x1, text)

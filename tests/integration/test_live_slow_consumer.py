@@ -16,6 +16,9 @@ these figures, so the servers here run with ASAN_OPTIONS quarantine_size_mb=8
 (ignored by builds without ASan). Once it reads again, the watcher must have
 been resynced (a `snapshot`, or an `iseq` gap in its item events) or closed
 with 1013 (or dropped by the write-stall guard).
+
+A client that floods protocol pings without reading the pongs is closed with
+1013 too, not buffered for.
 """
 
 import os
@@ -148,6 +151,39 @@ class SlowConsumerTest(unittest.TestCase):
         dropped = int(next(line.split()[1] for line in metrics.splitlines()
                            if line.startswith("litchi_event_item_events_dropped_total ")))
         self.assertGreater(dropped, 0)
+
+    def test_ping_flood_without_reading_is_closed_not_buffered(self):
+        # 400,000 protocol pings of 125 bytes, never reading the pongs: answering
+        # them all would hold 50 MB. The server answers what the socket buffers
+        # take, then closes with 1013. (The bound leaves room for ASan's 8 MiB
+        # quarantine of the freed ping payloads.)
+        port, token = self.live.port, self.live.admin_token
+        ws = live.RawWebSocket(port, "/api/ws", headers={"Sec-WebSocket-Protocol": f"litchi.v1, bearer.{token}"},
+                               rcvbuf=4096, timeout=120)
+        self.addCleanup(ws.close)
+        self.assertEqual(ws.handshake(), 101)
+        self.assertEqual(ws.recv_json()["type"], "hello")
+        ping = ws.frame_bytes(0x9, b"p" * 125)
+        with PeakRss(self.live.server.process.pid) as rss:
+            try:
+                for _ in range(400):
+                    ws.sock.sendall(ping * 1000)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server may drop us before the flood ends: that is fine too
+            time.sleep(0.5)
+        self.assertLess(rss.growth, 24 * 1024, "the server buffered pongs for a client that reads nothing")
+        pongs = 0
+        try:
+            while True:
+                fin, opcode, payload = ws.recv_frame()
+                if opcode == 0xA:
+                    pongs += 1
+                elif opcode == 0x8:
+                    self.assertEqual(int.from_bytes(payload[:2], "big"), 1013)
+                    break
+        except (EOFError, ConnectionResetError):
+            pass  # dropped: the close frame could not get through either
+        self.assertLess(pongs, 10_000)
 
 
 if __name__ == "__main__":
