@@ -69,7 +69,7 @@ void add_serve_command(CLI::App& app, int& status) {
         ->capture_default_str()->check(CLI::Range(std::int64_t(1), std::int64_t(3600)));
     auto idle_s = std::make_shared<std::int64_t>(config->live.websocket_idle_timeout.count());
     cmd->add_option("--ws-idle-timeout", *idle_s,
-                    "Seconds a WebSocket may send nothing: pinged after half, dropped after all of it")
+                    "Seconds a WebSocket may send nothing: pinged after half, dropped if the next half brings nothing")
         ->capture_default_str()->check(CLI::Range(std::int64_t(2), std::int64_t(86'400)));
     cmd->add_option("--max-bytes", config->fetch.max_bytes, "Largest image accepted, in bytes")
         ->capture_default_str()

@@ -182,7 +182,6 @@ void WebSocketSession::on_accept(beast::error_code ec) {
     // over whole): from here on the socket carries our frames.
     socket_ = beast::get_lowest_layer(*handshake_).release_socket();
     handshake_.reset();
-    last_read_ms_ = steady_ms();
     arm_timer(events_->limits().websocket_idle_timeout / 2);
     // Subscribe on the worker pool (the hub's hello reads SQLite).
     net::post(events_->workers(), [self = shared_from_this()] {
@@ -253,12 +252,11 @@ void WebSocketSession::do_read() {
 void WebSocketSession::on_read(beast::error_code ec, std::size_t bytes) {
     if (ec) {
         // EOF after our close (the peer's half of the closing handshake), a
-        // peer that left, or close_socket() cancelling us.
-        if (ec != net::error::eof && ec != net::error::operation_aborted) fail(ec, "websocket read");
+        // peer that left, or close_socket() cancelling us: fail() logs only the rest.
+        fail(ec, "websocket read");
         return close_socket();
     }
-    last_read_ms_ = steady_ms();
-    ping_sent_ = false;
+    read_since_tick_ = true;
     if (reader_.finished()) {
         // After a close either way only the peer's EOF matters; what else it sends is dropped.
         return do_read();
@@ -490,21 +488,26 @@ void WebSocketSession::arm_timer(std::chrono::steady_clock::duration after) {
 }
 
 void WebSocketSession::on_timer(beast::error_code ec) {
+    // Every half idle timeout, as Beast's keep-alive does it: input since the
+    // last tick keeps the socket; none, a ping; still none a tick after the
+    // ping, the peer is gone. Deciding by "anything since the last tick", not
+    // by a clock, means a peer that answers every ping is never dropped.
     if (ec || closing_ == Closing::finished) return;  // cancelled, or re-armed meanwhile
     if (closing_ == Closing::sent) return close_socket();  // the peer never finished the close
-    const auto idle = events_->limits().websocket_idle_timeout;
-    const auto idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(idle).count();
-    const auto silent_ms = steady_ms() - last_read_ms_;
-    if (silent_ms >= idle_ms) {
-        spdlog::info("progress socket of user {} dropped: nothing read for {} s", auth_.user.id, silent_ms / 1000);
+    if (read_since_tick_) {
+        read_since_tick_ = false;
+        ping_sent_ = false;
+    } else if (!ping_sent_) {
+        ping_sent_ = true;
+        if (closing_ == Closing::no) {
+            control_out_ += ws::control_frame(ws::Opcode::ping, "");
+            do_write();
+        }
+    } else {
+        spdlog::info("progress socket of user {} dropped: no answer to a keep-alive ping", auth_.user.id);
         return close_socket();
     }
-    if (silent_ms >= idle_ms / 2 && !ping_sent_ && closing_ == Closing::no) {
-        ping_sent_ = true;
-        control_out_ += ws::control_frame(ws::Opcode::ping, "");
-        do_write();
-    }
-    arm_timer(idle / 2);
+    arm_timer(events_->limits().websocket_idle_timeout / 2);
 }
 
 }  // namespace litchi::server

@@ -13,7 +13,8 @@
 // Beast answers the upgrade (it checks the request and writes the 101); the
 // frames after it are read and written with ws_frames.hpp, which is what lets
 // one write carry many messages. Keep-alive follows Beast's suggested server
-// timeouts: a ping after half the idle timeout without input, a drop after all of it.
+// timeouts: a ping after half the idle timeout without input, a drop when the
+// next half passes without any either.
 //
 // Judging the upgrade (token, Origin) happens before the 101, on the worker
 // pool since it reads SQLite: a refusal is an ordinary HTTP 401/403 reply.
@@ -120,8 +121,8 @@ private:
     std::array<char, 2048> read_buffer_;
     ws::FrameReader reader_;
     std::vector<ws::Incoming> incoming_;
-    std::int64_t last_read_ms_ = 0;
-    bool ping_sent_ = false;  // a keep-alive ping is out since the last read
+    bool read_since_tick_ = false;  // input since the keep-alive timer last fired
+    bool ping_sent_ = false;        // the last tick found no input and sent a ping
 
     std::shared_ptr<events::Subscription> subscription_;
     events::OutgoingBatch batch_;  // popped, written in order
