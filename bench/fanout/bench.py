@@ -115,12 +115,34 @@ class Litchi:
     def ws_url(self):
         return f"ws://127.0.0.1:{self.port}/api/ws"
 
+    def protocols(self):
+        return f"litchi.v1,bearer.{self.token}"
+
 
 def start_node_server(interval_ms, probe_ms):
     process = subprocess.Popen([NODE, str(HERE / "node_broadcast.js"), "0", str(interval_ms), str(probe_ms)],
                                stdout=subprocess.PIPE, text=True)
     port = int(read_line(process, r"^PORT (\d+)").group(1))
     return process, port
+
+
+def with_litchi(binary, server_args, job_urls, job_name, work):
+    """Runs `work(litchi)` against a fresh `litchi serve` running one job; stops it after."""
+    litchi = Litchi(binary, server_args)
+    try:
+        litchi.create_job(job_urls, job_name)
+        return work(litchi)
+    finally:
+        litchi.close()
+
+
+def with_node(interval_ms, probe_ms, work):
+    """Runs `work(process, ws_url)` against a fresh Node broadcast server; stops it after."""
+    node, port = start_node_server(interval_ms, probe_ms)
+    try:
+        return work(node, f"ws://127.0.0.1:{port}/")
+    finally:
+        stop(node)
 
 
 def run_client(options, timeout):
@@ -180,67 +202,50 @@ def main():
     results = {"watchers": args.watchers, "seconds": args.seconds, "idle": args.idle,
                "nproc": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
     client_timeout = args.seconds + 300
+
+    def record(key, value):
+        results[key] = value
+        print(f"{key.replace('_', ' ')}:", json.dumps(value), file=sys.stderr)
+
+    def watch(url, protocols, **extra):
+        """Options of a measuring client with the run's watchers and duration."""
+        return {"url": url, "protocols": protocols, "count": args.watchers, "seconds": args.seconds,
+                "mode": "measure", **extra}
+
     origin = Origin()
     try:
         # 1. latency, default coalescing.
         if "latency" in phases:
-            litchi = Litchi(args.litchi, ["-j", "16", "--per-host", "16"])
-            try:
-                urls = [origin.url(f"/img/long{i}.png?w=8&h=8&delay=40") for i in range(40000)]
-                litchi.create_job(urls, "long job")
+            long_job = [origin.url(f"/img/long{i}.png?w=8&h=8&delay=40") for i in range(40000)]
+
+            def litchi_latency(litchi):
                 probe = {"api": f"http://127.0.0.1:{litchi.port}", "token": litchi.token,
                          "image": origin.url("/img/probe.png?w=8&h=8"), "every_ms": 250}
-                results["litchi_latency"] = measure(litchi.process.pid, {
-                    "url": litchi.ws_url(), "protocols": f"litchi.v1,bearer.{litchi.token}", "count": args.watchers,
-                    "seconds": args.seconds, "mode": "measure", "probe": probe}, client_timeout)
-                print("litchi latency:", json.dumps(results["litchi_latency"]), file=sys.stderr)
-            finally:
-                litchi.close()
-            node, port = start_node_server(100, 250)
-            try:
-                results["node_latency"] = measure(node.pid, {
-                    "url": f"ws://127.0.0.1:{port}/", "protocols": "", "count": args.watchers,
-                    "seconds": args.seconds, "mode": "measure"}, client_timeout)
-                print("node latency:", json.dumps(results["node_latency"]), file=sys.stderr)
-            finally:
-                stop(node)
+                return measure(litchi.process.pid, watch(litchi.ws_url(), litchi.protocols(), probe=probe),
+                               client_timeout)
+
+            record("litchi_latency", with_litchi(args.litchi, ["-j", "16", "--per-host", "16"],
+                                                 long_job, "long job", litchi_latency))
+            record("node_latency", with_node(100, 250, lambda node, url: measure(node.pid, watch(url, ""),
+                                                                                   client_timeout)))
 
         # 2. throughput: events as fast as each server makes them.
         if "throughput" in phases:
-            litchi = Litchi(args.litchi, ["-j", "64", "--per-host", "64", "--progress-interval", "0"])
-            try:
-                litchi.create_job([origin.url(f"/img/fast{i}.png?w=4&h=4") for i in range(60000)], "fast job")
-                results["litchi_throughput"] = measure(litchi.process.pid, {
-                    "url": litchi.ws_url(), "protocols": f"litchi.v1,bearer.{litchi.token}", "count": args.watchers,
-                    "seconds": args.seconds, "mode": "measure"}, client_timeout)
-                print("litchi throughput:", json.dumps(results["litchi_throughput"]), file=sys.stderr)
-            finally:
-                litchi.close()
-            node, port = start_node_server(0, 0)
-            try:
-                results["node_throughput"] = measure(node.pid, {
-                    "url": f"ws://127.0.0.1:{port}/", "protocols": "", "count": args.watchers,
-                    "seconds": args.seconds, "mode": "measure"}, client_timeout)
-                print("node throughput:", json.dumps(results["node_throughput"]), file=sys.stderr)
-            finally:
-                stop(node)
+            fast_job = [origin.url(f"/img/fast{i}.png?w=4&h=4") for i in range(60000)]
+            record("litchi_throughput", with_litchi(
+                args.litchi, ["-j", "64", "--per-host", "64", "--progress-interval", "0"], fast_job, "fast job",
+                lambda litchi: measure(litchi.process.pid, watch(litchi.ws_url(), litchi.protocols()),
+                                       client_timeout)))
+            record("node_throughput", with_node(0, 0, lambda node, url: measure(node.pid, watch(url, ""),
+                                                                                client_timeout)))
 
         # 3. idle sockets.
         if "idle" in phases:
-            litchi = Litchi(args.litchi)
-            try:
-                litchi.create_job([origin.url(f"/img/idle{i}.png?w=4&h=4") for i in range(3)], "a job in every hello")
-                results["litchi_idle"] = idle_rss(litchi.process.pid, litchi.ws_url(), f"litchi.v1,bearer.{litchi.token}",
-                                                  args.idle)
-                print("litchi idle:", json.dumps(results["litchi_idle"]), file=sys.stderr)
-            finally:
-                litchi.close()
-            node, port = start_node_server(3_600_000, 0)
-            try:
-                results["node_idle"] = idle_rss(node.pid, f"ws://127.0.0.1:{port}/", "", args.idle)
-                print("node idle:", json.dumps(results["node_idle"]), file=sys.stderr)
-            finally:
-                stop(node)
+            small_job = [origin.url(f"/img/idle{i}.png?w=4&h=4") for i in range(3)]
+            record("litchi_idle", with_litchi(
+                args.litchi, [], small_job, "a job in every hello",
+                lambda litchi: idle_rss(litchi.process.pid, litchi.ws_url(), litchi.protocols(), args.idle)))
+            record("node_idle", with_node(3_600_000, 0, lambda node, url: idle_rss(node.pid, url, "", args.idle)))
     finally:
         stop(origin.process)
 
