@@ -54,8 +54,6 @@ RUN_TIMEOUT_S = 600
 # filesystem out of the picture: creating a file costs ~1 ms on the disk here,
 # ~30 us on tmpfs, so on disk every client is partly measuring the filesystem).
 WHERE = {"disk": OUT, "tmpfs": Path("/dev/shm")}
-BEGIN_MARK = "<!-- fetch:begin -->"
-END_MARK = "<!-- fetch:end -->"
 
 
 def log(text):
@@ -434,21 +432,36 @@ def render(results, avg_size, ideal, litchi, repeat, command):
     return "\n".join(lines) + "\n"
 
 
-def write_docs(section):
+def write_docs(section, name="fetch"):
+    """Puts `section` between the `<!-- NAME:begin/end -->` markers of docs/benchmarks.md
+    (bench/serve uses this too). Reads right before writing: the other sections
+    belong to other scripts and people, and only the text between our markers changes."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     intro = ("# Benchmarks\n\n"
              "Numbers measured on the development machine with the scripts under `bench/`. Each section says\n"
              "what was measured and the exact command, so anyone can re-run it; sections are rewritten in\n"
              "place by their scripts (between the `<!-- name:begin/end -->` markers).\n\n")
     text = DOCS.read_text() if DOCS.exists() else intro
-    block = f"{BEGIN_MARK}\n{section}{END_MARK}\n"
-    if BEGIN_MARK in text and END_MARK in text:
-        head, rest = text.split(BEGIN_MARK, 1)
-        tail = rest.split(END_MARK, 1)[1].lstrip("\n")
+    block = f"{begin}\n{section}{end}\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
         text = head + block + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + block
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text)
+
+
+def rerun_command(script, args, litchi):
+    """The command line that reproduces this run, for the docs (defaults left out)."""
+    command = script + ("" if args.litchi == str(ROOT / "build/release/litchi")
+                        else f" --litchi {os.path.relpath(litchi, ROOT)}")
+    if args.repeat != 3:
+        command += f" --repeat {args.repeat}"
+    if args.where != "disk,tmpfs":
+        command += f" --where {args.where}"
+    return command
 
 
 LOAD_AT_START = "%.1f %.1f %.1f" % os.getloadavg()
@@ -480,12 +493,7 @@ def main():
         log(f"[{where}] case 2: {LATENCY_COUNT} images, {LATENCY_MS} ms latency, j {LATENCY_CONCURRENCY}")
         latency, ideal = case_latency(litchi, args.repeat, where)
         results[where] = (throughput, latency)
-    command = "bench/fetch/run.sh" + ("" if args.litchi == str(ROOT / "build/release/litchi")
-                                      else f" --litchi {os.path.relpath(litchi, ROOT)}")
-    if args.repeat != 3:
-        command += f" --repeat {args.repeat}"
-    if args.where != "disk,tmpfs":
-        command += f" --where {args.where}"
+    command = rerun_command("bench/fetch/run.sh", args, litchi)
     section = render(results, avg_size, ideal, litchi, args.repeat, command)
     print(section)
     if not args.no_docs:

@@ -51,8 +51,6 @@ fetch_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fetch_bench)
 
 DOCS = ROOT / "docs" / "benchmarks.md"
-BEGIN_MARK = "<!-- serve:begin -->"
-END_MARK = "<!-- serve:end -->"
 IMAGE_COUNT = fetch_bench.IMAGE_COUNT
 CONCURRENCY = fetch_bench.CONCURRENCY
 BIG_JOB = 100_000
@@ -358,20 +356,6 @@ def render(results, accept, litchi, repeat, command, load_start, load_end, analy
     return "\n".join(lines) + "\n"
 
 
-def write_docs(section):
-    # Read right before writing: other sections of this file are written by
-    # other scripts and people; only the text between our markers changes.
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    block = f"{BEGIN_MARK}\n{section}{END_MARK}\n"
-    if BEGIN_MARK in text and END_MARK in text:
-        head, rest = text.split(BEGIN_MARK, 1)
-        tail = rest.split(END_MARK, 1)[1].lstrip("\n")
-        text = head + block + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    DOCS.write_text(text)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--litchi", default=os.environ.get("LITCHI_BENCH_BIN", str(ROOT / "build/release/litchi")))
@@ -399,17 +383,12 @@ def main():
     log(f"accepting a {BIG_JOB}-URL job")
     accept = case_accept(litchi, args.repeat)
     load_end = load_average()
-    command = "bench/serve/run.sh" + ("" if args.litchi == str(ROOT / "build/release/litchi")
-                                      else f" --litchi {os.path.relpath(litchi, ROOT)}")
-    if args.repeat != 3:
-        command += f" --repeat {args.repeat}"
-    if args.where != "disk,tmpfs":
-        command += f" --where {args.where}"
+    command = fetch_bench.rerun_command("bench/serve/run.sh", args, litchi)
     analysis = Path(args.analysis).read_text() if Path(args.analysis).is_file() else ""
     section = render(results, accept, litchi, args.repeat, command, load_start, load_end, analysis)
     print(section)
     if not args.no_docs:
-        write_docs(section)
+        fetch_bench.write_docs(section, "serve")
         log(f"wrote the serve section of {os.path.relpath(DOCS, ROOT)}")
 
 
