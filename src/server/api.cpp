@@ -112,6 +112,16 @@ void set_image_headers(http::response_header<>& res, std::string_view etag,
     if (!content_type.empty()) res.set(http::field::content_type, content_type);
 }
 
+// The head of a download the browser saves as `filename` (a job's manifest or zip).
+StreamResponse attachment(std::string_view content_type, const std::string& filename) {
+    StreamResponse res;
+    res.head.result(http::status::ok);
+    res.head.set(http::field::content_type, content_type);
+    res.head.set(http::field::content_disposition, fmt::format("attachment; filename=\"{}\"", filename));
+    res.head.set(http::field::cache_control, "no-store");
+    return res;
+}
+
 }  // namespace
 
 std::optional<std::string> request_token(const Request& req) {
@@ -335,10 +345,14 @@ Reply Api::list_jobs(RequestContext&, const Authenticated& auth) {
     return json_response(http::status::ok, json::object{{"jobs", std::move(jobs)}});
 }
 
-Reply Api::get_job(RequestContext& ctx, const Authenticated& auth) {
+std::optional<JobSnapshot> Api::path_job(const RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
-    if (!id) return job_not_found();
-    auto job = store_.jobs().get_job(auth.user.id, *id);
+    if (!id) return std::nullopt;
+    return store_.jobs().get_job(auth.user.id, *id);
+}
+
+Reply Api::get_job(RequestContext& ctx, const Authenticated& auth) {
+    auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
     return job_response(http::status::ok, *job);
 }
@@ -381,9 +395,7 @@ Reply Api::list_items(RequestContext& ctx, const Authenticated& auth) {
 }
 
 Reply Api::progress(RequestContext& ctx, const Authenticated& auth) {
-    auto id = job_id_param(ctx);
-    if (!id) return job_not_found();
-    auto job = store_.jobs().get_job(auth.user.id, *id);
+    auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
     // The socket's progress message without a seq: polled state comes straight
     // from the store and is not part of the event stream (docs/protocol.md §9).
@@ -423,33 +435,18 @@ Reply Api::delete_job(RequestContext& ctx, const Authenticated& auth) {
 }
 
 Reply Api::manifest(RequestContext& ctx, const Authenticated& auth) {
-    auto id = job_id_param(ctx);
-    if (!id) return job_not_found();
-    auto job = store_.jobs().get_job(auth.user.id, *id);
+    auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
-    StreamResponse res;
-    res.head.result(http::status::ok);
-    res.head.set(http::field::content_type, "application/x-ndjson; charset=utf-8");
-    res.head.set(http::field::content_disposition,
-                 fmt::format("attachment; filename=\"job-{}.jsonl\"", *id));
-    res.head.set(http::field::cache_control, "no-store");
-    res.body = std::make_shared<ManifestStream>(state_.workers(), store_.jobs(), auth.user.id, *id);
+    StreamResponse res = attachment("application/x-ndjson; charset=utf-8", fmt::format("job-{}.jsonl", job->id));
+    res.body = std::make_shared<ManifestStream>(state_.workers(), store_.jobs(), auth.user.id, job->id);
     return res;
 }
 
 Reply Api::archive(RequestContext& ctx, const Authenticated& auth) {
-    auto id = job_id_param(ctx);
-    if (!id) return job_not_found();
-    auto job = store_.jobs().get_job(auth.user.id, *id);
+    auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
-    StreamResponse res;
-    res.head.result(http::status::ok);
-    res.head.set(http::field::content_type, "application/zip");
-    res.head.set(http::field::content_disposition,
-                 fmt::format("attachment; filename=\"job-{}.zip\"", *id));
-    res.head.set(http::field::cache_control, "no-store");
-    res.body =
-        std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id, *id);
+    StreamResponse res = attachment("application/zip", fmt::format("job-{}.zip", job->id));
+    res.body = std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id, job->id);
     return res;
 }
 

@@ -58,6 +58,9 @@ class Api {
     Reply image(RequestContext& ctx, const Authenticated& auth);
     Reply metrics(RequestContext& ctx);
 
+    // The job the path names, when it is this user's (anything else is a 404 to them).
+    std::optional<JobSnapshot> path_job(const RequestContext& ctx, const Authenticated& auth);
+
     ServerState& state_;
     Store& store_;
     Scheduler& scheduler_;
