@@ -12,7 +12,9 @@ import {
   loadLiveState,
   MAX_PERSISTED_JOBS,
   PERSIST_KEY,
+  PERSIST_THROTTLE_MS,
   saveLiveState,
+  ThrottledSave,
 } from '@/stores/live/persist'
 import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from './fakes'
 
@@ -95,5 +97,43 @@ describe('persisted live state', () => {
     }
     expect(() => saveLiveState(throwing, 1, [makeJob('1', 1)])).not.toThrow()
     expect(loadLiveState(throwing)).toBeNull()
+  })
+})
+
+describe('ThrottledSave', () => {
+  it('saves once per window however many changes arrive in it', () => {
+    const save = vi.fn()
+    const saver = new ThrottledSave(save)
+    for (let i = 0; i < 100; i++) saver.schedule()
+    expect(save).not.toHaveBeenCalled()
+    vi.advanceTimersByTime(PERSIST_THROTTLE_MS - 1)
+    expect(save).not.toHaveBeenCalled()
+    vi.advanceTimersByTime(1)
+    expect(save).toHaveBeenCalledOnce()
+    expect(saver.pending).toBe(false)
+    // The next change starts a new window.
+    saver.schedule()
+    vi.advanceTimersByTime(PERSIST_THROTTLE_MS)
+    expect(save).toHaveBeenCalledTimes(2)
+  })
+
+  it('saveNow saves at once and takes the scheduled save’s place', () => {
+    const save = vi.fn()
+    const saver = new ThrottledSave(save, 200)
+    saver.schedule()
+    saver.saveNow()
+    expect(save).toHaveBeenCalledOnce()
+    vi.advanceTimersByTime(1_000)
+    expect(save).toHaveBeenCalledOnce()
+  })
+
+  it('cancel drops a scheduled save without saving', () => {
+    const save = vi.fn()
+    const saver = new ThrottledSave(save)
+    saver.schedule()
+    expect(saver.pending).toBe(true)
+    saver.cancel()
+    vi.advanceTimersByTime(PERSIST_THROTTLE_MS * 4)
+    expect(save).not.toHaveBeenCalled()
   })
 })

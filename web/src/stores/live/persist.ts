@@ -4,7 +4,7 @@
  * per job, its id, name, state, counts and bytes. Nothing large: no items, no
  * URLs, at most MAX_PERSISTED_JOBS jobs (active ones first), names clipped.
  * sessionStorage is per tab, which is what we want: each tab resumes its own
- * stream. A token never goes here.
+ * stream. A token never goes here. Saves are throttled (ThrottledSave, below).
  */
 import { emptyCounts, isActiveJob, type Job, type JobState } from '@/api/protocol'
 
@@ -137,5 +137,51 @@ export function clearLiveState(storage: KeyValueStorage | null): void {
     storage?.removeItem(PERSIST_KEY)
   } catch {
     // Nothing to clear.
+  }
+}
+
+/** How long changes gather before one save. */
+export const PERSIST_THROTTLE_MS = 500
+
+/**
+ * Throttles the saves: the first change starts a timer, later ones ride on
+ * it, and it saves once when it fires. Saving after every applied batch
+ * would serialise the state up to once per animation frame for a copy only
+ * a reload reads; the price is that the copy may be up to
+ * PERSIST_THROTTLE_MS old, which `pagehide` (saveNow) and the resume after
+ * the reload make up for.
+ */
+export class ThrottledSave {
+  private timer: ReturnType<typeof setTimeout> | null = null
+
+  constructor(
+    private readonly save: () => void,
+    private readonly delayMs = PERSIST_THROTTLE_MS,
+  ) {}
+
+  /** True while a save is scheduled. */
+  get pending(): boolean {
+    return this.timer !== null
+  }
+
+  /** Saves within `delayMs` unless a save is already scheduled. */
+  schedule(): void {
+    if (this.timer !== null) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.saveNow()
+    }, this.delayMs)
+  }
+
+  /** Saves at once; a scheduled save is no longer needed. */
+  saveNow(): void {
+    this.cancel()
+    this.save()
+  }
+
+  /** Forgets a scheduled save without saving. */
+  cancel(): void {
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
   }
 }
