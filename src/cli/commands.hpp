@@ -8,11 +8,9 @@
 namespace litchi::cli {
 
 void add_fetch_command(CLI::App& app, int& status);
-#if LITCHI_HAVE_SERVER
 void add_serve_command(CLI::App& app, int& status);
 void add_user_command(CLI::App& app, int& status);
 void add_token_command(CLI::App& app, int& status);
 void add_watch_command(CLI::App& app, int& status);
-#endif
 
 }  // namespace litchi::cli

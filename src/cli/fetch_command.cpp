@@ -14,7 +14,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/progress_view.hpp"
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
 #include "fetch/engine.hpp"
 #include "fetch/manifest.hpp"
 #include "fetch/url_check.hpp"

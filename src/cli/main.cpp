@@ -11,12 +11,10 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "litchi 0.1.0");
     int status = 0;
     litchi::cli::add_fetch_command(app, status);
-#if LITCHI_HAVE_SERVER
     litchi::cli::add_serve_command(app, status);
     litchi::cli::add_user_command(app, status);
     litchi::cli::add_token_command(app, status);
     litchi::cli::add_watch_command(app, status);
-#endif
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

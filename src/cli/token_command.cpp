@@ -6,7 +6,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 #include "store/user_store.hpp"
 
 namespace litchi::cli {
@@ -22,15 +22,15 @@ int run_token_create(const TokenCreateOptions& opt) {
         std::cerr << "litchi token create: not a valid user name\n";
         return 2;
     }
-    if (!std::filesystem::is_regular_file(Store::database_path(opt.data_dir))) {
+    if (!std::filesystem::is_regular_file(SqliteStore::database_path(opt.data_dir))) {
         std::cerr << "litchi token create: no database in " << opt.data_dir
                   << " (start `litchi serve` or `litchi user add` first)\n";
         return 2;
     }
     try {
         // No recovery: a server may be running downloads on this folder.
-        Store store(opt.data_dir, {.recover_on_open = false});
-        auto& users = store.users();
+        auto store = open_store(opt.data_dir, {.recover_on_open = false});
+        auto& users = store->users();
         auto user = users.find_user(opt.name);
         if (!user) {
             std::cerr << "litchi token create: no user named " << opt.name << "\n";

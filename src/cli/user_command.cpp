@@ -31,8 +31,8 @@ int run_user_add(const UserAddOptions& opt) {
     if (!password.empty() && password.back() == '\r') password.pop_back();
     try {
         // No recovery: a server may be running downloads on this folder.
-        Store store(opt.data_dir, {.recover_on_open = false});
-        auto created = store.users().create_user(opt.name, password);
+        auto store = open_store(opt.data_dir, {.recover_on_open = false});
+        auto created = store->users().create_user(opt.name, password);
         if (!created.user) {
             std::cerr << "litchi user add: " << to_string(created.error) << "\n";
             return 2;

@@ -69,9 +69,9 @@ int run_watch_command(WatchOptions& opt) {
         if (const char* env = std::getenv("LITCHI_TOKEN")) opt.token = env;
     }
     if (opt.token.empty()) return usage_error("a token is required: --token T or LITCHI_TOKEN");
-    std::optional<std::string> job_key;
+    std::optional<JobId> job_key;
     if (!opt.job.empty()) {
-        job_key = events::job_key_of(json::value(opt.job));
+        job_key = events::job_id_of(json::value(opt.job));
         if (!job_key) return usage_error("JOB must be a job id");
     }
     ProgressMode mode;
@@ -98,7 +98,8 @@ int run_watch_command(WatchOptions& opt) {
         if (job_key) {
             auto found = jobs.find(*job_key);
             if (found == jobs.end()) {
-                std::fprintf(stderr, "litchi watch: %s job %s\n", seen_job ? "deleted:" : "no such", job_key->c_str());
+                std::fprintf(stderr, "litchi watch: %s job %lld\n", seen_job ? "deleted:" : "no such",
+                             static_cast<long long>(*job_key));
                 exit_status = 1;
                 return true;
             }

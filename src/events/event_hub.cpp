@@ -72,7 +72,8 @@ struct HubCore {
             const std::uint64_t base = std::max(hooks.wall_clock_ms() * 1000, seq_high_water + 1);
             std::string epoch = boot_id + "-" + std::to_string(next_generation++);
             slot.channel = std::make_shared<UserChannel>(user, std::move(epoch), base, limits,
-                                                         counters, now());
+                                                         counters, hooks.write_job,
+                                                         hooks.write_item, now());
         }
         ++slot.pins;
         return slot.channel;
@@ -131,15 +132,6 @@ std::string make_boot_id() {
     return hex;
 }
 
-void require_job_id(const json::object& job, const char* what) {
-    if (!job_key_of(job))
-        throw std::invalid_argument(std::string(what) + ": job object has no usable \"id\"");
-}
-
-void require_job_id(const json::value& job_id, const char* what) {
-    if (!job_key_of(job_id)) throw std::invalid_argument(std::string(what) + ": unusable job id");
-}
-
 }  // namespace
 
 // ---- EventHub ------------------------------------------------------------------------------
@@ -151,6 +143,8 @@ EventHub::EventHub(EventLimits limits, EventHubHooks hooks)
     }
     if (!hooks.snapshot_provider)
         throw std::invalid_argument("event hub: a snapshot provider is required");
+    if (!hooks.write_job || !hooks.write_item)
+        throw std::invalid_argument("event hub: job and item writers are required");
     if (!hooks.steady_now) hooks.steady_now = [] { return std::chrono::steady_clock::now(); };
     if (!hooks.wall_clock_ms) {
         hooks.wall_clock_ms = [] {
@@ -195,10 +189,10 @@ std::shared_ptr<Subscription> EventHub::subscribe(UserId user, SubscribeOptions 
         // The provider calls the sink under the store's lock: seeding and
         // attaching there means no commit falls between snapshot and events.
         // No hub lock is held while calling it (lock order: store, then hub).
-        SnapshotSink sink = [&](std::vector<json::object> jobs) {
+        SnapshotSink sink = [&](std::vector<JobSnapshot> jobs, CommitId as_of) {
             std::lock_guard lock(channel->mutex);
             if (subscription) return;  // a provider calling twice: the first call counts
-            if (!channel->seeded()) channel->seed(std::move(jobs));
+            if (!channel->seeded()) channel->seed(std::move(jobs), as_of);
             attach();
         };
         bool provided = false;
@@ -222,40 +216,35 @@ std::shared_ptr<Subscription> EventHub::subscribe(UserId user, SubscribeOptions 
     return subscription;
 }
 
-void EventHub::publish_progress(UserId user, json::object job) {
-    require_job_id(job, "publish_progress");
-    publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
-        return channel.publish_progress(std::move(job), core_->now(), wake);
+void EventHub::publish_progress(const JobSnapshot& job, CommitId commit) {
+    publish_to_user(*core_, job.user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
+        return channel.publish_progress(job, commit, core_->now(), wake);
     });
 }
 
-void EventHub::publish_job_created(UserId user, json::object job) {
-    require_job_id(job, "publish_job_created");
-    publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
-        return channel.publish_job_created(std::move(job), core_->now(), wake);
+void EventHub::publish_job_created(const JobSnapshot& job, CommitId commit) {
+    publish_to_user(*core_, job.user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
+        return channel.publish_job_created(job, commit, core_->now(), wake);
     });
 }
 
-void EventHub::publish_job_deleted(UserId user, const json::value& job_id) {
-    require_job_id(job_id, "publish_job_deleted");
+void EventHub::publish_job_deleted(UserId user, JobId job, CommitId commit) {
     publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
-        channel.publish_job_deleted(job_id, wake);
+        channel.publish_job_deleted(job, commit, wake);
         return std::optional<SteadyTime>{};
     });
 }
 
-void EventHub::publish_item(UserId user, const json::value& job_id, const json::object& item) {
-    require_job_id(job_id, "publish_item");
+void EventHub::publish_item(UserId user, JobId job, const ItemRecord& item, CommitId commit) {
     publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
-        channel.publish_item(job_id, item, wake);
+        channel.publish_item(job, item, commit, wake);
         return std::optional<SteadyTime>{};
     });
 }
 
-void EventHub::publish_items_reset(UserId user, const json::value& job_id) {
-    require_job_id(job_id, "publish_items_reset");
+void EventHub::publish_items_reset(UserId user, JobId job, CommitId commit) {
     publish_to_user(*core_, user, [&](detail::UserChannel& channel, detail::Wakeups& wake) {
-        channel.publish_items_reset(job_id, wake);
+        channel.publish_items_reset(job, commit, wake);
         return std::optional<SteadyTime>{};
     });
 }

@@ -26,7 +26,6 @@
 // session posts to its strand from there and pops when it is ready to write.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <functional>
@@ -48,21 +47,24 @@ class UserChannel;
 struct Watcher;
 }  // namespace detail
 
-// Receives a user's jobs as they are now (job objects of the HTTP API, in the
-// order a client should list them).
-using SnapshotSink = std::function<void(std::vector<boost::json::object> jobs)>;
+// Receives a user's jobs (in the order a client should list them) as of
+// store commit `as_of`.
+using SnapshotSink = std::function<void(std::vector<JobSnapshot> jobs, CommitId as_of)>;
 
 // Reads a user's jobs and passes them to `sink`, returning false when they
 // cannot be read. The hub calls it when it starts tracking a user (first
 // subscribe, or after the user's state expired), holding none of its locks.
-// The provider must call `sink` while no publish for that user can run, i.e.
-// inside the lock the store publishes under (JobStore::visit_jobs): then the
-// hello and the events after it fit exactly, with nothing missed or doubled.
-// Lock order is store first, hub second, the same as for publishing.
+// The provider must call `sink` while no publish can run (inside
+// JobStore::visit_jobs, which holds off the store's change delivery): every
+// change up to `as_of` is then in the snapshot, and every later one arrives
+// afterwards, so the hello and the events after it fit exactly. Publishes of
+// commits at or below `as_of` that arrive later are skipped.
 using SnapshotProvider = std::function<bool(UserId user, const SnapshotSink& sink)>;
 
 struct EventHubHooks {
     SnapshotProvider snapshot_provider;  // required
+    JobWriter write_job;                 // required: a job as the API's JSON text
+    ItemWriter write_item;               // required: an item likewise
     // Time for coalescing and expiry. Default: std::chrono::steady_clock::now.
     std::function<SteadyTime()> steady_now;
     // Milliseconds since 1970; a user's seq starts at this × 1000 so that seqs
@@ -157,21 +159,20 @@ class EventHub {
     std::shared_ptr<Subscription> subscribe(UserId user, SubscribeOptions options);
 
     // Publishing, called after the change is committed, in commit order per
-    // user. Events for a user nobody has watched recently are dropped at once
-    // (the next watcher's snapshot will contain them). A job object without a
-    // usable "id" throws std::invalid_argument: that is a bug in the caller.
+    // user; `commit` is the store commit it came from (0: always applied).
+    // Events for a user nobody has watched recently are dropped at once (the
+    // next watcher's snapshot will contain them).
     //
-    // publish_progress: the job object after a change of counts or state
-    // (coalesced; state changes immediate; an unknown job is announced as created).
-    void publish_progress(UserId user, boost::json::object job);
-    void publish_job_created(UserId user, boost::json::object job);
-    void publish_job_deleted(UserId user, const boost::json::value& job_id);
-    // An item object after it changed (only to watchers following that job).
-    void publish_item(UserId user, const boost::json::value& job_id,
-                      const boost::json::object& item);
+    // publish_progress: the job after a change of counts or state (coalesced;
+    // state changes immediate; an unknown job is announced as created).
+    void publish_progress(const JobSnapshot& job, CommitId commit = 0);
+    void publish_job_created(const JobSnapshot& job, CommitId commit = 0);
+    void publish_job_deleted(UserId user, JobId job, CommitId commit = 0);
+    // An item after it changed (only to watchers following that job).
+    void publish_item(UserId user, JobId job, const ItemRecord& item, CommitId commit = 0);
     // Many items of the job changed at once (cancel, retry, recovery): its
     // item followers get `items_reset` and re-read the job's items.
-    void publish_items_reset(UserId user, const boost::json::value& job_id);
+    void publish_items_reset(UserId user, JobId job, CommitId commit = 0);
 
     // Sends coalesced updates that are due and, at most once a second, drops
     // users whose last watcher left more than idle_user_ttl ago. Call it from

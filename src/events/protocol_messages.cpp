@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <charconv>
+#include <cstdint>
 
 namespace litchi::events {
 
@@ -53,28 +54,22 @@ bool carries_event_id(MessageKind kind) {
     return false;
 }
 
-std::optional<JobKey> job_key_of(const json::value& id) {
-    if (id.is_int64()) return std::to_string(id.get_int64());
-    if (id.is_uint64()) return std::to_string(id.get_uint64());
+std::optional<JobId> job_id_of(const json::value& id) {
+    if (id.is_int64()) return id.get_int64();
+    if (id.is_uint64()) {
+        if (id.get_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+        return static_cast<JobId>(id.get_uint64());
+    }
     if (id.is_string()) {
+        // "7" names job 7; "007", "7 " or "x" name no job (ids are written canonically).
         const json::string& text = id.get_string();
-        if (text.empty()) return std::nullopt;
-        // "7" and 7 must meet in one key; "007" stays a distinct string id.
-        std::int64_t number = 0;
+        JobId number = 0;
         const char* end = text.data() + text.size();
         auto [stop, error] = std::from_chars(text.data(), end, number);
-        if (error == std::errc{} && stop == end && std::to_string(number) == text) {
-            return std::to_string(number);
-        }
-        return std::string(text.data(), text.size());
+        if (error == std::errc{} && stop == end && std::to_string(number) == text)
+            return number;
     }
     return std::nullopt;
-}
-
-std::optional<JobKey> job_key_of(const json::object& job) {
-    const json::value* id = job.if_contains("id");
-    if (id == nullptr) return std::nullopt;
-    return job_key_of(*id);
 }
 
 namespace {
@@ -90,10 +85,19 @@ MessageText finish(std::string&& text) {
     return std::make_shared<const std::string>(std::move(text));
 }
 
+void append_number(std::string& out, std::int64_t number) {
+    char digits[24];
+    auto [end, error] = std::to_chars(digits, digits + sizeof digits, number);
+    (void)error;
+    out.append(digits, end);
+}
+
 MessageText make_full_state(std::string_view type, std::string_view epoch, std::uint64_t seq,
-                            const std::vector<const json::object*>& jobs, bool with_protocol) {
+                            const std::vector<std::string_view>& jobs, bool with_protocol) {
+    std::size_t size = 64;
+    for (std::string_view job : jobs) size += job.size() + 1;
     std::string out;
-    out.reserve(64 + jobs.size() * 256);
+    out.reserve(size);
     out += R"({"type":")";
     out += type;
     out += '"';
@@ -104,10 +108,10 @@ MessageText make_full_state(std::string_view type, std::string_view epoch, std::
     append_number(out, seq);
     out += R"(,"jobs":[)";
     bool first = true;
-    for (const json::object* job : jobs) {
+    for (std::string_view job : jobs) {
         if (!first) out += ',';
         first = false;
-        out += json::serialize(*job);
+        out += job;
     }
     out += "]}";
     return finish(std::move(out));
@@ -116,36 +120,40 @@ MessageText make_full_state(std::string_view type, std::string_view epoch, std::
 }  // namespace
 
 MessageText make_hello_message(std::string_view epoch, std::uint64_t seq,
-                               const std::vector<const json::object*>& jobs) {
+                               const std::vector<std::string_view>& jobs) {
     return make_full_state("hello", epoch, seq, jobs, true);
 }
 
 MessageText make_snapshot_message(std::string_view epoch, std::uint64_t seq,
-                                  const std::vector<const json::object*>& jobs) {
+                                  const std::vector<std::string_view>& jobs) {
     return make_full_state("snapshot", epoch, seq, jobs, false);
 }
 
-MessageText make_progress_message(std::uint64_t seq, const json::object& job) {
-    std::string out = R"({"type":"progress","seq":)";
+MessageText make_progress_message(std::uint64_t seq, std::string_view job_json) {
+    std::string out;
+    out.reserve(48 + job_json.size());
+    out += R"({"type":"progress","seq":)";
     append_number(out, seq);
     out += R"(,"job":)";
-    out += json::serialize(job);
+    out += job_json;
     out += '}';
     return finish(std::move(out));
 }
 
 MessageText make_job_message(MessageKind created_or_deleted, std::uint64_t seq,
-                             const json::object& job) {
-    std::string out = R"({"type":"job","seq":)";
+                             std::string_view job_json) {
+    std::string out;
+    out.reserve(64 + job_json.size());
+    out += R"({"type":"job","seq":)";
     append_number(out, seq);
     out += created_or_deleted == MessageKind::job_deleted ? R"(,"event":"deleted","job":)"
                                                           : R"(,"event":"created","job":)";
-    out += json::serialize(job);
+    out += job_json;
     out += '}';
     return finish(std::move(out));
 }
 
-MessageText make_item_message(std::uint64_t seq, std::uint64_t iseq, const json::value& job_id,
+MessageText make_item_message(std::uint64_t seq, std::uint64_t iseq, JobId job,
                               std::string_view item_json) {
     std::string out;
     out.reserve(64 + item_json.size());
@@ -154,18 +162,18 @@ MessageText make_item_message(std::uint64_t seq, std::uint64_t iseq, const json:
     out += R"(,"iseq":)";
     append_number(out, iseq);
     out += R"(,"job":)";
-    out += json::serialize(job_id);
+    append_number(out, job);
     out += R"(,"item":)";
     out += item_json;
     out += '}';
     return finish(std::move(out));
 }
 
-MessageText make_subscribed_message(std::uint64_t seq, const json::value& job_id) {
+MessageText make_subscribed_message(std::uint64_t seq, JobId job) {
     std::string out = R"({"type":"subscribed","seq":)";
     append_number(out, seq);
     out += R"(,"job":)";
-    out += json::serialize(job_id);
+    append_number(out, job);
     out += R"(,"items":true})";
     return finish(std::move(out));
 }
@@ -184,11 +192,11 @@ MessageText make_unsubscribed_message(std::uint64_t seq, const json::value& job_
     return finish(std::move(out));
 }
 
-MessageText make_items_reset_message(std::uint64_t seq, const json::value& job_id) {
+MessageText make_items_reset_message(std::uint64_t seq, JobId job) {
     std::string out = R"({"type":"items_reset","seq":)";
     append_number(out, seq);
     out += R"(,"job":)";
-    out += json::serialize(job_id);
+    append_number(out, job);
     out += '}';
     return finish(std::move(out));
 }

@@ -4,7 +4,6 @@
 // and the SSE encoder: fan-out costs a pointer copy, not a JSON encode.
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <memory>
@@ -12,6 +11,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/records.hpp"
 
 namespace litchi::events {
 
@@ -43,31 +44,27 @@ inline constexpr std::uint16_t internal_error = 1011;
 inline constexpr std::uint16_t try_again_later = 1013;  // slow consumer
 }  // namespace close_code
 
-// A job id in canonical form, so that 7, 7u and "7" name the same job (clients
-// may send ids as strings, the store may hand them over as either integer type).
-// Empty when `id` is neither an integer nor a non-empty string.
-using JobKey = std::string;
-std::optional<JobKey> job_key_of(const boost::json::value& id);
+// A job id a client sent: 7 and "7" name the same job; "007", "x", 1.5 and
+// anything but an integer or its canonical decimal text name none.
+std::optional<JobId> job_id_of(const boost::json::value& id);
 
-// The job's `id` member in canonical form; empty when it is missing or unusable.
-std::optional<JobKey> job_key_of(const boost::json::object& job);
-
-// Builders. `jobs` of hello/snapshot are given in the order the client should list them.
+// Builders. Job and item objects come already serialised (each once per
+// change, by the hub's writers), so a message is a few appends. `jobs` of
+// hello/snapshot are given in the order the client should list them.
 MessageText make_hello_message(std::string_view epoch, std::uint64_t seq,
-                               const std::vector<const boost::json::object*>& jobs);
+                               const std::vector<std::string_view>& jobs);
 MessageText make_snapshot_message(std::string_view epoch, std::uint64_t seq,
-                                  const std::vector<const boost::json::object*>& jobs);
-MessageText make_progress_message(std::uint64_t seq, const boost::json::object& job);
+                                  const std::vector<std::string_view>& jobs);
+MessageText make_progress_message(std::uint64_t seq, std::string_view job_json);
 MessageText make_job_message(MessageKind created_or_deleted, std::uint64_t seq,
-                             const boost::json::object& job);
-// `item_json` is the item object already serialised (done once per item event,
-// not once per subscriber).
-MessageText make_item_message(std::uint64_t seq, std::uint64_t iseq,
-                              const boost::json::value& job_id, std::string_view item_json);
-MessageText make_subscribed_message(std::uint64_t seq, const boost::json::value& job_id);
-// `reason` is empty for an acknowledged unsubscribe, "deleted" when the job went away.
+                             std::string_view job_json);
+MessageText make_item_message(std::uint64_t seq, std::uint64_t iseq, JobId job,
+                              std::string_view item_json);
+MessageText make_subscribed_message(std::uint64_t seq, JobId job);
+// `reason` is empty for an acknowledged unsubscribe, "deleted" when the job
+// went away. `job_id` is echoed as the client sent it when it names no job.
 MessageText make_unsubscribed_message(std::uint64_t seq, const boost::json::value& job_id,
                                       std::string_view reason);
-MessageText make_items_reset_message(std::uint64_t seq, const boost::json::value& job_id);
+MessageText make_items_reset_message(std::uint64_t seq, JobId job);
 
 }  // namespace litchi::events

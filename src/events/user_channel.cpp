@@ -16,87 +16,66 @@ namespace json = boost::json;
 
 namespace {
 
-// A change of `state` (running → paused, → done, ...) is never coalesced.
-bool same_state(const json::object& a, const json::object& b) {
-    const json::value* left = a.if_contains("state");
-    const json::value* right = b.if_contains("state");
-    if (left == nullptr || right == nullptr) return left == right;
-    return *left == *right;
-}
-
-// Whether a queued item message belongs to the job `id`. make_item_message
-// writes {"type":"item","seq":N,"iseq":N,"job":ID,"item":...}: only numbers
-// come before the first ,"job": so that occurrence is the one it wrote.
-bool item_message_job_is(const OutgoingMessage& message, const json::value& id) {
-    constexpr std::string_view marker = R"(,"job":)";
-    const std::string& text = *message.text;
-    const std::size_t at = text.find(marker);
-    if (at == std::string::npos) return false;
-    const std::string expected = json::serialize(id) + R"(,"item":)";
-    return text.compare(at + marker.size(), expected.size(), expected) == 0;
-}
-
-JobKey require_job_key(const json::object& job, const char* what) {
-    std::optional<JobKey> key = job_key_of(job);
-    if (!key) throw std::invalid_argument(std::string(what) + ": job object has no usable \"id\"");
-    return *key;
+// What clients see of a job: everything its JSON carries. `updated` and the
+// owner are not shown, so a change of only those is no change to send.
+bool same_for_clients(const JobSnapshot& a, const JobSnapshot& b) {
+    return a.id == b.id && a.name == b.name && a.state == b.state && a.created == b.created &&
+           a.counts == b.counts && a.bytes == b.bytes && a.rate == b.rate && a.eta == b.eta;
 }
 
 }  // namespace
 
 UserChannel::UserChannel(UserId user, std::string epoch, std::uint64_t seq_base,
                          const EventLimits& limits, std::shared_ptr<HubCounters> counters,
-                         SteadyTime now)
+                         JobWriter write_job, ItemWriter write_item, SteadyTime now)
     : user_(user),
       epoch_(std::move(epoch)),
       limits_(limits),
       counters_(std::move(counters)),
+      write_job_(std::move(write_job)),
+      write_item_(std::move(write_item)),
       last_seq_(seq_base),
       ring_(limits.replay_capacity),
       idle_since_(now) {}
 
-void UserChannel::seed(std::vector<json::object> jobs) {
+void UserChannel::seed(std::vector<JobSnapshot> jobs, CommitId as_of) {
     jobs_.clear();
     pending_jobs_.clear();
-    for (json::object& job : jobs) {
-        std::optional<JobKey> key = job_key_of(job);
-        if (!key) {
-            spdlog::warn("event hub: snapshot for user {} has a job without a usable id; skipped",
-                         user_);
-            continue;
-        }
+    for (JobSnapshot& job : jobs) {
         JobEntry entry;
-        entry.id = job.at("id");
         entry.order = next_job_order_++;
+        entry.sent_json = write_job_(job);
         entry.sent = std::move(job);
-        jobs_.insert_or_assign(std::move(*key), std::move(entry));
+        const JobId id = entry.sent.id;
+        jobs_.insert_or_assign(id, std::move(entry));
     }
     seeded_ = true;
+    seeded_as_of_ = as_of;
 }
 
 // ---- publishing ---------------------------------------------------------------------------
 
-std::optional<SteadyTime> UserChannel::publish_progress(json::object job, SteadyTime now,
-                                                        Wakeups& wake) {
-    JobKey key = require_job_key(job, "publish_progress");
-    auto found = jobs_.find(key);
+std::optional<SteadyTime> UserChannel::publish_progress(const JobSnapshot& job, CommitId commit,
+                                                        SteadyTime now, Wakeups& wake) {
+    if (already_seen(commit)) return std::nullopt;
+    auto found = jobs_.find(job.id);
     if (found == jobs_.end()) {
         // Clients cannot apply progress for a job they have never been told
         // about, so an unknown job is announced as created.
-        return publish_job_created(std::move(job), now, wake);
+        return publish_job_created(job, commit, now, wake);
     }
     JobEntry& entry = found->second;
 
-    if (!same_state(job, entry.sent)) {
-        send_progress_now(key, entry, std::move(job), now, wake);
+    if (job.state != entry.sent.state) {
+        send_progress_now(job.id, entry, job, now, wake);
         return std::nullopt;
     }
-    if (job == entry.sent) {
+    if (same_for_clients(job, entry.sent)) {
         // Clients already have exactly this; a waiting update would only take
         // them somewhere they are not going any more.
         if (entry.pending) {
             entry.pending.reset();
-            pending_jobs_.erase(key);
+            pending_jobs_.erase(job.id);
             counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
         }
         return std::nullopt;
@@ -106,120 +85,115 @@ std::optional<SteadyTime> UserChannel::publish_progress(json::object job, Steady
     if (!entry.pending && interval_passed) {
         // Leading edge: the first change after a quiet interval goes at once,
         // so a slow job's updates are never delayed.
-        send_progress_now(key, entry, std::move(job), now, wake);
+        send_progress_now(job.id, entry, job, now, wake);
         return std::nullopt;
     }
     const bool newly_pending = !entry.pending;
     if (!newly_pending) counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
-    entry.pending = std::move(job);  // only the newest value is kept: it carries every count
+    entry.pending = job;  // only the newest value is kept: it carries every count
     if (!newly_pending) return std::nullopt;
-    pending_jobs_.insert(key);
+    pending_jobs_.insert(job.id);
     return entry.last_sent ? *entry.last_sent + limits_.progress_interval : now;
 }
 
-std::optional<SteadyTime> UserChannel::publish_job_created(json::object job, SteadyTime now,
+std::optional<SteadyTime> UserChannel::publish_job_created(const JobSnapshot& job,
+                                                           CommitId commit, SteadyTime now,
                                                            Wakeups& wake) {
-    JobKey key = require_job_key(job, "publish_job_created");
-    if (jobs_.contains(key)) {
+    if (already_seen(commit)) return std::nullopt;
+    if (jobs_.contains(job.id)) {
         // Already in the view (the snapshot that seeded us saw its row): for
         // clients this is at most an update of a job they know.
-        return publish_progress(std::move(job), now, wake);
+        return publish_progress(job, commit, now, wake);
     }
     JobEntry entry;
-    entry.id = job.at("id");
     entry.order = next_job_order_++;
     entry.last_sent = now;
-    entry.sent = std::move(job);
-    MessageText text = make_job_message(MessageKind::job_created, last_seq_ + 1, entry.sent);
-    jobs_.emplace(std::move(key), std::move(entry));
+    entry.sent = job;
+    entry.sent_json = write_job_(job);
+    MessageText text = make_job_message(MessageKind::job_created, last_seq_ + 1, entry.sent_json);
+    jobs_.emplace(job.id, std::move(entry));
     sequence_event(MessageKind::job_created, text, wake);
     return std::nullopt;
 }
 
-void UserChannel::publish_job_deleted(const json::value& job_id, Wakeups& wake) {
-    std::optional<JobKey> key = job_key_of(job_id);
-    if (!key) throw std::invalid_argument("publish_job_deleted: unusable job id");
-    auto found = jobs_.find(*key);
+void UserChannel::publish_job_deleted(JobId id, CommitId commit, Wakeups& wake) {
+    if (already_seen(commit)) return;
+    auto found = jobs_.find(id);
     if (found == jobs_.end()) return;  // clients never heard of it
     JobEntry& entry = found->second;
     if (entry.pending) {
-        pending_jobs_.erase(*key);
+        pending_jobs_.erase(id);
         counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
     }
-    MessageText text = make_job_message(MessageKind::job_deleted, last_seq_ + 1, entry.sent);
-    json::value id = entry.id;
+    MessageText text = make_job_message(MessageKind::job_deleted, last_seq_ + 1, entry.sent_json);
     jobs_.erase(found);
     sequence_event(MessageKind::job_deleted, text, wake);
 
     // Item followers learn the subscription ended, after the deletion itself.
     MessageText ack;
     for (const std::shared_ptr<Watcher>& watcher : watchers_) {
-        if (watcher->close || watcher->item_jobs.erase(*key) == 0) continue;
-        if (!ack) ack = make_unsubscribed_message(last_seq_, id, "deleted");
-        queue_side_message(watcher, {MessageKind::unsubscribed, last_seq_, ack}, wake);
+        if (watcher->close || watcher->item_jobs.erase(id) == 0) continue;
+        if (!ack) ack = make_unsubscribed_message(last_seq_, json::value(id), "deleted");
+        queue_side_message(watcher, {MessageKind::unsubscribed, last_seq_, ack, id}, wake);
     }
 }
 
-void UserChannel::publish_item(const json::value& job_id, const json::object& item, Wakeups& wake) {
-    std::optional<JobKey> key = job_key_of(job_id);
-    if (!key) throw std::invalid_argument("publish_item: unusable job id");
-    auto found = jobs_.find(*key);
+void UserChannel::publish_item(JobId id, const ItemRecord& item, CommitId commit, Wakeups& wake) {
+    if (already_seen(commit)) return;
+    auto found = jobs_.find(id);
     if (found == jobs_.end() || found->second.item_followers == 0) return;  // the common case
-    const JobEntry& entry = found->second;
-    const std::string item_json = json::serialize(item);  // once, not once per follower
+    const std::string item_json = write_item_(item);  // once, not once per follower
     for (const std::shared_ptr<Watcher>& watcher : watchers_) {
         if (watcher->close) continue;
-        auto follow = watcher->item_jobs.find(*key);
+        auto follow = watcher->item_jobs.find(id);
         if (follow == watcher->item_jobs.end()) continue;
         const std::uint64_t iseq = ++follow->second.last_iseq;
         queue_side_message(
             watcher,
-            {MessageKind::item, last_seq_, make_item_message(last_seq_, iseq, entry.id, item_json)},
+            {MessageKind::item, last_seq_, make_item_message(last_seq_, iseq, id, item_json), id},
             wake);
     }
 }
 
-void UserChannel::publish_items_reset(const json::value& job_id, Wakeups& wake) {
-    std::optional<JobKey> key = job_key_of(job_id);
-    if (!key) throw std::invalid_argument("publish_items_reset: unusable job id");
-    auto found = jobs_.find(*key);
+void UserChannel::publish_items_reset(JobId id, CommitId commit, Wakeups& wake) {
+    if (already_seen(commit)) return;
+    auto found = jobs_.find(id);
     if (found == jobs_.end() || found->second.item_followers == 0) return;
-    const MessageText text = make_items_reset_message(last_seq_, found->second.id);
+    const MessageText text = make_items_reset_message(last_seq_, id);
     for (const std::shared_ptr<Watcher>& watcher : watchers_) {
-        if (watcher->close || !watcher->item_jobs.contains(*key)) continue;
+        if (watcher->close || !watcher->item_jobs.contains(id)) continue;
         // Queued item events of this job are superseded by the re-read.
-        const json::value& id = found->second.id;
-        std::erase_if(watcher->side_queue, [&](const OutgoingMessage& queued) {
-            return queued.kind == MessageKind::item && item_message_job_is(queued, id);
+        std::erase_if(watcher->side_queue, [id](const OutgoingMessage& queued) {
+            return queued.kind == MessageKind::item && queued.job == id;
         });
-        queue_side_message(watcher, {MessageKind::items_reset, last_seq_, text}, wake);
+        queue_side_message(watcher, {MessageKind::items_reset, last_seq_, text, id}, wake);
     }
 }
 
 void UserChannel::flush_due(SteadyTime now, Wakeups& wake, bool all) {
     if (pending_jobs_.empty()) return;
-    std::vector<std::pair<std::uint64_t, JobKey>> due;  // (listing order, key)
-    for (const JobKey& key : pending_jobs_) {
-        const JobEntry& entry = jobs_.at(key);
+    std::vector<std::pair<std::uint64_t, JobId>> due;  // (listing order, job)
+    for (JobId id : pending_jobs_) {
+        const JobEntry& entry = jobs_.at(id);
         if (all || !entry.last_sent || *entry.last_sent + limits_.progress_interval <= now) {
-            due.emplace_back(entry.order, key);
+            due.emplace_back(entry.order, id);
         }
     }
     // A stable order makes the sequence independent of hash-table layout.
     std::sort(due.begin(), due.end());
-    for (auto& [order, key] : due) {
-        JobEntry& entry = jobs_.at(key);
-        json::object job = std::move(*entry.pending);
+    for (auto& [order, id] : due) {
+        JobEntry& entry = jobs_.at(id);
+        JobSnapshot job = std::move(*entry.pending);
         entry.pending.reset();
-        pending_jobs_.erase(key);
-        send_progress_now(key, entry, std::move(job), now, wake);
+        pending_jobs_.erase(id);
+        send_progress_now(id, entry, job, now, wake);
     }
 }
 
 std::optional<SteadyTime> UserChannel::next_due() const {
     std::optional<SteadyTime> earliest;
-    for (const JobKey& key : pending_jobs_) {
-        const JobEntry& entry = jobs_.at(key);
+    for (JobId id : pending_jobs_) {
+        const JobEntry& entry = jobs_.at(id);
         SteadyTime due =
             entry.last_sent ? *entry.last_sent + limits_.progress_interval : SteadyTime::min();
         if (!earliest || due < *earliest) earliest = due;
@@ -227,17 +201,19 @@ std::optional<SteadyTime> UserChannel::next_due() const {
     return earliest;
 }
 
-void UserChannel::send_progress_now(const JobKey& key, JobEntry& entry, json::object job,
+void UserChannel::send_progress_now(JobId id, JobEntry& entry, const JobSnapshot& job,
                                     SteadyTime now, Wakeups& wake) {
     if (entry.pending) {
         // A state change overtakes the waiting update, which is older than `job`.
         counters_->coalesced_updates.fetch_add(1, std::memory_order_relaxed);
         entry.pending.reset();
-        pending_jobs_.erase(key);
+        pending_jobs_.erase(id);
     }
-    entry.sent = std::move(job);
+    entry.sent = job;
+    entry.sent_json = write_job_(job);
     entry.last_sent = now;
-    sequence_event(MessageKind::progress, make_progress_message(last_seq_ + 1, entry.sent), wake);
+    sequence_event(MessageKind::progress, make_progress_message(last_seq_ + 1, entry.sent_json),
+                   wake);
 }
 
 // The one place seq moves. Every watcher either still has its cursor inside
@@ -308,8 +284,8 @@ std::shared_ptr<Watcher> UserChannel::attach(std::uint64_t id, std::string crede
 void UserChannel::detach(const std::shared_ptr<Watcher>& watcher, SteadyTime now) {
     auto found = std::find(watchers_.begin(), watchers_.end(), watcher);
     if (found == watchers_.end()) return;
-    for (auto& [key, follow] : watcher->item_jobs) {
-        auto job = jobs_.find(key);
+    for (auto& [id, follow] : watcher->item_jobs) {
+        auto job = jobs_.find(id);
         if (job != jobs_.end() && job->second.item_followers > 0) --job->second.item_followers;
     }
     watcher->item_jobs.clear();
@@ -391,44 +367,43 @@ ResumeOutcome UserChannel::resume(const std::shared_ptr<Watcher>& watcher, const
 ItemSubscribeResult UserChannel::subscribe_items(const std::shared_ptr<Watcher>& watcher,
                                                  const json::value& job_id, Wakeups& wake) {
     if (watcher->close) return ItemSubscribeResult::closed;
-    std::optional<JobKey> key = job_key_of(job_id);
-    if (!key) return ItemSubscribeResult::not_found;
-    auto job = jobs_.find(*key);
+    std::optional<JobId> id = job_id_of(job_id);
+    if (!id) return ItemSubscribeResult::not_found;
+    auto job = jobs_.find(*id);
     if (job == jobs_.end()) return ItemSubscribeResult::not_found;  // includes other users' jobs
-    auto follow = watcher->item_jobs.find(*key);
+    auto follow = watcher->item_jobs.find(*id);
     if (follow != watcher->item_jobs.end()) {
         follow->second.last_iseq = 0;  // a repeated subscribe restarts the numbering after its ack
     } else {
         if (watcher->item_jobs.size() >= limits_.max_item_subscriptions) {
             return ItemSubscribeResult::too_many;
         }
-        watcher->item_jobs.emplace(*key, Watcher::ItemFollow{job->second.id, 0});
+        watcher->item_jobs.emplace(*id, Watcher::ItemFollow{});
         ++job->second.item_followers;
     }
     queue_side_message(
         watcher,
-        {MessageKind::subscribed, last_seq_, make_subscribed_message(last_seq_, job->second.id)},
-        wake);
+        {MessageKind::subscribed, last_seq_, make_subscribed_message(last_seq_, *id), *id}, wake);
     return watcher->close ? ItemSubscribeResult::closed : ItemSubscribeResult::subscribed;
 }
 
 bool UserChannel::unsubscribe_items(const std::shared_ptr<Watcher>& watcher,
                                     const json::value& job_id, Wakeups& wake) {
     if (watcher->close) return false;
-    std::optional<JobKey> key = job_key_of(job_id);
-    if (!key) return false;
-    auto follow = watcher->item_jobs.find(*key);
+    std::optional<JobId> id = job_id_of(job_id);
+    auto follow = id ? watcher->item_jobs.find(*id) : watcher->item_jobs.end();
     const bool was_following = follow != watcher->item_jobs.end();
-    json::value id = job_id;
+    // The ack names the job as ids are written; a value naming no job is echoed.
+    json::value echo = id ? json::value(*id) : job_id;
     if (was_following) {
-        id = follow->second.job_id;
         watcher->item_jobs.erase(follow);
-        auto job = jobs_.find(*key);
+        auto job = jobs_.find(*id);
         if (job != jobs_.end() && job->second.item_followers > 0) --job->second.item_followers;
     }
-    queue_side_message(
-        watcher,
-        {MessageKind::unsubscribed, last_seq_, make_unsubscribed_message(last_seq_, id, {})}, wake);
+    queue_side_message(watcher,
+                       {MessageKind::unsubscribed, last_seq_,
+                        make_unsubscribed_message(last_seq_, echo, {}), id.value_or(0)},
+                       wake);
     return was_following;
 }
 
@@ -475,8 +450,8 @@ void UserChannel::close_watcher(Watcher& watcher, const CloseRequest& why) {
     if (watcher.close) return;
     watcher.close = why;
     watcher.side_queue.clear();  // a closed watcher holds no messages
-    for (auto& [key, follow] : watcher.item_jobs) {
-        auto job = jobs_.find(key);
+    for (auto& [id, follow] : watcher.item_jobs) {
+        auto job = jobs_.find(id);
         if (job != jobs_.end() && job->second.item_followers > 0) --job->second.item_followers;
     }
     watcher.item_jobs.clear();
@@ -504,12 +479,12 @@ bool UserChannel::can_replay_from(const ResumePoint& point) const {
 }
 
 MessageText UserChannel::build_full_state(Watcher::Intro intro) const {
-    std::vector<std::pair<std::uint64_t, const json::object*>> ordered;
+    std::vector<std::pair<std::uint64_t, std::string_view>> ordered;
     ordered.reserve(jobs_.size());
-    for (const auto& [key, entry] : jobs_) ordered.emplace_back(entry.order, &entry.sent);
+    for (const auto& [id, entry] : jobs_) ordered.emplace_back(entry.order, entry.sent_json);
     std::sort(ordered.begin(), ordered.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<const json::object*> jobs;
+    std::vector<std::string_view> jobs;
     jobs.reserve(ordered.size());
     for (const auto& [order, job] : ordered) jobs.push_back(job);
     return intro == Watcher::Intro::hello ? make_hello_message(epoch_, last_seq_, jobs)

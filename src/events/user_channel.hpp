@@ -6,15 +6,17 @@
 //
 // Invariants this class keeps (docs/protocol.md states them for clients):
 //  - every job-level event gets last_seq + 1; hello/snapshot report last_seq
-//    and are built from `jobs_`, which holds the last *sent* object of each
-//    job, so a hello at S equals applying every event up to S;
+//    and are built from `jobs_`, which holds the last *sent* record of each
+//    job (and its JSON text), so a hello at S equals applying every event up
+//    to S;
+//  - changes from commits the seeding snapshot already contained (commit at
+//    or below its as_of) are skipped, so none is applied twice or backwards;
 //  - a watcher's job-level backlog lives in the shared ring (its cursor is
 //    `next_seq`), so a slow watcher costs O(1) memory for job events;
 //  - its side queue (items, acks) never exceeds side_queue_capacity.
 #pragma once
 
 #include <atomic>
-#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <deque>
 #include <functional>
@@ -26,6 +28,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/records.hpp"
 #include "events/event_limits.hpp"
 #include "events/replay_ring.hpp"
 #include "events/watcher_types.hpp"
@@ -56,10 +59,9 @@ struct Watcher {
 
     std::deque<OutgoingMessage> side_queue;  // items and acks, ordered by `seq`
     struct ItemFollow {
-        boost::json::value job_id;  // as the job object spells it, for the messages
         std::uint64_t last_iseq = 0;
     };
-    std::unordered_map<JobKey, ItemFollow> item_jobs;
+    std::unordered_map<JobId, ItemFollow> item_jobs;
 
     std::optional<CloseRequest> close;
     bool notify_armed = true;  // edge trigger: one notify until the next pop
@@ -70,7 +72,8 @@ using Wakeups = std::vector<std::shared_ptr<Watcher>>;
 class UserChannel {
   public:
     UserChannel(UserId user, std::string epoch, std::uint64_t seq_base, const EventLimits& limits,
-                std::shared_ptr<HubCounters> counters, SteadyTime now);
+                std::shared_ptr<HubCounters> counters, JobWriter write_job,
+                ItemWriter write_item, SteadyTime now);
 
     std::mutex mutex;  // guards everything below; EventHub holds it around each call
 
@@ -81,21 +84,21 @@ class UserChannel {
     std::size_t watcher_count() const { return watchers_.size(); }
     SteadyTime idle_since() const { return idle_since_; }
 
-    // Installs the user's jobs as they are now (from the snapshot provider).
-    // Jobs without a usable id are skipped. Called once, before any watcher.
-    void seed(std::vector<boost::json::object> jobs);
+    // Installs the user's jobs as of commit `as_of` (from the snapshot
+    // provider). Called once, before any watcher.
+    void seed(std::vector<JobSnapshot> jobs, CommitId as_of);
 
-    // Publishing. Each returns the deadline of a newly scheduled coalesced
-    // update, if it created one, so the hub can make sure tick() runs by then.
-    // A job object without a usable `id` throws std::invalid_argument (a bug in the caller).
-    std::optional<SteadyTime> publish_progress(boost::json::object job, SteadyTime now,
-                                               Wakeups& wake);
-    std::optional<SteadyTime> publish_job_created(boost::json::object job, SteadyTime now,
-                                                  Wakeups& wake);
-    void publish_job_deleted(const boost::json::value& job_id, Wakeups& wake);
-    void publish_item(const boost::json::value& job_id, const boost::json::object& item,
-                      Wakeups& wake);
-    void publish_items_reset(const boost::json::value& job_id, Wakeups& wake);
+    // Publishing. `commit` is the store commit the change came from (0:
+    // unknown, always applied). Each returns the deadline of a newly
+    // scheduled coalesced update, if it created one, so the hub can make sure
+    // tick() runs by then.
+    std::optional<SteadyTime> publish_progress(const JobSnapshot& job, CommitId commit,
+                                               SteadyTime now, Wakeups& wake);
+    std::optional<SteadyTime> publish_job_created(const JobSnapshot& job, CommitId commit,
+                                                  SteadyTime now, Wakeups& wake);
+    void publish_job_deleted(JobId job, CommitId commit, Wakeups& wake);
+    void publish_item(JobId job, const ItemRecord& item, CommitId commit, Wakeups& wake);
+    void publish_items_reset(JobId job, CommitId commit, Wakeups& wake);
 
     // Sends every coalesced update whose interval has passed (all of them
     // when `all` is set).
@@ -130,17 +133,19 @@ class UserChannel {
 
   private:
     struct JobEntry {
-        boost::json::object sent;             // the object clients have (hello/snapshot show this)
-        boost::json::value id;                // `sent["id"]` as given, for item messages
+        JobSnapshot sent;                     // the record clients have
+        std::string sent_json;                // ... as JSON (hello/snapshot show this)
         std::uint64_t order = 0;              // listing order in hello/snapshot
         std::optional<SteadyTime> last_sent;  // empty for seeded jobs: the next update goes at once
-        std::optional<boost::json::object> pending;  // newest unsent update
+        std::optional<JobSnapshot> pending;   // newest unsent update
         std::size_t item_followers = 0;
     };
 
+    // A change the seeding snapshot already holds.
+    bool already_seen(CommitId commit) const { return commit != 0 && commit <= seeded_as_of_; }
     void sequence_event(MessageKind kind, const MessageText& text, Wakeups& wake);
-    void send_progress_now(const JobKey& key, JobEntry& entry, boost::json::object job,
-                           SteadyTime now, Wakeups& wake);
+    void send_progress_now(JobId id, JobEntry& entry, const JobSnapshot& job, SteadyTime now,
+                           Wakeups& wake);
     void queue_side_message(const std::shared_ptr<Watcher>& watcher, OutgoingMessage message,
                             Wakeups& wake);
     void close_watcher(Watcher& watcher, const CloseRequest& why);
@@ -154,11 +159,14 @@ class UserChannel {
     std::string epoch_;
     EventLimits limits_;
     std::shared_ptr<HubCounters> counters_;
+    JobWriter write_job_;
+    ItemWriter write_item_;
     bool seeded_ = false;
+    CommitId seeded_as_of_ = 0;
     std::uint64_t last_seq_;
     ReplayRing ring_;
-    std::unordered_map<JobKey, JobEntry> jobs_;
-    std::unordered_set<JobKey> pending_jobs_;  // keys with a coalesced update waiting
+    std::unordered_map<JobId, JobEntry> jobs_;
+    std::unordered_set<JobId> pending_jobs_;  // jobs with a coalesced update waiting
     std::uint64_t next_job_order_ = 0;
     std::vector<std::shared_ptr<Watcher>> watchers_;
     SteadyTime idle_since_;

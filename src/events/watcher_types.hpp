@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,8 +14,13 @@
 
 namespace litchi::events {
 
-using UserId = std::int64_t;
+using UserId = litchi::UserId;
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+// How the hub turns records into JSON text: the server's API shapes, written
+// once per change and shared by every watcher and the replay ring.
+using JobWriter = std::function<std::string(const JobSnapshot& job)>;
+using ItemWriter = std::function<std::string(const ItemRecord& item)>;
 
 struct OutgoingMessage {
     MessageKind kind = MessageKind::progress;
@@ -23,6 +29,7 @@ struct OutgoingMessage {
     // seq of the job-level event before it and does not advance anything.
     std::uint64_t seq = 0;
     MessageText text;  // one complete JSON text frame
+    JobId job = 0;     // item and items_reset messages: the job they are about
 };
 
 struct CloseRequest {

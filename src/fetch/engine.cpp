@@ -40,7 +40,7 @@
 
 #include "core/address.hpp"
 #include "core/backoff.hpp"
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
 #include "fetch/probe.hpp"
 #include "fetch/sha256.hpp"
 #include "fetch/url_check.hpp"

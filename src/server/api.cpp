@@ -9,11 +9,12 @@
 #include <cctype>
 #include <charconv>
 
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
+#include "jobs/admission.hpp"
 #include "server/body_streams.hpp"
 #include "server/event_wiring.hpp"
 #include "server/server_state.hpp"
-#include "store/json.hpp"
+#include "server/json.hpp"
 
 namespace litchi::server {
 
@@ -149,10 +150,11 @@ std::optional<std::string> request_token(const Request& req) {
     return std::nullopt;
 }
 
-Api::Api(ServerState& state, Store& store, Scheduler& scheduler, BlobStore& blobs,
-         ThumbnailCache& thumbs)
+Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& scheduler,
+         BlobStore& blobs, ThumbnailCache& thumbs)
     : state_(state),
       store_(store),
+      jobs_(jobs),
       scheduler_(scheduler),
       blobs_(blobs),
       thumbs_(thumbs),
@@ -333,7 +335,7 @@ Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
                               fmt::format("the name is longer than {} bytes", kMaxJobNameLength));
     }
 
-    auto job = scheduler_.create_job(auth.user.id, name, urls, state_.config().fetch.allow_private);
+    auto job = jobs_.create_job({.user = auth.user.id, .name = name, .urls = std::move(urls)});
     auto res = job_response(http::status::created, job);
     res.set(http::field::location, fmt::format("/api/jobs/{}", job.id));
     return res;
@@ -341,14 +343,14 @@ Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
 
 Reply Api::list_jobs(RequestContext&, const Authenticated& auth) {
     json::array jobs;
-    for (const auto& job : store_.jobs().list_jobs(auth.user.id)) jobs.push_back(job_to_json(job));
+    for (const auto& job : jobs_.list_jobs(auth.user.id)) jobs.push_back(job_to_json(job));
     return json_response(http::status::ok, json::object{{"jobs", std::move(jobs)}});
 }
 
 std::optional<JobSnapshot> Api::path_job(const RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
     if (!id) return std::nullopt;
-    return store_.jobs().get_job(auth.user.id, *id);
+    return jobs_.get_job(auth.user.id, *id);
 }
 
 Reply Api::get_job(RequestContext& ctx, const Authenticated& auth) {
@@ -405,28 +407,28 @@ Reply Api::progress(RequestContext& ctx, const Authenticated& auth) {
 
 Reply Api::pause_job(RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
-    return id ? job_op_reply(scheduler_.pause_job(auth.user.id, *id), "pause") : job_not_found();
+    return id ? job_op_reply(jobs_.pause_job(auth.user.id, *id), "pause") : job_not_found();
 }
 
 Reply Api::resume_job(RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
-    return id ? job_op_reply(scheduler_.resume_job(auth.user.id, *id), "resume") : job_not_found();
+    return id ? job_op_reply(jobs_.resume_job(auth.user.id, *id), "resume") : job_not_found();
 }
 
 Reply Api::cancel_job(RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
-    return id ? job_op_reply(scheduler_.cancel_job(auth.user.id, *id), "cancel") : job_not_found();
+    return id ? job_op_reply(jobs_.cancel_job(auth.user.id, *id), "cancel") : job_not_found();
 }
 
 Reply Api::retry_job(RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
-    return id ? job_op_reply(scheduler_.retry_job(auth.user.id, *id), "retry") : job_not_found();
+    return id ? job_op_reply(jobs_.retry_job(auth.user.id, *id), "retry") : job_not_found();
 }
 
 Reply Api::delete_job(RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
     if (!id) return job_not_found();
-    auto result = scheduler_.delete_job(auth.user.id, *id);
+    auto result = jobs_.delete_job(auth.user.id, *id);
     if (result.status != JobOpStatus::ok) return job_op_reply(result, "delete");
     for (const auto& blob : result.unreferenced) thumbs_.remove(blob.sha256);
     StringResponse res{http::status::no_content, ctx.req.version()};

@@ -12,7 +12,8 @@
 #include "server/rate_limiter.hpp"
 #include "server/router.hpp"
 #include "server/thumbnails.hpp"
-#include "store/scheduler.hpp"
+#include "jobs/job_service.hpp"
+#include "jobs/scheduler.hpp"
 #include "store/store.hpp"
 
 namespace litchi {
@@ -30,7 +31,7 @@ std::optional<std::string> request_token(const Request& req);
 
 class Api {
   public:
-    Api(ServerState& state, Store& store, Scheduler& scheduler, BlobStore& blobs,
+    Api(ServerState& state, Store& store, JobService& jobs, Scheduler& scheduler, BlobStore& blobs,
         ThumbnailCache& thumbs);
 
     void register_routes(Router& router);
@@ -63,7 +64,8 @@ class Api {
 
     ServerState& state_;
     Store& store_;
-    Scheduler& scheduler_;
+    JobService& jobs_;
+    Scheduler& scheduler_;  // engine and queue figures for /metrics
     BlobStore& blobs_;
     ThumbnailCache& thumbs_;
     LoginRateLimiter login_limiter_;

@@ -9,7 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
 #include "fetch/manifest.hpp"
 
 namespace litchi::server {

@@ -12,7 +12,7 @@
 #include <set>
 #include <vector>
 
-#include "store/json.hpp"
+#include "server/json.hpp"
 
 namespace litchi::server {
 
@@ -34,56 +34,47 @@ std::int64_t steady_ms() {
         .count();
 }
 
-// The store's observer: one hub call per committed change. It runs under the
-// store's lock on the committing thread, so it must be quick and must not
-// throw into the store: a bug here is logged, not propagated.
+// The store's observer (through JobService, which adds rates): each commit's
+// changes become hub publishes, in the order StoreChanges lists them. It runs
+// on whichever thread committed, after the store's lock is released, one
+// delivery at a time; a bug here is logged, not propagated into the commit.
 class EventWiring::Publisher : public StoreObserver {
 public:
     explicit Publisher(events::EventHub*& hub) : hub_(hub) {}
 
-    void on_job_created(const JobSnapshot& job) override {
-        guarded("job created", [&] { hub_->publish_job_created(job.user, job_to_json(job)); });
-    }
-    void on_job_changed(const JobSnapshot& job, bool) override {
-        // The hub tells a change of state from a change of counts itself.
-        guarded("job changed", [&] { hub_->publish_progress(job.user, job_to_json(job)); });
-    }
-    void on_job_deleted(const JobSnapshot& job) override {
-        guarded("job deleted", [&] { hub_->publish_job_deleted(job.user, json::value(job.id)); });
-    }
-    void on_items_changed_in_bulk(const JobSnapshot& job) override {
-        guarded("items reset", [&] { hub_->publish_items_reset(job.user, json::value(job.id)); });
-    }
-    void on_item_changed(UserId user, JobId job, const ItemRecord& item) override {
-        guarded("item changed", [&] { hub_->publish_item(user, json::value(job), item_to_json(item)); });
+    void on_commit(const StoreChanges& changes) override {
+        events::EventHub* hub = hub_;
+        if (hub == nullptr) return;
+        try {
+            const CommitId commit = changes.commit;
+            for (const JobSnapshot& job : changes.created) hub->publish_job_created(job, commit);
+            for (const ItemChange& change : changes.items)
+                hub->publish_item(change.user, change.item.job, change.item, commit);
+            for (const JobSnapshot& job : changes.items_reset)
+                hub->publish_items_reset(job.user, job.id, commit);
+            // The hub tells a change of state from a change of counts itself.
+            for (const JobChange& change : changes.changed) hub->publish_progress(change.job, commit);
+            for (const JobSnapshot& job : changes.deleted) hub->publish_job_deleted(job.user, job.id, commit);
+        } catch (const std::exception& e) {
+            spdlog::error("event hub: publishing commit {} failed: {}", changes.commit, e.what());
+        }
     }
 
 private:
-    template <class F>
-    void guarded(const char* what, F&& publish) {
-        if (hub_ == nullptr) return;
-        try {
-            publish();
-        } catch (const std::exception& e) {
-            spdlog::error("event hub: publishing {} failed: {}", what, e.what());
-        }
-    }
     events::EventHub*& hub_;
 };
 
-EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store& store, LiveLimits limits)
-    : strand_(net::make_strand(ioc)), workers_(workers), store_(store), limits_(std::move(limits)),
+EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store& store, JobService& jobs,
+                         LiveLimits limits)
+    : strand_(net::make_strand(ioc)), workers_(workers), store_(store), jobs_(jobs), limits_(std::move(limits)),
       tick_timer_(strand_), sweep_timer_(strand_) {
     events::EventHubHooks hooks;
-    hooks.snapshot_provider = [&store](events::UserId user, const events::SnapshotSink& sink) {
+    hooks.snapshot_provider = [&jobs](events::UserId user, const events::SnapshotSink& sink) {
         try {
-            // Inside the lock the store publishes under: the hello and the
-            // events after it fit exactly.
-            store.jobs().visit_jobs(user, [&sink](const std::vector<JobSnapshot>& jobs) {
-                std::vector<json::object> list;
-                list.reserve(jobs.size());
-                for (const auto& job : jobs) list.push_back(job_to_json(job));
-                sink(std::move(list));
+            // While no change is delivered: the hello and the events after it
+            // fit exactly (the hub skips changes the snapshot already holds).
+            jobs.visit_jobs(user, [&sink](const std::vector<JobSnapshot>& list, CommitId as_of) {
+                sink(list, as_of);
             });
             return true;
         } catch (const std::exception& e) {
@@ -91,6 +82,8 @@ EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store&
             return false;
         }
     };
+    hooks.write_job = [](const JobSnapshot& job) { return to_json_text(job_to_json(job)); };
+    hooks.write_item = [](const ItemRecord& item) { return to_json_text(item_to_json(item)); };
     hooks.on_deadline = [this](events::SteadyTime due) {
         if (stopped_.load(std::memory_order_acquire)) return;
         net::post(strand_, [self = weak_from_this(), due] {
@@ -105,11 +98,11 @@ EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store&
 EventWiring::~EventWiring() {
     // After stop() the store may already be gone (pending handlers can keep us
     // alive until the io_context is destroyed): touch it only if never stopped.
-    if (!stopped_.load(std::memory_order_acquire)) store_.jobs().set_observer(nullptr);
+    if (!stopped_.load(std::memory_order_acquire)) jobs_.set_observer(nullptr);
 }
 
 void EventWiring::start() {
-    store_.jobs().set_observer(publisher_.get());
+    jobs_.set_observer(publisher_.get());
     net::post(strand_, [self = shared_from_this()] {
         self->arm_tick(std::chrono::steady_clock::now() + kIdleTick);
         self->arm_sweep();
@@ -118,7 +111,7 @@ void EventWiring::start() {
 
 void EventWiring::stop() {
     if (stopped_.exchange(true)) return;
-    store_.jobs().set_observer(nullptr);
+    jobs_.set_observer(nullptr);
     hub_->close_all({events::close_code::going_away, "server shutting down"});
     // Timers belong to the strand: cancel them there, and wait, so nothing of
     // ours is pending when the io_context goes away.

@@ -1,6 +1,8 @@
-// Connects the event hub (src/events) to the rest of the server: the store's
-// observer publishes every committed change to the hub, the hub's snapshot
-// provider reads the store under the lock it publishes under, one Asio timer
+// Connects the event hub (src/events) to the rest of the server: every
+// commit's changes (typed records, rates filled in by jobs/) are published to
+// the hub once the store's lock is released, the hub's snapshot provider
+// reads the jobs while no delivery runs (and says as of which commit), the
+// JSON writers give the hub the API's shapes (server/json.hpp), one Asio timer
 // drives hub.tick() exactly when a coalesced update falls due, and a periodic
 // sweep closes live sockets whose token was revoked or expired elsewhere (the
 // CLI, expiry) and sockets whose peer stopped reading for too long.
@@ -24,6 +26,7 @@
 
 #include "events/event_hub.hpp"
 #include "server/live_limits.hpp"
+#include "jobs/job_service.hpp"
 #include "store/observer.hpp"
 #include "store/store.hpp"
 
@@ -48,15 +51,16 @@ public:
 
 class EventWiring : public std::enable_shared_from_this<EventWiring> {
 public:
-    // The hub reads snapshots through `store`; the timer and sweep run on a
-    // strand of `ioc`; token checks run on `workers`.
-    EventWiring(boost::asio::io_context& ioc, boost::asio::thread_pool& workers, Store& store, LiveLimits limits);
+    // The hub reads snapshots through `jobs`; tokens are checked in `store`;
+    // the timer and sweep run on a strand of `ioc`; token checks run on `workers`.
+    EventWiring(boost::asio::io_context& ioc, boost::asio::thread_pool& workers, Store& store,
+                JobService& jobs, LiveLimits limits);
     ~EventWiring();
     EventWiring(const EventWiring&) = delete;
     EventWiring& operator=(const EventWiring&) = delete;
 
-    // Registers as the store's observer and starts the tick timer and the
-    // sweep. Call before the scheduler starts.
+    // Registers as the job service's observer and starts the tick timer and
+    // the sweep. Call before the scheduler starts.
     void start();
     // Closes every watcher with 1001 and stops the timers; unregisters from
     // the store. Call after the scheduler stopped.
@@ -98,6 +102,7 @@ private:
     boost::asio::strand<boost::asio::io_context::executor_type> strand_;
     boost::asio::thread_pool& workers_;
     Store& store_;
+    JobService& jobs_;
     LiveLimits limits_;
     std::unique_ptr<Publisher> publisher_;
     std::unique_ptr<events::EventHub> hub_;

@@ -4,7 +4,8 @@
 #include <cctype>
 
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
+
+#include "server/json.hpp"
 
 namespace litchi::server {
 
@@ -24,7 +25,7 @@ StringResponse json_response(http::status status, const boost::json::value& body
     StringResponse res{status, 11};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
-    res.body() = boost::json::serialize(body);
+    res.body() = to_json_text(body);  // 2.5, not Boost's 2.5E0
     res.prepare_payload();
     return res;
 }

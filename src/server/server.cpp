@@ -16,7 +16,7 @@
 #include <future>
 #include <thread>
 
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
 #include "server/api.hpp"
 #include "server/event_wiring.hpp"
 #include "server/listener.hpp"
@@ -24,7 +24,7 @@
 #include "server/sse_stream.hpp"
 #include "server/static_files.hpp"
 #include "server/thumbnails.hpp"
-#include "store/scheduler.hpp"
+#include "jobs/scheduler.hpp"
 #include "store/store.hpp"
 
 namespace litchi::server {
@@ -141,24 +141,27 @@ int run_server(const ServerConfig& config) {
         }
 
         DataDirLock lock(config.data_dir);
-        Store store(config.data_dir);
-        if (store.recovery().requeued || store.recovery().jobs_repaired) {
+        std::unique_ptr<Store> store = open_store(config.data_dir);
+        if (store->recovery().requeued || store->recovery().jobs_repaired) {
             spdlog::info(
                 "recovered after an unclean stop: {} items back in the queue, {} jobs repaired",
-                store.recovery().requeued, store.recovery().jobs_repaired);
+                store->recovery().requeued, store->recovery().jobs_repaired);
         }
         BlobStore blobs(config.data_dir / "blobs", BlobLayout::sharded);
         ThumbnailCache thumbs(config.data_dir / "thumbs");
         SchedulerOptions scheduler_options;
         scheduler_options.limits = config.fetch;
-        Scheduler scheduler(store.jobs(), blobs, scheduler_options);
+        Scheduler scheduler(store->jobs(), blobs, scheduler_options);
+        JobService jobs(store->jobs(), scheduler);
 
         auto state = std::make_shared<ServerState>(config);
-        // Live progress: the store publishes to the hub; WebSocket and SSE read from it.
-        auto events = std::make_shared<EventWiring>(ioc, state->workers(), store, config.live);
+        // Live progress: the store's changes reach the hub through the job
+        // service; WebSocket and SSE read from the hub.
+        auto events =
+            std::make_shared<EventWiring>(ioc, state->workers(), *store, jobs, config.live);
         state->set_events(events);
         register_event_stream_route(state->router(), events, config.allowed_origins);
-        Api api(*state, store, scheduler, blobs, thumbs);
+        Api api(*state, *store, jobs, scheduler, blobs, thumbs);
         api.register_routes(state->router());
         StaticFiles static_files(config.web_dir);
         for (auto method : {http::verb::get, http::verb::head}) {
@@ -170,7 +173,7 @@ int run_server(const ServerConfig& config) {
         auto listener = std::make_shared<Listener>(ioc, endpoint, state);
         auto bound = listener->local_endpoint();
         std::string base_url = "http://" + url_host(bound) + ":" + std::to_string(bound.port());
-        create_first_user(store.users(), base_url);
+        create_first_user(store->users(), base_url);
 
         std::promise<int> stop_signal;
         net::signal_set signals(ioc, SIGINT, SIGTERM);

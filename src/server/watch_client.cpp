@@ -30,6 +30,12 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+// The `id` of a job object the server sent.
+std::optional<JobId> id_of(const json::object& job) {
+    const json::value* id = job.if_contains("id");
+    return id ? events::job_id_of(*id) : std::nullopt;
+}
+
 // Where this connection's stream stands (docs/protocol.md §4).
 struct StreamState {
     JobsById jobs;
@@ -66,7 +72,7 @@ bool apply_message(StreamState& state, const json::object& message, std::optiona
         state.jobs.clear();
         for (const auto& job : jobs->as_array()) {
             if (!job.is_object()) continue;
-            if (auto key = events::job_key_of(job.as_object())) state.jobs[*key] = job.as_object();
+            if (auto key = id_of(job.as_object())) state.jobs[*key] = job.as_object();
         }
         state.position = *seq;
         if (const auto* epoch = message.if_contains("epoch"); epoch && epoch->is_string()) {
@@ -87,7 +93,7 @@ bool apply_message(StreamState& state, const json::object& message, std::optiona
     state.position = *seq;
     const auto* job = message.if_contains("job");
     if (!job || !job->is_object()) return false;
-    auto key = events::job_key_of(job->as_object());
+    auto key = id_of(job->as_object());
     if (!key) return false;
     const auto* event = message.if_contains("event");
     if (type == "job" && event && event->is_string() && event->as_string() == "deleted") {

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/records.hpp"
+
 #include "core/backoff.hpp"
 
 namespace litchi::server {
@@ -33,8 +35,8 @@ struct WatchTarget {
 // with `error` set for anything else (https/wss are not supported).
 std::optional<WatchTarget> parse_watch_server(std::string_view url, std::string& error);
 
-// The user's jobs by id (canonical text form), as the server last described them.
-using JobsById = std::map<std::string, boost::json::object>;
+// The user's jobs by id, as the server last described them.
+using JobsById = std::map<JobId, boost::json::object>;
 
 struct WatchCallbacks {
     // After every change that was applied. Return true to stop watching.

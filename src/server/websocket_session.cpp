@@ -325,7 +325,10 @@ void WebSocketSession::handle_client_message(std::string_view text) {
     }
     if (kind == "subscribe" || kind == "unsubscribe") {
         const auto* job = message.if_contains("job");
-        if (!job || !events::job_key_of(*job)) return queue_error("bad_message", "\"job\" must be a job id");
+        // A number or a non-empty string is a job id (one naming no job is not_found).
+        const bool id_like = job && (job->is_int64() || job->is_uint64() ||
+                                     (job->is_string() && !job->as_string().empty()));
+        if (!id_like) return queue_error("bad_message", "\"job\" must be a job id");
         if (kind == "subscribe") {
             const auto* items = message.if_contains("items");
             if (!items || !items->is_bool() || !items->get_bool()) {

@@ -52,12 +52,6 @@ Statement& Statement::bind(int index, std::nullptr_t) {
     return *this;
 }
 
-Statement& Statement::bind_blob(int index, std::span<const unsigned char> bytes) {
-    check_bind(*db_,
-               sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
-    return *this;
-}
-
 bool Statement::step() {
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
@@ -84,21 +78,10 @@ std::int64_t Statement::column_int64(int column) const {
     return sqlite3_column_int64(stmt_, column);
 }
 
-double Statement::column_double(int column) const {
-    return sqlite3_column_double(stmt_, column);
-}
-
 std::string_view Statement::column_text(int column) const {
     const unsigned char* text = sqlite3_column_text(stmt_, column);
     if (!text) return {};
     return {reinterpret_cast<const char*>(text),
-            static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
-}
-
-std::span<const unsigned char> Statement::column_blob(int column) const {
-    const void* blob = sqlite3_column_blob(stmt_, column);
-    if (!blob) return {};
-    return {static_cast<const unsigned char*>(blob),
             static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
 }
 

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -60,7 +59,6 @@ class Statement {
     Statement& bind(int index, std::string_view text);  // copied (SQLITE_TRANSIENT)
     Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
     Statement& bind(int index, std::nullptr_t);
-    Statement& bind_blob(int index, std::span<const unsigned char> bytes);
 
     // Runs to the next row: true while there is a row to read, false when done.
     bool step();
@@ -71,9 +69,7 @@ class Statement {
 
     bool is_null(int column) const;
     std::int64_t column_int64(int column) const;
-    double column_double(int column) const;
     std::string_view column_text(int column) const;  // valid until the next step/reset
-    std::span<const unsigned char> column_blob(int column) const;
 
   private:
     friend class Database;

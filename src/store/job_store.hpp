@@ -1,38 +1,50 @@
-// Jobs and their items in SQLite: creation (100,000 URLs in one transaction),
-// user-scoped reads, paging, the state changes a user asks for, and the two
-// hot paths the scheduler drives: claiming the next items fairly and applying
-// a batch of engine results in one transaction.
+// Jobs and their items as rows: the interface every store backend implements
+// (SQLite today, sqlite_job_store.hpp). Creation of a whole job in one
+// transaction, user-scoped reads and paging, the state changes a user asks
+// for, and the two hot paths the scheduler drives: claiming the next items
+// fairly and applying a batch of outcomes in one transaction.
+//
+// The store knows nothing of downloading: URLs arrive already admitted (or
+// refused, with a reason) from jobs/admission.hpp, and outcomes arrive as
+// ItemOutcome values, not as the engine's results. Rates and ETAs are not
+// rows either: jobs/ adds them (JobSnapshot::rate is 0 here).
 //
 // Counts are exact and cheap: every item transition updates its job's
-// counters in the same transaction. On open, recover() puts `active` items
-// back to `queued` (a crash left them in flight) and recomputes every job's
-// counters from its items, so a kill -9 at any moment costs nothing but
-// repeated downloads.
+// counters in the same transaction. recover() puts `active` items back to
+// `queued` (a crash left them in flight) and recomputes every job's counters
+// from its items, so a kill -9 at any moment costs nothing but repeated
+// downloads.
 //
-// Every method is thread-safe (it holds the database mutex). Every read and
-// user action takes the UserId and treats another user's job as not found.
+// Every method is thread-safe. Every read and user action takes the UserId
+// and treats another user's job as not found. Changes are reported to the
+// observer after each commit (observer.hpp).
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
-#include "fetch/engine.hpp"
-#include "store/records.hpp"
+#include "core/records.hpp"
 
 namespace litchi {
 
-class Database;
 class StoreObserver;
 
-// Splits a text/plain body into URL lines: trims spaces, tabs and CR, skips
-// blank lines. The views point into `body`.
-std::vector<std::string_view> split_url_lines(std::string_view body);
+// One line of a new job: a URL the admission accepted (normalised), or the
+// text it refused with the reason (bad_url, blocked_address); a refused item
+// is stored already failed so the user sees it.
+struct NewItem {
+    std::string url;
+    FailureReason refused = FailureReason::none;
+};
+
+struct NewJob {
+    UserId user = 0;
+    std::string name;  // already cleaned; empty becomes "job <id>"
+    std::vector<NewItem> items;
+};
 
 enum class JobOpStatus {
     ok,         // done (or already in the asked-for state: idempotent)
@@ -66,16 +78,32 @@ struct ClaimedItem {
     std::string url;
 };
 
-// What apply_results did, for metrics and the scheduler.
+// What became of one claimed item. `reason` none: done (the fields below are
+// set); cancelled: the user's cancel, or the job was paused (then the item
+// goes back to the queue); anything else: failed.
+struct ItemOutcome {
+    ItemId item = 0;
+    FailureReason reason = FailureReason::none;
+    int http_status = 0;  // 0: none
+    int attempts = 0;     // network attempts this time (added to the item's count)
+    std::string sha256;   // done only
+    std::uint64_t bytes = 0;
+    ImageFormat format = ImageFormat::unknown;
+    int width = 0, height = 0;
+
+    bool ok() const { return reason == FailureReason::none; }
+};
+
+// What apply_outcomes did, for metrics and the scheduler.
 struct ApplySummary {
     std::size_t done = 0;
     std::size_t failed = 0;
     std::size_t cancelled = 0;
-    std::size_t requeued = 0;  // cancelled results of paused jobs, back to queued
+    std::size_t requeued = 0;  // cancelled outcomes of paused jobs, back to queued
     std::size_t ignored = 0;   // items no longer active (cancelled/deleted meanwhile)
     std::uint64_t bytes = 0;   // bytes of items that became done
-    // Blobs the engine stored for items that were cancelled or deleted
-    // meanwhile: delete them if blob_referenced() says nobody uses them.
+    // Blobs stored for items that were cancelled or deleted meanwhile:
+    // delete them if blob_referenced() says nobody uses them.
     std::vector<BlobKey> orphaned;
 };
 
@@ -84,66 +112,56 @@ struct RecoverySummary {
     std::int64_t jobs_repaired = 0;  // jobs whose stored counters or state were wrong
 };
 
+// A user's jobs as of one commit (see observer.hpp).
+using JobsVisitor = std::function<void(const std::vector<JobSnapshot>& jobs, CommitId as_of)>;
+
 class JobStore {
   public:
-    // `db` must be migrated and outlive this. Does not run recover() itself
-    // (Store does, on open).
-    explicit JobStore(Database& db);
-    ~JobStore();
-    JobStore(const JobStore&) = delete;
-    JobStore& operator=(const JobStore&) = delete;
+    virtual ~JobStore() = default;
 
-    // Called after every commit that changes something; nullptr to stop.
-    // Set before the scheduler starts.
-    void set_observer(StoreObserver* observer);
+    // Receives every commit's changes; nullptr to stop. Waits for a delivery
+    // in progress, so after set_observer(nullptr) the old one is never called.
+    virtual void set_observer(StoreObserver* observer) = 0;
 
-    // One transaction, one prepared insert, fsynced (synchronous=FULL) before
-    // returning so an accepted job survives a power loss too. Each URL goes
-    // through check_url(text, allow_private); ones that fail become items
-    // already `failed` with reason bad_url/blocked_address. An empty name
-    // becomes "job <id>". Callers bound the count (the store has no limit).
-    JobSnapshot create_job(UserId user, std::string_view name,
-                           const std::vector<std::string_view>& urls, bool allow_private);
-    JobSnapshot create_job(UserId user, std::string_view name, const std::vector<std::string>& urls,
-                           bool allow_private);
-    // Admission by the engine's own limits (allow_private and allowed_ranges).
-    JobSnapshot create_job(UserId user, std::string_view name,
-                           const std::vector<std::string_view>& urls, const FetchLimits& admission);
+    // One transaction, fsynced before returning so an accepted job survives
+    // a power loss too. Refused items are stored failed. Callers bound the
+    // count (the store has no limit).
+    virtual JobSnapshot create_job(const NewJob& job) = 0;
 
-    std::vector<JobSnapshot> list_jobs(UserId user);  // newest first
-    std::optional<JobSnapshot> get_job(UserId user, JobId job);
+    virtual std::vector<JobSnapshot> list_jobs(UserId user) = 0;  // newest first
+    virtual std::optional<JobSnapshot> get_job(UserId user, JobId job) = 0;
 
-    // Runs `visit` with the user's jobs while holding the store lock, so no
-    // change can be observed between the snapshot and whatever `visit`
-    // registers (the event hub's hello). `visit` must not call the store.
-    void visit_jobs(UserId user, const std::function<void(const std::vector<JobSnapshot>&)>& visit);
+    // Runs `visit` with the user's jobs while no change delivery runs and no
+    // commit can happen, passing the commit the list is as of. `visit` must
+    // not call the store.
+    virtual void visit_jobs(UserId user, const JobsVisitor& visit) = 0;
 
     // nullopt when the job is not the user's.
-    std::optional<ItemPage> list_items(UserId user, JobId job, const ItemQuery& query);
-    std::optional<ItemRecord> get_item(UserId user, JobId job, ItemId item);
+    virtual std::optional<ItemPage> list_items(UserId user, JobId job, const ItemQuery& query) = 0;
+    virtual std::optional<ItemRecord> get_item(UserId user, JobId job, ItemId item) = 0;
 
     // The format of a blob if some item of one of the user's jobs holds it
     // (images are served only to a user who owns them).
-    std::optional<ImageFormat> find_user_blob(UserId user, std::string_view sha256);
+    virtual std::optional<ImageFormat> find_user_blob(UserId user, std::string_view sha256) = 0;
 
     // Is any item (any job, any user) still referencing this blob?
-    bool blob_referenced(std::string_view sha256);
+    virtual bool blob_referenced(std::string_view sha256) = 0;
 
-    // User actions. See JobOpResult; the scheduler wraps these and cancels
+    // User actions; see JobOpResult. jobs/ wraps these and cancels
     // `in_flight` in the engine.
     //  pause:  queued/running -> paused; active items stay active until the
-    //          engine returns them (a cancelled result then goes back to queued).
+    //          engine returns them (a cancelled outcome then goes back to queued).
     //  resume: paused -> queued/running (or done if nothing is left).
     //  cancel: queued and active items -> cancelled at once; job cancelled.
-    //          Late engine results for those items are ignored.
-    //  retry:  failed items -> queued (reason cleared); job back to queued/
-    //          running unless paused. Conflict on a cancelled job.
+    //          Late outcomes for those items are ignored.
+    //  retry:  failed items -> queued (reason cleared; bad_url stays failed);
+    //          job back to queued/running unless paused. Conflict when cancelled.
     //  delete: removes job and items; `unreferenced` lists blobs to delete.
-    JobOpResult pause_job(UserId user, JobId job);
-    JobOpResult resume_job(UserId user, JobId job);
-    JobOpResult cancel_job(UserId user, JobId job);
-    JobOpResult retry_job(UserId user, JobId job);
-    JobOpResult delete_job(UserId user, JobId job);
+    virtual JobOpResult pause_job(UserId user, JobId job) = 0;
+    virtual JobOpResult resume_job(UserId user, JobId job) = 0;
+    virtual JobOpResult cancel_job(UserId user, JobId job) = 0;
+    virtual JobOpResult retry_job(UserId user, JobId job) = 0;
+    virtual JobOpResult delete_job(UserId user, JobId job) = 0;
 
     // --- the scheduler's side ---
 
@@ -151,30 +169,22 @@ class JobStore {
     // round-robin across users, then across each user's jobs, oldest item
     // first within a job; marks them active (job -> running) in one
     // transaction.
-    std::vector<ClaimedItem> claim_next_items(std::size_t max);
+    virtual std::vector<ClaimedItem> claim_next_items(std::size_t max) = 0;
 
-    // Applies a batch of engine results (FetchResult::id is the ItemId) in one
-    // transaction, then notifies the observer.
-    ApplySummary apply_results(const std::vector<FetchResult>& results);
+    // Applies a batch of outcomes in one transaction.
+    virtual ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) = 0;
 
     // Puts every active item back to queued (graceful stop; and recover()).
-    std::int64_t requeue_active();
+    virtual std::int64_t requeue_active() = 0;
 
     // Crash recovery: requeue_active(), then recompute all counters and
     // states from the items. Idempotent.
-    RecoverySummary recover();
+    virtual RecoverySummary recover() = 0;
 
     // Items waiting in runnable jobs, across all users (queue depth metric).
-    std::int64_t queued_total();
+    virtual std::int64_t queued_total() = 0;
     // Is there anything claimable right now?
-    bool has_runnable();
-
-    // How far back `rate` looks.
-    void set_rate_window(std::chrono::milliseconds window);
-
-  private:
-    struct Impl;
-    std::unique_ptr<Impl> impl_;
+    virtual bool has_runnable() = 0;
 };
 
 }  // namespace litchi

@@ -1,47 +1,67 @@
-// How the rest of the server hears about changes in the store: every change
-// of a job's counts or state, every item transition, every job created or
-// deleted produces exactly one call, after its transaction committed.
+// How the rest of the server hears about changes in the store: one typed
+// StoreChanges per commit that changed something, delivered after the commit
+// and AFTER the store's lock is released, in commit order.
 //
-// Calls are made with the store's lock held, in commit order, so an observer
-// that queues them never sees a count go backwards. In exchange an observer
-// must be quick and must NOT call back into the store from a callback. Lock
-// order is store first, observer's own locks second: code that holds an
-// observer-side lock must not call the store (use JobStore::visit_jobs to take
-// a snapshot and register atomically instead).
+// Why outside the lock: an observer turns changes into protocol messages and
+// wakes sockets; doing that under the database lock made every claim and
+// every result batch wait for the fan-out. The store queues each commit's
+// changes under its lock (so the queue is in commit order) and whichever
+// thread committed delivers the queue once it let go of the lock. Only one
+// delivery runs at a time, so an observer sees commits one by one, in order,
+// and never a count go backwards.
+//
+// A snapshot read through JobStore::visit_jobs is taken while no delivery
+// runs, and says which commit it is as of: changes with a commit number at or
+// below that are already in it (they may still be delivered afterwards, and
+// the reader skips them). That is how the event hub's hello and the events
+// after it fit exactly.
+//
+// An observer must not call JobStore::visit_jobs from on_commit (it would wait
+// for its own delivery); other store calls are allowed but slow the delivery.
 #pragma once
 
-#include "store/records.hpp"
+#include <vector>
+
+#include "core/records.hpp"
 
 namespace litchi {
+
+// A job whose counts and/or state changed. `state_changed` tells coalescing
+// code to send this one at once.
+struct JobChange {
+    JobSnapshot job;
+    bool state_changed = false;
+};
+
+// One item that changed state (or was requeued), with its job's owner.
+struct ItemChange {
+    UserId user = 0;
+    ItemRecord item;
+};
+
+// Everything one commit changed. Receivers apply the lists in this order:
+// created, items, items_reset, changed, deleted.
+struct StoreChanges {
+    CommitId commit = 0;
+    std::vector<JobSnapshot> created;
+    std::vector<ItemChange> items;
+    // Many items of these jobs changed at once (cancel, retry, recovery): too
+    // many to list, so item-level watchers re-read the job's items. The
+    // matching JobChange follows in `changed`.
+    std::vector<JobSnapshot> items_reset;
+    std::vector<JobChange> changed;
+    std::vector<JobSnapshot> deleted;  // each job's last snapshot before removal
+
+    bool empty() const {
+        return created.empty() && items.empty() && items_reset.empty() && changed.empty() &&
+               deleted.empty();
+    }
+};
 
 class StoreObserver {
   public:
     virtual ~StoreObserver() = default;
-
-    virtual void on_job_created(const JobSnapshot& job) { (void)job; }
-
-    // Counts and/or state changed. `state_changed` tells coalescing code to
-    // send this one at once.
-    virtual void on_job_changed(const JobSnapshot& job, bool state_changed) {
-        (void)job;
-        (void)state_changed;
-    }
-
-    // The job's last snapshot before it was removed.
-    virtual void on_job_deleted(const JobSnapshot& job) { (void)job; }
-
-    // Many items of one job changed at once (cancel, retry, recovery): too
-    // many to list, so item-level watchers should re-read the job's items.
-    // The matching on_job_changed follows.
-    virtual void on_items_changed_in_bulk(const JobSnapshot& job) { (void)job; }
-
-    // One item changed state (or was requeued). Called before the
-    // on_job_changed of the same commit.
-    virtual void on_item_changed(UserId user, JobId job, const ItemRecord& item) {
-        (void)user;
-        (void)job;
-        (void)item;
-    }
+    virtual void on_commit(const StoreChanges& changes) = 0;
 };
 
 }  // namespace litchi

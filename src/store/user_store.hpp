@@ -1,4 +1,5 @@
-// Users, passwords and tokens. Passwords are argon2id hashes (libsodium
+// Users, passwords and tokens: the interface every store backend implements
+// (SQLite today: sqlite_user_store.hpp). Passwords are argon2id hashes (libsodium
 // crypto_pwhash_str, interactive limits). A token is 32 random bytes shown
 // once as "lt_" + url-safe base64; only its SHA-256 is stored, so a leaked
 // database leaks no usable token, and lookup by hash is an index equality
@@ -6,17 +7,14 @@
 #pragma once
 
 #include <chrono>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "store/records.hpp"
+#include "core/records.hpp"
 
 namespace litchi {
-
-class Database;
 
 inline constexpr std::string_view kTokenPrefix = "lt_";
 
@@ -49,52 +47,44 @@ struct Authenticated {
 
 class UserStore {
   public:
-    // Calls sodium_init(). `db` must be migrated (Store does that) and outlive this.
-    explicit UserStore(Database& db, UserLimits limits = {});
+    virtual ~UserStore() = default;
 
     // Names: 1..64 chars of [A-Za-z0-9_.-], case-sensitive.
     static bool valid_user_name(std::string_view name);
+    // SHA-256 of the token text, hex (what a store keeps instead of the token).
+    static std::string hash_token(std::string_view token);
 
-    CreateUserResult create_user(std::string_view name, std::string_view password);
-    UserError set_password(UserId user, std::string_view password);
-    std::optional<UserRecord> find_user(std::string_view name);
-    std::optional<UserRecord> find_user(UserId id);
-    std::int64_t user_count();
+    virtual CreateUserResult create_user(std::string_view name, std::string_view password) = 0;
+    virtual UserError set_password(UserId user, std::string_view password) = 0;
+    virtual std::optional<UserRecord> find_user(std::string_view name) = 0;
+    virtual std::optional<UserRecord> find_user(UserId id) = 0;
+    virtual std::int64_t user_count() = 0;
 
     // The user when name and password match. Spends the same argon2 time on
-    // an unknown name as on a wrong password (no user enumeration by timing).
-    // Runs the slow hash without holding the database lock.
-    std::optional<UserRecord> verify_password(std::string_view name, std::string_view password);
+    // an unknown name as on a wrong password (no user enumeration by timing),
+    // and never holds a lock while hashing.
+    virtual std::optional<UserRecord> verify_password(std::string_view name,
+                                                      std::string_view password) = 0;
 
     // A new token. API tokens never expire unless `lifetime` is given;
     // session tokens default to UserLimits::session_lifetime.
-    IssuedToken create_token(UserId user, TokenKind kind,
-                             std::optional<std::chrono::milliseconds> lifetime = std::nullopt);
+    virtual IssuedToken create_token(
+        UserId user, TokenKind kind,
+        std::optional<std::chrono::milliseconds> lifetime = std::nullopt) = 0;
 
     // The owner of a token that exists, is not revoked and not expired;
     // nullopt otherwise (also for malformed text). Updates last_used at most
     // once a minute per token, so a request is not a write.
-    std::optional<Authenticated> authenticate(std::string_view token);
+    virtual std::optional<Authenticated> authenticate(std::string_view token) = 0;
 
     // True if it was active and is now revoked.
-    bool revoke_token(std::string_view token);
-    bool revoke_token(UserId user, TokenId id);
+    virtual bool revoke_token(std::string_view token) = 0;
+    virtual bool revoke_token(UserId user, TokenId id) = 0;
 
     // Still usable (not revoked, not expired)? For long-lived sockets.
-    bool token_active(TokenId id);
+    virtual bool token_active(TokenId id) = 0;
 
-    std::vector<TokenRecord> list_tokens(UserId user);
-
-    // SHA-256 of the token text, hex (what the tokens table stores).
-    static std::string hash_token(std::string_view token);
-
-  private:
-    Database& db_;
-    UserLimits limits_;
-    const std::string& dummy_hash();
-
-    std::once_flag dummy_hash_once_;
-    std::string dummy_hash_;  // verified against for unknown names
+    virtual std::vector<TokenRecord> list_tokens(UserId user) = 0;
 };
 
 }  // namespace litchi

@@ -1,16 +1,18 @@
 // Stress test of the hub under real threads and the real clock: publishers
 // (as the store's commit threads), a ticker (as the server's timer) and
 // watchers woken by notify (as sessions on their strands) run at once, some
-// joining mid-run. Like the real store, publishers publish while holding the
-// store's lock and the snapshot provider hands over jobs under that same lock
-// (store first, hub second), so this also proves the lock order deadlock-free.
-// Every watcher must see a gapless seq, counts that never go backwards (its
-// hello included), and the final value of every job. Bounded: fixed work and
-// a 20 s deadline.
+// joining mid-run. Like the real store, publishers commit under the store's
+// lock, queue the change with its commit number, and deliver the queue after
+// releasing the lock, one delivery at a time; the snapshot provider reads
+// while no delivery runs and says as of which commit, so changes it already
+// holds may still arrive afterwards and must be skipped. Every watcher must see
+// a gapless seq, counts that never go backwards (its hello included), and the
+// final value of every job. Bounded: fixed work and a 20 s deadline.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -24,10 +26,41 @@ constexpr int publisher_count = 3;
 constexpr int watcher_count = 4;
 constexpr std::int64_t updates_per_job = 20'000;
 
-// The store's side: current job objects, changed and published under one lock.
+// The store's side (store/change_queue.hpp in miniature): rows and a queue of
+// numbered changes under the database lock, delivered outside it.
 struct FakeStore {
-    std::mutex mutex;
-    std::map<std::int64_t, json::object> jobs;
+    std::mutex mutex;     // the database lock
+    std::mutex delivery;  // one delivery at a time; snapshots hold it too
+    std::map<std::int64_t, JobSnapshot> jobs;
+    CommitId last_commit = 0;
+    struct Change {
+        CommitId commit;
+        JobSnapshot job;
+        std::optional<ItemRecord> item;
+    };
+    std::deque<Change> queue;
+
+    void commit(JobSnapshot job, std::optional<ItemRecord> item) {
+        std::lock_guard lock(mutex);
+        jobs[job.id] = job;
+        queue.push_back({++last_commit, std::move(job), std::move(item)});
+    }
+
+    void deliver(EventHub& hub) {
+        std::lock_guard lock(delivery);
+        while (true) {
+            std::deque<Change> batch;
+            {
+                std::lock_guard db(mutex);
+                if (queue.empty()) return;
+                batch.swap(queue);
+            }
+            for (const Change& change : batch) {
+                if (change.item) hub.publish_item(1, change.job.id, *change.item, change.commit);
+                hub.publish_progress(change.job, change.commit);
+            }
+        }
+    }
 };
 
 struct WatcherThread {
@@ -119,12 +152,15 @@ TEST(EventsConcurrency, PublishersTickerAndWatchersTogetherKeepEveryPromise) {
         store.jobs[job] = make_job(job, 0, updates_per_job);
     EventHubHooks hooks;
     hooks.snapshot_provider = [&store](UserId, const SnapshotSink& sink) {
-        std::lock_guard lock(store.mutex);  // as JobStore::visit_jobs does
-        std::vector<json::object> jobs;
+        std::lock_guard delivery(store.delivery);  // as JobStore::visit_jobs does
+        std::lock_guard lock(store.mutex);
+        std::vector<JobSnapshot> jobs;
         for (const auto& [id, job] : store.jobs) jobs.push_back(job);
-        sink(std::move(jobs));
+        sink(std::move(jobs), store.last_commit);
         return true;
     };
+    hooks.write_job = [](const JobSnapshot& job) { return json::serialize(to_json(job)); };
+    hooks.write_item = [](const ItemRecord& item) { return json::serialize(to_json(item)); };
     EventLimits limits;
     limits.progress_interval = std::chrono::milliseconds(2);
     EventHub hub(limits, hooks);
@@ -179,12 +215,11 @@ TEST(EventsConcurrency, PublishersTickerAndWatchersTogetherKeepEveryPromise) {
     for (int job = 0; job < publisher_count; ++job) {
         publishers.emplace_back([&hub, &store, job] {
             for (std::int64_t done = 1; done <= updates_per_job; ++done) {
-                std::lock_guard lock(store.mutex);  // commit, then publish under the store lock
-                json::object updated = make_job(job, done, updates_per_job,
-                                                done == updates_per_job ? "done" : "running");
-                store.jobs[job] = updated;
-                hub.publish_progress(1, std::move(updated));
-                if (done % 10 == 0) hub.publish_item(1, json::value(job), make_item(done, "done"));
+                // Commit under the lock, deliver after it, as the store does.
+                store.commit(make_job(job, done, updates_per_job,
+                                      done == updates_per_job ? "done" : "running"),
+                             done % 10 == 0 ? std::optional(make_item(done, "done")) : std::nullopt);
+                store.deliver(hub);
             }
         });
     }

@@ -1,4 +1,4 @@
-// Unit tests of the protocol v1 message texts, job id normalisation, the
+// Unit tests of the protocol v1 message texts, reading job ids clients send, the
 // replay ring and limit validation: the pieces the hub is built from.
 #include <gtest/gtest.h>
 
@@ -17,44 +17,46 @@ json::object parse_text(const MessageText& text) {
     return json::parse(*text).as_object();
 }
 
-TEST(EventsJobKey, IntegersAndDecimalStringsNameTheSameJob) {
-    EXPECT_EQ(job_key_of(json::value(std::int64_t{7})), "7");
-    EXPECT_EQ(job_key_of(json::value(std::uint64_t{7})), "7");
-    EXPECT_EQ(job_key_of(json::value("7")), "7");
-    EXPECT_EQ(job_key_of(json::value("-3")), "-3");
-    // Not the canonical spelling of a number: stays a string id of its own.
-    EXPECT_EQ(job_key_of(json::value("007")), "007");
-    EXPECT_EQ(job_key_of(json::value("j-abc")), "j-abc");
+TEST(EventsJobId, IntegersAndDecimalStringsNameTheSameJob) {
+    EXPECT_EQ(job_id_of(json::value(std::int64_t{7})), 7);
+    EXPECT_EQ(job_id_of(json::value(std::uint64_t{7})), 7);
+    EXPECT_EQ(job_id_of(json::value("7")), 7);
+    EXPECT_EQ(job_id_of(json::value("-3")), -3);
+    EXPECT_EQ(job_id_of(json::value(std::int64_t{-3})), -3);
 }
 
-TEST(EventsJobKey, RejectsUnusableIds) {
-    EXPECT_FALSE(job_key_of(json::value("")));
-    EXPECT_FALSE(job_key_of(json::value(1.5)));
-    EXPECT_FALSE(job_key_of(json::value(nullptr)));
-    EXPECT_FALSE(job_key_of(json::value(json::array{1})));
-    EXPECT_FALSE(job_key_of(json::object{{"name", "no id"}}));
-    EXPECT_EQ(job_key_of(json::object{{"id", 12}}), "12");
+TEST(EventsJobId, AnythingElseNamesNoJob) {
+    // Ids are written canonically: another spelling is no id of ours.
+    EXPECT_FALSE(job_id_of(json::value("007")));
+    EXPECT_FALSE(job_id_of(json::value("j-abc")));
+    EXPECT_FALSE(job_id_of(json::value(~std::uint64_t{0})));
+    EXPECT_FALSE(job_id_of(json::value("")));
+    EXPECT_FALSE(job_id_of(json::value(1.5)));
+    EXPECT_FALSE(job_id_of(json::value(nullptr)));
+    EXPECT_FALSE(job_id_of(json::value(json::array{1})));
 }
 
 TEST(EventsMessages, ProgressAndJobMessagesHaveTheDocumentedShape) {
     json::object job{{"id", 4}, {"state", "running"}, {"counts", {{"done", 2}}}};
-    json::object progress = parse_text(make_progress_message(41, job));
+    const std::string job_text = json::serialize(job);
+    json::object progress = parse_text(make_progress_message(41, job_text));
     EXPECT_EQ(progress.at("type"), "progress");
     EXPECT_EQ(progress.at("seq"), 41);
     EXPECT_EQ(progress.at("job").as_object(), job);
 
-    json::object created = parse_text(make_job_message(MessageKind::job_created, 42, job));
+    json::object created = parse_text(make_job_message(MessageKind::job_created, 42, job_text));
     EXPECT_EQ(created.at("type"), "job");
     EXPECT_EQ(created.at("event"), "created");
     EXPECT_EQ(created.at("seq"), 42);
-    json::object deleted = parse_text(make_job_message(MessageKind::job_deleted, 43, job));
+    json::object deleted = parse_text(make_job_message(MessageKind::job_deleted, 43, job_text));
     EXPECT_EQ(deleted.at("event"), "deleted");
     EXPECT_EQ(deleted.at("job").as_object(), job);
 }
 
 TEST(EventsMessages, HelloAndSnapshotCarryEpochSeqAndJobsInOrder) {
-    json::object first{{"id", 2}}, second{{"id", "b"}};
-    json::object hello = parse_text(make_hello_message("e-1", 9, {&first, &second}));
+    json::object first{{"id", 2}}, second{{"id", 3}};
+    const std::string first_text = json::serialize(first), second_text = json::serialize(second);
+    json::object hello = parse_text(make_hello_message("e-1", 9, {first_text, second_text}));
     EXPECT_EQ(hello.at("type"), "hello");
     EXPECT_EQ(hello.at("protocol"), 1);
     EXPECT_EQ(hello.at("epoch"), "e-1");
@@ -72,24 +74,27 @@ TEST(EventsMessages, HelloAndSnapshotCarryEpochSeqAndJobsInOrder) {
 
 TEST(EventsMessages, ItemAndAcknowledgementMessages) {
     json::object item =
-        parse_text(make_item_message(5, 3, json::value(8), R"({"id":1,"state":"done"})"));
+        parse_text(make_item_message(5, 3, 8, R"({"id":1,"state":"done"})"));
     EXPECT_EQ(item.at("type"), "item");
     EXPECT_EQ(item.at("seq"), 5);
     EXPECT_EQ(item.at("iseq"), 3);
     EXPECT_EQ(item.at("job"), 8);
     EXPECT_EQ(item.at("item").at("state"), "done");
 
-    json::object subscribed = parse_text(make_subscribed_message(5, json::value("x")));
+    json::object subscribed = parse_text(make_subscribed_message(5, 8));
     EXPECT_EQ(subscribed.at("type"), "subscribed");
-    EXPECT_EQ(subscribed.at("job"), "x");
+    EXPECT_EQ(subscribed.at("job"), 8);
     EXPECT_EQ(subscribed.at("items"), true);
 
-    json::object reset = parse_text(make_items_reset_message(7, json::value(8)));
+    json::object reset = parse_text(make_items_reset_message(7, 8));
     EXPECT_EQ(reset.at("type"), "items_reset");
     EXPECT_EQ(reset.at("seq"), 7);
     EXPECT_EQ(reset.at("job"), 8);
 
     json::object plain = parse_text(make_unsubscribed_message(6, json::value(8), ""));
+    EXPECT_EQ(plain.at("job"), 8);
+    json::object echoed = parse_text(make_unsubscribed_message(6, json::value("x"), ""));
+    EXPECT_EQ(echoed.at("job"), "x") << "a value naming no job is echoed as sent";
     EXPECT_FALSE(plain.contains("reason"));
     json::object deleted = parse_text(make_unsubscribed_message(6, json::value(8), "deleted"));
     EXPECT_EQ(deleted.at("reason"), "deleted");

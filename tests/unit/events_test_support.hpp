@@ -26,28 +26,54 @@ struct FakeClock {
     void advance(std::chrono::microseconds step) { now += step; }
 };
 
-inline json::object make_job(std::int64_t id, std::int64_t done, std::int64_t total,
-                             std::string_view state = "running") {
+// The hub's writers in these tests: a compact job and item object (the
+// server's real shapes are tested in server_json_test).
+inline json::object to_json(const JobSnapshot& job) {
     return json::object{
-        {"id", id},
-        {"name", "job " + std::to_string(id)},
-        {"state", state},
+        {"id", job.id},
+        {"name", job.name},
+        {"state", to_string(job.state)},
         {"counts",
-         {{"total", total},
-          {"queued", total - done},
-          {"active", 0},
-          {"done", done},
-          {"failed", 0},
-          {"cancelled", 0}}},
-        {"bytes", done * 1000},
+         {{"total", job.counts.total},
+          {"queued", job.counts.queued},
+          {"active", job.counts.active},
+          {"done", job.counts.done},
+          {"failed", job.counts.failed},
+          {"cancelled", job.counts.cancelled}}},
+        {"bytes", job.bytes},
     };
 }
 
-inline json::object make_item(std::int64_t id, std::string_view state) {
-    return json::object{{"id", id},
-                        {"url", "http://127.0.0.1/" + std::to_string(id) + ".png"},
-                        {"state", state},
-                        {"attempts", 1}};
+inline json::object to_json(const ItemRecord& item) {
+    return json::object{
+        {"id", item.id}, {"url", item.url}, {"state", to_string(item.state)}, {"attempts", item.attempts}};
+}
+
+// Job `id` of user 1 (see for_user) with `done` of `total` items finished.
+inline JobSnapshot make_job(std::int64_t id, std::int64_t done, std::int64_t total,
+                            std::string_view state = "running") {
+    JobSnapshot job;
+    job.id = id;
+    job.user = 1;
+    job.name = "job " + std::to_string(id);
+    job.state = parse_job_state(state).value();
+    job.counts = {total, total - done, 0, done, 0, 0};
+    job.bytes = static_cast<std::uint64_t>(done * 1000);
+    return job;
+}
+
+inline JobSnapshot for_user(UserId user, JobSnapshot job) {
+    job.user = user;
+    return job;
+}
+
+inline ItemRecord make_item(std::int64_t id, std::string_view state) {
+    ItemRecord item;
+    item.id = id;
+    item.url = "http://127.0.0.1/" + std::to_string(id) + ".png";
+    item.state = parse_item_state(state).value();
+    item.attempts = 1;
+    return item;
 }
 
 inline std::int64_t done_of(const json::object& job) {
@@ -89,9 +115,11 @@ class HubTest : public ::testing::Test {
         hooks.snapshot_provider = [this](UserId user, const SnapshotSink& sink) {
             ++provider_calls;
             if (provider_fails) return false;
-            sink(store[user]);
+            sink(store[user], as_of[user]);
             return true;
         };
+        hooks.write_job = [](const JobSnapshot& job) { return json::serialize(to_json(job)); };
+        hooks.write_item = [](const ItemRecord& item) { return json::serialize(to_json(item)); };
         hooks.steady_now = [this] { return clock.now; };
         hooks.wall_clock_ms = [] { return wall_ms; };
         hooks.on_deadline = [this](SteadyTime due) { deadlines.push_back(due); };
@@ -107,7 +135,8 @@ class HubTest : public ::testing::Test {
     }
 
     FakeClock clock;
-    std::map<UserId, std::vector<json::object>> store;  // what the provider returns
+    std::map<UserId, std::vector<JobSnapshot>> store;  // what the provider returns
+    std::map<UserId, CommitId> as_of;                  // ... and as of which commit
     bool provider_fails = false;
     int provider_calls = 0;
     std::vector<SteadyTime> deadlines;

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "store/database.hpp"
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 #include "store_test_support.hpp"
 
 namespace litchi {
@@ -36,8 +36,8 @@ TEST(StoreDatabase, MigrationsAreIdempotent) {
                   4);
     }
     // Reopening through Store migrates again (no-op) and recovers.
-    Store store(dir.path());
-    EXPECT_EQ(Store::database_path(dir.path()), dir.path() / "litchi.db");
+    SqliteStore store(dir.path());
+    EXPECT_EQ(SqliteStore::database_path(dir.path()), dir.path() / "litchi.db");
     EXPECT_EQ(store.database().user_version(), kSchemaVersion);
 }
 
@@ -47,7 +47,7 @@ TEST(StoreDatabase, RefusesNewerSchema) {
         Database db(dir.path() / "litchi.db");
         db.set_user_version(kSchemaVersion + 1);
     }
-    EXPECT_THROW(Store store(dir.path()), std::runtime_error);
+    EXPECT_THROW(SqliteStore store(dir.path()), std::runtime_error);
 }
 
 TEST(StoreDatabase, TransactionRollsBackUnlessCommitted) {

@@ -1,6 +1,7 @@
-// Shared fixtures for the store tests: a fresh data directory per test (a
-// real SQLite file, removed afterwards) and a helper that recounts a job's
-// items straight from SQL, to check the maintained counters against.
+// Shared fixtures for the store and jobs tests: a fresh data directory per
+// test (a real SQLite file, removed afterwards), a helper that recounts a
+// job's items straight from SQL, to check the maintained counters against,
+// and builders for new jobs.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,9 +9,11 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "store/database.hpp"
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace litchi::testing {
 
@@ -46,6 +49,22 @@ inline JobCounts recount(Database& db, JobId job) {
         counts.total += stmt.column_int64(1);
     }
     return counts;
+}
+
+inline std::vector<std::string> numbered_urls(int n,
+                                              std::string_view prefix = "http://example.com/") {
+    std::vector<std::string> urls;
+    urls.reserve(n);
+    for (int i = 0; i < n; ++i) urls.push_back(std::string(prefix) + std::to_string(i) + ".jpg");
+    return urls;
+}
+
+// A job whose every line was admitted (the store's tests; admission itself is
+// tested in jobs_admission_test).
+inline NewJob new_job(UserId user, std::string name, const std::vector<std::string>& urls) {
+    NewJob job{user, std::move(name), {}};
+    for (const auto& url : urls) job.items.push_back({url, FailureReason::none});
+    return job;
 }
 
 // Test passwords: fast enough with argon2id interactive limits.

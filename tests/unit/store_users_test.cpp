@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 #include "store_test_support.hpp"
 
 namespace litchi {
@@ -16,7 +16,7 @@ using testing::TempDir;
 class StoreUsers : public ::testing::Test {
   protected:
     TempDir dir;
-    Store store{dir.path()};
+    SqliteStore store{dir.path()};
     UserStore& users = store.users();
 };
 
@@ -153,7 +153,7 @@ TEST_F(StoreUsers, TokensSurviveReopen) {
     auto user = users.create_user("ivan", kPassword).user;
     ASSERT_TRUE(user);
     token = users.create_token(user->id, TokenKind::api).token;
-    Store reopened(dir.path());
+    SqliteStore reopened(dir.path());
     auto auth = reopened.users().authenticate(token);
     ASSERT_TRUE(auth);
     EXPECT_EQ(auth->user.name, "ivan");

@@ -1,5 +1,5 @@
 /*
- * The HTTP API client (DESIGN.md, "HTTP API"). Every request goes same-origin
+ * The HTTP API client (docs/api.md). Every request goes same-origin
  * with the session cookie; when the app holds a bearer token (the one-time
  * login link when the server did not swap it for a cookie) it is added as an
  * Authorization header. A 401 anywhere tells the session store, which sends the

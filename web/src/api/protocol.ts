@@ -1,5 +1,5 @@
 /*
- * Types of the HTTP API objects and of progress protocol v1 (see DESIGN.md),
+ * Types of the HTTP API objects and of progress protocol v1 (see docs/api.md and docs/protocol.md),
  * plus the one place that turns untrusted JSON from the server into them.
  *
  * Parsing is defensive: a frame that does not look like a message we know is

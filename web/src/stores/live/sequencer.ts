@@ -1,6 +1,6 @@
 /*
  * Puts sequenced server messages in order: the heart of "never miss a change,
- * never see a count go backwards". Rules (DESIGN.md, progress protocol v1):
+ * never see a count go backwards". Rules (docs/protocol.md):
  *
  *  - hello / snapshot are full states: always accepted, they reset `last`
  *    (a restarted server may start its counter again).

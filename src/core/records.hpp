@@ -1,6 +1,8 @@
-// The rows the store hands out: users, tokens, jobs and items as plain values.
-// Every id is the SQLite rowid. Times are milliseconds since the Unix epoch
-// (UTC); json.hpp renders them as ISO 8601 for the API.
+// The model's records: users, tokens, jobs and items as plain values, the
+// shape in which they cross every boundary (store -> jobs -> event hub ->
+// server). Only the server turns them into JSON (server/json.hpp), at the
+// edge. Ids are the store's row ids; times are milliseconds since the Unix
+// epoch (UTC).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,10 @@ using JobId = std::int64_t;
 using ItemId = std::int64_t;
 using TokenId = std::int64_t;
 using TimeMs = std::int64_t;  // ms since epoch, UTC
+// The store numbers its commits 1, 2, 3... in the order they happened; every
+// change notification carries the number of the commit that made it, and a
+// snapshot says which commit it is as of (see store/observer.hpp). 0: none.
+using CommitId = std::uint64_t;
 
 TimeMs now_ms();
 

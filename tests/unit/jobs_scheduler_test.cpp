@@ -16,10 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
+#include "jobs/job_service.hpp"
+#include "jobs/scheduler.hpp"
 #include "store/observer.hpp"
-#include "store/scheduler.hpp"
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 #include "store_test_support.hpp"
 
 namespace litchi {
@@ -31,7 +32,7 @@ using testing::TempDir;
 
 class FetchLibraries : public ::testing::Environment {
   public:
-    void SetUp() override { init_fetch_libraries("store_scheduler_test"); }
+    void SetUp() override { init_fetch_libraries("jobs_scheduler_test"); }
 };
 const auto* const kFetchLibraries = ::testing::AddGlobalTestEnvironment(new FetchLibraries);
 
@@ -134,14 +135,15 @@ class TestOrigin {
 struct DoneOrder : StoreObserver {
     std::mutex mutex;
     std::vector<JobId> done;
-    void on_job_changed(const JobSnapshot& job, bool state_changed) override {
-        if (!state_changed || job.state != JobState::done) return;
+    void on_commit(const StoreChanges& changes) override {
         std::lock_guard lock(mutex);
-        done.push_back(job.id);
+        for (const auto& change : changes.changed)
+            if (change.state_changed && change.job.state == JobState::done)
+                done.push_back(change.job.id);
     }
 };
 
-class StoreScheduler : public ::testing::Test {
+class JobsScheduler : public ::testing::Test {
   protected:
     void SetUp() override {
         std::lock_guard lock(store.database().mutex());
@@ -195,19 +197,20 @@ class StoreScheduler : public ::testing::Test {
 
     TempDir dir;
     TestOrigin origin;
-    Store store{dir.path()};
+    SqliteStore store{dir.path()};
     BlobStore blobs{dir.path() / "blobs", BlobLayout::sharded};
     UserId alice = 0, bob = 0;
 };
 
-TEST_F(StoreScheduler, RunsJobsToDoneWithDurableBlobs) {
+TEST_F(JobsScheduler, RunsJobsToDoneWithDurableBlobs) {
     Scheduler scheduler(store.jobs(), blobs, options(4));
+    JobService service(store.jobs(), scheduler);
     scheduler.start();
     auto ok = urls("/img/", 12);
     ok.push_back(origin.url("/missing/x.png"));
     ok.push_back("http://127.0.0.1:1/refused.png");  // nothing listens on port 1
     ok.push_back("not a url");
-    auto job = scheduler.create_job(alice, "run", views(ok));
+    auto job = service.create_job({alice, "run", views(ok)});
     EXPECT_EQ(job.counts.failed, 1) << "the bad line failed at admission";
     ASSERT_TRUE(scheduler.wait_idle(20s));
     auto snap = *store.jobs().get_job(alice, job.id);
@@ -246,14 +249,15 @@ TEST_F(StoreScheduler, RunsJobsToDoneWithDurableBlobs) {
     scheduler.stop();
 }
 
-TEST_F(StoreScheduler, SmallJobSubmittedLaterFinishesFirst) {
+TEST_F(JobsScheduler, SmallJobSubmittedLaterFinishesFirst) {
     DoneOrder order;
-    store.jobs().set_observer(&order);
     Scheduler scheduler(store.jobs(), blobs, options(2));
+    JobService service(store.jobs(), scheduler);
+    service.set_observer(&order);
     auto big_urls = urls("/img/big", 150);
     auto small_urls = urls("/img/small", 6);
-    auto big = store.jobs().create_job(alice, "big", views(big_urls), true);
-    auto small = store.jobs().create_job(alice, "small", views(small_urls), true);
+    auto big = service.create_job({alice, "big", views(big_urls)});
+    auto small = service.create_job({alice, "small", views(small_urls)});
     scheduler.start();
     ASSERT_TRUE(scheduler.wait_idle(60s));
     {
@@ -265,19 +269,19 @@ TEST_F(StoreScheduler, SmallJobSubmittedLaterFinishesFirst) {
     expect_exact(alice, big.id);
     expect_exact(alice, small.id);
     scheduler.stop();
-    store.jobs().set_observer(nullptr);
 }
 
-TEST_F(StoreScheduler, PauseRequeuesInFlightItemsAndCancelFinishesThem) {
+TEST_F(JobsScheduler, PauseRequeuesInFlightItemsAndCancelFinishesThem) {
     Scheduler scheduler(store.jobs(), blobs, options(3));
+    JobService service(store.jobs(), scheduler);
     scheduler.start();
     auto hang = urls("/hang/", 3);
-    auto job = scheduler.create_job(alice, "hang", views(hang));
+    auto job = service.create_job({alice, "hang", views(hang)});
     auto snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 3; });
     ASSERT_EQ(snap.counts.active, 3);
     EXPECT_EQ(snap.state, JobState::running);
 
-    auto paused = scheduler.pause_job(alice, job.id);
+    auto paused = service.pause_job(alice, job.id);
     EXPECT_EQ(paused.status, JobOpStatus::ok);
     EXPECT_EQ(paused.in_flight.size(), 3u);
     snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 0; });
@@ -287,10 +291,10 @@ TEST_F(StoreScheduler, PauseRequeuesInFlightItemsAndCancelFinishesThem) {
     expect_exact(alice, job.id);
 
     // Resume: they go out again; cancel then ends them for good.
-    EXPECT_EQ(scheduler.resume_job(alice, job.id).status, JobOpStatus::ok);
+    EXPECT_EQ(service.resume_job(alice, job.id).status, JobOpStatus::ok);
     snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 3; });
     ASSERT_EQ(snap.counts.active, 3);
-    auto cancelled = scheduler.cancel_job(alice, job.id);
+    auto cancelled = service.cancel_job(alice, job.id);
     EXPECT_EQ(cancelled.job->state, JobState::cancelled);
     EXPECT_EQ(cancelled.job->counts.cancelled, 3);
     ASSERT_TRUE(scheduler.wait_idle(15s));
@@ -301,13 +305,14 @@ TEST_F(StoreScheduler, PauseRequeuesInFlightItemsAndCancelFinishesThem) {
     scheduler.stop();
 }
 
-TEST_F(StoreScheduler, StopPutsInFlightItemsBackInTheQueue) {
+TEST_F(JobsScheduler, StopPutsInFlightItemsBackInTheQueue) {
     JobId job_id = 0;
     {
         Scheduler scheduler(store.jobs(), blobs, options(2));
+        JobService service(store.jobs(), scheduler);
         scheduler.start();
         auto hang = urls("/hang/", 4);
-        job_id = scheduler.create_job(bob, "stop", views(hang)).id;
+        job_id = service.create_job({bob, "stop", views(hang)}).id;
         auto snap =
             wait_for(bob, job_id, [](const JobSnapshot& s) { return s.counts.active == 4; });
         ASSERT_EQ(snap.counts.active, 4) << "2x concurrency outstanding";
@@ -324,7 +329,7 @@ TEST_F(StoreScheduler, StopPutsInFlightItemsBackInTheQueue) {
 // network is full; that must never hand out more than the fairness buffer
 // (outstanding_per_slot x concurrency), however long transfers hang, even
 // though the bound on everything in the engine is larger.
-TEST_F(StoreScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
+TEST_F(JobsScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
     auto opts = options(2);
     opts.outstanding_per_slot = 2;
     opts.in_engine_per_slot = 8;
@@ -332,9 +337,10 @@ TEST_F(StoreScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
     // The hanging transfers must outlive every wait below, however slow this machine is.
     opts.limits.total_timeout = 600'000ms;
     Scheduler scheduler(store.jobs(), blobs, opts);
+    JobService service(store.jobs(), scheduler);
     scheduler.start();
     auto hang = urls("/hang/", 20);
-    auto job = scheduler.create_job(alice, "bounded", views(hang));
+    auto job = service.create_job({alice, "bounded", views(hang)});
     auto snap = wait_for(alice, job.id, [](const JobSnapshot& s) { return s.counts.active == 4; });
     ASSERT_EQ(snap.counts.active, 4);
     std::this_thread::sleep_for(300ms);  // ~300 polls
@@ -345,9 +351,9 @@ TEST_F(StoreScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
     // A job submitted now still gets the next free slots: its items wait
     // behind 4, not behind 8 x concurrency.
     auto quick = urls("/img/q", 2);
-    auto small = scheduler.create_job(bob, "small", views(quick));
+    auto small = service.create_job({bob, "small", views(quick)});
     EXPECT_EQ(store.jobs().get_job(bob, small.id)->counts.active, 0);
-    scheduler.cancel_job(alice, job.id);
+    service.cancel_job(alice, job.id);
     snap = wait_for(bob, small.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
     EXPECT_EQ(snap.counts.done, 2);
     expect_exact(alice, job.id);
@@ -355,12 +361,13 @@ TEST_F(StoreScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
     scheduler.stop();
 }
 
-TEST_F(StoreScheduler, DeleteRemovesBlobsNoOtherJobUses) {
+TEST_F(JobsScheduler, DeleteRemovesBlobsNoOtherJobUses) {
     Scheduler scheduler(store.jobs(), blobs, options(2));
+    JobService service(store.jobs(), scheduler);
     scheduler.start();
     auto one = urls("/img/a", 1);
-    auto a = scheduler.create_job(alice, "a", views(one));
-    auto b = scheduler.create_job(bob, "b", views(one));
+    auto a = service.create_job({alice, "a", views(one)});
+    auto b = service.create_job({bob, "b", views(one)});
     ASSERT_TRUE(scheduler.wait_idle(20s));
     ItemQuery query;
     auto item = store.jobs().list_items(alice, a.id, query)->items.at(0);
@@ -368,14 +375,14 @@ TEST_F(StoreScheduler, DeleteRemovesBlobsNoOtherJobUses) {
     ASSERT_TRUE(blobs.contains(item.sha256, item.format));
 
     // Same bytes in bob's job: alice's delete keeps the file.
-    auto deleted = scheduler.delete_job(alice, a.id);
+    auto deleted = service.delete_job(alice, a.id);
     EXPECT_EQ(deleted.status, JobOpStatus::ok);
     EXPECT_TRUE(deleted.unreferenced.empty());
     EXPECT_TRUE(blobs.contains(item.sha256, item.format));
     EXPECT_FALSE(store.jobs().find_user_blob(alice, item.sha256)) << "alice no longer owns it";
     EXPECT_TRUE(store.jobs().find_user_blob(bob, item.sha256));
 
-    deleted = scheduler.delete_job(bob, b.id);
+    deleted = service.delete_job(bob, b.id);
     ASSERT_EQ(deleted.unreferenced.size(), 1u);
     EXPECT_FALSE(blobs.contains(item.sha256, item.format)) << "the last user's delete removes it";
     scheduler.stop();

@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
 
 namespace litchi {
 namespace {

@@ -1,5 +1,5 @@
 // Users, passwords (argon2id) and tokens (random, stored as SHA-256): see user_store.hpp.
-#include "store/user_store.hpp"
+#include "store/sqlite_user_store.hpp"
 
 #include <sodium.h>
 
@@ -67,11 +67,11 @@ std::string_view to_string(UserError error) {
     return "error";
 }
 
-UserStore::UserStore(Database& db, UserLimits limits) : db_(db), limits_(limits) {
+SqliteUserStore::SqliteUserStore(Database& db, UserLimits limits) : db_(db), limits_(limits) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
-const std::string& UserStore::dummy_hash() {
+const std::string& SqliteUserStore::dummy_hash() {
     // A hash to verify against when the name is unknown, so that both paths
     // cost one argon2 run. Its password is random and thrown away. Made on
     // first use: opening the store (every CLI command) should not pay for it.
@@ -93,7 +93,7 @@ bool UserStore::valid_user_name(std::string_view name) {
     return true;
 }
 
-CreateUserResult UserStore::create_user(std::string_view name, std::string_view password) {
+CreateUserResult SqliteUserStore::create_user(std::string_view name, std::string_view password) {
     if (!valid_user_name(name)) return {std::nullopt, UserError::invalid_name};
     if (auto error = check_password(password, limits_); error != UserError::none)
         return {std::nullopt, error};
@@ -112,7 +112,7 @@ CreateUserResult UserStore::create_user(std::string_view name, std::string_view 
     return {user, UserError::none};
 }
 
-UserError UserStore::set_password(UserId user, std::string_view password) {
+UserError SqliteUserStore::set_password(UserId user, std::string_view password) {
     if (auto error = check_password(password, limits_); error != UserError::none) return error;
     std::string hash = hash_password(password);
     std::lock_guard lock(db_.mutex());
@@ -121,7 +121,7 @@ UserError UserStore::set_password(UserId user, std::string_view password) {
     return db_.changes() == 1 ? UserError::none : UserError::not_found;
 }
 
-std::optional<UserRecord> UserStore::find_user(std::string_view name) {
+std::optional<UserRecord> SqliteUserStore::find_user(std::string_view name) {
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare("SELECT id, name, created FROM users WHERE name = ?");
     stmt.bind(1, name);
@@ -129,7 +129,7 @@ std::optional<UserRecord> UserStore::find_user(std::string_view name) {
     return UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)), stmt.column_int64(2)};
 }
 
-std::optional<UserRecord> UserStore::find_user(UserId id) {
+std::optional<UserRecord> SqliteUserStore::find_user(UserId id) {
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare("SELECT id, name, created FROM users WHERE id = ?");
     stmt.bind(1, id);
@@ -137,12 +137,12 @@ std::optional<UserRecord> UserStore::find_user(UserId id) {
     return UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)), stmt.column_int64(2)};
 }
 
-std::int64_t UserStore::user_count() {
+std::int64_t SqliteUserStore::user_count() {
     std::lock_guard lock(db_.mutex());
     return db_.query_int64("SELECT count(*) FROM users");
 }
 
-std::optional<UserRecord> UserStore::verify_password(std::string_view name,
+std::optional<UserRecord> SqliteUserStore::verify_password(std::string_view name,
                                                      std::string_view password) {
     std::optional<UserRecord> user;
     std::string stored_hash;
@@ -172,7 +172,7 @@ std::string UserStore::hash_token(std::string_view token) {
     return hex(digest.data(), digest.size());
 }
 
-IssuedToken UserStore::create_token(UserId user, TokenKind kind,
+IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,
                                     std::optional<std::chrono::milliseconds> lifetime) {
     std::array<unsigned char, kTokenBytes> random{};
     randombytes_buf(random.data(), random.size());
@@ -206,7 +206,7 @@ IssuedToken UserStore::create_token(UserId user, TokenKind kind,
     return issued;
 }
 
-std::optional<Authenticated> UserStore::authenticate(std::string_view token) {
+std::optional<Authenticated> SqliteUserStore::authenticate(std::string_view token) {
     // Cheap shape check first: no hashing or query for obvious garbage.
     if (token.size() < kTokenPrefix.size() + 40 || token.size() > 128 ||
         token.substr(0, kTokenPrefix.size()) != kTokenPrefix)
@@ -238,7 +238,7 @@ std::optional<Authenticated> UserStore::authenticate(std::string_view token) {
     return auth;
 }
 
-bool UserStore::revoke_token(std::string_view token) {
+bool SqliteUserStore::revoke_token(std::string_view token) {
     std::string hash = hash_token(token);
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare("UPDATE tokens SET revoked = ? WHERE hash = ? AND revoked IS NULL");
@@ -246,7 +246,7 @@ bool UserStore::revoke_token(std::string_view token) {
     return db_.changes() == 1;
 }
 
-bool UserStore::revoke_token(UserId user, TokenId id) {
+bool SqliteUserStore::revoke_token(UserId user, TokenId id) {
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare(
         "UPDATE tokens SET revoked = ? WHERE id = ? AND user_id = ? AND revoked IS NULL");
@@ -254,7 +254,7 @@ bool UserStore::revoke_token(UserId user, TokenId id) {
     return db_.changes() == 1;
 }
 
-bool UserStore::token_active(TokenId id) {
+bool SqliteUserStore::token_active(TokenId id) {
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare("SELECT expires, revoked FROM tokens WHERE id = ?");
     stmt.bind(1, id);
@@ -262,7 +262,7 @@ bool UserStore::token_active(TokenId id) {
     return stmt.is_null(0) || stmt.column_int64(0) > now_ms();
 }
 
-std::vector<TokenRecord> UserStore::list_tokens(UserId user) {
+std::vector<TokenRecord> SqliteUserStore::list_tokens(UserId user) {
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare(
         "SELECT id, kind, created, last_used, expires, revoked FROM tokens WHERE user_id = ? "

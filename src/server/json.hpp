@@ -23,7 +23,7 @@
 #include <boost/json/value.hpp>
 #include <string>
 
-#include "store/records.hpp"
+#include "core/records.hpp"
 
 namespace litchi {
 

@@ -1,5 +1,5 @@
 // JSON shapes of jobs and items for the API and the event hub: see json.hpp.
-#include "store/json.hpp"
+#include "server/json.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <charconv>

@@ -18,8 +18,10 @@
 // through its counters, so while the feeder waits for network room it looks
 // again every feeder_poll.
 //
-// User actions that touch in-flight work go through here, so the engine
-// cancels what it is doing for a paused, cancelled or deleted job.
+// User actions (job_service.hpp) that touch in-flight work call
+// cancel_in_engine() and remove_blobs_when_safe(), so the engine stops what it
+// is doing for a paused, cancelled or deleted job and no blob is removed while
+// a download of the same bytes may still be renamed into place.
 #pragma once
 
 #include <array>
@@ -88,22 +90,19 @@ class Scheduler {
     // the scheduler). Cheap; any thread.
     void wake();
 
-    // jobs.create_job + wake(). The first form admits URLs by the engine's
-    // limits (allow_private, allowed_ranges), so what is accepted is what the
-    // engine will try.
-    JobSnapshot create_job(UserId user, std::string_view name,
-                           const std::vector<std::string_view>& urls);
-    JobSnapshot create_job(UserId user, std::string_view name,
-                           const std::vector<std::string_view>& urls, bool allow_private);
+    // Cancels these items in the engine (their cancelled results come back
+    // and are applied as usual). Any thread; ids the engine no longer has are
+    // ignored.
+    void cancel_in_engine(const std::vector<ItemId>& ids);
 
-    // The JobStore actions plus the engine side: pause/cancel/delete cancel
-    // the job's in-flight items in the engine; resume/retry wake the feeder;
-    // delete also removes blob files that no item references any more.
-    JobOpResult pause_job(UserId user, JobId job);
-    JobOpResult resume_job(UserId user, JobId job);
-    JobOpResult cancel_job(UserId user, JobId job);
-    JobOpResult retry_job(UserId user, JobId job);
-    JobOpResult delete_job(UserId user, JobId job);
+    // Deletes these blob files once no download of the same bytes can be
+    // between the engine's rename and its commit: now when nothing is in
+    // flight, otherwise right after the committer's next apply. Files an item
+    // references again by then are kept.
+    void remove_blobs_when_safe(const std::vector<BlobKey>& blobs);
+
+    // The engine's limits (admission checks URLs by the same rule).
+    const FetchLimits& limits() const { return options_.limits; }
 
     SchedulerStats stats() const;
 
@@ -116,7 +115,6 @@ class Scheduler {
     // How many more items the engine should get now (0: wait). mutex_ held.
     std::size_t feeder_room() const;
     void on_results(std::vector<FetchResult>&& results);
-    void cancel_in_engine(const std::vector<ItemId>& ids);
     void remove_unreferenced_blobs(const std::vector<BlobKey>& blobs);
 
     JobStore& jobs_;

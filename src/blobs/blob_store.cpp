@@ -1,4 +1,4 @@
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
 
 #include <fcntl.h>
 #include <sys/syscall.h>

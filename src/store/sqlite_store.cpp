@@ -1,7 +1,7 @@
-// Opening the store: schema migrations (PRAGMA user_version) and crash
-// recovery. The schema is the contract between versions of Litchi: add a step
+// The embedded store: opening DATA/litchi.db, schema migrations (PRAGMA
+// user_version) and crash recovery. The schema is the contract between versions of Litchi: add a step
 // to kMigrations, never edit a shipped one.
-#include "store/store.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -34,7 +34,7 @@ CREATE TABLE tokens (
 CREATE INDEX tokens_user ON tokens(user_id);
 
 -- Counters are maintained in the same transaction as every item transition
--- and recomputed from items on open (Store::recover).
+-- and recomputed from items on open (JobStore::recover).
 CREATE TABLE jobs (
     id         INTEGER PRIMARY KEY,
     user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -104,13 +104,20 @@ void migrate(Database& db) {
     }
 }
 
-Store::Store(const std::filesystem::path& data_dir, StoreOptions options) {
+SqliteStore::SqliteStore(const std::filesystem::path& data_dir, StoreOptions options,
+                         DatabaseOptions database) {
     std::filesystem::create_directories(data_dir);
-    db_ = std::make_unique<Database>(database_path(data_dir), options.database);
+    db_ = std::make_unique<Database>(database_path(data_dir), database);
     migrate(*db_);
-    users_ = std::make_unique<UserStore>(*db_, options.users);
-    jobs_ = std::make_unique<JobStore>(*db_);
+    users_ = std::make_unique<SqliteUserStore>(*db_, options.users);
+    jobs_ = std::make_unique<SqliteJobStore>(*db_);
     if (options.recover_on_open) recovery_ = jobs_->recover();
+}
+
+SqliteStore::~SqliteStore() = default;
+
+std::unique_ptr<Store> open_store(const std::filesystem::path& data_dir, StoreOptions options) {
+    return std::make_unique<SqliteStore>(data_dir, options);
 }
 
 }  // namespace litchi

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <limits>
 
-#include "store/json.hpp"
+#include "server/json.hpp"
 
 namespace litchi {
 namespace {
@@ -24,7 +24,7 @@ JobSnapshot job_with(double rate, std::optional<double> eta) {
     return job;
 }
 
-TEST(StoreJson, WholeRatesAreIntegersSoBoostWritesThemPlainly) {
+TEST(ServerJson, WholeRatesAreIntegersSoBoostWritesThemPlainly) {
     for (auto [rate, expected] : {std::pair{0.0, 0},
                                   {0.04, 0},
                                   {1.0, 1},
@@ -44,7 +44,7 @@ TEST(StoreJson, WholeRatesAreIntegersSoBoostWritesThemPlainly) {
     EXPECT_EQ(boost::json::serialize(idle["eta"]), "null");
 }
 
-TEST(StoreJson, SlowRatesKeepOneDecimal) {
+TEST(ServerJson, SlowRatesKeepOneDecimal) {
     for (auto [rate, expected] : {std::pair{0.25, 0.3}, {0.44, 0.4}, {2.349, 2.3}, {9.94, 9.9}}) {
         auto value = rate_to_json(rate);
         ASSERT_TRUE(value.is_double()) << rate;
@@ -54,7 +54,7 @@ TEST(StoreJson, SlowRatesKeepOneDecimal) {
     EXPECT_EQ(rate_to_json(9.96).as_int64(), 10);
 }
 
-TEST(StoreJson, EtaIsWholeSecondsOrNull) {
+TEST(ServerJson, EtaIsWholeSecondsOrNull) {
     auto value = job_to_json(job_with(2.5, 41.4));
     ASSERT_TRUE(value["eta"].is_int64());
     EXPECT_EQ(value["eta"].as_int64(), 41);
@@ -64,7 +64,7 @@ TEST(StoreJson, EtaIsWholeSecondsOrNull) {
     EXPECT_TRUE(job_to_json(job_with(2.5, -1.0))["eta"].is_null());
 }
 
-TEST(StoreJson, JobTextHasNoExponentAndReadsBack) {
+TEST(ServerJson, JobTextHasNoExponentAndReadsBack) {
     auto value = job_to_json(job_with(2.349, 12.0));
     auto boost_text = boost::json::serialize(value);
     EXPECT_NE(boost_text.find("\"rate\":2.3E0"), std::string::npos)
@@ -76,7 +76,7 @@ TEST(StoreJson, JobTextHasNoExponentAndReadsBack) {
     EXPECT_EQ(boost::json::parse(text), boost::json::value(value));
 }
 
-TEST(StoreJson, TextMatchesBoostForEverythingButDoubles) {
+TEST(ServerJson, TextMatchesBoostForEverythingButDoubles) {
     boost::json::value value = {
         {"string", "quote \" backslash \\ newline \n tab \t unicode \xc3\xa9 control \x01"},
         {"int", -42},
@@ -90,7 +90,7 @@ TEST(StoreJson, TextMatchesBoostForEverythingButDoubles) {
     EXPECT_EQ(to_json_text(value), boost::json::serialize(value));
 }
 
-TEST(StoreJson, DoublesArePlainDecimalsThatRoundTrip) {
+TEST(ServerJson, DoublesArePlainDecimalsThatRoundTrip) {
     struct Case {
         double number;
         const char* text;
@@ -107,6 +107,51 @@ TEST(StoreJson, DoublesArePlainDecimalsThatRoundTrip) {
     auto largest = to_json_text(boost::json::value(std::numeric_limits<double>::max()));
     EXPECT_EQ(largest, "1.7976931348623157e+308");
     EXPECT_EQ(boost::json::parse(largest).to_number<double>(), std::numeric_limits<double>::max());
+}
+
+TEST(ServerJson, JobAndItemShapesMatchTheContract) {
+    JobSnapshot job;
+    job.id = 3;
+    job.user = 9;
+    job.name = "json";
+    job.state = JobState::queued;
+    job.created = 1714564800123;
+    job.counts = {2, 1, 0, 0, 1, 0};
+    auto value = job_to_json(job);
+    for (auto key : {"id", "name", "state", "created", "counts", "bytes", "rate", "eta"})
+        EXPECT_TRUE(value.contains(key)) << key;
+    EXPECT_EQ(value.size(), 8u) << "the owner and `updated` stay inside";
+    auto& counts = value["counts"].as_object();
+    for (auto key : {"total", "queued", "active", "done", "failed", "cancelled"})
+        EXPECT_TRUE(counts.contains(key)) << key;
+    EXPECT_EQ(value["state"].as_string(), "queued");
+    EXPECT_TRUE(value["eta"].is_null());
+    EXPECT_TRUE(value["rate"].is_int64());  // idle: 0, not 0E0
+    EXPECT_EQ(value["created"].as_string(), "2024-05-01T12:00:00.123Z");
+
+    ItemRecord queued;
+    queued.id = 1;
+    queued.url = "http://example.com/1.jpg";
+    EXPECT_EQ(item_to_json(queued).size(), 4u) << "id url state attempts";
+    ItemRecord failed = queued;
+    failed.state = ItemState::failed;
+    failed.reason = FailureReason::bad_url;
+    auto failed_json = item_to_json(failed);
+    EXPECT_EQ(failed_json["reason"].as_string(), "bad_url");
+    EXPECT_FALSE(failed_json.contains("sha256"));
+    ItemRecord done = queued;
+    done.state = ItemState::done;
+    done.format = ImageFormat::png;
+    done.width = 10;
+    done.bytes = 1000;
+    done.http_status = 200;
+    done.sha256 = std::string(64, 'a');
+    auto done_json = item_to_json(done);
+    EXPECT_EQ(done_json["format"].as_string(), "png");
+    EXPECT_EQ(done_json["width"].as_int64(), 10);
+    EXPECT_EQ(done_json["bytes"].as_int64(), 1000);
+    EXPECT_EQ(done_json["http_status"].as_int64(), 200);
+    EXPECT_EQ(format_time_iso8601(0), "1970-01-01T00:00:00.000Z");
 }
 
 }  // namespace

@@ -1,12 +1,12 @@
 // The fair scheduler between the job store and the download engine: see
 // scheduler.hpp.
-#include "store/scheduler.hpp"
+#include "jobs/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
-#include "fetch/blob_store.hpp"
+#include "blobs/blob_store.hpp"
 
 namespace litchi {
 
@@ -138,10 +138,34 @@ void Scheduler::run_feeder() {
     }
 }
 
+namespace {
+
+// The store's view of an engine result: what became of the item, no paths.
+ItemOutcome outcome_of(const FetchResult& result) {
+    ItemOutcome outcome;
+    outcome.item = static_cast<ItemId>(result.id);
+    outcome.reason = result.reason;
+    outcome.http_status = result.http_status;
+    outcome.attempts = result.attempts;
+    if (result.ok()) {
+        outcome.sha256 = result.sha256;
+        outcome.bytes = result.bytes;
+        outcome.format = result.format;
+        outcome.width = result.width;
+        outcome.height = result.height;
+    }
+    return outcome;
+}
+
+}  // namespace
+
 void Scheduler::on_results(std::vector<FetchResult>&& results) {
     ApplySummary summary;
     try {
-        summary = jobs_.apply_results(results);
+        std::vector<ItemOutcome> outcomes;
+        outcomes.reserve(results.size());
+        for (const FetchResult& result : results) outcomes.push_back(outcome_of(result));
+        summary = jobs_.apply_outcomes(outcomes);
     } catch (const std::exception& e) {
         // The items stay active in the database; the next start requeues them.
         spdlog::error("scheduler: storing {} results failed: {}", results.size(), e.what());
@@ -187,66 +211,20 @@ void Scheduler::cancel_in_engine(const std::vector<ItemId>& ids) {
     engine_->cancel(engine_ids);
 }
 
-JobSnapshot Scheduler::create_job(UserId user, std::string_view name,
-                                  const std::vector<std::string_view>& urls) {
-    JobSnapshot job = jobs_.create_job(user, name, urls, options_.limits);
-    wake();
-    return job;
-}
-
-JobSnapshot Scheduler::create_job(UserId user, std::string_view name,
-                                  const std::vector<std::string_view>& urls, bool allow_private) {
-    JobSnapshot job = jobs_.create_job(user, name, urls, allow_private);
-    wake();
-    return job;
-}
-
-JobOpResult Scheduler::pause_job(UserId user, JobId job) {
-    JobOpResult result = jobs_.pause_job(user, job);
-    // Their cancelled results come back and are requeued, not counted.
-    cancel_in_engine(result.in_flight);
-    return result;
-}
-
-JobOpResult Scheduler::resume_job(UserId user, JobId job) {
-    JobOpResult result = jobs_.resume_job(user, job);
-    if (result.status == JobOpStatus::ok) wake();
-    return result;
-}
-
-JobOpResult Scheduler::cancel_job(UserId user, JobId job) {
-    JobOpResult result = jobs_.cancel_job(user, job);
-    cancel_in_engine(result.in_flight);
-    wake();  // slots freed in the engine go to other jobs
-    return result;
-}
-
-JobOpResult Scheduler::retry_job(UserId user, JobId job) {
-    JobOpResult result = jobs_.retry_job(user, job);
-    if (result.status == JobOpStatus::ok) wake();
-    return result;
-}
-
-JobOpResult Scheduler::delete_job(UserId user, JobId job) {
-    JobOpResult result = jobs_.delete_job(user, job);
-    cancel_in_engine(result.in_flight);
-    if (!result.unreferenced.empty()) {
-        // A blob may only go when no download of the same bytes can be
-        // between the engine's rename and apply_results (it would then be
-        // reported done with its file gone). With nothing in flight, and
-        // the feeder unable to submit while we hold mutex_, that is now;
-        // otherwise the committer thread does it right after its next
-        // apply, when everything renamed so far is visible in the database.
-        std::unique_lock lock(mutex_);
-        if (in_flight_.empty() || stopped_) {
-            remove_unreferenced_blobs(result.unreferenced);
-        } else {
-            pending_blob_removals_.insert(pending_blob_removals_.end(), result.unreferenced.begin(),
-                                          result.unreferenced.end());
-        }
+void Scheduler::remove_blobs_when_safe(const std::vector<BlobKey>& blobs) {
+    if (blobs.empty()) return;
+    // A blob may only go when no download of the same bytes can be between
+    // the engine's rename and apply_outcomes (it would then be reported done
+    // with its file gone). With nothing in flight, and the feeder unable to
+    // submit while we hold mutex_, that is now; otherwise the committer
+    // thread does it right after its next apply, when everything renamed so
+    // far is visible in the database.
+    std::unique_lock lock(mutex_);
+    if (in_flight_.empty() || stopped_) {
+        remove_unreferenced_blobs(blobs);
+    } else {
+        pending_blob_removals_.insert(pending_blob_removals_.end(), blobs.begin(), blobs.end());
     }
-    wake();
-    return result;
 }
 
 void Scheduler::remove_unreferenced_blobs(const std::vector<BlobKey>& blobs) {

@@ -1,5 +1,5 @@
 // Names of the store's states, as the API and the database spell them.
-#include "store/records.hpp"
+#include "core/records.hpp"
 
 #include <array>
 #include <chrono>

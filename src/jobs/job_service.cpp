@@ -1,0 +1,106 @@
+// See job_service.hpp.
+#include "jobs/job_service.hpp"
+
+#include "jobs/scheduler.hpp"
+
+namespace litchi {
+
+JobService::JobService(JobStore& store, Scheduler& scheduler, JobServiceOptions options)
+    : store_(store),
+      scheduler_(scheduler),
+      options_(options),
+      rates_(options.rate_window) {
+    store_.set_observer(this);
+}
+
+JobService::~JobService() {
+    store_.set_observer(nullptr);
+}
+
+void JobService::set_observer(StoreObserver* observer) {
+    // Re-registering goes through the store's delivery lock, so no delivery
+    // is running while downstream_ changes, and none reads the old one after.
+    store_.set_observer(nullptr);
+    downstream_ = observer;
+    store_.set_observer(this);
+}
+
+void JobService::on_commit(const StoreChanges& changes) {
+    for (const JobChange& change : changes.changed) rates_.observe(change.job);
+    for (const JobSnapshot& job : changes.deleted) rates_.forget(job.id);
+    if (downstream_ == nullptr) return;
+    StoreChanges rated = changes;
+    for (JobSnapshot& job : rated.created) rates_.fill(job);
+    for (JobSnapshot& job : rated.items_reset) rates_.fill(job);
+    for (JobChange& change : rated.changed) rates_.fill(change.job);
+    for (JobSnapshot& job : rated.deleted) rates_.fill(job);
+    downstream_->on_commit(rated);
+}
+
+JobOpResult JobService::with_rate(JobOpResult result) {
+    if (result.job) rates_.fill(*result.job);
+    return result;
+}
+
+JobSnapshot JobService::create_job(const JobRequest& request) {
+    JobSnapshot job = store_.create_job(admit_job(request, scheduler_.limits(), options_.admission));
+    scheduler_.wake();
+    rates_.fill(job);
+    return job;
+}
+
+std::vector<JobSnapshot> JobService::list_jobs(UserId user) {
+    std::vector<JobSnapshot> jobs = store_.list_jobs(user);
+    for (JobSnapshot& job : jobs) rates_.fill(job);
+    return jobs;
+}
+
+std::optional<JobSnapshot> JobService::get_job(UserId user, JobId id) {
+    std::optional<JobSnapshot> job = store_.get_job(user, id);
+    if (job) rates_.fill(*job);
+    return job;
+}
+
+void JobService::visit_jobs(UserId user, const JobsVisitor& visit) {
+    store_.visit_jobs(user, [&](const std::vector<JobSnapshot>& jobs, CommitId as_of) {
+        std::vector<JobSnapshot> rated = jobs;
+        for (JobSnapshot& job : rated) rates_.fill(job);
+        visit(rated, as_of);
+    });
+}
+
+JobOpResult JobService::pause_job(UserId user, JobId job) {
+    JobOpResult result = store_.pause_job(user, job);
+    // Their cancelled results come back and are requeued, not counted.
+    scheduler_.cancel_in_engine(result.in_flight);
+    return with_rate(std::move(result));
+}
+
+JobOpResult JobService::resume_job(UserId user, JobId job) {
+    JobOpResult result = store_.resume_job(user, job);
+    if (result.status == JobOpStatus::ok) scheduler_.wake();
+    return with_rate(std::move(result));
+}
+
+JobOpResult JobService::cancel_job(UserId user, JobId job) {
+    JobOpResult result = store_.cancel_job(user, job);
+    scheduler_.cancel_in_engine(result.in_flight);
+    scheduler_.wake();  // slots freed in the engine go to other jobs
+    return with_rate(std::move(result));
+}
+
+JobOpResult JobService::retry_job(UserId user, JobId job) {
+    JobOpResult result = store_.retry_job(user, job);
+    if (result.status == JobOpStatus::ok) scheduler_.wake();
+    return with_rate(std::move(result));
+}
+
+JobOpResult JobService::delete_job(UserId user, JobId job) {
+    JobOpResult result = store_.delete_job(user, job);
+    scheduler_.cancel_in_engine(result.in_flight);
+    scheduler_.remove_blobs_when_safe(result.unreferenced);
+    scheduler_.wake();
+    return with_rate(std::move(result));
+}
+
+}  // namespace litchi

@@ -1,0 +1,52 @@
+// JobStore on the server's SQLite connection (see job_store.hpp for what each
+// call promises). Changes go through a ChangeQueue: queued under the
+// connection's mutex in commit order, delivered after it is released.
+#pragma once
+
+#include <memory>
+
+#include "store/job_store.hpp"
+
+namespace litchi {
+
+class Database;
+
+class SqliteJobStore final : public JobStore {
+  public:
+    // `db` must be migrated and outlive this. Does not run recover() itself
+    // (SqliteStore does, on open).
+    explicit SqliteJobStore(Database& db);
+    ~SqliteJobStore() override;
+    SqliteJobStore(const SqliteJobStore&) = delete;
+    SqliteJobStore& operator=(const SqliteJobStore&) = delete;
+
+    void set_observer(StoreObserver* observer) override;
+    JobSnapshot create_job(const NewJob& job) override;
+    std::vector<JobSnapshot> list_jobs(UserId user) override;
+    std::optional<JobSnapshot> get_job(UserId user, JobId job) override;
+    void visit_jobs(UserId user, const JobsVisitor& visit) override;
+    std::optional<ItemPage> list_items(UserId user, JobId job, const ItemQuery& query) override;
+    std::optional<ItemRecord> get_item(UserId user, JobId job, ItemId item) override;
+    std::optional<ImageFormat> find_user_blob(UserId user, std::string_view sha256) override;
+    bool blob_referenced(std::string_view sha256) override;
+    JobOpResult pause_job(UserId user, JobId job) override;
+    JobOpResult resume_job(UserId user, JobId job) override;
+    JobOpResult cancel_job(UserId user, JobId job) override;
+    JobOpResult retry_job(UserId user, JobId job) override;
+    JobOpResult delete_job(UserId user, JobId job) override;
+    std::vector<ClaimedItem> claim_next_items(std::size_t max) override;
+    ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) override;
+    std::int64_t requeue_active() override;
+    RecoverySummary recover() override;
+    std::int64_t queued_total() override;
+    bool has_runnable() override;
+
+  private:
+    struct Impl;
+    template <typename Work>
+    auto write(Work&& work);
+
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace litchi

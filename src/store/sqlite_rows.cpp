@@ -1,0 +1,63 @@
+// See sqlite_rows.hpp.
+#include "store/sqlite_rows.hpp"
+
+#include <algorithm>
+
+#include "store/database.hpp"
+
+namespace litchi::sqlite_rows {
+
+bool is_sha256_hex(std::string_view text) {
+    if (text.size() != 64) return false;
+    return std::all_of(text.begin(), text.end(),
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+const char* const kJobColumns =
+    "id, user_id, name, state, created, updated, total, queued, active, done, failed, cancelled, "
+    "bytes";
+
+JobSnapshot read_job(const Statement& stmt) {
+    JobSnapshot job;
+    job.id = stmt.column_int64(0);
+    job.user = stmt.column_int64(1);
+    job.name = std::string(stmt.column_text(2));
+    job.state = parse_job_state(stmt.column_text(3)).value_or(JobState::queued);
+    job.created = stmt.column_int64(4);
+    job.updated = stmt.column_int64(5);
+    job.counts.total = stmt.column_int64(6);
+    job.counts.queued = stmt.column_int64(7);
+    job.counts.active = stmt.column_int64(8);
+    job.counts.done = stmt.column_int64(9);
+    job.counts.failed = stmt.column_int64(10);
+    job.counts.cancelled = stmt.column_int64(11);
+    job.bytes = static_cast<std::uint64_t>(stmt.column_int64(12));
+    return job;
+}
+
+const char* const kItemColumns =
+    "id, job_id, position, url, state, reason, http_status, sha256, bytes, width, height, "
+    "format, attempts, updated";
+
+ItemRecord read_item(const Statement& stmt) {
+    ItemRecord item;
+    item.id = stmt.column_int64(0);
+    item.job = stmt.column_int64(1);
+    item.position = stmt.column_int64(2);
+    item.url = std::string(stmt.column_text(3));
+    item.state = parse_item_state(stmt.column_text(4)).value_or(ItemState::queued);
+    if (!stmt.is_null(5))
+        item.reason = parse_failure_reason(stmt.column_text(5)).value_or(FailureReason::none);
+    item.http_status = static_cast<int>(stmt.column_int64(6));
+    item.sha256 = std::string(stmt.column_text(7));
+    item.bytes = static_cast<std::uint64_t>(stmt.column_int64(8));
+    item.width = static_cast<int>(stmt.column_int64(9));
+    item.height = static_cast<int>(stmt.column_int64(10));
+    if (!stmt.is_null(11))
+        item.format = parse_extension(stmt.column_text(11)).value_or(ImageFormat::unknown);
+    item.attempts = static_cast<int>(stmt.column_int64(12));
+    item.updated = stmt.column_int64(13);
+    return item;
+}
+
+}  // namespace litchi::sqlite_rows

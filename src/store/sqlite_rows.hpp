@@ -1,0 +1,38 @@
+// The SQLite job store's row mapping, shared by its files: the column lists
+// and readers for jobs and items, and the one rule that settles a job's state
+// from its counts.
+#pragma once
+
+#include <string_view>
+
+#include "core/records.hpp"
+
+namespace litchi {
+
+class Statement;
+
+namespace sqlite_rows {
+
+extern const char* const kJobColumns;   // read_job reads a row selected with these
+extern const char* const kItemColumns;  // read_item likewise
+
+JobSnapshot read_job(const Statement& stmt);
+ItemRecord read_item(const Statement& stmt);
+
+inline bool is_runnable(JobState state) {
+    return state == JobState::queued || state == JobState::running;
+}
+
+// Anything that still holds work left becomes done once nothing is queued or
+// active (failures included). Paused counts too: pausing the last few active
+// items, which then finish, leaves nothing to resume.
+inline void settle_state(JobSnapshot& job) {
+    if ((is_runnable(job.state) || job.state == JobState::paused) && job.counts.queued == 0 &&
+        job.counts.active == 0)
+        job.state = JobState::done;
+}
+
+bool is_sha256_hex(std::string_view text);
+
+}  // namespace sqlite_rows
+}  // namespace litchi
