@@ -1,5 +1,5 @@
 // The `litchi fetch` manifest: JSON Lines, one line per input URL, in input
-// order (contract in shared/DESIGN.md). The server's manifest.jsonl export
+// order (documented in docs/cli.md). The server's manifest.jsonl export
 // uses the same line format.
 #pragma once
 

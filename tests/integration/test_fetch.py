@@ -1,6 +1,6 @@
 """Integration tests for `litchi fetch` against the test origin (tests/origin).
 
-Checks the contract in shared/DESIGN.md and issue 2 with real processes on
+Checks the contract of docs/cli.md ("litchi fetch") with real processes on
 127.0.0.1: the exact failure reason for every fault the origin injects, the
 files on disk (hash = name, no .part left), the manifest (one line per input
 URL, in input order), retries and Retry-After, exit status, input forms,
