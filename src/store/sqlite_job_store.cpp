@@ -13,525 +13,272 @@
 #include <set>
 #include <unordered_map>
 
-#include "store/change_queue.hpp"
-#include "store/database.hpp"
-#include "store/fair_share.hpp"
+#include "store/sqlite_job_store_impl.hpp"
 #include "store/sqlite_rows.hpp"
 
 namespace litchi {
 
-struct SqliteJobStore::Impl {
-    explicit Impl(Database& database) : db(database) {}
+std::optional<JobSnapshot> SqliteJobStore::Impl::load_job(JobId id) {
+    auto stmt = db.prepare(std::string("SELECT ") + sqlite_rows::kJobColumns + " FROM jobs WHERE id = ?");
+    stmt.bind(1, id);
+    if (!stmt.step()) return std::nullopt;
+    return sqlite_rows::read_job(stmt);
+}
 
-    Database& db;
-    ChangeQueue changes;
-    FairnessCursor fairness;
+std::optional<JobSnapshot> SqliteJobStore::Impl::load_user_job(UserId user, JobId id) {
+    auto job = load_job(id);
+    if (!job || job->user != user) return std::nullopt;  // another user's job does not exist
+    return job;
+}
 
-    // --- rows ---
+void SqliteJobStore::Impl::write_job(JobSnapshot& job, TimeMs now) {
+    job.updated = now;
+    auto stmt = db.prepare(
+        "UPDATE jobs SET state = ?, updated = ?, total = ?, queued = ?, active = ?, done = ?, "
+        "failed = ?, cancelled = ?, bytes = ? WHERE id = ?");
+    stmt.bind(1, to_string(job.state)).bind(2, now).bind(3, job.counts.total);
+    stmt.bind(4, job.counts.queued).bind(5, job.counts.active).bind(6, job.counts.done);
+    stmt.bind(7, job.counts.failed).bind(8, job.counts.cancelled);
+    stmt.bind(9, static_cast<std::int64_t>(job.bytes)).bind(10, job.id);
+    stmt.run();
+}
 
-    std::optional<JobSnapshot> load_job(JobId id) {
-        auto stmt = db.prepare(std::string("SELECT ") + sqlite_rows::kJobColumns + " FROM jobs WHERE id = ?");
-        stmt.bind(1, id);
-        if (!stmt.step()) return std::nullopt;
-        return sqlite_rows::read_job(stmt);
-    }
+std::vector<ItemId> SqliteJobStore::Impl::active_items(JobId job) {
+    std::vector<ItemId> ids;
+    auto stmt =
+        db.prepare("SELECT id FROM items WHERE job_id = ? AND state = 'active' ORDER BY id");
+    stmt.bind(1, job);
+    while (stmt.step()) ids.push_back(stmt.column_int64(0));
+    return ids;
+}
 
-    std::optional<JobSnapshot> load_user_job(UserId user, JobId id) {
-        auto job = load_job(id);
-        if (!job || job->user != user) return std::nullopt;  // another user's job does not exist
-        return job;
-    }
-
-    void write_job(JobSnapshot& job, TimeMs now) {
-        job.updated = now;
-        auto stmt = db.prepare(
-            "UPDATE jobs SET state = ?, updated = ?, total = ?, queued = ?, active = ?, done = ?, "
-            "failed = ?, cancelled = ?, bytes = ? WHERE id = ?");
-        stmt.bind(1, to_string(job.state)).bind(2, now).bind(3, job.counts.total);
-        stmt.bind(4, job.counts.queued).bind(5, job.counts.active).bind(6, job.counts.done);
-        stmt.bind(7, job.counts.failed).bind(8, job.counts.cancelled);
-        stmt.bind(9, static_cast<std::int64_t>(job.bytes)).bind(10, job.id);
-        stmt.run();
-    }
-
-    std::vector<ItemId> active_items(JobId job) {
-        std::vector<ItemId> ids;
-        auto stmt =
-            db.prepare("SELECT id FROM items WHERE job_id = ? AND state = 'active' ORDER BY id");
-        stmt.bind(1, job);
-        while (stmt.step()) ids.push_back(stmt.column_int64(0));
-        return ids;
-    }
-
-    JobSnapshot create_job(const NewJob& request) {
-        TimeMs now = now_ms();
-        JobSnapshot job;
-        job.user = request.user;
-        job.created = job.updated = now;
-        StoreChanges pending;
-        {
-            // Accepting a job is a promise: fsync this commit (see Database).
-            struct SyncFull {
-                Database& db;
-                explicit SyncFull(Database& d) : db(d) { db.set_synchronous_full(true); }
-                ~SyncFull() {
-                    try {
-                        db.set_synchronous_full(false);
-                    } catch (...) {
-                        // Staying at FULL is slower, never less safe.
-                    }
+JobSnapshot SqliteJobStore::Impl::create_job(const NewJob& request) {
+    TimeMs now = now_ms();
+    JobSnapshot job;
+    job.user = request.user;
+    job.created = job.updated = now;
+    StoreChanges pending;
+    {
+        // Accepting a job is a promise: fsync this commit (see Database).
+        struct SyncFull {
+            Database& db;
+            explicit SyncFull(Database& d) : db(d) { db.set_synchronous_full(true); }
+            ~SyncFull() {
+                try {
+                    db.set_synchronous_full(false);
+                } catch (...) {
+                    // Staying at FULL is slower, never less safe.
                 }
-            } sync_full(db);
-            Transaction txn(db);
-            auto insert_job = db.prepare(
-                "INSERT INTO jobs(user_id, name, state, created, updated) VALUES (?, ?, 'queued', "
-                "?, ?)");
-            insert_job.bind(1, job.user).bind(2, request.name).bind(3, now).bind(4, now).run();
-            job.id = db.last_insert_rowid();
-            job.name = request.name.empty() ? "job " + std::to_string(job.id) : request.name;
-
-            auto insert_item = db.prepare(
-                "INSERT INTO items(job_id, position, url, state, reason, updated) "
-                "VALUES (?, ?, ?, ?, ?, ?)");
-            ItemId first = 0, last = 0;
-            std::int64_t position = 0;
-            for (const NewItem& item : request.items) {
-                insert_item.bind(1, job.id).bind(2, position++).bind(3, item.url).bind(6, now);
-                if (item.refused == FailureReason::none) {
-                    insert_item.bind(4, "queued").bind(5, nullptr);
-                    ++job.counts.queued;
-                } else {
-                    insert_item.bind(4, "failed").bind(5, to_string(item.refused));
-                    ++job.counts.failed;
-                }
-                insert_item.run();
-                last = db.last_insert_rowid();
-                if (first == 0) first = last;
             }
-            job.counts.total = static_cast<std::int64_t>(request.items.size());
-            sqlite_rows::settle_state(job);
-            auto finish = db.prepare(
-                "UPDATE jobs SET name = ?, state = ?, first_item = ?, last_item = ?, total = ?, "
-                "queued = ?, failed = ? WHERE id = ?");
-            finish.bind(1, job.name).bind(2, to_string(job.state)).bind(3, first).bind(4, last);
-            finish.bind(5, job.counts.total).bind(6, job.counts.queued).bind(7, job.counts.failed);
-            finish.bind(8, job.id).run();
-            txn.commit();
-        }
-        pending.created.push_back(job);
-        changes.push(std::move(pending));
-        return job;
-    }
-
-    std::vector<JobSnapshot> list_jobs(UserId user) {
-        std::vector<JobSnapshot> jobs;
-        auto stmt = db.prepare(std::string("SELECT ") + sqlite_rows::kJobColumns +
-                               " FROM jobs WHERE user_id = ? ORDER BY id DESC");
-        stmt.bind(1, user);
-        while (stmt.step()) jobs.push_back(sqlite_rows::read_job(stmt));
-        return jobs;
-    }
-
-    // --- claims ---
-
-    std::vector<ClaimedItem> claim(std::size_t max) {
-        std::vector<ClaimedItem> claimed;
-        if (max == 0) return claimed;
-
-        // Runnable jobs per user, in id order (the partial index jobs_runnable).
-        std::map<UserId, std::vector<RunnableJob>> runnable;
-        {
-            auto stmt = db.prepare(
-                "SELECT user_id, id, queued FROM jobs WHERE state IN ('queued', 'running') AND "
-                "queued > 0 ORDER BY user_id, id");
-            while (stmt.step())
-                runnable[stmt.column_int64(0)].push_back(
-                    {stmt.column_int64(1), stmt.column_int64(2)});
-        }
-        if (runnable.empty()) return claimed;
-        std::map<JobId, std::int64_t> quota = share_slots(runnable, max, fairness);
-
-        TimeMs now = now_ms();
-        StoreChanges pending;
+        } sync_full(db);
         Transaction txn(db);
-        for (const auto& [job_id, count] : quota) {
-            auto job = load_job(job_id);
-            if (!job) continue;
-            std::vector<ItemRecord> items;
-            {
-                auto select = db.prepare(std::string("SELECT ") + sqlite_rows::kItemColumns +
-                                         " FROM items WHERE job_id = ? AND state = 'queued' "
-                                         "ORDER BY id LIMIT ?");
-                select.bind(1, job_id).bind(2, count);
-                while (select.step()) items.push_back(sqlite_rows::read_item(select));
+        auto insert_job = db.prepare(
+            "INSERT INTO jobs(user_id, name, state, created, updated) VALUES (?, ?, 'queued', "
+            "?, ?)");
+        insert_job.bind(1, job.user).bind(2, request.name).bind(3, now).bind(4, now).run();
+        job.id = db.last_insert_rowid();
+        job.name = request.name.empty() ? "job " + std::to_string(job.id) : request.name;
+
+        auto insert_item = db.prepare(
+            "INSERT INTO items(job_id, position, url, state, reason, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?)");
+        ItemId first = 0, last = 0;
+        std::int64_t position = 0;
+        for (const NewItem& item : request.items) {
+            insert_item.bind(1, job.id).bind(2, position++).bind(3, item.url).bind(6, now);
+            if (item.refused == FailureReason::none) {
+                insert_item.bind(4, "queued").bind(5, nullptr);
+                ++job.counts.queued;
+            } else {
+                insert_item.bind(4, "failed").bind(5, to_string(item.refused));
+                ++job.counts.failed;
             }
-            auto activate =
-                db.prepare("UPDATE items SET state = 'active', updated = ? WHERE id = ?");
-            for (auto& item : items) {
-                activate.bind(1, now).bind(2, item.id).run();
-                item.state = ItemState::active;
-                item.updated = now;
-                claimed.push_back({item.id, job_id, job->user, item.url});
-                pending.items.push_back({job->user, std::move(item)});
-            }
-            auto n = static_cast<std::int64_t>(items.size());
-            bool was_queued = job->state == JobState::queued;
-            job->counts.queued -= n;
-            job->counts.active += n;
-            if (was_queued) job->state = JobState::running;
-            write_job(*job, now);
-            pending.changed.push_back({*job, was_queued});
+            insert_item.run();
+            last = db.last_insert_rowid();
+            if (first == 0) first = last;
         }
+        job.counts.total = static_cast<std::int64_t>(request.items.size());
+        sqlite_rows::settle_state(job);
+        auto finish = db.prepare(
+            "UPDATE jobs SET name = ?, state = ?, first_item = ?, last_item = ?, total = ?, "
+            "queued = ?, failed = ? WHERE id = ?");
+        finish.bind(1, job.name).bind(2, to_string(job.state)).bind(3, first).bind(4, last);
+        finish.bind(5, job.counts.total).bind(6, job.counts.queued).bind(7, job.counts.failed);
+        finish.bind(8, job.id).run();
         txn.commit();
-        changes.push(std::move(pending));
-        return claimed;
     }
+    pending.created.push_back(job);
+    changes.push(std::move(pending));
+    return job;
+}
 
-    // --- results ---
+std::vector<JobSnapshot> SqliteJobStore::Impl::list_jobs(UserId user) {
+    std::vector<JobSnapshot> jobs;
+    auto stmt = db.prepare(std::string("SELECT ") + sqlite_rows::kJobColumns +
+                           " FROM jobs WHERE user_id = ? ORDER BY id DESC");
+    stmt.bind(1, user);
+    while (stmt.step()) jobs.push_back(sqlite_rows::read_job(stmt));
+    return jobs;
+}
 
-    ApplySummary apply(const std::vector<ItemOutcome>& outcomes) {
-        ApplySummary summary;
-        if (outcomes.empty()) return summary;
-        TimeMs now = now_ms();
-        StoreChanges pending;
-        std::map<JobId, std::pair<JobSnapshot, JobState>> jobs;  // current, state before
-        Transaction txn(db);
-        for (const ItemOutcome& result : outcomes) {
-            ItemRecord item;
-            {
-                auto select =
-                    db.prepare(std::string("SELECT ") + sqlite_rows::kItemColumns + " FROM items WHERE id = ?");
-                select.bind(1, result.item);
-                if (!select.step()) {
-                    ++summary.ignored;  // deleted meanwhile
-                    if (result.ok()) summary.orphaned.push_back({result.sha256, result.format});
-                    continue;
-                }
-                item = sqlite_rows::read_item(select);
-            }
-            if (item.state != ItemState::active) {
-                ++summary.ignored;  // cancelled meanwhile; its late result changes nothing
+std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
+    std::vector<ClaimedItem> claimed;
+    if (max == 0) return claimed;
+
+    // Runnable jobs per user, in id order (the partial index jobs_runnable).
+    std::map<UserId, std::vector<RunnableJob>> runnable;
+    {
+        auto stmt = db.prepare(
+            "SELECT user_id, id, queued FROM jobs WHERE state IN ('queued', 'running') AND "
+            "queued > 0 ORDER BY user_id, id");
+        while (stmt.step())
+            runnable[stmt.column_int64(0)].push_back(
+                {stmt.column_int64(1), stmt.column_int64(2)});
+    }
+    if (runnable.empty()) return claimed;
+    std::map<JobId, std::int64_t> quota = share_slots(runnable, max, fairness);
+
+    TimeMs now = now_ms();
+    StoreChanges pending;
+    Transaction txn(db);
+    for (const auto& [job_id, count] : quota) {
+        auto job = load_job(job_id);
+        if (!job) continue;
+        std::vector<ItemRecord> items;
+        {
+            auto select = db.prepare(std::string("SELECT ") + sqlite_rows::kItemColumns +
+                                     " FROM items WHERE job_id = ? AND state = 'queued' "
+                                     "ORDER BY id LIMIT ?");
+            select.bind(1, job_id).bind(2, count);
+            while (select.step()) items.push_back(sqlite_rows::read_item(select));
+        }
+        auto activate =
+            db.prepare("UPDATE items SET state = 'active', updated = ? WHERE id = ?");
+        for (auto& item : items) {
+            activate.bind(1, now).bind(2, item.id).run();
+            item.state = ItemState::active;
+            item.updated = now;
+            claimed.push_back({item.id, job_id, job->user, item.url});
+            pending.items.push_back({job->user, std::move(item)});
+        }
+        auto n = static_cast<std::int64_t>(items.size());
+        bool was_queued = job->state == JobState::queued;
+        job->counts.queued -= n;
+        job->counts.active += n;
+        if (was_queued) job->state = JobState::running;
+        write_job(*job, now);
+        pending.changed.push_back({*job, was_queued});
+    }
+    txn.commit();
+    changes.push(std::move(pending));
+    return claimed;
+}
+
+ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcomes) {
+    ApplySummary summary;
+    if (outcomes.empty()) return summary;
+    TimeMs now = now_ms();
+    StoreChanges pending;
+    std::map<JobId, std::pair<JobSnapshot, JobState>> jobs;  // current, state before
+    Transaction txn(db);
+    for (const ItemOutcome& result : outcomes) {
+        ItemRecord item;
+        {
+            auto select =
+                db.prepare(std::string("SELECT ") + sqlite_rows::kItemColumns + " FROM items WHERE id = ?");
+            select.bind(1, result.item);
+            if (!select.step()) {
+                ++summary.ignored;  // deleted meanwhile
                 if (result.ok()) summary.orphaned.push_back({result.sha256, result.format});
                 continue;
             }
-            auto it = jobs.find(item.job);
-            if (it == jobs.end()) {
-                auto job = load_job(item.job);
-                if (!job) {
-                    ++summary.ignored;
-                    continue;
-                }
-                it = jobs.emplace(item.job, std::make_pair(*job, job->state)).first;
+            item = sqlite_rows::read_item(select);
+        }
+        if (item.state != ItemState::active) {
+            ++summary.ignored;  // cancelled meanwhile; its late result changes nothing
+            if (result.ok()) summary.orphaned.push_back({result.sha256, result.format});
+            continue;
+        }
+        auto it = jobs.find(item.job);
+        if (it == jobs.end()) {
+            auto job = load_job(item.job);
+            if (!job) {
+                ++summary.ignored;
+                continue;
             }
-            JobSnapshot& job = it->second.first;
-            --job.counts.active;
-            item.updated = now;
+            it = jobs.emplace(item.job, std::make_pair(*job, job->state)).first;
+        }
+        JobSnapshot& job = it->second.first;
+        --job.counts.active;
+        item.updated = now;
 
-            if (result.ok()) {
-                item.state = ItemState::done;
-                item.reason = FailureReason::none;
-                item.http_status = result.http_status;
-                item.sha256 = result.sha256;
-                item.bytes = result.bytes;
-                item.width = result.width;
-                item.height = result.height;
-                item.format = result.format;
-                item.attempts += result.attempts;
-                auto update = db.prepare(
-                    "UPDATE items SET state = 'done', reason = NULL, http_status = ?, sha256 = ?, "
-                    "bytes = ?, width = ?, height = ?, format = ?, attempts = ?, updated = ? "
-                    "WHERE id = ?");
-                if (item.http_status)
-                    update.bind(1, item.http_status);
-                else
-                    update.bind(1, nullptr);
-                update.bind(2, item.sha256).bind(3, item.bytes).bind(4, item.width);
-                update.bind(5, item.height).bind(6, extension(item.format));
-                update.bind(7, item.attempts).bind(8, now).bind(9, item.id).run();
-                ++job.counts.done;
-                job.bytes += result.bytes;
-                ++summary.done;
-                summary.bytes += result.bytes;
-            } else if (result.reason == FailureReason::cancelled &&
-                       job.state != JobState::cancelled) {
-                // Cancelled because its job was paused (or paused and resumed
-                // before this came back): it was not the user's cancel, so it
-                // waits in the queue again and is not counted as cancelled.
-                item.state = ItemState::queued;
-                auto update =
-                    db.prepare("UPDATE items SET state = 'queued', updated = ? WHERE id = ?");
-                update.bind(1, now).bind(2, item.id).run();
-                ++job.counts.queued;
-                ++summary.requeued;
-            } else {
-                bool cancelled = result.reason == FailureReason::cancelled;
-                item.state = cancelled ? ItemState::cancelled : ItemState::failed;
-                item.reason = result.reason;
-                item.http_status = result.http_status;
-                item.attempts += result.attempts;
-                auto update = db.prepare(
-                    "UPDATE items SET state = ?, reason = ?, http_status = ?, attempts = ?, "
-                    "updated = ? WHERE id = ?");
-                update.bind(1, to_string(item.state)).bind(2, to_string(item.reason));
-                if (item.http_status)
-                    update.bind(3, item.http_status);
-                else
-                    update.bind(3, nullptr);
-                update.bind(4, item.attempts).bind(5, now).bind(6, item.id).run();
-                ++job.counts.of(item.state);
-                ++(cancelled ? summary.cancelled : summary.failed);
-            }
-            pending.items.push_back({job.user, std::move(item)});
+        if (result.ok()) {
+            item.state = ItemState::done;
+            item.reason = FailureReason::none;
+            item.http_status = result.http_status;
+            item.sha256 = result.sha256;
+            item.bytes = result.bytes;
+            item.width = result.width;
+            item.height = result.height;
+            item.format = result.format;
+            item.attempts += result.attempts;
+            auto update = db.prepare(
+                "UPDATE items SET state = 'done', reason = NULL, http_status = ?, sha256 = ?, "
+                "bytes = ?, width = ?, height = ?, format = ?, attempts = ?, updated = ? "
+                "WHERE id = ?");
+            if (item.http_status)
+                update.bind(1, item.http_status);
+            else
+                update.bind(1, nullptr);
+            update.bind(2, item.sha256).bind(3, item.bytes).bind(4, item.width);
+            update.bind(5, item.height).bind(6, extension(item.format));
+            update.bind(7, item.attempts).bind(8, now).bind(9, item.id).run();
+            ++job.counts.done;
+            job.bytes += result.bytes;
+            ++summary.done;
+            summary.bytes += result.bytes;
+        } else if (result.reason == FailureReason::cancelled &&
+                   job.state != JobState::cancelled) {
+            // Cancelled because its job was paused (or paused and resumed
+            // before this came back): it was not the user's cancel, so it
+            // waits in the queue again and is not counted as cancelled.
+            item.state = ItemState::queued;
+            auto update =
+                db.prepare("UPDATE items SET state = 'queued', updated = ? WHERE id = ?");
+            update.bind(1, now).bind(2, item.id).run();
+            ++job.counts.queued;
+            ++summary.requeued;
+        } else {
+            bool cancelled = result.reason == FailureReason::cancelled;
+            item.state = cancelled ? ItemState::cancelled : ItemState::failed;
+            item.reason = result.reason;
+            item.http_status = result.http_status;
+            item.attempts += result.attempts;
+            auto update = db.prepare(
+                "UPDATE items SET state = ?, reason = ?, http_status = ?, attempts = ?, "
+                "updated = ? WHERE id = ?");
+            update.bind(1, to_string(item.state)).bind(2, to_string(item.reason));
+            if (item.http_status)
+                update.bind(3, item.http_status);
+            else
+                update.bind(3, nullptr);
+            update.bind(4, item.attempts).bind(5, now).bind(6, item.id).run();
+            ++job.counts.of(item.state);
+            ++(cancelled ? summary.cancelled : summary.failed);
         }
-        for (auto& [id, entry] : jobs) {
-            auto& [job, state_before] = entry;
-            sqlite_rows::settle_state(job);
-            write_job(job, now);
-            pending.changed.push_back({job, job.state != state_before});
-        }
-        txn.commit();
-        changes.push(std::move(pending));
-        return summary;
+        pending.items.push_back({job.user, std::move(item)});
     }
-
-    // --- user actions ---
-
-    JobOpResult pause(UserId user, JobId id) {
-        JobOpResult result;
-        auto job = load_user_job(user, id);
-        if (!job) return result;
-        result.status = JobOpStatus::ok;
-        if (job->state == JobState::paused) {
-            result.job = *job;
-            return result;
-        }
-        if (!sqlite_rows::is_runnable(job->state)) {
-            result.status = JobOpStatus::conflict;
-            result.job = *job;
-            return result;
-        }
-        StoreChanges pending;
-        Transaction txn(db);
-        job->state = JobState::paused;
-        write_job(*job, now_ms());
-        result.in_flight = active_items(id);
-        txn.commit();
-        pending.changed.push_back({*job, true});
-        changes.push(std::move(pending));
-        result.job = *job;
-        return result;
+    for (auto& [id, entry] : jobs) {
+        auto& [job, state_before] = entry;
+        sqlite_rows::settle_state(job);
+        write_job(job, now);
+        pending.changed.push_back({job, job.state != state_before});
     }
+    txn.commit();
+    changes.push(std::move(pending));
+    return summary;
+}
 
-    JobOpResult resume(UserId user, JobId id) {
-        JobOpResult result;
-        auto job = load_user_job(user, id);
-        if (!job) return result;
-        result.status = JobOpStatus::ok;
-        if (job->state == JobState::cancelled) result.status = JobOpStatus::conflict;
-        if (job->state != JobState::paused) {
-            result.job = *job;
-            return result;
-        }
-        StoreChanges pending;
-        Transaction txn(db);
-        // Back to running if the engine ever touched one of its items,
-        // otherwise to queued (it was paused before it started).
-        bool started = job->counts.active > 0 || job->counts.done > 0;
-        if (!started) {
-            auto touched = db.prepare(
-                "SELECT 1 FROM items WHERE job_id = ? AND (attempts > 0 OR state = 'done') LIMIT "
-                "1");
-            touched.bind(1, id);
-            started = touched.step();
-        }
-        job->state = started ? JobState::running : JobState::queued;
-        sqlite_rows::settle_state(*job);
-        write_job(*job, now_ms());
-        txn.commit();
-        pending.changed.push_back({*job, true});
-        changes.push(std::move(pending));
-        result.job = *job;
-        return result;
-    }
-
-    JobOpResult cancel(UserId user, JobId id) {
-        JobOpResult result;
-        auto job = load_user_job(user, id);
-        if (!job) return result;
-        result.status = JobOpStatus::ok;
-        if (job->state == JobState::cancelled) {
-            result.job = *job;
-            return result;
-        }
-        if (job->state == JobState::done) {
-            result.status = JobOpStatus::conflict;
-            result.job = *job;
-            return result;
-        }
-        TimeMs now = now_ms();
-        StoreChanges pending;
-        Transaction txn(db);
-        result.in_flight = active_items(id);
-        auto update = db.prepare(
-            "UPDATE items SET state = 'cancelled', reason = 'cancelled', updated = ? "
-            "WHERE job_id = ? AND state IN ('queued', 'active')");
-        update.bind(1, now).bind(2, id).run();
-        job->counts.cancelled += job->counts.queued + job->counts.active;
-        job->counts.queued = 0;
-        job->counts.active = 0;
-        job->state = JobState::cancelled;
-        write_job(*job, now);
-        txn.commit();
-        pending.items_reset.push_back(*job);
-        pending.changed.push_back({*job, true});
-        changes.push(std::move(pending));
-        result.job = *job;
-        return result;
-    }
-
-    JobOpResult retry(UserId user, JobId id) {
-        JobOpResult result;
-        auto job = load_user_job(user, id);
-        if (!job) return result;
-        result.status = JobOpStatus::ok;
-        if (job->state == JobState::cancelled) {
-            result.status = JobOpStatus::conflict;
-            result.job = *job;
-            return result;
-        }
-        TimeMs now = now_ms();
-        StoreChanges pending;
-        Transaction txn(db);
-        // bad_url items would fail the same way again: they stay failed.
-        auto update = db.prepare(
-            "UPDATE items SET state = 'queued', reason = NULL, http_status = NULL, updated = ? "
-            "WHERE job_id = ? AND state = 'failed' AND reason IS NOT 'bad_url'");
-        update.bind(1, now).bind(2, id).run();
-        auto requeued = static_cast<std::int64_t>(db.changes());
-        if (requeued == 0) {
-            result.job = *job;
-            return result;  // nothing to retry; the transaction rolls back unchanged
-        }
-        JobState before = job->state;
-        job->counts.failed -= requeued;
-        job->counts.queued += requeued;
-        if (job->state == JobState::done) job->state = JobState::running;
-        write_job(*job, now);
-        txn.commit();
-        pending.items_reset.push_back(*job);
-        pending.changed.push_back({*job, job->state != before});
-        changes.push(std::move(pending));
-        result.job = *job;
-        return result;
-    }
-
-    JobOpResult remove(UserId user, JobId id) {
-        JobOpResult result;
-        auto job = load_user_job(user, id);
-        if (!job) return result;
-        result.status = JobOpStatus::ok;
-        StoreChanges pending;
-        Transaction txn(db);
-        result.in_flight = active_items(id);
-        std::set<std::pair<std::string, std::string>> blobs;
-        {
-            auto stmt = db.prepare(
-                "SELECT DISTINCT sha256, format FROM items WHERE job_id = ? AND state = 'done' "
-                "AND sha256 IS NOT NULL");
-            stmt.bind(1, id);
-            while (stmt.step())
-                blobs.insert({std::string(stmt.column_text(0)), std::string(stmt.column_text(1))});
-        }
-        db.prepare("DELETE FROM items WHERE job_id = ?").bind(1, id).run();
-        db.prepare("DELETE FROM jobs WHERE id = ?").bind(1, id).run();
-        for (const auto& [sha, format] : blobs) {
-            auto ref = db.prepare("SELECT 1 FROM items WHERE sha256 = ? LIMIT 1");
-            ref.bind(1, sha);
-            if (!ref.step())
-                result.unreferenced.push_back(
-                    {sha, parse_extension(format).value_or(ImageFormat::unknown)});
-        }
-        txn.commit();
-        pending.deleted.push_back(*job);
-        changes.push(std::move(pending));
-        result.job = *job;
-        return result;
-    }
-
-    // --- recovery ---
-
-    std::int64_t requeue_active() {
-        TimeMs now = now_ms();
-        StoreChanges pending;
-        Transaction txn(db);
-        std::vector<JobId> touched;
-        {
-            auto stmt = db.prepare("SELECT id FROM jobs WHERE active > 0");
-            while (stmt.step()) touched.push_back(stmt.column_int64(0));
-        }
-        auto update =
-            db.prepare("UPDATE items SET state = 'queued', updated = ? WHERE state = 'active'");
-        update.bind(1, now).run();
-        auto requeued = static_cast<std::int64_t>(db.changes());
-        for (JobId id : touched) {
-            auto job = load_job(id);
-            if (!job) continue;
-            job->counts.queued += job->counts.active;
-            job->counts.active = 0;
-            write_job(*job, now);
-            pending.items_reset.push_back(*job);
-            pending.changed.push_back({*job, false});
-        }
-        txn.commit();
-        changes.push(std::move(pending));
-        return requeued;
-    }
-
-    RecoverySummary recover() {
-        RecoverySummary summary;
-        summary.requeued = requeue_active();
-        TimeMs now = now_ms();
-        Transaction txn(db);
-        std::map<JobId, JobCounts> counts;
-        std::map<JobId, std::int64_t> bytes;
-        {
-            auto stmt = db.prepare(
-                "SELECT job_id, state, count(*), coalesce(sum(CASE WHEN state = 'done' THEN bytes "
-                "END), 0) "
-                "FROM items GROUP BY job_id, state");
-            while (stmt.step()) {
-                JobId id = stmt.column_int64(0);
-                auto state = parse_item_state(stmt.column_text(1));
-                if (!state) continue;
-                counts[id].of(*state) += stmt.column_int64(2);
-                counts[id].total += stmt.column_int64(2);
-                bytes[id] += stmt.column_int64(3);
-            }
-        }
-        std::vector<JobSnapshot> jobs;
-        {
-            auto stmt = db.prepare(std::string("SELECT ") + sqlite_rows::kJobColumns + " FROM jobs");
-            while (stmt.step()) jobs.push_back(sqlite_rows::read_job(stmt));
-        }
-        for (auto& job : jobs) {
-            JobSnapshot fixed = job;
-            fixed.counts = counts[job.id];
-            fixed.bytes = static_cast<std::uint64_t>(bytes[job.id]);
-            // A finished job that has queued items again (a crash between
-            // steps cannot cause that today, but a hand-edited file can).
-            if (fixed.state == JobState::done && fixed.counts.queued > 0)
-                fixed.state = JobState::running;
-            sqlite_rows::settle_state(fixed);
-            if (fixed.counts != job.counts || fixed.bytes != job.bytes ||
-                fixed.state != job.state) {
-                write_job(fixed, now);
-                ++summary.jobs_repaired;
-            }
-        }
-        txn.commit();
-        return summary;
-    }
-};
 
 
 SqliteJobStore::SqliteJobStore(Database& db) : impl_(std::make_unique<Impl>(db)) {}

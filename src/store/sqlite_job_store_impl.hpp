@@ -1,0 +1,56 @@
+// The SQLite job store's inside, shared by its two files: sqlite_job_store.cpp
+// (rows, creation, claims, outcomes, the public calls) and
+// sqlite_job_actions.cpp (the user's state changes and crash recovery).
+// Every Impl method runs with the database mutex held and queues its changes
+// right after its commit.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "store/change_queue.hpp"
+#include "store/database.hpp"
+#include "store/fair_share.hpp"
+#include "store/sqlite_job_store.hpp"
+
+namespace litchi {
+
+struct SqliteJobStore::Impl {
+    explicit Impl(Database& database) : db(database) {}
+
+    Database& db;
+    ChangeQueue changes;
+    FairnessCursor fairness;
+
+    // --- rows ---
+
+    std::optional<JobSnapshot> load_job(JobId id);
+    std::optional<JobSnapshot> load_user_job(UserId user, JobId id);
+    void write_job(JobSnapshot& job, TimeMs now);
+    std::vector<ItemId> active_items(JobId job);
+    JobSnapshot create_job(const NewJob& request);
+    std::vector<JobSnapshot> list_jobs(UserId user);
+
+    // --- claims ---
+
+    std::vector<ClaimedItem> claim(std::size_t max);
+
+    // --- results ---
+
+    ApplySummary apply(const std::vector<ItemOutcome>& outcomes);
+
+    // --- user actions ---
+
+    JobOpResult pause(UserId user, JobId id);
+    JobOpResult resume(UserId user, JobId id);
+    JobOpResult cancel(UserId user, JobId id);
+    JobOpResult retry(UserId user, JobId id);
+    JobOpResult remove(UserId user, JobId id);
+
+    // --- recovery ---
+
+    std::int64_t requeue_active();
+    RecoverySummary recover();
+};
+
+}  // namespace litchi
