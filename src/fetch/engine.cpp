@@ -40,9 +40,9 @@
 
 #include "core/address.hpp"
 #include "core/backoff.hpp"
+#include "crypto/sha256.hpp"
 #include "fetch/blob_store.hpp"
 #include "fetch/probe.hpp"
-#include "fetch/sha256.hpp"
 #include "fetch/url_check.hpp"
 
 namespace litchi {
