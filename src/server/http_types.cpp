@@ -1,10 +1,8 @@
 // Builders for the common reply shapes (see http_types.hpp).
 #include "server/http_types.hpp"
 
-#include <cctype>
-
-#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 
 namespace litchi::server {
 
@@ -27,16 +25,6 @@ StringResponse json_response(http::status status, const boost::json::value& body
     res.body() = boost::json::serialize(body);
     res.prepare_payload();
     return res;
-}
-
-StringResponse error_response(http::status status, std::string_view code,
-                              std::string_view message) {
-    boost::json::object error;
-    error["code"] = code;
-    error["message"] = message;
-    boost::json::object body;
-    body["error"] = std::move(error);
-    return json_response(status, body);
 }
 
 std::string_view trim_header_value(std::string_view text) {
