@@ -82,6 +82,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::shared_ptr<BodyStream> body_stream_;
     std::string chunk_;
     bool close_after_stream_ = false;
+    // What the linger reads into and drops. Its size is read granularity, not
+    // a limit: how long the linger lasts is --linger. Allocated only then.
     std::unique_ptr<std::array<char, 16 * 1024>> discard_;
 };
 

@@ -103,6 +103,8 @@ class WebSocketSession : public LiveSocket, public std::enable_shared_from_this<
     bool answer_subprotocol_;
     std::uint64_t registration_ = 0;
 
+    // One read's worth of client bytes. Read granularity, not a limit: clients
+    // send little, and a message may still be up to --ws-max-message long.
     std::array<char, 2048> read_buffer_;
     ws::FrameReader reader_;
     std::vector<ws::Incoming> incoming_;
