@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "cli/commands.hpp"
+#include "cli/limit_flags.hpp"
 #include "cli/progress_view.hpp"
 #include "blobs/blob_store.hpp"
 #include "fetch/engine.hpp"
@@ -24,7 +25,9 @@ namespace {
 
 std::atomic<int> g_signal{0};
 
-void on_signal(int sig) { g_signal.store(sig); }
+void on_signal(int sig) {
+    g_signal.store(sig);
+}
 
 struct FetchOptions {
     std::vector<std::string> urls;
@@ -33,15 +36,16 @@ struct FetchOptions {
     std::string manifest;
     std::string progress = "auto";
     std::vector<std::string> allow_cidrs;
-    double timeout_s = 120;
-    double connect_timeout_s = 10;
-    long min_speed_time_s = 10;
+    // --checkpoint-interval: how often the manifest is rewritten during a run,
+    // so even kill -9 loses at most this much finished work.
+    std::chrono::seconds checkpoint_interval{10};
     FetchLimits limits;
 };
 
 std::string trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
         s.remove_suffix(1);
     return std::string(s);
 }
@@ -74,15 +78,14 @@ int run_fetch(FetchOptions& opt) {
             if (!read_url_lines(in, urls)) return usage_error("error reading " + opt.input);
         }
     }
-    if (urls.empty()) return usage_error("no URLs given (pass them as arguments, or with -i FILE or -i -)");
+    if (urls.empty())
+        return usage_error("no URLs given (pass them as arguments, or with -i FILE or -i -)");
     for (const auto& text : opt.allow_cidrs) {
         auto range = parse_cidr(text);
         if (!range) return usage_error("--allow-cidr: not an address range: " + text);
         opt.limits.allowed_ranges.push_back(*range);
     }
-    opt.limits.total_timeout = std::chrono::milliseconds(static_cast<long long>(opt.timeout_s * 1000));
-    opt.limits.connect_timeout = std::chrono::milliseconds(static_cast<long long>(opt.connect_timeout_s * 1000));
-    opt.limits.low_speed_time = std::chrono::seconds(opt.min_speed_time_s);
+    if (auto error = validate_fetch_limits(opt.limits); !error.empty()) return usage_error(error);
     ProgressMode mode;
     if (!parse_progress_mode(opt.progress, stderr, mode))
         return usage_error("--progress must be auto, bar, json or none");
@@ -102,7 +105,8 @@ int run_fetch(FetchOptions& opt) {
     if (!opt.manifest.empty() && std::filesystem::exists(opt.manifest)) {
         std::size_t bad = 0;
         for (auto& e : read_manifest(opt.manifest, &bad))
-            if (e.done && std::filesystem::is_regular_file(std::filesystem::path(opt.output) / e.file))
+            if (e.done &&
+                std::filesystem::is_regular_file(std::filesystem::path(opt.output) / e.file))
                 previous.emplace(e.url, std::move(e));
         if (bad) std::cerr << "litchi fetch: skipped " << bad << " unreadable manifest line(s)\n";
     }
@@ -133,18 +137,21 @@ int run_fetch(FetchOptions& opt) {
                 entries[i] = entry;
                 entries[i]->url = urls[i];
                 ++finished;
-                if (r.ok()) ++counts.done;
-                else ++counts.failed;
+                if (r.ok())
+                    ++counts.done;
+                else
+                    ++counts.failed;
             }
             if (r.ok()) counts.bytes += r.bytes;
         }
         changed.notify_all();
     });
 
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    struct sigaction old_int{}, old_term{};
+    struct sigaction old_int {
+    }, old_term{};
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
@@ -164,7 +171,8 @@ int run_fetch(FetchOptions& opt) {
             shown.bytes = engine.stats().bytes_received;
             view.update(shown);
             // Checkpoint the manifest now and then, so even kill -9 keeps most of the work.
-            if (!opt.manifest.empty() && std::chrono::steady_clock::now() - last_checkpoint > std::chrono::seconds(10)) {
+            if (!opt.manifest.empty() &&
+                std::chrono::steady_clock::now() - last_checkpoint > opt.checkpoint_interval) {
                 write_manifest(opt.manifest, entries);
                 last_checkpoint = std::chrono::steady_clock::now();
             }
@@ -188,11 +196,12 @@ int run_fetch(FetchOptions& opt) {
     }
     if (mode == ProgressMode::none && !interrupted) {
         // A one-line summary even without a bar: what a script's log wants to see.
-        std::cerr << "litchi fetch: " << counts.done << " done, " << counts.failed << " failed of " << n << "\n";
+        std::cerr << "litchi fetch: " << counts.done << " done, " << counts.failed << " failed of "
+                  << n << "\n";
     }
     if (interrupted) {
-        std::cerr << "\nlitchi fetch: interrupted; " << counts.done << " done, " << counts.failed << " failed, "
-                  << (n - counts.done - counts.failed) << " not finished\n";
+        std::cerr << "\nlitchi fetch: interrupted; " << counts.done << " done, " << counts.failed
+                  << " failed, " << (n - counts.done - counts.failed) << " not finished\n";
         return 128 + g_signal.load();
     }
     return counts.failed ? 1 : 0;
@@ -202,37 +211,28 @@ int run_fetch(FetchOptions& opt) {
 
 void add_fetch_command(CLI::App& app, int& status) {
     auto opt = std::make_shared<FetchOptions>();
-    auto* cmd = app.add_subcommand("fetch", "Download image URLs into a folder, with live progress and a manifest");
+    auto* cmd = app.add_subcommand(
+        "fetch", "Download image URLs into a folder, with live progress and a manifest");
     cmd->add_option("urls", opt->urls, "URLs to download");
     cmd->add_option("-i,--input", opt->input, "Read URLs from FILE, one a line ('-' for stdin)");
-    cmd->add_option("-o,--output", opt->output, "Folder for the images, stored as <sha256>.<ext>")->required();
-    cmd->add_option("-j,--jobs", opt->limits.concurrency, "Transfers at once")
-        ->capture_default_str()->check(CLI::Range(1, 1024));
-    cmd->add_option("--per-host", opt->limits.per_host, "Transfers at once to one host (0: same as -j)")
-        ->capture_default_str()->check(CLI::Range(0, 1024));
-    cmd->add_option("--retries", opt->limits.retries, "Extra attempts for transient failures")
-        ->capture_default_str()->check(CLI::Range(0, 20));
-    cmd->add_option("--timeout", opt->timeout_s, "Seconds one transfer may take in all")
-        ->capture_default_str()->check(CLI::Range(0.1, 86400.0));
-    cmd->add_option("--connect-timeout", opt->connect_timeout_s, "Seconds to wait for a connection")
-        ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
-    cmd->add_option("--min-speed", opt->limits.low_speed_bytes,
-                    "A transfer slower than this many bytes/s for --min-speed-time times out (0: off)")
-        ->capture_default_str()->check(CLI::Range(0L, 1L << 30));
-    cmd->add_option("--min-speed-time", opt->min_speed_time_s, "Seconds below --min-speed before giving up")
-        ->capture_default_str()->check(CLI::Range(1L, 3600L));
-    cmd->add_option("--max-bytes", opt->limits.max_bytes, "Largest body accepted, in bytes")
-        ->capture_default_str()->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
-    cmd->add_option("--max-pixels", opt->limits.max_pixels, "Largest width*height*pages accepted")
-        ->capture_default_str()->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 50));
+    cmd->add_option("-o,--output", opt->output, "Folder for the images, stored as <sha256>.<ext>")
+        ->required();
+    add_fetch_limit_flags(cmd, opt->limits);
     cmd->add_flag("--allow-private", opt->limits.allow_private,
                   "Allow loopback, private and other non-global addresses (off: blocked_address)");
-    cmd->add_option("--allow-cidr", opt->allow_cidrs, "Allow just this non-global range, e.g. 127.0.0.1/32 (repeatable)")
+    cmd->add_option("--allow-cidr", opt->allow_cidrs,
+                    "Allow just this non-global range, e.g. 127.0.0.1/32 (repeatable)")
         ->allow_extra_args(false);
-    cmd->add_flag("--proxy-from-env", opt->limits.use_proxy_env, "Honour http_proxy/https_proxy (ignored by default)");
-    cmd->add_option("--manifest", opt->manifest, "Write a JSON Lines manifest here; an existing one is resumed");
-    cmd->add_option("--progress", opt->progress, "auto|bar|json|none (auto: a bar when stderr is a terminal)")
+    cmd->add_flag("--proxy-from-env", opt->limits.use_proxy_env,
+                  "Honour http_proxy/https_proxy (ignored by default)");
+    cmd->add_option("--manifest", opt->manifest,
+                    "Write a JSON Lines manifest here; an existing one is resumed");
+    cmd->add_option("--progress", opt->progress,
+                    "auto|bar|json|none (auto: a bar when stderr is a terminal)")
         ->capture_default_str();
+    add_duration<std::chrono::seconds>(cmd, "--checkpoint-interval", opt->checkpoint_interval,
+                                       "Seconds between two writes of --manifest during a run", 1,
+                                       86'400);
     cmd->callback([opt, &status] { status = run_fetch(*opt); });
 }
 

@@ -1,14 +1,16 @@
 // litchi: download batches of images from URLs, and show the progress live.
 #include <cstdio>
+#include <string>
 
 #include "cli/commands.hpp"
+#include "core/version.hpp"
 #include "fetch/engine.hpp"
 
 int main(int argc, char** argv) {
     litchi::init_fetch_libraries(argv[0]);
     CLI::App app{"litchi: download batches of images from URLs, with live progress", "litchi"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", "litchi 0.1.0");
+    app.set_version_flag("--version", "litchi " + std::string(litchi::kVersion));
     int status = 0;
     litchi::cli::add_fetch_command(app, status);
     litchi::cli::add_serve_command(app, status);

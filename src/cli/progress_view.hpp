@@ -23,7 +23,7 @@ enum class ProgressMode { none, bar, json };
 bool parse_progress_mode(const std::string& text, std::FILE* stream, ProgressMode& out);
 
 class ProgressView {
-public:
+  public:
     ProgressView(ProgressMode mode, std::FILE* out);
 
     // Call as often as you like; draws at most every `min_interval`.
@@ -31,16 +31,14 @@ public:
     // Final draw, then a newline for the bar.
     void finish(const ProgressCounts& counts);
 
-    // Rates over a sliding window of recent samples (items/s, bytes/s), and
-    // the ETA in seconds from the item rate (negative when unknown).
-    double item_rate() const { return item_rate_; }
-    double byte_rate() const { return byte_rate_; }
+    // The ETA in seconds from the item rate over a sliding window of recent
+    // samples (negative when unknown).
     double eta_seconds(const ProgressCounts& counts) const;
 
     static std::string format_bytes(double bytes);
     static std::string format_duration(double seconds);
 
-private:
+  private:
     using Clock = std::chrono::steady_clock;
     struct Sample {
         Clock::time_point at;

@@ -1,96 +1,179 @@
 // `litchi serve`: the multi-user job server (HTTP API + web app). This file
 // only maps flags onto ServerConfig; src/server does the rest.
+//
+// Every limit of the server is a flag here, grouped in --help by the part of
+// the server it bounds, with the default read back from ServerConfig (so the
+// help text cannot drift from the code). Single values are range-checked by
+// CLI11; run_server() checks the ones that relate two flags. Either way a
+// bad value is exit status 2 with a message naming the flag.
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/limit_flags.hpp"
 #include "server/server.hpp"
 
 namespace litchi::cli {
 
-void add_serve_command(CLI::App& app, int& status) {
-    auto config = std::make_shared<server::ServerConfig>();
-    auto timeout_s = std::make_shared<double>(
-        std::chrono::duration<double>(config->fetch.total_timeout).count());
-    auto* cmd = app.add_subcommand("serve", "Run the job server: HTTP API and web app");
-    cmd->add_option("--listen", config->listen,
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
+    cmd->option_defaults()->group("Server");
+    cmd->add_option("--listen", config.listen,
                     "Address to listen on, HOST:PORT (port 0: any free port)")
         ->capture_default_str();
-    cmd->add_option("--data", config->data_dir, "Folder for the database, images and thumbnails")
+    cmd->add_option("--data", config.data_dir, "Folder for the database, images and thumbnails")
         ->capture_default_str();
-    cmd->add_option("--web", config->web_dir, "Folder of the built web app (index.html)")
+    cmd->add_option("--web", config.web_dir, "Folder of the built web app (index.html)")
         ->capture_default_str();
-    cmd->add_flag("--allow-private", config->fetch.allow_private,
+    cmd->add_option("--allow-origin", config.allowed_origins,
+                    "Extra browser Origin allowed on the WebSocket and SSE (repeatable)");
+    add_limit(cmd, "--max-connections", config.http.max_connections,
+              "Open HTTP connections at most", std::size_t(1), std::size_t(1'000'000));
+    add_limit(cmd, "--workers", config.http.worker_threads,
+              "Threads for database, hashing, thumbnails and zips", 1, 256);
+    add_limit(cmd, "--io-threads", config.http.io_threads,
+              "Threads that run the sockets (handlers never block them)", 1, 256);
+    add_duration<seconds>(cmd, "--shutdown-grace", config.http.shutdown_grace,
+                          "Seconds open replies may take to finish on SIGINT/SIGTERM", 0, 3600);
+}
+
+void add_request_flags(CLI::App* cmd, server::HttpLimits& http) {
+    cmd->option_defaults()->group("HTTP requests");
+    add_limit(cmd, "--max-header", http.max_header_bytes,
+              "Largest request line and headers, in bytes", std::uint32_t(1024),
+              std::uint32_t(1) << 20);
+    add_limit(cmd, "--max-body", http.max_job_body_bytes, "Largest POST /api/jobs body, in bytes",
+              std::uint64_t(1024), std::uint64_t(1) << 32);
+    add_limit(cmd, "--max-other-body", http.max_other_body_bytes,
+              "Largest body of any other request, in bytes", std::uint64_t(1024),
+              std::uint64_t(1) << 30);
+    add_limit(cmd, "--max-urls", http.max_urls_per_job, "Most URLs in one job", std::size_t(1),
+              std::size_t(10'000'000));
+    add_limit(cmd, "--max-job-name", http.max_job_name_bytes,
+              "Longest job name, in bytes (a longer one is refused with 400)", std::size_t(1),
+              std::size_t(4096));
+    add_duration<seconds>(cmd, "--read-timeout", http.read_timeout,
+                          "Seconds to receive one whole request", 1, 3600);
+    add_duration<seconds>(cmd, "--idle-timeout", http.idle_timeout,
+                          "Seconds a keep-alive connection may wait for its next request", 1,
+                          86'400);
+    add_duration<seconds>(cmd, "--write-timeout", http.write_timeout,
+                          "Seconds one write may take, plus the size at --min-write-rate", 1, 3600);
+    add_limit(cmd, "--min-write-rate", http.min_write_rate,
+              "Bytes/s a slow reader is given time for (large replies get longer)",
+              std::uint64_t(1), std::uint64_t(1) << 30);
+    add_duration<seconds>(cmd, "--linger", http.linger_time,
+                          "Seconds to read and drop the rest of a refused (413) body", 0, 60);
+    add_limit(cmd, "--login-rate", http.login_attempts_per_window,
+              "Login attempts per client IP within --login-window", 1, 100'000);
+    add_duration<seconds>(cmd, "--login-window", http.login_window,
+                          "Seconds of the sliding window --login-rate counts in", 1, 86'400);
+    add_limit(cmd, "--login-clients", http.login_tracked_clients,
+              "Client IPs the login limit remembers (the stalest are forgotten)", std::size_t(1),
+              std::size_t(10'000'000));
+    add_limit(cmd, "--thumb-min", http.thumb_min, "Smallest ?thumb= size, in pixels", 1, 16'384);
+    add_limit(cmd, "--thumb-max", http.thumb_max, "Largest ?thumb= size, in pixels", 1, 16'384);
+    add_limit(cmd, "--items-page", http.items_page_default,
+              "Items per page of /api/jobs/{id}/items without ?limit=", std::size_t(1),
+              std::size_t(1'000'000));
+    add_limit(cmd, "--items-page-max", http.items_page_max, "Largest ?limit= of an items page",
+              std::size_t(1), std::size_t(1'000'000));
+    add_limit(cmd, "--stream-piece", http.stream_piece_bytes,
+              "Bytes per chunk of a streamed manifest or zip", std::size_t(4096),
+              std::size_t(64) << 20);
+    add_limit(cmd, "--stream-page", http.stream_item_page,
+              "Items read per database query while streaming a manifest or zip", 1, 100'000);
+}
+
+void add_live_flags(CLI::App* cmd, server::LiveLimits& live) {
+    cmd->option_defaults()->group("Live progress (WebSocket, SSE, event hub)");
+    add_duration<milliseconds>(cmd, "--progress-interval", live.hub.progress_interval,
+                               "Milliseconds between two progress messages of one job", 0, 60'000);
+    add_limit(cmd, "--replay-capacity", live.hub.replay_capacity,
+              "Job-level events kept per user for resume (and a slow watcher's backlog)",
+              std::size_t(2), std::size_t(1'000'000));
+    add_limit(cmd, "--item-queue", live.hub.side_queue_capacity,
+              "Item events queued per watcher before the oldest are dropped", std::size_t(2),
+              std::size_t(1'000'000));
+    add_limit(cmd, "--max-item-subscriptions", live.hub.max_item_subscriptions,
+              "Jobs one watcher may follow item by item", std::size_t(1), std::size_t(100'000));
+    add_duration<seconds>(cmd, "--idle-user-ttl", live.hub.idle_user_ttl,
+                          "Seconds a user's replay buffer outlives their last watcher", 0, 86'400);
+    add_limit(cmd, "--ws-max-message", live.max_client_message,
+              "Longest WebSocket message a client may send, in bytes (longer: close 1009)",
+              std::size_t(1024), std::size_t(1) << 30);
+    add_limit(cmd, "--ws-max-pending", live.max_pending_replies,
+              "Answers (pong, error) a WebSocket client may leave unread (more: close 1013)",
+              std::size_t(1), std::size_t(100'000));
+    add_limit(cmd, "--ws-send-buffer", live.socket_send_buffer,
+              "Kernel send buffer of a WebSocket, in bytes: what a slow reader can hold",
+              std::size_t(4096), std::size_t(64) << 20);
+    add_duration<seconds>(cmd, "--ws-stall-timeout", live.write_stall_timeout,
+                          "Seconds a WebSocket frame may wait for a reader that stopped", 1, 3600);
+    add_duration<seconds>(cmd, "--ws-idle-timeout", live.websocket_idle_timeout,
+                          "Seconds a WebSocket may send nothing: pinged after half, dropped if "
+                          "the next half brings nothing",
+                          2, 86'400);
+    add_duration<seconds>(cmd, "--ws-close-linger", live.close_linger,
+                          "Seconds a closing WebSocket waits for the client's close frame", 0, 600);
+    add_duration<seconds>(cmd, "--token-recheck", live.credential_check_interval,
+                          "Seconds between re-checks of open sockets' tokens (revoked, expired)", 1,
+                          86'400);
+    add_duration<seconds>(cmd, "--sse-keepalive", live.sse_keepalive,
+                          "Seconds of silence before an SSE stream gets a keep-alive comment", 1,
+                          3600);
+    add_duration<milliseconds>(cmd, "--sse-retry", live.sse_retry,
+                               "Milliseconds an EventSource waits before reconnecting (retry:)", 0,
+                               3'600'000);
+    add_limit(cmd, "--live-batch", live.pop_batch,
+              "Messages a WebSocket or SSE stream takes from the hub at a time", std::size_t(1),
+              std::size_t(100'000));
+    add_duration<seconds>(cmd, "--sweep-interval", live.sweep_interval,
+                          "Seconds between two looks for stalled WebSocket writers", 1, 3600);
+    add_duration<milliseconds>(cmd, "--hub-tick", live.idle_tick,
+                               "Milliseconds between hub ticks when nothing is due (idle users "
+                               "expire on a tick)",
+                               10, 60'000);
+}
+
+void add_download_flags(CLI::App* cmd, server::ServerConfig& config) {
+    cmd->option_defaults()->group("Downloads");
+    cmd->add_flag("--allow-private", config.fetch.allow_private,
                   "Allow downloads from loopback, private and other non-global addresses");
-    cmd->add_option("--allow-origin", config->allowed_origins,
-                    "Extra browser Origin allowed on the WebSocket (repeatable)");
-    cmd->add_option("--max-body", config->http.max_job_body_bytes,
-                    "Largest POST /api/jobs body, in bytes")
-        ->capture_default_str()
-        ->check(CLI::Range(std::uint64_t(1024), std::uint64_t(1) << 32));
-    cmd->add_option("--max-urls", config->http.max_urls_per_job, "Most URLs in one job")
-        ->capture_default_str()
-        ->check(CLI::Range(std::size_t(1), std::size_t(10'000'000)));
-    cmd->add_option("--login-rate", config->http.login_attempts_per_minute,
-                    "Login attempts per minute per client IP")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 100'000));
-    cmd->add_option("--max-connections", config->http.max_connections,
-                    "Open HTTP connections at most")
-        ->capture_default_str()
-        ->check(CLI::Range(std::size_t(1), std::size_t(1'000'000)));
-    cmd->add_option("--workers", config->http.worker_threads,
-                    "Threads for database, hashing, thumbnails and zips")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 256));
-    cmd->add_option("-j,--jobs", config->fetch.concurrency, "Transfers at once, all jobs together")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 1024));
-    cmd->add_option("--per-host", config->fetch.per_host,
-                    "Transfers at once to one host (0: same as -j)")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 1024));
-    cmd->add_option("--retries", config->fetch.retries, "Extra attempts for transient failures")
-        ->capture_default_str()
-        ->check(CLI::Range(0, 20));
-    cmd->add_option("--timeout", *timeout_s, "Seconds one transfer may take in all")
-        ->capture_default_str()
-        ->check(CLI::Range(0.1, 86400.0));
-    auto interval_ms = std::make_shared<std::int64_t>(config->live.hub.progress_interval.count());
-    cmd->add_option("--progress-interval", *interval_ms, "Milliseconds between two progress messages of one job")
-        ->capture_default_str()->check(CLI::Range(std::int64_t(0), std::int64_t(60'000)));
-    cmd->add_option("--replay-capacity", config->live.hub.replay_capacity,
-                    "Job-level events kept per user for resume (and a slow watcher's backlog)")
-        ->capture_default_str()->check(CLI::Range(std::size_t(2), std::size_t(1'000'000)));
-    cmd->add_option("--item-queue", config->live.hub.side_queue_capacity,
-                    "Item events queued per watcher before the oldest are dropped")
-        ->capture_default_str()->check(CLI::Range(std::size_t(2), std::size_t(1'000'000)));
-    auto stall_s = std::make_shared<std::int64_t>(config->live.write_stall_timeout.count());
-    cmd->add_option("--ws-stall-timeout", *stall_s, "Seconds a WebSocket frame may wait for a reader that stopped")
-        ->capture_default_str()->check(CLI::Range(std::int64_t(1), std::int64_t(3600)));
-    auto idle_s = std::make_shared<std::int64_t>(config->live.websocket_idle_timeout.count());
-    cmd->add_option("--ws-idle-timeout", *idle_s,
-                    "Seconds a WebSocket may send nothing: pinged after half, dropped if the next half brings nothing")
-        ->capture_default_str()->check(CLI::Range(std::int64_t(2), std::int64_t(86'400)));
-    cmd->add_option("--max-bytes", config->fetch.max_bytes, "Largest image accepted, in bytes")
-        ->capture_default_str()
-        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
-    cmd->add_option("--max-pixels", config->fetch.max_pixels, "Largest width*height*pages accepted")
-        ->capture_default_str()
-        ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 50));
+    add_fetch_limit_flags(cmd, config.fetch);
+
+    cmd->option_defaults()->group("Scheduling");
+    add_limit(cmd, "--outstanding-per-slot", config.scheduler.outstanding_per_slot,
+              "Items waiting for or on the network per -j slot (how far a new job waits)",
+              std::size_t(1), std::size_t(1000));
+    add_limit(cmd, "--in-engine-per-slot", config.scheduler.in_engine_per_slot,
+              "Items in the engine per -j slot, downloaded and not yet committed included",
+              std::size_t(1), std::size_t(10'000));
+    add_duration<milliseconds>(cmd, "--feeder-poll", config.scheduler.feeder_poll,
+                               "Milliseconds between looks for network room while it is full", 1,
+                               10'000);
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& status) {
+    auto config = std::make_shared<server::ServerConfig>();
+    auto* cmd = app.add_subcommand("serve", "Run the job server: HTTP API and web app");
+    add_server_flags(cmd, *config);
+    add_request_flags(cmd, config->http);
+    add_live_flags(cmd, config->live);
+    add_download_flags(cmd, *config);
     cmd->footer(
-        "Other limits: request header 16 KiB, other request bodies 64 KiB, read timeout 30 s, "
-        "keep-alive idle 75 s,\n"
-        "login rate window 60 s, thumbnails ?thumb=16..1024, item pages up to 1000.\n"
-        "Live progress: client WebSocket messages 64 KiB (close 1009), 64 item subscriptions per watcher,\n"
-        "idle user state kept 300 s, WebSocket send buffer 64 KiB, token re-check every 15 s, SSE keep-alive 15 s.");
-    cmd->callback([config, timeout_s, interval_ms, stall_s, idle_s, &status] {
-        config->live.hub.progress_interval = std::chrono::milliseconds(*interval_ms);
-        config->live.write_stall_timeout = std::chrono::seconds(*stall_s);
-        config->live.websocket_idle_timeout = std::chrono::seconds(*idle_s);
-        config->fetch.total_timeout =
-            std::chrono::milliseconds(static_cast<std::int64_t>(*timeout_s * 1000.0));
-        status = server::run_server(*config);
-    });
+        "Fixed by protocol, not limits: WebSocket control frames carry at most 125 bytes "
+        "(RFC 6455).\n"
+        "Limits that relate two flags (--thumb-min <= --thumb-max, --items-page <= "
+        "--items-page-max,\n"
+        "--outstanding-per-slot <= --in-engine-per-slot, --retry-base <= --retry-cap) are "
+        "checked at start (exit 2).");
+    cmd->callback([config, &status] { status = server::run_server(*config); });
 }
 
 }  // namespace litchi::cli

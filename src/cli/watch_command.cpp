@@ -9,14 +9,14 @@
 // is queued, running or paused any more (0 when no item failed or was
 // cancelled, else 1). A user with no jobs exits 0 at once.
 // Exit 2: usage errors, and a token the server refuses.
+#include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 
-#include <boost/json.hpp>
-
 #include "cli/commands.hpp"
+#include "cli/limit_flags.hpp"
 #include "cli/progress_view.hpp"
 #include "events/protocol_messages.hpp"
 #include "server/watch_client.hpp"
@@ -33,14 +33,17 @@ struct WatchOptions {
     std::string token;
     std::string progress = "auto";
     double retry_for_s = 300;
+    server::WatchSettings settings;  // --connect-timeout, --idle-timeout, --retry-base, --retry-cap
 };
 
 std::uint64_t number_of(const json::object& object, std::string_view key) {
     const auto* value = object.if_contains(key);
     if (!value) return 0;
     if (value->is_uint64()) return value->get_uint64();
-    if (value->is_int64()) return value->get_int64() > 0 ? static_cast<std::uint64_t>(value->get_int64()) : 0;
-    if (value->is_double()) return value->get_double() > 0 ? static_cast<std::uint64_t>(value->get_double()) : 0;
+    if (value->is_int64())
+        return value->get_int64() > 0 ? static_cast<std::uint64_t>(value->get_int64()) : 0;
+    if (value->is_double())
+        return value->get_double() > 0 ? static_cast<std::uint64_t>(value->get_double()) : 0;
     return 0;
 }
 
@@ -75,7 +78,8 @@ int run_watch_command(WatchOptions& opt) {
         if (!job_key) return usage_error("JOB must be a job id");
     }
     ProgressMode mode;
-    if (!parse_progress_mode(opt.progress, stderr, mode)) return usage_error("--progress must be auto, bar, json or none");
+    if (!parse_progress_mode(opt.progress, stderr, mode))
+        return usage_error("--progress must be auto, bar, json or none");
     std::string error;
     auto target = server::parse_watch_server(opt.server, error);
     if (!target) return usage_error(error);
@@ -133,24 +137,26 @@ int run_watch_command(WatchOptions& opt) {
         return false;
     };
 
-    server::WatchSettings settings;
+    server::WatchSettings settings = opt.settings;
     settings.retry_for = std::chrono::seconds(static_cast<std::int64_t>(opt.retry_for_s));
+    if (settings.backoff.base > settings.backoff.cap)
+        return usage_error("--retry-base must not exceed --retry-cap");
     auto outcome = server::run_watch(*target, opt.token, settings, callbacks);
     switch (outcome) {
-    case server::WatchOutcome::stopped:
-        view.finish(last);
-        if (!final_json.empty()) std::printf("%s\n", final_json.c_str());
-        return exit_status;
-    case server::WatchOutcome::unauthorized:
-        std::fprintf(stderr, "litchi watch: the server refused the token\n");
-        return 2;
-    case server::WatchOutcome::revoked:
-        std::fprintf(stderr, "litchi watch: the token was revoked\n");
-        return 1;
-    case server::WatchOutcome::gave_up:
-        std::fprintf(stderr, "litchi watch: no connection to %s for %.0f s; giving up\n", opt.server.c_str(),
-                     opt.retry_for_s);
-        return 1;
+        case server::WatchOutcome::stopped:
+            view.finish(last);
+            if (!final_json.empty()) std::printf("%s\n", final_json.c_str());
+            return exit_status;
+        case server::WatchOutcome::unauthorized:
+            std::fprintf(stderr, "litchi watch: the server refused the token\n");
+            return 2;
+        case server::WatchOutcome::revoked:
+            std::fprintf(stderr, "litchi watch: the token was revoked\n");
+            return 1;
+        case server::WatchOutcome::gave_up:
+            std::fprintf(stderr, "litchi watch: no connection to %s for %.0f s; giving up\n",
+                         opt.server.c_str(), opt.retry_for_s);
+            return 1;
     }
     return 1;
 }
@@ -159,18 +165,32 @@ int run_watch_command(WatchOptions& opt) {
 
 void add_watch_command(CLI::App& app, int& status) {
     auto opt = std::make_shared<WatchOptions>();
-    auto* cmd = app.add_subcommand("watch", "Follow a server's jobs live, with the same bar as fetch");
+    auto* cmd =
+        app.add_subcommand("watch", "Follow a server's jobs live, with the same bar as fetch");
     cmd->add_option("JOB", opt->job, "Job id to follow (default: all of your jobs)");
     cmd->add_option("--server", opt->server, "Server URL, e.g. http://127.0.0.1:9527")->required();
     cmd->add_option("--token", opt->token, "API token (default: $LITCHI_TOKEN); never printed");
-    cmd->add_option("--progress", opt->progress, "auto|bar|json|none (auto: a bar when stderr is a terminal)")
+    cmd->add_option("--progress", opt->progress,
+                    "auto|bar|json|none (auto: a bar when stderr is a terminal)")
         ->capture_default_str();
-    cmd->add_option("--retry-for", opt->retry_for_s, "Give up after this many seconds without a connection (0: never)")
-        ->capture_default_str()->check(CLI::Range(0.0, 86400.0 * 365));
+    cmd->add_option("--retry-for", opt->retry_for_s,
+                    "Give up after this many seconds without a connection (0: never)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 86400.0 * 365));
+    add_duration<std::chrono::seconds>(cmd, "--connect-timeout", opt->settings.connect_timeout,
+                                       "Seconds to connect and upgrade to the WebSocket", 1, 3600);
+    add_duration<std::chrono::seconds>(cmd, "--idle-timeout", opt->settings.idle_timeout,
+                                       "Seconds without a word from the server before reconnecting "
+                                       "(keep above half the server's --ws-idle-timeout)",
+                                       2, 86'400);
+    add_backoff_flags(cmd, opt->settings.backoff, "reconnect");
     cmd->footer(
-        "With JOB: exits 0 when the job is done with every item downloaded, 1 when items failed or the job was\n"
-        "cancelled, deleted or not found. Without JOB: exits when no job is queued, running or paused (0 if no item\n"
-        "failed or was cancelled). Exit 2: usage error or a token the server refuses. Reconnects with backoff and\n"
+        "With JOB: exits 0 when the job is done with every item downloaded, 1 when items failed or "
+        "the job was\n"
+        "cancelled, deleted or not found. Without JOB: exits when no job is queued, running or "
+        "paused (0 if no item\n"
+        "failed or was cancelled). Exit 2: usage error or a token the server refuses. Reconnects "
+        "with backoff and\n"
         "resumes by seq after any drop; prints the final job JSON on stdout.");
     cmd->callback([opt, &status] { status = run_watch_command(*opt); });
 }

@@ -1,5 +1,5 @@
 // The shared failure vocabulary: one fixed set of reasons used by the CLI
-// manifest, the HTTP API and the web UI (listed in docs/api.md).
+// manifest, the HTTP API and the web UI (see docs/api.md).
 #pragma once
 
 #include <optional>

@@ -41,8 +41,8 @@
 #include "core/address.hpp"
 #include "core/backoff.hpp"
 #include "blobs/blob_store.hpp"
+#include "crypto/sha256.hpp"
 #include "fetch/probe.hpp"
-#include "fetch/sha256.hpp"
 #include "fetch/url_check.hpp"
 
 namespace litchi {

@@ -2,8 +2,8 @@
 // Each line is trimmed and checked by the same rule the engine applies
 // (check_url with the engine's own limits: allow_private, allowed_ranges), so
 // what is accepted is what the engine will try; a refused line is kept, made
-// safe to show (bounded, valid UTF-8, no control characters), and stored
-// already failed with its reason (bad_url, blocked_address).
+// safe to show (bounded, valid UTF-8, no control characters: core/utf8.hpp),
+// and stored already failed with its reason (bad_url, blocked_address).
 #pragma once
 
 #include <cstddef>

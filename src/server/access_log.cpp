@@ -6,6 +6,8 @@
 #include <array>
 #include <cctype>
 
+#include "server/auth.hpp"
+
 namespace litchi::server {
 namespace {
 
@@ -67,12 +69,11 @@ std::string redact_target(std::string_view target) {
     // The seed's WebSocket URL carries the token as the last path segment.
     // Judge the decoded, lower-cased path, so "/api/%6Citchi/T", "/API/litchi/T"
     // and an absolute-form "http://h/api/litchi/T" are redacted too.
-    constexpr std::string_view kTokenPath = "/api/litchi/";
     std::string folded = decoded_lower(path);
-    auto marker = folded.find(kTokenPath);
-    if (marker != std::string::npos && folded.size() > marker + kTokenPath.size()) {
+    auto marker = folded.find(kSeedWebSocketPrefix);
+    if (marker != std::string::npos && folded.size() > marker + kSeedWebSocketPrefix.size()) {
         append_printable(out, std::string_view(folded).substr(0, marker));
-        out.append(kTokenPath);
+        out.append(kSeedWebSocketPrefix);
         out.append("[redacted]");
     } else {
         append_printable(out, path);

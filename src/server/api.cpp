@@ -11,6 +11,8 @@
 
 #include "blobs/blob_store.hpp"
 #include "jobs/admission.hpp"
+#include "server/api_error.hpp"
+#include "server/auth.hpp"
 #include "server/body_streams.hpp"
 #include "server/event_wiring.hpp"
 #include "server/server_state.hpp"
@@ -22,17 +24,18 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kMaxJobNameLength = 200;
+// How deep a job's JSON body may nest. The documented shape nests two levels
+// ({"urls": [...]}); this refuses pathological nesting early. A shape rule,
+// not a resource limit: the body size limit already bounds the parser's memory.
+constexpr unsigned kMaxJobJsonDepth = 8;
 
-StringResponse unauthorized() {
-    auto res = error_response(http::status::unauthorized, "unauthorized",
-                              "a valid token or session is required");
-    res.set(http::field::www_authenticate, "Bearer");
-    return res;
-}
+// Max-Age of the cookie for a login-link token that never expires: a year
+// stands for "no expiry" (browsers cap Max-Age at about 400 days anyway). Not
+// a limit of ours: the token's own lifetime decides, and it has none.
+constexpr long kNoExpiryCookieSeconds = 365L * 24 * 3600;
 
 StringResponse job_not_found() {
-    return error_response(http::status::not_found, "not_found", "no such job");
+    return error_response(ApiError::not_found, "no such job");
 }
 
 // "application/json; charset=utf-8" -> "application/json"
@@ -63,11 +66,6 @@ bool is_sha256_hex(std::string_view text) {
            });
 }
 
-std::string session_cookie(std::string_view token, long max_age_seconds) {
-    return fmt::format("{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", kSessionCookie,
-                       token, std::max(max_age_seconds, 0L));
-}
-
 StringResponse job_response(http::status status, const JobSnapshot& job) {
     return json_response(status, job_to_json(job));
 }
@@ -78,7 +76,7 @@ Reply job_op_reply(const JobOpResult& result, std::string_view action) {
             return job_response(http::status::ok, *result.job);
         case JobOpStatus::conflict:
             return error_response(
-                http::status::conflict, "conflict",
+                ApiError::conflict,
                 fmt::format("cannot {} a job that is {}", action,
                             result.job ? to_string(result.job->state) : "in this state"));
         case JobOpStatus::not_found:
@@ -118,37 +116,13 @@ StreamResponse attachment(std::string_view content_type, const std::string& file
     StreamResponse res;
     res.head.result(http::status::ok);
     res.head.set(http::field::content_type, content_type);
-    res.head.set(http::field::content_disposition, fmt::format("attachment; filename=\"{}\"", filename));
+    res.head.set(http::field::content_disposition,
+                 fmt::format("attachment; filename=\"{}\"", filename));
     res.head.set(http::field::cache_control, "no-store");
     return res;
 }
 
 }  // namespace
-
-std::optional<std::string> request_token(const Request& req) {
-    auto authorization = trim_header_value(req[http::field::authorization]);
-    if (!authorization.empty()) {
-        auto space = authorization.find(' ');
-        if (space == std::string_view::npos || ascii_lower(authorization.substr(0, space)) != "bearer")
-            return std::nullopt;
-        auto token = trim_header_value(authorization.substr(space + 1));
-        if (token.empty()) return std::nullopt;
-        return std::string(token);
-    }
-    auto cookies = req[http::field::cookie];
-    while (!cookies.empty()) {
-        auto semicolon = cookies.find(';');
-        auto pair = trim_header_value(cookies.substr(0, semicolon));
-        auto eq = pair.find('=');
-        if (eq != std::string_view::npos && trim_header_value(pair.substr(0, eq)) == kSessionCookie) {
-            auto value = trim_header_value(pair.substr(eq + 1));
-            if (!value.empty()) return std::string(value);
-        }
-        if (semicolon == std::string_view::npos) break;
-        cookies.remove_prefix(semicolon + 1);
-    }
-    return std::nullopt;
-}
 
 Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& scheduler,
          BlobStore& blobs, ThumbnailCache& thumbs)
@@ -158,13 +132,12 @@ Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& schedule
       scheduler_(scheduler),
       blobs_(blobs),
       thumbs_(thumbs),
-      login_limiter_(state.config().http.login_attempts_per_minute, std::chrono::seconds(60)) {}
+      login_limiter_(state.config().http.login_attempts_per_window,
+                     state.config().http.login_window, state.config().http.login_tracked_clients) {}
 
 Router::Handler Api::authed(AuthedHandler handler) {
     return [this, handler](RequestContext& ctx) -> Reply {
-        auto token = request_token(ctx.req);
-        if (!token) return unauthorized();
-        auto auth = store_.users().authenticate(*token);
+        auto auth = authenticate_request(store_.users(), ctx.req);
         if (!auth) return unauthorized();
         return (this->*handler)(ctx, *auth);
     };
@@ -176,6 +149,7 @@ void Api::register_routes(Router& router) {
         return [this, handler](RequestContext& ctx) { return (this->*handler)(ctx); };
     };
     auto w = Placement::worker;
+    const auto& limits = state_.config().http;
     router.add(verb::get, "/healthz", Placement::io, [](RequestContext&) -> Reply {
         return json_response(http::status::ok, json::object{{"status", "ok"}});
     });
@@ -183,7 +157,8 @@ void Api::register_routes(Router& router) {
     router.add(verb::post, "/api/login", w, plain(&Api::login));
     router.add(verb::post, "/api/logout", w, authed(&Api::logout));
     router.add(verb::get, "/api/me", w, authed(&Api::me));
-    router.add(verb::post, "/api/jobs", w, authed(&Api::create_job));
+    // The one route that takes a large body: the URL list (--max-body).
+    router.add(verb::post, "/api/jobs", w, authed(&Api::create_job), limits.max_job_body_bytes);
     router.add(verb::get, "/api/jobs", w, authed(&Api::list_jobs));
     router.add(verb::get, "/api/jobs/{}", w, authed(&Api::get_job));
     router.add(verb::delete_, "/api/jobs/{}", w, authed(&Api::delete_job));
@@ -200,39 +175,35 @@ void Api::register_routes(Router& router) {
 
 Reply Api::login(RequestContext& ctx) {
     if (media_type(ctx.req) != "application/json") {
-        return error_response(http::status::unsupported_media_type, "unsupported_media_type",
+        return error_response(ApiError::unsupported_media_type,
                               "send the credentials as application/json");
     }
     // Before any hashing: the limit exists to cap what a client can make us spend.
     if (auto wait = login_limiter_.try_acquire(ctx.client_ip)) {
-        auto res = error_response(http::status::too_many_requests, "rate_limited",
-                                  "too many login attempts; try again later");
+        auto res =
+            error_response(ApiError::rate_limited, "too many login attempts; try again later");
         res.set(http::field::retry_after, std::to_string(wait));
         return res;
     }
     json::error_code ec;
     auto body = json::parse(ctx.req.body(), ec);
     if (ec || !body.is_object()) {
-        return error_response(http::status::bad_request, "malformed_json",
-                              "the body must be a JSON object");
+        return error_response(ApiError::malformed_json, "the body must be a JSON object");
     }
     const auto& object = body.as_object();
 
     // A token (the one-time login link) is exchanged for the cookie as is.
     if (auto token_field = object.if_contains("token")) {
         if (!token_field->is_string()) {
-            return error_response(http::status::bad_request, "invalid_body",
-                                  "\"token\" must be a string");
+            return error_response(ApiError::invalid_body, "\"token\" must be a string");
         }
         std::string token(token_field->as_string());
         auto auth = store_.users().authenticate(token);
-        if (!auth)
-            return error_response(http::status::unauthorized, "invalid_credentials",
-                                  "invalid or expired token");
+        if (!auth) return error_response(ApiError::invalid_credentials, "invalid or expired token");
         auto res = json_response(http::status::ok,
                                  json::object{{"token", token}, {"user", auth->user.name}});
         long max_age = auth->expires ? static_cast<long>((*auth->expires - now_ms()) / 1000)
-                                     : 365L * 24 * 3600;
+                                     : kNoExpiryCookieSeconds;
         res.set(http::field::set_cookie, session_cookie(token, max_age));
         return res;
     }
@@ -240,14 +211,13 @@ Reply Api::login(RequestContext& ctx) {
     auto username = object.if_contains("username");
     auto password = object.if_contains("password");
     if (!username || !password || !username->is_string() || !password->is_string()) {
-        return error_response(http::status::bad_request, "invalid_body",
+        return error_response(ApiError::invalid_body,
                               "expected {\"username\": string, \"password\": string}");
     }
     auto user = store_.users().verify_password(std::string_view(username->as_string()),
                                                std::string_view(password->as_string()));
     if (!user) {
-        return error_response(http::status::unauthorized, "invalid_credentials",
-                              "wrong user name or password");
+        return error_response(ApiError::invalid_credentials, "wrong user name or password");
     }
     auto issued = store_.users().create_token(user->id, TokenKind::session);
     long max_age =
@@ -281,41 +251,34 @@ Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
     json::value parsed;  // owns the strings `urls` points into (JSON case)
 
     auto too_many = [&] {
-        return error_response(
-            http::status::payload_too_large, "too_many_urls",
-            fmt::format("a job may have at most {} URLs", limits.max_urls_per_job));
+        return error_response(ApiError::too_many_urls, fmt::format("a job may have at most {} URLs",
+                                                                   limits.max_urls_per_job));
     };
 
     if (type == "application/json") {
         json::error_code ec;
         json::parse_options options;
-        options.max_depth = 8;
+        options.max_depth = kMaxJobJsonDepth;
         parsed = json::parse(ctx.req.body(), ec, {}, options);
-        if (ec)
-            return error_response(http::status::bad_request, "malformed_json",
-                                  "the body is not valid JSON");
+        if (ec) return error_response(ApiError::malformed_json, "the body is not valid JSON");
         auto* object = parsed.if_object();
-        if (!object)
-            return error_response(http::status::bad_request, "invalid_body",
-                                  "expected a JSON object");
+        if (!object) return error_response(ApiError::invalid_body, "expected a JSON object");
         auto* list = object->if_contains("urls");
         if (!list || !list->is_array()) {
-            return error_response(http::status::bad_request, "invalid_body",
-                                  "\"urls\" must be an array of strings");
+            return error_response(ApiError::invalid_body, "\"urls\" must be an array of strings");
         }
         if (list->as_array().size() > limits.max_urls_per_job) return too_many();
         urls.reserve(list->as_array().size());
         for (const auto& url : list->as_array()) {
             if (!url.is_string()) {
-                return error_response(http::status::bad_request, "invalid_body",
+                return error_response(ApiError::invalid_body,
                                       "\"urls\" must be an array of strings");
             }
             urls.emplace_back(url.as_string().data(), url.as_string().size());
         }
         if (auto* name_field = object->if_contains("name"); name_field && !name_field->is_null()) {
             if (!name_field->is_string()) {
-                return error_response(http::status::bad_request, "invalid_body",
-                                      "\"name\" must be a string");
+                return error_response(ApiError::invalid_body, "\"name\" must be a string");
             }
             name = std::string(name_field->as_string());
         }
@@ -325,14 +288,14 @@ Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
         name = ctx.query("name").value_or("");
     } else {
         return error_response(
-            http::status::unsupported_media_type, "unsupported_media_type",
+            ApiError::unsupported_media_type,
             "send application/json {\"urls\": [...]} or text/plain, one URL a line");
     }
-    if (urls.empty())
-        return error_response(http::status::bad_request, "no_urls", "the job has no URLs");
-    if (name.size() > kMaxJobNameLength) {
-        return error_response(http::status::bad_request, "invalid_body",
-                              fmt::format("the name is longer than {} bytes", kMaxJobNameLength));
+    if (urls.empty()) return error_response(ApiError::no_urls, "the job has no URLs");
+    if (name.size() > limits.max_job_name_bytes) {
+        return error_response(
+            ApiError::invalid_body,
+            fmt::format("the name is longer than {} bytes", limits.max_job_name_bytes));
     }
 
     auto job = jobs_.create_job({.user = auth.user.id, .name = name, .urls = std::move(urls)});
@@ -368,21 +331,20 @@ Reply Api::list_items(RequestContext& ctx, const Authenticated& auth) {
     if (auto state = ctx.query("state"); state && !state->empty()) {
         query.state = parse_item_state(*state);
         if (!query.state) {
-            return error_response(http::status::bad_request, "bad_query",
+            return error_response(ApiError::bad_query,
                                   "state must be one of queued, active, done, failed, cancelled");
         }
     }
     if (auto after = ctx.query("after"); after && !after->empty()) {
         auto value = parse_number<ItemId>(*after);
         if (!value || *value < 0)
-            return error_response(http::status::bad_request, "bad_query",
-                                  "after must be an item id");
+            return error_response(ApiError::bad_query, "after must be an item id");
         query.after = *value;
     }
     if (auto limit = ctx.query("limit"); limit && !limit->empty()) {
         auto value = parse_number<int>(*limit);
         if (!value || *value < 1 || static_cast<std::size_t>(*value) > limits.items_page_max) {
-            return error_response(http::status::bad_request, "bad_query",
+            return error_response(ApiError::bad_query,
                                   fmt::format("limit must be 1..{}", limits.items_page_max));
         }
         query.limit = *value;
@@ -439,8 +401,12 @@ Reply Api::delete_job(RequestContext& ctx, const Authenticated& auth) {
 Reply Api::manifest(RequestContext& ctx, const Authenticated& auth) {
     auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
-    StreamResponse res = attachment("application/x-ndjson; charset=utf-8", fmt::format("job-{}.jsonl", job->id));
-    res.body = std::make_shared<ManifestStream>(state_.workers(), store_.jobs(), auth.user.id, job->id);
+    StreamResponse res =
+        attachment("application/x-ndjson; charset=utf-8", fmt::format("job-{}.jsonl", job->id));
+    const auto& limits = state_.config().http;
+    res.body =
+        std::make_shared<ManifestStream>(state_.workers(), store_.jobs(), auth.user.id, job->id,
+                                         limits.stream_piece_bytes, limits.stream_item_page);
     return res;
 }
 
@@ -448,15 +414,16 @@ Reply Api::archive(RequestContext& ctx, const Authenticated& auth) {
     auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
     StreamResponse res = attachment("application/zip", fmt::format("job-{}.zip", job->id));
-    res.body = std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id, job->id);
+    const auto& limits = state_.config().http;
+    res.body =
+        std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id, job->id,
+                                    limits.stream_piece_bytes, limits.stream_item_page);
     return res;
 }
 
 Reply Api::image(RequestContext& ctx, const Authenticated& auth) {
     const std::string& sha256 = ctx.params.at(0);
-    auto not_found = [] {
-        return error_response(http::status::not_found, "not_found", "no such image");
-    };
+    auto not_found = [] { return error_response(ApiError::not_found, "no such image"); };
     if (!is_sha256_hex(sha256)) return not_found();
 
     std::optional<int> thumb;
@@ -465,7 +432,7 @@ Reply Api::image(RequestContext& ctx, const Authenticated& auth) {
         thumb = parse_number<int>(*text);
         if (!thumb || *thumb < limits.thumb_min || *thumb > limits.thumb_max) {
             return error_response(
-                http::status::bad_request, "bad_thumb_size",
+                ApiError::bad_thumb_size,
                 fmt::format("thumb must be {}..{}", limits.thumb_min, limits.thumb_max));
         }
     }

@@ -1,4 +1,4 @@
-// The JSON API of `litchi serve` (the table in shared/DESIGN.md): login and
+// The JSON API of `litchi serve` (the table in docs/api.md): login and
 // logout, jobs and their items, state changes, manifest and zip exports,
 // images and thumbnails, /healthz and /metrics. Every job, item and image
 // lookup is scoped by the authenticated user; another user's id is a 404.
@@ -23,11 +23,6 @@ class BlobStore;
 namespace litchi::server {
 
 class ServerState;
-
-inline constexpr std::string_view kSessionCookie = "litchi_session";
-
-// The token a request carries: "Authorization: Bearer T", else the session cookie.
-std::optional<std::string> request_token(const Request& req);
 
 class Api {
   public:

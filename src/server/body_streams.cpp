@@ -14,13 +14,6 @@
 
 namespace litchi::server {
 
-namespace {
-
-constexpr std::size_t kPieceBytes = 64 * 1024;
-constexpr int kItemPage = 500;
-
-}  // namespace
-
 void BlockingBodyStream::pull(PieceHandler done) {
     boost::asio::post(pool_, [self = shared_from_this(), done = std::move(done)] {
         std::string piece;
@@ -65,11 +58,11 @@ std::string archive_entry_name(const ItemRecord& item) {
 }
 
 ManifestStream::ManifestStream(boost::asio::thread_pool& pool, JobStore& jobs, UserId user,
-                               JobId job)
-    : BlockingBodyStream(pool), cursor_(jobs, user, job, std::nullopt, kItemPage) {}
+                               JobId job, std::size_t piece_bytes, int item_page)
+    : BlockingBodyStream(pool, piece_bytes), cursor_(jobs, user, job, std::nullopt, item_page) {}
 
 bool ManifestStream::produce(std::string& out) {
-    while (out.size() < kPieceBytes) {
+    while (out.size() < piece_bytes()) {
         const ItemRecord* item = cursor_.next();
         if (!item) return false;
         if (item->state == ItemState::queued || item->state == ItemState::active) continue;
@@ -107,11 +100,11 @@ struct ZipWriteCallback {
 };
 
 ZipStream::ZipStream(boost::asio::thread_pool& pool, JobStore& jobs, const BlobStore& blobs,
-                     UserId user, JobId job)
-    : BlockingBodyStream(pool),
+                     UserId user, JobId job, std::size_t piece_bytes, int item_page)
+    : BlockingBodyStream(pool, piece_bytes),
       blobs_(blobs),
-      cursor_(jobs, user, job, ItemState::done, kItemPage),
-      slice_(kPieceBytes) {}
+      cursor_(jobs, user, job, ItemState::done, item_page),
+      slice_(piece_bytes) {}
 
 ZipStream::~ZipStream() {
     if (archive_) archive_write_free(archive_);  // also closes it if a client left midway
@@ -171,7 +164,7 @@ void ZipStream::copy_slice() {
 
 bool ZipStream::produce(std::string& out) {
     if (!archive_) open_archive();
-    while (output_.size() < kPieceBytes && !finished_) {
+    while (output_.size() < piece_bytes() && !finished_) {
         if (file_) {
             copy_slice();
         } else if (!start_next_entry()) {

@@ -1,8 +1,11 @@
 // Chunked response bodies produced on the worker pool: the job manifest
 // (JSON Lines, a page of items at a time) and the zip archive (libarchive's
 // streaming writer fed one blob slice at a time). Each pull produces about
-// one piece (~64 KiB), so a 100,000-item job costs the server one page of
-// items and one piece of output per download in progress, never the whole body.
+// one piece (--stream-piece, 64 KiB), so a 100,000-item job costs the server
+// one page of items (--stream-page) and one piece of output per download in
+// progress, never the whole body. Larger pieces mean fewer chunks and worker
+// hops per download, smaller ones less memory per download and a socket that
+// gets bytes sooner.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -28,16 +31,21 @@ namespace litchi::server {
 class BlockingBodyStream : public BodyStream,
                            public std::enable_shared_from_this<BlockingBodyStream> {
   public:
-    explicit BlockingBodyStream(boost::asio::thread_pool& pool) : pool_(pool) {}
+    // `piece_bytes`: about how much one pull produces.
+    BlockingBodyStream(boost::asio::thread_pool& pool, std::size_t piece_bytes)
+        : pool_(pool), piece_bytes_(piece_bytes) {}
     void pull(PieceHandler done) final;
 
   protected:
+    std::size_t piece_bytes() const { return piece_bytes_; }
+
     // Appends the next piece to `out`; returns false once the body is complete.
     // Throws on failure (the client then sees a truncated body).
     virtual bool produce(std::string& out) = 0;
 
   private:
     boost::asio::thread_pool& pool_;
+    std::size_t piece_bytes_;
 };
 
 // Items of one job, in input order, a page at a time: the state-filtered
@@ -67,7 +75,8 @@ std::string archive_entry_name(const ItemRecord& item);
 // or cancelled, the last as failed with reason "cancelled"), in input order.
 class ManifestStream final : public BlockingBodyStream {
   public:
-    ManifestStream(boost::asio::thread_pool& pool, JobStore& jobs, UserId user, JobId job);
+    ManifestStream(boost::asio::thread_pool& pool, JobStore& jobs, UserId user, JobId job,
+                   std::size_t piece_bytes, int item_page);
 
   private:
     bool produce(std::string& out) override;
@@ -80,7 +89,7 @@ class ManifestStream final : public BlockingBodyStream {
 class ZipStream final : public BlockingBodyStream {
   public:
     ZipStream(boost::asio::thread_pool& pool, JobStore& jobs, const BlobStore& blobs, UserId user,
-              JobId job);
+              JobId job, std::size_t piece_bytes, int item_page);
     ~ZipStream() override;
 
   private:

@@ -19,16 +19,6 @@ namespace litchi::server {
 namespace net = boost::asio;
 namespace json = boost::json;
 
-namespace {
-
-// How often the sweep looks for stalled writers; credential checks run at
-// their own (longer) interval inside it.
-constexpr std::chrono::seconds kSweepInterval{5};
-// Even with nothing due, tick once a second so the hub can expire idle users.
-constexpr std::chrono::seconds kIdleTick{1};
-
-}  // namespace
-
 std::int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
@@ -104,7 +94,7 @@ EventWiring::~EventWiring() {
 void EventWiring::start() {
     jobs_.set_observer(publisher_.get());
     net::post(strand_, [self = shared_from_this()] {
-        self->arm_tick(std::chrono::steady_clock::now() + kIdleTick);
+        self->arm_tick(std::chrono::steady_clock::now() + self->limits_.idle_tick);
         self->arm_sweep();
     });
 }
@@ -162,14 +152,14 @@ void EventWiring::on_tick(boost::system::error_code) {
     // Send what fell due, then wait for the next deadline (or the idle tick).
     tick_waiting_ = false;
     hub_->tick();
-    auto next = std::chrono::steady_clock::now() + kIdleTick;
+    auto next = std::chrono::steady_clock::now() + limits_.idle_tick;
     if (auto due = hub_->next_due()) next = std::min(next, *due);
     arm_tick(next);
 }
 
 void EventWiring::arm_sweep() {
     if (stopped_.load(std::memory_order_acquire)) return;
-    sweep_timer_.expires_after(kSweepInterval);
+    sweep_timer_.expires_after(limits_.sweep_interval);
     sweep_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) { self->on_sweep(ec); });
 }
 

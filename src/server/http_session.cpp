@@ -8,10 +8,14 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
+#include "core/version.hpp"
 #include "server/access_log.hpp"
-#include "server/fail.hpp"
+#include "server/api_error.hpp"
+#include "server/auth.hpp"
 #include "server/event_wiring.hpp"
+#include "server/fail.hpp"
 #include "server/server_state.hpp"
+#include "server/websocket_session.hpp"
 
 namespace litchi::server {
 
@@ -19,10 +23,6 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 namespace {
-
-constexpr std::string_view kServerName = "litchi/0.1";
-constexpr std::string_view kJobsPath = "/api/jobs";
-constexpr std::chrono::seconds kLingerTime{3};
 
 // A chunked reply's head and the serializer that writes it, kept together
 // because the serializer refers to the message.
@@ -78,7 +78,7 @@ void HttpSession::do_read() {
     parser_.emplace();
     parser_->header_limit(limits.max_header_bytes);
     // The largest body any route takes; tightened once the target is known.
-    parser_->body_limit(limits.max_job_body_bytes);
+    parser_->body_limit(state_->router().largest_body_limit());
     stream_.expires_after(limits.idle_timeout);
     waiting_for_header_ = true;
     http::async_read_header(
@@ -103,30 +103,27 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
 
     if (ec == http::error::body_limit) {
         linger_ = true;
-        return reject_request(http::status::payload_too_large, "body_too_large",
-                              "request body is too large");
+        return reject_request(ApiError::body_too_large, "request body is too large");
     }
     if (ec == http::error::header_limit) {
-        return reject_request(http::status::request_header_fields_too_large, "header_too_large",
-                              "request header is too large");
+        return reject_request(ApiError::header_too_large, "request header is too large");
     }
-    if (ec)
-        return reject_request(http::status::bad_request, "bad_request", "malformed HTTP request");
+    if (ec) return reject_request(ApiError::bad_request, "malformed HTTP request");
 
-    const auto& limits = state_->config().http;
-    std::string_view target = header.target();
-    bool jobs_upload =
-        header.method() == http::verb::post && target.substr(0, target.find('?')) == kJobsPath;
-    if (!jobs_upload) {
-        auto length = parser_->content_length();
-        if (length && *length > limits.max_other_body_bytes) {
-            linger_ = true;
-            return reject_request(http::status::payload_too_large, "body_too_large",
-                                  "request body is too large");
-        }
-        parser_->body_limit(limits.max_other_body_bytes);
+    // The route that will answer declares its body limit (Api::register_routes).
+    // Looked up by the decoded path, as handle_request() routes; a target that
+    // does not parse gets the default limit and its 400 after the body.
+    auto parsed = boost::urls::parse_origin_form(header.target());
+    std::string path = parsed ? std::string(parsed->path()) : std::string();
+    if (path.empty()) path = "/";
+    auto body_limit = state_->router().body_limit(header.method(), path);
+    auto length = parser_->content_length();
+    if (length && *length > body_limit) {
+        linger_ = true;
+        return reject_request(ApiError::body_too_large, "request body is too large");
     }
-    stream_.expires_after(limits.read_timeout);
+    parser_->body_limit(body_limit);
+    stream_.expires_after(state_->config().http.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::on_read_body, shared_from_this()));
 }
@@ -135,11 +132,10 @@ void HttpSession::on_read_body(beast::error_code ec, std::size_t) {
     // The whole request is in: hand it to the router.
     if (ec == http::error::body_limit) {
         linger_ = true;
-        return reject_request(http::status::payload_too_large, "body_too_large",
-                              "request body is too large");
+        return reject_request(ApiError::body_too_large, "request body is too large");
     }
     if (ec && is_parse_error(ec))
-        return reject_request(http::status::bad_request, "bad_request", "malformed HTTP request");
+        return reject_request(ApiError::bad_request, "malformed HTTP request");
     if (ec) {
         request_open_ = false;  // the client left mid-request: nothing to answer or log
         return fail(ec, "read body");
@@ -148,19 +144,16 @@ void HttpSession::on_read_body(beast::error_code ec, std::size_t) {
     handle_request();
 }
 
-void HttpSession::reject_request(http::status status, std::string_view code,
-                                 std::string_view message) {
+void HttpSession::reject_request(ApiError error, std::string_view message) {
     // We stop reading this request midway, so the connection cannot be reused.
     keep_alive_ = false;
     head_only_ = false;
-    send(error_response(status, code, message));
+    send(error_response(error, message));
 }
 
 void HttpSession::handle_request() {
     auto parsed = boost::urls::parse_origin_form(req_.target());
-    if (!parsed)
-        return send(
-            error_response(http::status::bad_request, "bad_request", "malformed request target"));
+    if (!parsed) return send(error_response(ApiError::bad_request, "malformed request target"));
     std::string path = parsed->path();
     if (path.empty()) path = "/";
 
@@ -177,16 +170,14 @@ void HttpSession::handle_request() {
     }
 
     if (!match.allow.empty()) {
-        auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
-                                  "method not allowed here");
+        auto res = error_response(ApiError::method_not_allowed, "method not allowed here");
         res.set(http::field::allow, match.allow);
         return send(std::move(res));
     }
     if (api_path) {
-        return send(error_response(http::status::not_found, "not_found", "no such endpoint"));
+        return send(error_response(ApiError::not_found, "no such endpoint"));
     }
-    auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
-                              "method not allowed here");
+    auto res = error_response(ApiError::method_not_allowed, "method not allowed here");
     res.set(http::field::allow, "GET, HEAD");
     send(std::move(res));
 }
@@ -199,11 +190,13 @@ void HttpSession::start_websocket(std::string path) {
             verdict = judge_upgrade(self->state_->events()->store().users(), self->req_, path,
                                     self->state_->config().allowed_origins);
         } catch (const std::exception& e) {
-            spdlog::error("{} {}: upgrade check failed: {}", self->log_method_, redact_target(self->log_target_), e.what());
-            verdict.refusal = error_response(http::status::internal_server_error, "internal", "internal server error");
+            spdlog::error("{} {}: upgrade check failed: {}", self->log_method_,
+                          redact_target(self->log_target_), e.what());
+            verdict.refusal = error_response(ApiError::internal, "internal server error");
         }
-        net::post(self->stream_.get_executor(),
-                  [self, verdict = std::move(verdict)]() mutable { self->on_upgrade_judged(std::move(verdict)); });
+        net::post(self->stream_.get_executor(), [self, verdict = std::move(verdict)]() mutable {
+            self->on_upgrade_judged(std::move(verdict));
+        });
     });
 }
 
@@ -218,8 +211,9 @@ void HttpSession::on_upgrade_judged(UpgradeVerdict verdict) {
     Request req = std::move(req_);
     status_ = 101;
     finish_request();
-    auto session = std::make_shared<WebSocketSession>(stream_.release_socket(), state_->events(),
-                                                      std::move(*verdict.auth), verdict.answer_subprotocol);
+    auto session =
+        std::make_shared<WebSocketSession>(stream_.release_socket(), state_->events(),
+                                           std::move(*verdict.auth), verdict.answer_subprotocol);
     session->run(std::move(req));
 }
 
@@ -235,8 +229,7 @@ void HttpSession::run_route(const Router::Route& route, std::vector<std::string>
         } catch (const std::exception& e) {
             spdlog::error("{} {}: handler failed: {}", self->log_method_,
                           redact_target(self->log_target_), e.what());
-            return Reply{error_response(http::status::internal_server_error, "internal",
-                                        "internal server error")};
+            return Reply{error_response(ApiError::internal, "internal server error")};
         }
     };
     if (route.placement == Placement::io) return send(invoke());
@@ -270,10 +263,11 @@ void HttpSession::write_response(http::response<Body>&& res) {
     res.set(http::field::server, kServerName);
     auto message = std::make_shared<http::response<Body>>(std::move(res));
 
-    // A slow reader gets time in proportion to the size, at 64 KiB/s at least.
+    // A slow reader gets time in proportion to the size, at --min-write-rate at least.
+    const auto& limits = state_->config().http;
     auto size = message->payload_size().value_or(0);
-    stream_.expires_after(state_->config().http.write_timeout +
-                          std::chrono::seconds(size / (64 * 1024)));
+    stream_.expires_after(limits.write_timeout +
+                          std::chrono::seconds(size / limits.min_write_rate));
     if (head_only_) {
         auto serializer = std::make_shared<http::response_serializer<Body>>(*message);
         http::async_write_header(
@@ -394,7 +388,7 @@ void HttpSession::do_linger() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     discard_ = std::make_unique<std::array<char, 16 * 1024>>();
-    stream_.expires_after(kLingerTime);
+    stream_.expires_after(state_->config().http.linger_time);
     stream_.async_read_some(
         net::buffer(*discard_),
         beast::bind_front_handler(&HttpSession::on_linger_read, shared_from_this()));

@@ -16,9 +16,10 @@
 #include <optional>
 #include <string>
 
+#include "server/api_error.hpp"
+#include "server/auth.hpp"
 #include "server/http_types.hpp"
 #include "server/router.hpp"
-#include "server/websocket_session.hpp"
 
 namespace litchi::server {
 
@@ -39,7 +40,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     void do_read();
     void on_read_header(beast::error_code ec, std::size_t bytes);
     void on_read_body(beast::error_code ec, std::size_t bytes);
-    void reject_request(http::status status, std::string_view code, std::string_view message);
+    void reject_request(ApiError error, std::string_view message);
     void handle_request();
     void start_websocket(std::string path);
     void on_upgrade_judged(UpgradeVerdict verdict);
@@ -81,6 +82,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::shared_ptr<BodyStream> body_stream_;
     std::string chunk_;
     bool close_after_stream_ = false;
+    // What the linger reads into and drops. Its size is read granularity, not
+    // a limit: how long the linger lasts is --linger. Allocated only then.
     std::unique_ptr<std::array<char, 16 * 1024>> discard_;
 };
 

@@ -30,16 +30,6 @@ StringResponse json_response(http::status status, const boost::json::value& body
     return res;
 }
 
-StringResponse error_response(http::status status, std::string_view code,
-                              std::string_view message) {
-    boost::json::object error;
-    error["code"] = code;
-    error["message"] = message;
-    boost::json::object body;
-    body["error"] = std::move(error);
-    return json_response(status, body);
-}
-
 std::string_view trim_header_value(std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
     while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);

@@ -1,6 +1,7 @@
 // The vocabulary of the HTTP front end: the request type every handler reads,
 // and the three kinds of reply a handler can give (a body in memory, a file,
-// or a body streamed in chunks), plus the JSON error shape of DESIGN.md.
+// or a body streamed in chunks). The JSON error shape of docs/api.md is built
+// by error_response() in api_error.hpp.
 #pragma once
 
 #include <boost/beast/http.hpp>
@@ -44,9 +45,6 @@ using Reply = std::variant<StringResponse, FileResponse, StreamResponse>;
 
 // Each reply variant's status, for the access log and metrics.
 http::status reply_status(const Reply& reply);
-
-// {"error":{"code","message"}} with `status`. `code` is a short snake_case word.
-StringResponse error_response(http::status status, std::string_view code, std::string_view message);
 
 // A JSON body with Content-Type application/json and Cache-Control no-store.
 StringResponse json_response(http::status status, const boost::json::value& body);

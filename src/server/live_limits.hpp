@@ -1,6 +1,6 @@
 // The limits of the live-progress transports (WebSocket, SSE) and of the event
-// hub behind them, each with its default. Kept free of Asio so that
-// server_config.hpp (and the CLI that fills it) stays light.
+// hub behind them, each with its default and its `litchi serve` flag. Kept
+// free of Asio so that server_config.hpp (and the CLI that fills it) stays light.
 #pragma once
 
 #include <chrono>
@@ -11,14 +11,40 @@
 namespace litchi::server {
 
 struct LiveLimits {
-    events::EventLimits hub{};                           // coalescing interval, replay buffer, item queues
-    std::size_t max_client_message = 64 * 1024;          // WebSocket read_message_max (larger: close 1009)
-    std::size_t max_pending_replies = 64;                // pong/error answers not yet written (more: close 1013)
-    std::size_t socket_send_buffer = 64 * 1024;          // SO_SNDBUF of a WebSocket: kernel memory per slow reader
-    std::chrono::seconds write_stall_timeout{60};        // one frame not written for this long: drop the socket
-    std::chrono::seconds websocket_idle_timeout{300};    // nothing read for half of it: ping; for all of it: drop
-    std::chrono::seconds credential_check_interval{15};  // re-check tokens of open sockets (revoked elsewhere, expired)
-    std::chrono::seconds sse_keepalive{15};              // `: keepalive` comment on an idle SSE stream
+    // --progress-interval, --replay-capacity, --item-queue,
+    // --max-item-subscriptions, --idle-user-ttl (see events/event_limits.hpp).
+    events::EventLimits hub{};
+    // --ws-max-message: the longest client message (all fragments); longer: close 1009.
+    std::size_t max_client_message = 64 * 1024;
+    // --ws-max-pending: pong/error answers not yet written; more: close 1013.
+    std::size_t max_pending_replies = 64;
+    // --ws-send-buffer: SO_SNDBUF of a WebSocket, the kernel memory a slow
+    // reader can hold, and about the most one write gathers.
+    std::size_t socket_send_buffer = 64 * 1024;
+    // --ws-stall-timeout: one write not finished for this long: drop the socket.
+    std::chrono::seconds write_stall_timeout{60};
+    // --ws-idle-timeout: nothing read for half of it: ping; for all of it: drop.
+    std::chrono::seconds websocket_idle_timeout{300};
+    // --ws-close-linger: how long a closing WebSocket waits for the peer's
+    // answer to our close frame before dropping the connection.
+    std::chrono::seconds close_linger{5};
+    // --token-recheck: re-check the tokens of open sockets (revoked elsewhere, expired).
+    std::chrono::seconds credential_check_interval{15};
+    // --sse-keepalive: a `: keepalive` comment on an idle SSE stream.
+    std::chrono::seconds sse_keepalive{15};
+    // --sse-retry: the `retry:` an SSE stream opens with, how long EventSource
+    // waits before reconnecting after the stream ends.
+    std::chrono::milliseconds sse_retry{2000};
+    // --live-batch: messages a WebSocket or SSE stream takes from the hub per
+    // pop. Enough to amortise the hub's lock; few enough that what a
+    // connection holds outside the hub stays small.
+    std::size_t pop_batch = 64;
+    // --sweep-interval: how often stalled writers are looked for (token
+    // re-checks run at their own, longer interval inside the sweep).
+    std::chrono::seconds sweep_interval{5};
+    // --hub-tick: with nothing due, the hub still ticks this often, so idle
+    // users' state expires on time.
+    std::chrono::milliseconds idle_tick{1000};
 };
 
 }  // namespace litchi::server

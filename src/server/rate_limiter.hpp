@@ -1,7 +1,8 @@
 // Per-client-IP sliding-window limit for POST /api/login: at most N attempts
-// in any 60 s. Each attempt costs an argon2id hash, so this also caps the CPU
-// one client can burn. Memory is bounded: at most `max_clients` addresses are
-// tracked, and the stalest are dropped first.
+// in any window (--login-rate, --login-window: 10 in 60 s). Each attempt costs
+// an argon2id hash, so this also caps the CPU one client can burn. Memory is
+// bounded: at most `max_clients` addresses are tracked (--login-clients), and
+// the stalest are dropped first.
 #pragma once
 
 #include <chrono>
@@ -17,8 +18,7 @@ class LoginRateLimiter {
   public:
     using Clock = std::chrono::steady_clock;
 
-    LoginRateLimiter(int attempts_per_window, std::chrono::seconds window,
-                     std::size_t max_clients = 10'000);
+    LoginRateLimiter(int attempts_per_window, std::chrono::seconds window, std::size_t max_clients);
 
     // Records an attempt and returns 0 when allowed; otherwise the seconds
     // until the oldest attempt in the window expires (for Retry-After).

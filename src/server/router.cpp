@@ -1,6 +1,8 @@
 // See router.hpp.
 #include "server/router.hpp"
 
+#include <algorithm>
+
 namespace litchi::server {
 namespace {
 
@@ -40,13 +42,26 @@ std::optional<std::string> RequestContext::query(std::string_view key) const {
     return param.has_value ? param.value : std::string();
 }
 
-void Router::add(http::verb method, std::string_view pattern, Placement placement,
-                 Handler handler) {
-    routes_.push_back(Route{method, split_path(pattern), placement, std::move(handler)});
+void Router::add(http::verb method, std::string_view pattern, Placement placement, Handler handler,
+                 std::optional<std::uint64_t> body_limit) {
+    routes_.push_back(
+        Route{method, split_path(pattern), placement, std::move(handler), body_limit});
 }
 
 void Router::set_fallback(http::verb method, Placement placement, Handler handler) {
-    fallbacks_.push_back(Route{method, {}, placement, std::move(handler)});
+    fallbacks_.push_back(Route{method, {}, placement, std::move(handler), std::nullopt});
+}
+
+std::uint64_t Router::body_limit(http::verb method, std::string_view path) const {
+    auto match = find(method, path);
+    if (match.route && match.route->body_limit) return *match.route->body_limit;
+    return default_body_limit_;
+}
+
+std::uint64_t Router::largest_body_limit() const {
+    std::uint64_t largest = default_body_limit_;
+    for (const auto& route : routes_) largest = std::max(largest, route.body_limit.value_or(0));
+    return largest;
 }
 
 Router::Match Router::find(http::verb method, std::string_view path) const {

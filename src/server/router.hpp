@@ -2,18 +2,25 @@
 // `{}` placeholders ("/api/jobs/{}/items"); captured segments arrive decoded
 // in RequestContext::params. A path that matches with another method is a 405
 // with Allow; no match falls back to the default handler (the static files).
-// WebSocket and SSE routes (the next issue) register here the same way: SSE is
-// a handler returning a StreamResponse, WebSocket upgrades are routed by the
-// session before this table is consulted.
+// SSE registers here like any route (a handler returning a StreamResponse);
+// WebSocket upgrades are routed by the session before this table is consulted.
+//
+// A route also declares the largest request body it takes, so the session
+// knows the limit as soon as the header is in and the one route that takes
+// large bodies (POST /api/jobs) says so where it is registered. Routes that
+// declare none get the default (--max-other-body).
 #pragma once
 
 #include <boost/url/url_view.hpp>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "server/http_types.hpp"
+#include "server/server_config.hpp"
 
 namespace litchi::server {
 
@@ -42,6 +49,7 @@ class Router {
         std::vector<std::string> segments;  // "{}" is a placeholder
         Placement placement;
         Handler handler;
+        std::optional<std::uint64_t> body_limit;  // unset: the router's default
     };
 
     struct Match {
@@ -50,13 +58,28 @@ class Router {
         std::string allow;  // non-empty: path known, method not (405)
     };
 
-    void add(http::verb method, std::string_view pattern, Placement placement, Handler handler);
+    // `default_body_limit`: the request body limit of routes that declare none.
+    explicit Router(std::uint64_t default_body_limit = HttpLimits{}.max_other_body_bytes)
+        : default_body_limit_(default_body_limit) {}
+
+    void add(http::verb method, std::string_view pattern, Placement placement, Handler handler,
+             std::optional<std::uint64_t> body_limit = std::nullopt);
     void set_fallback(http::verb method, Placement placement, Handler handler);
 
     // `path` is the decoded path; segments are compared exactly.
     Match find(http::verb method, std::string_view path) const;
 
+    // The body limit of the route `method path` finds; the default when it
+    // declares none, or when no route matches (a 404 or 405 reads little).
+    // Costs one more find() per request: a split of the path and a scan of
+    // about twenty routes, small beside parsing the request.
+    std::uint64_t body_limit(http::verb method, std::string_view path) const;
+    // The largest limit of any route: what a request is read with until its
+    // header says which route it is for.
+    std::uint64_t largest_body_limit() const;
+
   private:
+    std::uint64_t default_body_limit_;
     std::vector<Route> routes_;
     std::vector<Route> fallbacks_;  // by method, for paths no route knows
 };

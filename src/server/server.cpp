@@ -34,8 +34,6 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr std::chrono::seconds kShutdownGrace{5};
-
 // One server per data folder: two would both "recover" the other's active items.
 class DataDirLock {
   public:
@@ -129,6 +127,10 @@ int run_server(const ServerConfig& config) {
         std::fprintf(stderr, "litchi serve: --listen %s is not HOST:PORT\n", config.listen.c_str());
         return 2;
     }
+    if (auto error = validate_server_config(config); !error.empty()) {
+        std::fprintf(stderr, "litchi serve: %s\n", error.c_str());
+        return 2;
+    }
 
     try {
         net::io_context ioc{std::max(config.http.io_threads, 1)};
@@ -149,10 +151,12 @@ int run_server(const ServerConfig& config) {
         }
         BlobStore blobs(config.data_dir / "blobs", BlobLayout::sharded);
         ThumbnailCache thumbs(config.data_dir / "thumbs");
-        SchedulerOptions scheduler_options;
+        SchedulerOptions scheduler_options = config.scheduler;
         scheduler_options.limits = config.fetch;
         Scheduler scheduler(store->jobs(), blobs, scheduler_options);
-        JobService jobs(store->jobs(), scheduler);
+        JobServiceOptions job_options;
+        job_options.admission.max_name_bytes = config.http.max_job_name_bytes;
+        JobService jobs(store->jobs(), scheduler, job_options);
 
         auto state = std::make_shared<ServerState>(config);
         // Live progress: the store's changes reach the hub through the job
@@ -199,7 +203,7 @@ int run_server(const ServerConfig& config) {
         scheduler.stop();  // in-flight items go back to the queue
         events->stop();    // every watcher gets 1001 (SSE: the stream ends)
         state->stop_sessions();
-        auto deadline = std::chrono::steady_clock::now() + kShutdownGrace;
+        auto deadline = std::chrono::steady_clock::now() + config.http.shutdown_grace;
         while (state->metrics().open_connections() > 0 &&
                std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -9,8 +9,10 @@
 
 namespace litchi::server {
 
-// Returns the process exit status. Start-up failures (address in use, data
-// folder locked or unreadable) print a message and return 1.
+// Returns the process exit status. A config that does not validate (a
+// malformed --listen, limits that contradict each other) prints a message and
+// returns 2; start-up failures (address in use, data folder locked or
+// unreadable) print a message and return 1.
 int run_server(const ServerConfig& config);
 
 // "127.0.0.1:9527", "[::1]:80", "localhost:0" -> host and port. False if malformed.

@@ -1,6 +1,11 @@
 // The settings of `litchi serve`: where it listens, where its data lives, and
-// every limit the HTTP front end enforces, each with its default. The CLI shows
-// these defaults in --help; nothing else in src/server hard-codes a limit.
+// every limit the server enforces, each with its default and the flag that
+// sets it (src/cli/serve_command.cpp shows them all in --help). Nothing else
+// in src/server hard-codes a limit: what is left as a constant is protocol
+// (RFC sizes, magic strings) or a shape rule, said so where it is defined.
+//
+// The defaults live here and only here; the CLI reads them back for --help,
+// and validate_server_config() is the one check of a filled-in config.
 #pragma once
 
 #include <chrono>
@@ -12,33 +17,60 @@
 
 #include "core/config.hpp"
 #include "server/live_limits.hpp"
+#include "jobs/scheduler.hpp"
 
 namespace litchi::server {
 
 struct HttpLimits {
-    std::uint32_t max_header_bytes = 16 * 1024;      // request line + headers
+    std::uint32_t max_header_bytes = 16 * 1024;      // --max-header: request line + headers
     std::uint64_t max_job_body_bytes = 16ull << 20;  // --max-body: POST /api/jobs body (16 MiB)
-    std::uint64_t max_other_body_bytes = 64 * 1024;  // every other request body
+    std::uint64_t max_other_body_bytes = 64 * 1024;  // --max-other-body: every other request body
     std::size_t max_urls_per_job = 100'000;          // --max-urls
-    std::chrono::seconds read_timeout{30};           // to receive one whole request
-    std::chrono::seconds idle_timeout{75};           // keep-alive wait for the next request
-    std::chrono::seconds write_timeout{60};          // for one write to make progress
-    std::size_t max_connections = 4096;              // beyond this, new sockets are closed
-    int login_attempts_per_minute = 10;              // --login-rate: per client IP
-    int thumb_min = 16, thumb_max = 1024;            // ?thumb=N bounds
-    std::size_t items_page_default = 100, items_page_max = 1000;
-    int io_threads = 1;      // sockets; handlers never block them
-    int worker_threads = 4;  // SQLite, argon2id, libvips, zip
+    // --max-job-name: longer names are refused with 400 (and admission cuts
+    // names at the same length, jobs/admission.hpp).
+    std::size_t max_job_name_bytes = 200;
+    std::chrono::seconds read_timeout{30};   // --read-timeout: to receive one whole request
+    std::chrono::seconds idle_timeout{75};   // --idle-timeout: keep-alive wait for the next request
+    std::chrono::seconds write_timeout{60};  // --write-timeout: for one write to make progress
+    // --min-write-rate: a reply of N bytes gets write_timeout + N / this seconds,
+    // so a large download on a slow link is not cut, and a stalled reader is.
+    std::uint64_t min_write_rate = 64 * 1024;
+    // --linger: after refusing a body (413), how long to read and drop what the
+    // client still sends, so it reads our answer instead of a reset.
+    std::chrono::seconds linger_time{3};
+    // --shutdown-grace: on SIGINT/SIGTERM, how long open replies may take to finish.
+    std::chrono::seconds shutdown_grace{5};
+    std::size_t max_connections = 4096;     // --max-connections: beyond, new sockets are closed
+    int login_attempts_per_window = 10;     // --login-rate: per client IP ...
+    std::chrono::seconds login_window{60};  // --login-window: ... in any window this long
+    std::size_t login_tracked_clients = 10'000;  // --login-clients: IPs remembered (memory bound)
+    int thumb_min = 16, thumb_max = 1024;        // --thumb-min, --thumb-max: ?thumb=N bounds
+    std::size_t items_page_default = 100;        // --items-page: items per page without ?limit=
+    std::size_t items_page_max = 1000;           // --items-page-max: the largest ?limit=
+    std::size_t stream_piece_bytes = 64 * 1024;  // --stream-piece: one chunk of a manifest or zip
+    int stream_item_page = 500;  // --stream-page: items read per query while streaming
+    int io_threads = 1;          // --io-threads: sockets; handlers never block them
+    int worker_threads = 4;      // --workers: SQLite, argon2id, libvips, zip
 };
 
 struct ServerConfig {
     std::string listen = "127.0.0.1:9527";
     std::filesystem::path data_dir = "var";
     std::filesystem::path web_dir = "web/dist";
-    std::vector<std::string> allowed_origins;  // --allow-origin: browser Origins allowed besides our own
-    FetchLimits fetch{};                       // -j, --per-host, --allow-private, ...
+    std::vector<std::string>
+        allowed_origins;  // --allow-origin: browser Origins allowed besides our own
+    FetchLimits fetch{};  // -j, --per-host, --allow-private, ...
     HttpLimits http{};
-    LiveLimits live{};                         // WebSocket/SSE and the event hub
+    LiveLimits live{};  // WebSocket/SSE and the event hub
+    // --outstanding-per-slot, --in-engine-per-slot, --feeder-poll. Its `limits`
+    // member is not read: the scheduler gets `fetch` above, the one copy.
+    SchedulerOptions scheduler{};
 };
+
+// Empty when `config` is usable, otherwise what is wrong, naming the flag
+// ("--thumb-min must not exceed --thumb-max"). Ranges of single values are
+// checked by the CLI; this checks what relates two values, and the event
+// hub's own rules (events::validate_event_limits).
+std::string validate_server_config(const ServerConfig& config);
 
 }  // namespace litchi::server

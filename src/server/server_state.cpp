@@ -9,6 +9,7 @@ namespace litchi::server {
 
 ServerState::ServerState(ServerConfig config)
     : config_(std::move(config)),
+      router_(config_.http.max_other_body_bytes),
       workers_(static_cast<std::size_t>(std::max(config_.http.worker_threads, 1))) {}
 
 ServerState::~ServerState() {
@@ -26,7 +27,6 @@ void ServerState::leave(HttpSession* session) {
 }
 
 void ServerState::stop_sessions() {
-    stopping_.store(true, std::memory_order_release);
     // Copy first: a session's stop() may end it, and its destructor calls leave().
     std::vector<std::shared_ptr<HttpSession>> live;
     {

@@ -4,7 +4,6 @@
 // that can reach every connection (graceful shutdown closes them all).
 #pragma once
 
-#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <mutex>
@@ -33,8 +32,6 @@ class ServerState {
     void set_events(std::shared_ptr<EventWiring> events) { events_ = std::move(events); }
     const std::shared_ptr<EventWiring>& events() const { return events_; }
 
-    bool stopping() const { return stopping_.load(std::memory_order_acquire); }
-
     void join(HttpSession* session, std::weak_ptr<HttpSession> handle);
     void leave(HttpSession* session);
 
@@ -51,7 +48,6 @@ class ServerState {
     ServerMetrics metrics_;
     std::shared_ptr<EventWiring> events_;
     boost::asio::thread_pool workers_;
-    std::atomic<bool> stopping_{false};
     std::mutex sessions_mutex_;
     std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;
 };

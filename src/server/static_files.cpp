@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "server/api_error.hpp"
+
 namespace litchi::server {
 namespace {
 
@@ -69,15 +71,13 @@ StaticFiles::StaticFiles(std::filesystem::path web_dir) : root_(std::move(web_di
 
 Reply StaticFiles::serve(const Request& req) const {
     auto parsed = boost::urls::parse_origin_form(req.target());
-    if (!parsed)
-        return error_response(http::status::bad_request, "bad_request", "malformed request target");
+    if (!parsed) return error_response(ApiError::bad_request, "malformed request target");
 
     std::filesystem::path relative;
     std::string last;
     for (auto segment : parsed->segments()) {
         if (segment.empty()) continue;  // "//" and a trailing "/"
-        if (!is_safe_segment(segment))
-            return error_response(http::status::not_found, "not_found", "no such file");
+        if (!is_safe_segment(segment)) return error_response(ApiError::not_found, "no such file");
         relative /= std::string(segment);
         last = segment;
     }
@@ -92,7 +92,7 @@ Reply StaticFiles::serve(const Request& req) const {
         }
         // A missing asset (it has an extension) is a 404, not the app page.
         if (last.find('.') != std::string::npos) {
-            return error_response(http::status::not_found, "not_found", "no such file");
+            return error_response(ApiError::not_found, "no such file");
         }
     }
     auto index = root_ / "index.html";
@@ -105,7 +105,7 @@ Reply StaticFiles::serve_file(const Request& req, const std::filesystem::path& f
     http::file_body::value_type body;
     beast::error_code ec;
     body.open(file.c_str(), beast::file_mode::scan, ec);
-    if (ec) return error_response(http::status::not_found, "not_found", "no such file");
+    if (ec) return error_response(ApiError::not_found, "no such file");
     auto size = body.size();
 
     FileResponse res{http::status::ok, req.version()};

@@ -19,8 +19,6 @@ class StaticFiles {
     // GET and HEAD (the router checks the method; for HEAD the session sends only the header).
     Reply serve(const Request& req) const;
 
-    const std::filesystem::path& root() const { return root_; }
-
   private:
     Reply serve_file(const Request& req, const std::filesystem::path& file, bool immutable) const;
     Reply serve_placeholder(const Request& req) const;

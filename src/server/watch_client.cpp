@@ -1,23 +1,26 @@
 // See watch_client.hpp.
 #include "server/watch_client.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
-#include <fmt/format.h>
-
 #include <random>
 
+#include "core/version.hpp"
 #include "events/protocol_messages.hpp"
+#include "server/auth.hpp"
+#include "server/websocket_session.hpp"
 
 namespace litchi::server {
 
@@ -48,7 +51,8 @@ std::optional<std::uint64_t> seq_of(const json::object& message) {
     const auto* seq = message.if_contains("seq");
     if (!seq) return std::nullopt;
     if (seq->is_uint64()) return seq->get_uint64();
-    if (seq->is_int64() && seq->get_int64() >= 0) return static_cast<std::uint64_t>(seq->get_int64());
+    if (seq->is_int64() && seq->get_int64() >= 0)
+        return static_cast<std::uint64_t>(seq->get_int64());
     return std::nullopt;
 }
 
@@ -60,7 +64,8 @@ std::string resume_message(std::uint64_t since, const std::string& epoch) {
 
 // Applies one server message; true when `jobs` changed. A gap sets `reply`
 // to the resume that repairs it (once per position).
-bool apply_message(StreamState& state, const json::object& message, std::optional<std::string>& reply) {
+bool apply_message(StreamState& state, const json::object& message,
+                   std::optional<std::string>& reply) {
     const auto* type_value = message.if_contains("type");
     if (!type_value || !type_value->is_string()) return false;
     std::string_view type = type_value->as_string();
@@ -107,34 +112,39 @@ bool apply_message(StreamState& state, const json::object& message, std::optiona
 enum class SessionEnd { lost, stopped, unauthorized, revoked };
 
 net::awaitable<SessionEnd> watch_session(const WatchTarget& target, const std::string& token,
-                                         const WatchSettings& settings, WatchCallbacks& callbacks, StreamState& state,
-                                         bool& connected) {
+                                         const WatchSettings& settings, WatchCallbacks& callbacks,
+                                         StreamState& state, bool& connected) {
     auto executor = co_await net::this_coro::executor;
     tcp::resolver resolver(executor);
     websocket::stream<beast::tcp_stream> ws(executor);
     websocket::response_type response;
     try {
-        auto endpoints = co_await resolver.async_resolve(target.host, target.port, net::use_awaitable);
+        auto endpoints =
+            co_await resolver.async_resolve(target.host, target.port, net::use_awaitable);
         beast::get_lowest_layer(ws).expires_after(settings.connect_timeout);
         co_await beast::get_lowest_layer(ws).async_connect(endpoints, net::use_awaitable);
         beast::get_lowest_layer(ws).expires_never();
 
         auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
         timeouts.handshake_timeout = settings.connect_timeout;
-        // The server pings every 150 s; without a word for longer than this the server is gone.
-        timeouts.idle_timeout = std::chrono::seconds(330);
+        // The server pings after half its --ws-idle-timeout (150 s by default)
+        // without input; silence for longer than this means the server is gone.
+        timeouts.idle_timeout = settings.idle_timeout;
         timeouts.keep_alive_pings = true;
         ws.set_option(timeouts);
         ws.set_option(websocket::stream_base::decorator([&token](websocket::request_type& req) {
-            req.set(http::field::sec_websocket_protocol, "litchi.v1, bearer." + token);
-            req.set(http::field::user_agent, "litchi-watch/0.1");
+            req.set(http::field::sec_websocket_protocol,
+                    std::string(kSubprotocol) + ", bearer." + token);
+            req.set(http::field::user_agent, kWatchUserAgent);
         }));
-        co_await ws.async_handshake(response, target.host_header, "/api/ws", net::use_awaitable);
+        co_await ws.async_handshake(response, target.host_header, kWebSocketPath,
+                                    net::use_awaitable);
     } catch (const boost::system::system_error& e) {
         if (e.code() == websocket::error::upgrade_declined) {
             auto status = response.result_int();
             if (status == 401 || status == 403) co_return SessionEnd::unauthorized;
-            if (callbacks.on_notice) callbacks.on_notice(fmt::format("the server answered HTTP {}", status));
+            if (callbacks.on_notice)
+                callbacks.on_notice(fmt::format("the server answered HTTP {}", status));
         } else if (callbacks.on_notice) {
             callbacks.on_notice(fmt::format("cannot connect: {}", e.code().message()));
         }
@@ -146,14 +156,16 @@ net::awaitable<SessionEnd> watch_session(const WatchTarget& target, const std::s
         // first regardless and replayed seqs at or below it are skipped.
         if (state.position) {
             ws.text(true);
-            co_await ws.async_write(net::buffer(resume_message(*state.position, state.epoch)), net::use_awaitable);
+            co_await ws.async_write(net::buffer(resume_message(*state.position, state.epoch)),
+                                    net::use_awaitable);
         }
         beast::flat_buffer buffer;
         for (;;) {
             co_await ws.async_read(buffer, net::use_awaitable);
             auto data = buffer.cdata();
             json::error_code ec;
-            auto value = json::parse(std::string_view(static_cast<const char*>(data.data()), data.size()), ec);
+            auto value = json::parse(
+                std::string_view(static_cast<const char*>(data.data()), data.size()), ec);
             buffer.consume(buffer.size());
             if (ec || !value.is_object()) continue;
             std::optional<std::string> reply;
@@ -175,7 +187,8 @@ net::awaitable<SessionEnd> watch_session(const WatchTarget& target, const std::s
             auto code = ws.reason().code;
             if (code == websocket::close_code::policy_error) co_return SessionEnd::revoked;
             if (callbacks.on_notice) {
-                callbacks.on_notice(fmt::format("the server closed the connection ({})", static_cast<unsigned>(code)));
+                callbacks.on_notice(fmt::format("the server closed the connection ({})",
+                                                static_cast<unsigned>(code)));
             }
         } else if (callbacks.on_notice) {
             callbacks.on_notice(fmt::format("connection lost: {}", e.code().message()));
@@ -212,8 +225,8 @@ std::optional<WatchTarget> parse_watch_server(std::string_view url, std::string&
     return target;
 }
 
-WatchOutcome run_watch(const WatchTarget& target, const std::string& token, const WatchSettings& settings,
-                       WatchCallbacks& callbacks) {
+WatchOutcome run_watch(const WatchTarget& target, const std::string& token,
+                       const WatchSettings& settings, WatchCallbacks& callbacks) {
     net::io_context ioc;
     WatchOutcome outcome = WatchOutcome::gave_up;
     auto loop = [&]() -> net::awaitable<void> {
@@ -227,17 +240,17 @@ WatchOutcome run_watch(const WatchTarget& target, const std::string& token, cons
             bool connected = false;
             auto end = co_await watch_session(target, token, settings, callbacks, state, connected);
             switch (end) {
-            case SessionEnd::stopped:
-                outcome = WatchOutcome::stopped;
-                co_return;
-            case SessionEnd::unauthorized:
-                outcome = WatchOutcome::unauthorized;
-                co_return;
-            case SessionEnd::revoked:
-                outcome = WatchOutcome::revoked;
-                co_return;
-            case SessionEnd::lost:
-                break;
+                case SessionEnd::stopped:
+                    outcome = WatchOutcome::stopped;
+                    co_return;
+                case SessionEnd::unauthorized:
+                    outcome = WatchOutcome::unauthorized;
+                    co_return;
+                case SessionEnd::revoked:
+                    outcome = WatchOutcome::revoked;
+                    co_return;
+                case SessionEnd::lost:
+                    break;
             }
             auto now = std::chrono::steady_clock::now();
             if (connected) {
@@ -251,7 +264,8 @@ WatchOutcome run_watch(const WatchTarget& target, const std::string& token, cons
             }
             auto delay = backoff_delay(settings.backoff, failures, unit(random));
             if (callbacks.on_notice) {
-                callbacks.on_notice(fmt::format("reconnecting in {:.1f} s", static_cast<double>(delay.count()) / 1000));
+                callbacks.on_notice(fmt::format("reconnecting in {:.1f} s",
+                                                static_cast<double>(delay.count()) / 1000));
             }
             timer.expires_after(delay);
             beast::error_code ignored;

@@ -11,7 +11,6 @@
 #pragma once
 
 #include <boost/json/object.hpp>
-
 #include <chrono>
 #include <functional>
 #include <map>
@@ -45,11 +44,16 @@ struct WatchCallbacks {
     std::function<void(std::string_view notice)> on_notice;
 };
 
+// The limits of `litchi watch`, each with its flag.
 struct WatchSettings {
-    BackoffPolicy backoff{};
-    // Give up after this long without being connected (0: never).
+    BackoffPolicy backoff{};  // --retry-base, --retry-cap: between reconnects
+    // --retry-for: give up after this long without being connected (0: never).
     std::chrono::seconds retry_for{300};
-    std::chrono::seconds connect_timeout{10};
+    std::chrono::seconds connect_timeout{10};  // --connect-timeout: TCP connect and upgrade
+    // --idle-timeout: nothing from the server for this long: the connection is
+    // dead, reconnect. Longer than the server's ping interval (half its
+    // --ws-idle-timeout, 150 s by default).
+    std::chrono::seconds idle_timeout{330};
 };
 
 enum class WatchOutcome {
@@ -61,7 +65,7 @@ enum class WatchOutcome {
 
 // Runs until an outcome; blocks the calling thread. The token goes only into
 // the Sec-WebSocket-Protocol header, never into output.
-WatchOutcome run_watch(const WatchTarget& target, const std::string& token, const WatchSettings& settings,
-                       WatchCallbacks& callbacks);
+WatchOutcome run_watch(const WatchTarget& target, const std::string& token,
+                       const WatchSettings& settings, WatchCallbacks& callbacks);
 
 }  // namespace litchi::server

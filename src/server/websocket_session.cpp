@@ -1,18 +1,16 @@
 // See websocket_session.hpp.
 #include "server/websocket_session.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <cctype>
 #include <cmath>
 
-#include "server/api.hpp"
+#include "core/version.hpp"
 #include "server/fail.hpp"
 
 namespace litchi::server {
@@ -24,58 +22,17 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-// Messages taken from the hub per pop: enough to amortise the lock, few
-// enough that what a session holds stays small.
-constexpr std::size_t kPopBatch = 64;
-
-// How long a closing socket waits for the peer's answer to our close frame.
-constexpr std::chrono::seconds kCloseLinger{5};
-
-// "http://Host:80/" -> "http://host" (default ports and a trailing slash dropped).
-std::string normalize_origin(std::string_view origin) {
-    std::string out = ascii_lower(trim_header_value(origin));
-    while (!out.empty() && out.back() == '/') out.pop_back();
-    if (out.starts_with("http://") && out.ends_with(":80")) out.resize(out.size() - 3);
-    if (out.starts_with("https://") && out.ends_with(":443")) out.resize(out.size() - 4);
-    return out;
-}
-
-StringResponse unauthorized() {
-    auto res = error_response(http::status::unauthorized, "unauthorized", "a valid token or session is required");
-    res.set(http::field::www_authenticate, "Bearer");
-    return res;
-}
-
-// The entries of every Sec-WebSocket-Protocol header line, trimmed.
-std::vector<std::string_view> offered_protocols(const Request& req) {
-    std::vector<std::string_view> out;
-    for (auto it = req.find(http::field::sec_websocket_protocol);
-         it != req.end() && it->name() == http::field::sec_websocket_protocol; ++it) {
-        std::string_view list = it->value();
-        while (!list.empty()) {
-            auto comma = list.find(',');
-            auto entry = trim_header_value(list.substr(0, comma));
-            if (!entry.empty()) out.push_back(entry);
-            if (comma == std::string_view::npos) break;
-            list.remove_prefix(comma + 1);
-        }
-    }
-    return out;
-}
-
-std::string error_message(std::string_view code, std::string_view message) {
-    json::object body;
-    body["type"] = "error";
-    body["code"] = code;
-    body["message"] = message;
-    return json::serialize(body);
-}
+// How deep a client message may nest. Protocol messages nest one level; this
+// refuses pathological nesting early. A shape rule, not a resource limit:
+// --ws-max-message already bounds what the parser holds.
+constexpr unsigned kMaxMessageDepth = 16;
 
 // A seq from a client: a non-negative integer (or an integral double, which
 // some JSON writers produce for large numbers).
 std::optional<std::uint64_t> as_seq(const json::value& value) {
     if (value.is_uint64()) return value.get_uint64();
-    if (value.is_int64() && value.get_int64() >= 0) return static_cast<std::uint64_t>(value.get_int64());
+    if (value.is_int64() && value.get_int64() >= 0)
+        return static_cast<std::uint64_t>(value.get_int64());
     if (value.is_double()) {
         double d = value.get_double();
         if (d >= 0 && d < 1.8e19 && std::floor(d) == d) return static_cast<std::uint64_t>(d);
@@ -92,52 +49,8 @@ bool is_event_socket_path(std::string_view path) {
     return !token.empty() && token.find('/') == std::string_view::npos;
 }
 
-bool origin_allowed(const Request& req, const std::vector<std::string>& allowed) {
-    auto origin = req[http::field::origin];
-    if (origin.empty()) return true;
-    auto wanted = normalize_origin(origin);
-    auto host = ascii_lower(trim_header_value(req[http::field::host]));
-    if (!host.empty() && (wanted == normalize_origin("http://" + host) || wanted == normalize_origin("https://" + host))) {
-        return true;
-    }
-    return std::any_of(allowed.begin(), allowed.end(),
-                       [&wanted](const std::string& entry) { return normalize_origin(entry) == wanted; });
-}
-
-UpgradeVerdict judge_upgrade(UserStore& users, const Request& req, std::string_view path,
-                             const std::vector<std::string>& allowed_origins) {
-    UpgradeVerdict verdict;
-    std::optional<std::string> token;
-    for (auto entry : offered_protocols(req)) {
-        if (entry == kSubprotocol) {
-            verdict.answer_subprotocol = true;
-        } else if (entry.starts_with("bearer.") && entry.size() > 7 && !token) {
-            token = std::string(entry.substr(7));
-        }
-    }
-    if (path.starts_with(kSeedWebSocketPrefix)) {
-        token = std::string(path.substr(kSeedWebSocketPrefix.size()));
-    } else if (!token) {
-        token = request_token(req);  // cookie, or Authorization: Bearer from a non-browser client
-    }
-    // The token decides first: a foreign page must not learn whether a token is valid.
-    std::optional<Authenticated> auth;
-    if (token) auth = users.authenticate(*token);
-    if (!auth) {
-        verdict.refusal = unauthorized();
-        return verdict;
-    }
-    if (!origin_allowed(req, allowed_origins)) {
-        verdict.refusal = error_response(http::status::forbidden, "forbidden_origin",
-                                         "this Origin may not open the progress socket");
-        return verdict;
-    }
-    verdict.auth = std::move(auth);
-    return verdict;
-}
-
-WebSocketSession::WebSocketSession(tcp::socket&& socket, std::shared_ptr<EventWiring> events, Authenticated auth,
-                                   bool answer_subprotocol)
+WebSocketSession::WebSocketSession(tcp::socket&& socket, std::shared_ptr<EventWiring> events,
+                                   Authenticated auth, bool answer_subprotocol)
     : handshake_(std::in_place, std::move(socket)),
       socket_(handshake_->get_executor()),
       timer_(handshake_->get_executor()),
@@ -160,7 +73,8 @@ void WebSocketSession::run(Request req) {
     auto& socket = beast::get_lowest_layer(*handshake_).socket();
     // A bounded kernel buffer: a reader that stops costs at most this much
     // kernel memory, and its writes stall (then the hub resyncs or closes it).
-    socket.set_option(net::socket_base::send_buffer_size(static_cast<int>(limits.socket_send_buffer)), ignored);
+    socket.set_option(
+        net::socket_base::send_buffer_size(static_cast<int>(limits.socket_send_buffer)), ignored);
     socket.set_option(tcp::no_delay(true), ignored);
     // The websocket stream has its own handshake timer: the TCP layer's must be off.
     beast::get_lowest_layer(*handshake_).expires_never();
@@ -168,12 +82,14 @@ void WebSocketSession::run(Request req) {
     websocket::permessage_deflate deflate;
     deflate.server_enable = false;
     handshake_->set_option(deflate);
-    handshake_->set_option(websocket::stream_base::decorator([subprotocol = answer_subprotocol_](websocket::response_type& res) {
-        res.set(http::field::server, "litchi/0.1");
-        // Only the protocol name: the bearer entry the client offered is never echoed.
-        if (subprotocol) res.set(http::field::sec_websocket_protocol, kSubprotocol);
-    }));
-    handshake_->async_accept(req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
+    handshake_->set_option(websocket::stream_base::decorator(
+        [subprotocol = answer_subprotocol_](websocket::response_type& res) {
+            res.set(http::field::server, kServerName);
+            // Only the protocol name: the bearer entry the client offered is never echoed.
+            if (subprotocol) res.set(http::field::sec_websocket_protocol, kSubprotocol);
+        }));
+    handshake_->async_accept(
+        req, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
 }
 
 void WebSocketSession::on_accept(beast::error_code ec) {
@@ -197,29 +113,34 @@ void WebSocketSession::on_accept(beast::error_code ec) {
         try {
             subscription = self->events_->hub().subscribe(self->auth_.user.id, std::move(options));
             // A revocation between the upgrade and now would have missed this watcher.
-            still_valid = subscription && self->events_->store().users().token_active(self->auth_.token_id);
+            still_valid =
+                subscription && self->events_->store().users().token_active(self->auth_.token_id);
         } catch (const std::exception& e) {
             spdlog::error("websocket subscribe failed: {}", e.what());
         }
-        net::post(self->socket_.get_executor(),
-                  [self, subscription, still_valid] { self->on_subscribed(subscription, still_valid); });
+        net::post(self->socket_.get_executor(), [self, subscription, still_valid] {
+            self->on_subscribed(subscription, still_valid);
+        });
     });
 }
 
-void WebSocketSession::on_subscribed(std::shared_ptr<events::Subscription> subscription, bool still_valid) {
+void WebSocketSession::on_subscribed(std::shared_ptr<events::Subscription> subscription,
+                                     bool still_valid) {
     // The hello is waiting in the hub: start writing and reading. Reading
     // waits until now so that a `resume` sent right after the upgrade finds
     // the subscription it resumes.
     if (closing_ == Closing::finished) return;
     do_read();
-    if (!subscription) return do_close({events::close_code::internal_error, "cannot load your jobs; try again"});
+    if (!subscription)
+        return do_close({events::close_code::internal_error, "cannot load your jobs; try again"});
     if (!still_valid) {
         subscription->cancel();
         events_->count_revoked_close();
         return do_close({events::close_code::policy_violation, "token revoked"});
     }
     subscription_ = std::move(subscription);
-    registration_ = events_->register_socket(std::static_pointer_cast<LiveSocket>(shared_from_this()), auth_.token_id);
+    registration_ = events_->register_socket(
+        std::static_pointer_cast<LiveSocket>(shared_from_this()), auth_.token_id);
     pop_again_ = true;
     do_write();
 }
@@ -245,8 +166,9 @@ void WebSocketSession::close_socket() {
 }
 
 void WebSocketSession::do_read() {
-    socket_.async_read_some(net::buffer(read_buffer_),
-                            beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+    socket_.async_read_some(
+        net::buffer(read_buffer_),
+        beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
 }
 
 void WebSocketSession::on_read(beast::error_code ec, std::size_t bytes) {
@@ -273,39 +195,43 @@ void WebSocketSession::on_read(beast::error_code ec, std::size_t bytes) {
 void WebSocketSession::handle_frame(ws::Incoming& incoming) {
     using Kind = ws::Incoming::Kind;
     switch (incoming.kind) {
-    case Kind::message:
-        if (!incoming.text) return queue_error("bad_message", "send JSON text frames");
-        return handle_client_message(incoming.payload);
-    case Kind::ping:
-        if (closing_ != Closing::no) return;
-        // Pongs wait for the socket like answers do, and are capped like them.
-        if (++unsent_pongs_ > events_->limits().max_pending_replies) {
-            return do_close({events::close_code::try_again_later, "too many unanswered pings"});
-        }
-        control_out_ += ws::control_frame(ws::Opcode::pong, incoming.payload);
-        return do_write();
-    case Kind::pong:
-        return;
-    case Kind::close:
-        // Our close went first: this is the answer, the handshake is complete.
-        if (closing_ == Closing::sent) return close_socket();
-        // The peer's close: echo its code (none: a plain normal close).
-        return do_close({incoming.code == ws::close_code::no_status ? ws::close_code::normal : incoming.code, ""});
-    case Kind::error:
-        spdlog::debug("websocket of user {}: {}", auth_.user.id, incoming.payload);
-        return do_close({incoming.code, incoming.payload});
+        case Kind::message:
+            if (!incoming.text) return queue_error(LiveError::bad_message, "send JSON text frames");
+            return handle_client_message(incoming.payload);
+        case Kind::ping:
+            if (closing_ != Closing::no) return;
+            // Pongs wait for the socket like answers do, and are capped like them.
+            if (++unsent_pongs_ > events_->limits().max_pending_replies) {
+                return do_close({events::close_code::try_again_later, "too many unanswered pings"});
+            }
+            control_out_ += ws::control_frame(ws::Opcode::pong, incoming.payload);
+            return do_write();
+        case Kind::pong:
+            return;
+        case Kind::close:
+            // Our close went first: this is the answer, the handshake is complete.
+            if (closing_ == Closing::sent) return close_socket();
+            // The peer's close: echo its code (none: a plain normal close).
+            return do_close({incoming.code == ws::close_code::no_status ? ws::close_code::normal
+                                                                        : incoming.code,
+                             ""});
+        case Kind::error:
+            spdlog::debug("websocket of user {}: {}", auth_.user.id, incoming.payload);
+            return do_close({incoming.code, incoming.payload});
     }
 }
 
 void WebSocketSession::handle_client_message(std::string_view text) {
     json::error_code ec;
     json::parse_options options;
-    options.max_depth = 16;
+    options.max_depth = kMaxMessageDepth;
     auto value = json::parse(text, ec, {}, options);
-    if (ec || !value.is_object()) return queue_error("bad_message", "expected a JSON object");
+    if (ec || !value.is_object())
+        return queue_error(LiveError::bad_message, "expected a JSON object");
     const auto& message = value.as_object();
     const auto* type = message.if_contains("type");
-    if (!type || !type->is_string()) return queue_error("bad_message", "\"type\" must be a string");
+    if (!type || !type->is_string())
+        return queue_error(LiveError::bad_message, "\"type\" must be a string");
     std::string_view kind = type->as_string();
 
     if (kind == "ping") return queue_reply(R"({"type":"pong"})");
@@ -313,10 +239,12 @@ void WebSocketSession::handle_client_message(std::string_view text) {
     if (kind == "resume") {
         const auto* since = message.if_contains("since");
         auto seq = since ? as_seq(*since) : std::nullopt;
-        if (!seq) return queue_error("bad_message", "\"since\" must be a non-negative integer");
+        if (!seq)
+            return queue_error(LiveError::bad_message, "\"since\" must be a non-negative integer");
         events::ResumePoint point{*seq, std::nullopt};
         if (const auto* epoch = message.if_contains("epoch"); epoch && !epoch->is_null()) {
-            if (!epoch->is_string()) return queue_error("bad_message", "\"epoch\" must be a string");
+            if (!epoch->is_string())
+                return queue_error(LiveError::bad_message, "\"epoch\" must be a string");
             point.epoch = std::string(epoch->as_string());
         }
         subscription_->resume(point);
@@ -328,33 +256,34 @@ void WebSocketSession::handle_client_message(std::string_view text) {
         // A number or a non-empty string is a job id (one naming no job is not_found).
         const bool id_like = job && (job->is_int64() || job->is_uint64() ||
                                      (job->is_string() && !job->as_string().empty()));
-        if (!id_like) return queue_error("bad_message", "\"job\" must be a job id");
+        if (!id_like) return queue_error(LiveError::bad_message, "\"job\" must be a job id");
         if (kind == "subscribe") {
             const auto* items = message.if_contains("items");
             if (!items || !items->is_bool() || !items->get_bool()) {
-                return queue_error("bad_message", "\"items\" must be true");
+                return queue_error(LiveError::bad_message, "\"items\" must be true");
             }
             switch (subscription_->subscribe_items(*job)) {
-            case events::ItemSubscribeResult::subscribed:
-                break;
-            case events::ItemSubscribeResult::not_found:
-                return queue_error("not_found", "no such job");
-            case events::ItemSubscribeResult::too_many:
-                return queue_error("too_many_subscriptions", "this connection follows too many jobs");
-            case events::ItemSubscribeResult::closed:
-                break;
+                case events::ItemSubscribeResult::subscribed:
+                    break;
+                case events::ItemSubscribeResult::not_found:
+                    return queue_error(LiveError::not_found, "no such job");
+                case events::ItemSubscribeResult::too_many:
+                    return queue_error(LiveError::too_many_subscriptions,
+                                       "this connection follows too many jobs");
+                case events::ItemSubscribeResult::closed:
+                    break;
             }
         } else if (!subscription_->unsubscribe_items(*job)) {
-            return queue_error("not_found", "no such subscription");
+            return queue_error(LiveError::not_found, "no such subscription");
         }
         pop_again_ = true;
         return do_write();
     }
-    queue_error("unknown_type", "unknown message type");
+    queue_error(LiveError::unknown_type, "unknown message type");
 }
 
-void WebSocketSession::queue_error(std::string_view code, std::string_view message) {
-    queue_reply(error_message(code, message));
+void WebSocketSession::queue_error(LiveError error, std::string_view message) {
+    queue_reply(live_error_message(error, message));
 }
 
 void WebSocketSession::queue_reply(std::string text) {
@@ -417,11 +346,12 @@ bool WebSocketSession::gather() {
                 break;
             }
             pop_again_ = false;
-            batch_ = subscription_->pop(kPopBatch);
+            batch_ = subscription_->pop(events_->limits().pop_batch);
             batch_next_ = 0;
             ++batches_popped_;
             if (batch_.close) {
-                if (batch_.close->code == events::close_code::policy_violation) events_->count_revoked_close();
+                if (batch_.close->code == events::close_code::policy_violation)
+                    events_->count_revoked_close();
                 queue_close(*batch_.close);  // written right after what is gathered
                 break;
             }
@@ -464,7 +394,7 @@ void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
         // its close and EOF; the timer drops it if it does not.
         beast::error_code ignored;
         socket_.shutdown(tcp::socket::shutdown_send, ignored);
-        arm_timer(kCloseLinger);
+        arm_timer(events_->limits().close_linger);
         return;
     }
     do_write();
@@ -495,7 +425,7 @@ void WebSocketSession::on_timer(beast::error_code ec) {
     // last tick keeps the socket; none, a ping; still none a tick after the
     // ping, the peer is gone. Deciding by "anything since the last tick", not
     // by a clock, means a peer that answers every ping is never dropped.
-    if (ec || closing_ == Closing::finished) return;  // cancelled, or re-armed meanwhile
+    if (ec || closing_ == Closing::finished) return;       // cancelled, or re-armed meanwhile
     if (closing_ == Closing::sent) return close_socket();  // the peer never finished the close
     if (read_since_tick_) {
         read_since_tick_ = false;
@@ -507,7 +437,8 @@ void WebSocketSession::on_timer(beast::error_code ec) {
             do_write();
         }
     } else {
-        spdlog::info("progress socket of user {} dropped: no answer to a keep-alive ping", auth_.user.id);
+        spdlog::info("progress socket of user {} dropped: no answer to a keep-alive ping",
+                     auth_.user.id);
         return close_socket();
     }
     arm_timer(events_->limits().websocket_idle_timeout / 2);

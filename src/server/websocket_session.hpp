@@ -16,17 +16,17 @@
 // timeouts: a ping after half the idle timeout without input, a drop when the
 // next half passes without any either.
 //
-// Judging the upgrade (token, Origin) happens before the 101, on the worker
-// pool since it reads SQLite: a refusal is an ordinary HTTP 401/403 reply.
+// Judging the upgrade (token, Origin: judge_upgrade in auth.hpp) happens before
+// the 101, on the worker pool since it reads SQLite: a refusal is an ordinary
+// HTTP 401/403 reply.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-
-#include <array>
-#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -35,6 +35,8 @@
 #include <vector>
 
 #include "events/event_hub.hpp"
+#include "server/api_error.hpp"
+#include "server/auth.hpp"
 #include "server/event_wiring.hpp"
 #include "server/http_types.hpp"
 #include "server/ws_frames.hpp"
@@ -43,33 +45,14 @@
 namespace litchi::server {
 
 inline constexpr std::string_view kWebSocketPath = "/api/ws";
-inline constexpr std::string_view kSeedWebSocketPrefix = "/api/litchi/";
-inline constexpr std::string_view kSubprotocol = "litchi.v1";
 
 // Is `path` (decoded, no query) one of the two WebSocket endpoints?
 bool is_event_socket_path(std::string_view path);
 
-// A browser Origin we accept: none at all (non-browser clients are judged by
-// their token), the server's own (same scheme-less host as the Host header),
-// or one of `allowed` (--allow-origin). Comparison ignores case and a trailing '/'.
-bool origin_allowed(const Request& req, const std::vector<std::string>& allowed);
-
-// What judging an upgrade request decided.
-struct UpgradeVerdict {
-    std::optional<StringResponse> refusal;  // set: answer this instead of upgrading
-    std::optional<Authenticated> auth;      // set when accepted
-    bool answer_subprotocol = false;        // the client offered litchi.v1
-};
-
-// Token and Origin checks for an upgrade of `path`. Reads the token store:
-// call it on the worker pool. Never puts the token in a log or a reply.
-UpgradeVerdict judge_upgrade(UserStore& users, const Request& req, std::string_view path,
-                             const std::vector<std::string>& allowed_origins);
-
 class WebSocketSession : public LiveSocket, public std::enable_shared_from_this<WebSocketSession> {
-public:
-    WebSocketSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<EventWiring> events, Authenticated auth,
-                     bool answer_subprotocol);
+  public:
+    WebSocketSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<EventWiring> events,
+                     Authenticated auth, bool answer_subprotocol);
     ~WebSocketSession() override;
     WebSocketSession(const WebSocketSession&) = delete;
     WebSocketSession& operator=(const WebSocketSession&) = delete;
@@ -77,10 +60,12 @@ public:
     // Completes the handshake for `req` (already judged), then subscribes.
     void run(Request req);
 
-    std::int64_t write_started_ms() const override { return write_started_ms_.load(std::memory_order_relaxed); }
+    std::int64_t write_started_ms() const override {
+        return write_started_ms_.load(std::memory_order_relaxed);
+    }
     void abort() override;
 
-private:
+  private:
     // Where the closing handshake stands.
     enum class Closing {
         no,        // open
@@ -96,7 +81,7 @@ private:
     void handle_frame(ws::Incoming& incoming);
     void handle_client_message(std::string_view text);
     void queue_reply(std::string text);
-    void queue_error(std::string_view code, std::string_view message);
+    void queue_error(LiveError error, std::string_view message);
     void on_notify();
     void do_write();
     bool gather();
@@ -118,6 +103,8 @@ private:
     bool answer_subprotocol_;
     std::uint64_t registration_ = 0;
 
+    // One read's worth of client bytes. Read granularity, not a limit: clients
+    // send little, and a message may still be up to --ws-max-message long.
     std::array<char, 2048> read_buffer_;
     ws::FrameReader reader_;
     std::vector<ws::Incoming> incoming_;

@@ -17,67 +17,12 @@ bool is_known(std::uint8_t opcode) {
     return opcode <= 0x2 || (opcode >= 0x8 && opcode <= 0xA);
 }
 
-// Bjoern Hoehrmann's UTF-8 DFA (http://bjoern.hoehrmann.de/utf-8/decoder/dfa/),
-// states multiplied by 12: 0 accepts, 12 rejects.
-// clang-format off
-constexpr std::uint8_t kUtf8Class[256] = {
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x00
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x10
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x20
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x30
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x40
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x50
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x60
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  // 0x70
-     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  // 0x80
-     9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,  // 0x90
-     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  // 0xA0
-     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  // 0xB0
-     8,  8,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  // 0xC0
-     2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  // 0xD0
-    10,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  3,  4,  3,  3,  // 0xE0
-    11,  6,  6,  6,  5,  8,  8,  8,  8,  8,  8,  8,  8,  8,  8,  8,  // 0xF0
-};
-constexpr std::uint8_t kUtf8Transition[108] = {
-    0,  12, 24, 36, 60, 96, 84, 12, 12, 12, 48, 72,  // state 0
-    12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,  // state 12: reject
-    12, 0,  12, 12, 12, 12, 12, 0,  12, 0,  12, 12,  // state 24
-    12, 24, 12, 12, 12, 12, 12, 24, 12, 24, 12, 12,  // state 36
-    12, 12, 12, 12, 12, 12, 12, 24, 12, 12, 12, 12,  // state 48
-    12, 24, 12, 12, 12, 12, 12, 12, 12, 24, 12, 12,  // state 60
-    12, 12, 12, 12, 12, 12, 12, 36, 12, 36, 12, 12,  // state 72
-    12, 36, 12, 12, 12, 12, 12, 36, 12, 36, 12, 12,  // state 84
-    12, 36, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,  // state 96
-};
-// clang-format on
-constexpr std::uint32_t kUtf8Reject = 12;
-
-// The longest prefix of `text` of at most `limit` bytes that does not end
-// inside a UTF-8 sequence (for cutting reasons we send).
-std::string_view utf8_prefix(std::string_view text, std::size_t limit) {
-    if (text.size() <= limit) return text;
-    std::size_t end = limit;
-    // Step back over continuation bytes to the start of the cut character.
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    return text.substr(0, end);
-}
-
 }  // namespace
 
 bool is_valid_close_code(std::uint16_t code) {
     if (code >= 1000 && code <= 1003) return true;
     if (code >= 1007 && code <= 1014) return true;
     return code >= 3000 && code <= 4999;
-}
-
-bool Utf8Validator::feed(std::string_view bytes) {
-    std::uint32_t state = state_;
-    for (unsigned char byte : bytes) {
-        state = kUtf8Transition[state + kUtf8Class[byte]];
-        if (state == kUtf8Reject) break;
-    }
-    state_ = state;
-    return state != kUtf8Reject;
 }
 
 void FrameReader::fail(std::uint16_t code, std::string why, std::vector<Incoming>& out) {
@@ -199,9 +144,7 @@ void FrameReader::frame_done(std::vector<Incoming>& out) {
                                                static_cast<std::uint8_t>(control_[1]));
                 if (!is_valid_close_code(control.code))
                     return fail(close_code::protocol_error, "invalid close code", out);
-                Utf8Validator reason;
-                std::string_view text = std::string_view(control_).substr(2);
-                if (!reason.feed(text) || !reason.complete())
+                if (!is_valid_utf8(std::string_view(control_).substr(2)))
                     return fail(close_code::invalid_payload, "invalid UTF-8 in the close reason",
                                 out);
                 control_.erase(0, 2);

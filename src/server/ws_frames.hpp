@@ -13,9 +13,10 @@
 // What the reader enforces (the client side of RFC 6455, as Autobahn tests it):
 // frames must be masked; reserved bits and opcodes are a protocol error; control
 // frames are unfragmented and at most 125 bytes; a continuation needs a started
-// message and a new message needs the last one finished; text is valid UTF-8,
-// checked as fragments arrive; a close carries no payload, or a valid code and a
-// UTF-8 reason; no message is longer than the limit.
+// message and a new message needs the last one finished; text is valid UTF-8
+// (the strict check of core/utf8.hpp), checked as fragments arrive; a close
+// carries no payload, or a valid code and a UTF-8 reason; no message is longer
+// than the limit.
 #pragma once
 
 #include <array>
@@ -24,6 +25,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/utf8.hpp"
 
 namespace litchi::server::ws {
 
@@ -47,21 +50,6 @@ inline constexpr std::uint16_t too_big = 1009;
 // May a peer send `code` in a close frame? 1000-1003, 1007-1011 and the
 // registered 1012-1014, and 3000-4999 for libraries and applications.
 bool is_valid_close_code(std::uint16_t code);
-
-// Incremental UTF-8 check (Bjoern Hoehrmann's DFA): rejects overlong forms,
-// surrogates and code points over U+10FFFF as soon as the byte that makes them
-// invalid arrives, so a message split across frames fails fast.
-class Utf8Validator {
-  public:
-    // False once the bytes so far cannot begin valid UTF-8.
-    bool feed(std::string_view bytes);
-    // True when everything fed is valid and no sequence is left unfinished.
-    bool complete() const { return state_ == 0; }
-    void reset() { state_ = 0; }
-
-  private:
-    std::uint32_t state_ = 0;
-};
 
 // One thing the client said.
 struct Incoming {

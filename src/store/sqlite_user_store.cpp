@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "crypto/sha256.hpp"
 #include "store/database.hpp"
 
 namespace litchi {
@@ -166,10 +167,7 @@ std::optional<UserRecord> SqliteUserStore::verify_password(std::string_view name
 }
 
 std::string UserStore::hash_token(std::string_view token) {
-    std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
-    crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(token.data()),
-                       token.size());
-    return hex(digest.data(), digest.size());
+    return sha256_hex(token);
 }
 
 IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,

@@ -1,9 +1,10 @@
 // The pure parts of the HTTP front end: log redaction, the login rate limit,
-// route matching, --listen parsing and the token extraction from headers.
+// route matching and per-route body limits, --listen parsing and the token
+// extraction from headers.
 #include <gtest/gtest.h>
 
 #include "server/access_log.hpp"
-#include "server/api.hpp"
+#include "server/auth.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/router.hpp"
 #include "server/server.hpp"
@@ -35,7 +36,7 @@ TEST(RedactTarget, ControlCharactersCannotForgeLines) {
 }
 
 TEST(LoginRateLimiter, AllowsNThenRefusesUntilTheWindowPasses) {
-    LoginRateLimiter limiter(3, std::chrono::seconds(60));
+    LoginRateLimiter limiter(3, std::chrono::seconds(60), 10'000);
     auto t0 = LoginRateLimiter::Clock::now();
     EXPECT_EQ(limiter.try_acquire("a", t0), 0);
     EXPECT_EQ(limiter.try_acquire("a", t0 + std::chrono::seconds(1)), 0);
@@ -64,12 +65,13 @@ TEST(Router, MatchesPlaceholdersAndReports405) {
     int hit = 0;
     router.add(http::verb::get, "/api/jobs/{}", Placement::io, [&](RequestContext&) -> Reply {
         ++hit;
-        return error_response(http::status::ok, "x", "y");
+        return StringResponse{http::status::ok, 11};
     });
-    router.add(http::verb::delete_, "/api/jobs/{}", Placement::io,
-               [](RequestContext&) -> Reply { return error_response(http::status::ok, "x", "y"); });
+    router.add(http::verb::delete_, "/api/jobs/{}", Placement::io, [](RequestContext&) -> Reply {
+        return StringResponse{http::status::ok, 11};
+    });
     router.set_fallback(http::verb::get, Placement::io, [](RequestContext&) -> Reply {
-        return error_response(http::status::ok, "x", "y");
+        return StringResponse{http::status::ok, 11};
     });
 
     auto match = router.find(http::verb::get, "/api/jobs/42");
@@ -86,6 +88,27 @@ TEST(Router, MatchesPlaceholdersAndReports405) {
     EXPECT_TRUE(match.route->segments.empty()) << "unknown paths go to the fallback";
 
     EXPECT_EQ(router.find(http::verb::put, "/anything").route, nullptr);
+}
+
+TEST(Router, BodyLimitIsDeclaredOnTheRoute) {
+    Router router(64 * 1024);
+    auto ok = [](RequestContext&) -> Reply { return StringResponse{http::status::ok, 11}; };
+    router.add(http::verb::post, "/api/jobs", Placement::io, ok, 16u << 20);
+    router.add(http::verb::get, "/api/jobs", Placement::io, ok);
+    router.set_fallback(http::verb::get, Placement::io, ok);
+
+    EXPECT_EQ(router.body_limit(http::verb::post, "/api/jobs"), 16u << 20);
+    EXPECT_EQ(router.body_limit(http::verb::post, "/api/jobs/"), 16u << 20)
+        << "the route that answers is the one whose limit applies";
+    EXPECT_EQ(router.body_limit(http::verb::get, "/api/jobs"), 64u * 1024) << "declared none";
+    EXPECT_EQ(router.body_limit(http::verb::put, "/api/jobs"), 64u * 1024) << "a 405";
+    EXPECT_EQ(router.body_limit(http::verb::post, "/nowhere"), 64u * 1024) << "no route";
+    EXPECT_EQ(router.body_limit(http::verb::get, "/index.html"), 64u * 1024) << "the fallback";
+    EXPECT_EQ(router.largest_body_limit(), 16u << 20);
+
+    Router small(64 * 1024);
+    small.add(http::verb::post, "/tiny", Placement::io, ok, 1024);
+    EXPECT_EQ(small.largest_body_limit(), 64u * 1024) << "never below the default";
 }
 
 TEST(ListenAddress, ParsesHostAndPort) {

@@ -1,6 +1,7 @@
 // The WebSocket framing codec on its own: the reader fed client frames (masked,
 // as clients must send them) whole, byte by byte and in random pieces; every
-// protocol error it must close with; the UTF-8 check; and the bytes of the
+// protocol error it must close with; invalid UTF-8 in text and close reasons
+// (the validator itself is tested in core_utf8_test.cpp); and the bytes of the
 // server's own frame headers, control and close frames.
 #include <gtest/gtest.h>
 
@@ -668,71 +669,6 @@ TEST(WsFrameReaderErrors, SplitFeedsReportTheSameErrors) {
         ASSERT_FALSE(whole.out.empty());
         ASSERT_EQ(whole.out.back().kind, Kind::error) << describe(whole.out);
         EXPECT_TRUE(same(whole, feed_bytewise(stream))) << describe(whole.out);
-    }
-}
-
-// ---- UTF-8 ----
-
-TEST(Utf8Validator, ValidMultiByteTextIsComplete) {
-    Utf8Validator v;
-    EXPECT_TRUE(v.complete()) << "nothing fed is complete";
-    EXPECT_TRUE(v.feed("\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"));  // κόσμε
-    EXPECT_TRUE(v.complete());
-    EXPECT_TRUE(v.feed("\xF0\x9F\x98\x80"));  // U+1F600
-    EXPECT_TRUE(v.complete());
-    // The edges: U+D7FF, U+E000, U+10FFFF, U+0800, U+0080, U+007F.
-    EXPECT_TRUE(v.feed("\xED\x9F\xBF\xEE\x80\x80\xF4\x8F\xBF\xBF\xE0\xA0\x80\xC2\x80\x7F"));
-    EXPECT_TRUE(v.complete());
-}
-
-TEST(Utf8Validator, IncompleteSequenceIsNotComplete) {
-    Utf8Validator v;
-    const std::string_view emoji = "\xF0\x9F\x98\x80";
-    for (std::size_t i = 0; i < 3; ++i) {
-        EXPECT_TRUE(v.feed(emoji.substr(i, 1))) << "byte " << i;
-        EXPECT_FALSE(v.complete()) << "after byte " << i;
-    }
-    EXPECT_TRUE(v.feed(emoji.substr(3)));
-    EXPECT_TRUE(v.complete());
-
-    EXPECT_TRUE(v.feed("ab\xE2\x82"));
-    EXPECT_FALSE(v.complete());
-    v.reset();
-    EXPECT_TRUE(v.complete());
-    EXPECT_TRUE(v.feed("a"));
-    EXPECT_TRUE(v.complete());
-}
-
-TEST(Utf8Validator, InvalidBytesFailAsTheyArriveAndStayFailed) {
-    struct Case {
-        std::string_view valid_prefix;  // still the start of valid UTF-8
-        std::string_view bad_byte;      // the byte that makes it invalid
-    };
-    const Case cases[] = {
-        {"", "\xC0"},     {"", "\xC1"},                     // only ever overlong
-        {"\xE0", "\x9F"}, {"\xF0", "\x8F"},                 // overlong 3- and 4-byte forms
-        {"\xED", "\xA0"}, {"\xED", "\xBF"},                 // surrogates
-        {"\xF4", "\x90"}, {"", "\xF5"},      {"", "\xFF"},  // over U+10FFFF
-        {"", "\x80"},     {"abc", "\xBF"},                  // continuation without a lead byte
-        {"\xC2", "a"},    {"\xE2\x82", "a"},                // sequence cut short by ASCII
-    };
-    for (const Case& c : cases) {
-        SCOPED_TRACE(
-            describe({Incoming{.payload = std::string(c.valid_prefix) + std::string(c.bad_byte)}}));
-        Utf8Validator v;
-        for (char b : c.valid_prefix) EXPECT_TRUE(v.feed(std::string_view(&b, 1)));
-        EXPECT_FALSE(v.feed(c.bad_byte));
-        EXPECT_FALSE(v.complete());
-        EXPECT_FALSE(v.feed("a")) << "valid bytes after invalid ones do not repair it";
-        EXPECT_FALSE(v.complete());
-        v.reset();
-        EXPECT_TRUE(v.complete());
-        EXPECT_TRUE(v.feed("a")) << "reset forgets the failure";
-        EXPECT_TRUE(v.complete());
-
-        // All at once: the same verdict.
-        Utf8Validator whole;
-        EXPECT_FALSE(whole.feed(std::string(c.valid_prefix) + std::string(c.bad_byte) + "zz"));
     }
 }
 

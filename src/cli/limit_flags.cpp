@@ -1,0 +1,62 @@
+// See limit_flags.hpp.
+#include "cli/limit_flags.hpp"
+
+#include <cstdint>
+#include <sstream>
+
+namespace litchi::cli {
+
+CLI::Option* add_seconds(CLI::App* cmd, const std::string& name, std::chrono::milliseconds& field,
+                         const std::string& help, double lo, double hi) {
+    auto* option = cmd->add_option_function<double>(
+        name,
+        [&field](const double& seconds) {
+            field = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+        },
+        help);
+    std::ostringstream text;  // "120", "0.5": no trailing zeros
+    text << std::chrono::duration<double>(field).count();
+    option->default_str(text.str());
+    option->check(CLI::Range(lo, hi));
+    return option;
+}
+
+void add_backoff_flags(CLI::App* cmd, BackoffPolicy& backoff, const std::string& what) {
+    using std::chrono::milliseconds;
+    add_duration<milliseconds>(
+        cmd, "--retry-base", backoff.base,
+        "Milliseconds of the first " + what + " delay; doubles each time (full jitter)", 1,
+        600'000);
+    add_duration<milliseconds>(cmd, "--retry-cap", backoff.cap,
+                               "Milliseconds a " + what + " delay grows to at most", 1, 86'400'000);
+}
+
+void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
+    add_limit(cmd, "-j,--jobs", limits.concurrency, "Transfers at once, in all (see --per-host)", 1,
+              1024);
+    add_limit(cmd, "--per-host", limits.per_host, "Transfers at once to one host (0: same as -j)",
+              0, 1024);
+    add_limit(cmd, "--retries", limits.retries, "Extra attempts for transient failures", 0, 20);
+    add_seconds(cmd, "--timeout", limits.total_timeout, "Seconds one transfer may take in all", 0.1,
+                86400.0);
+    add_seconds(cmd, "--connect-timeout", limits.connect_timeout,
+                "Seconds to wait for a connection", 0.1, 3600.0);
+    add_limit(cmd, "--min-speed", limits.low_speed_bytes,
+              "A transfer slower than this many bytes/s for --min-speed-time times out (0: off)",
+              0L, 1L << 30);
+    add_duration<std::chrono::seconds>(cmd, "--min-speed-time", limits.low_speed_time,
+                                       "Seconds below --min-speed before giving up", 1, 3600);
+    add_limit(cmd, "--max-bytes", limits.max_bytes, "Largest image accepted, in bytes",
+              std::uint64_t(1), std::uint64_t(1) << 40);
+    add_limit(cmd, "--max-pixels", limits.max_pixels, "Largest width*height*pages accepted",
+              std::uint64_t(1), std::uint64_t(1) << 50);
+    add_limit(cmd, "--max-redirects", limits.max_redirects, "Redirects one URL may follow", 0, 50);
+    add_limit(cmd, "--probe-threads", limits.probe_threads,
+              "Threads that check downloaded images and make them durable", 1, 256);
+    add_backoff_flags(cmd, limits.backoff, "retry");
+    add_duration<std::chrono::seconds>(cmd, "--retry-after-cap", limits.retry_after_cap,
+                                       "Seconds a server's Retry-After is honoured at most", 0,
+                                       86'400);
+}
+
+}  // namespace litchi::cli
