@@ -1,101 +1,109 @@
-// Fan-out benchmark client: opens COUNT WebSockets from this one process (the
-// `ws` package from tests/clients) to one server and measures what arrives.
-// Driven by bench/fanout/bench.py; one JSON argument, one JSON line out.
+// Fan-out benchmark client: one of several processes (bench/fanout/bench.py
+// starts --clients of them) that together hold the watchers' WebSockets, so
+// that no single client process is what limits the measured delivery rate.
+// Each process holds COUNT sockets (the `ws` package from tests/clients) and
+// measures what arrives on them; the driver reads its CPU from /proc.
 //
-//   node fanout_client.js '{"url":..., "protocols":"a,b", "count":1000,
-//                           "seconds":15, "mode":"measure"|"idle", "probe":{...}}'
+//   node fanout_client.js '{"url":..., "protocols":"a,b", "count":250, "mode":"sweep"|"idle"}'
 //
-// mode "measure": after every socket is open, counts every message received
-// for `seconds` and reports
-//   - messages/s delivered (all sockets together);
-//   - latency from a probe event's creation (below) to its receipt, p50/p99,
-//     over every socket;
-//   - spread of every job-level message (receipt on a socket minus its first
-//     receipt on any socket): the fan-out cost alone, p50/p99.
-// Probes: every `every_ms` this process POSTs a one-URL job named probe-K to
-// `api` (Litchi) and notes the time just before the request; the server's
-// {"type":"job","event":"created"} for it is then an event whose creation
-// lies after that instant, so receipt minus it bounds the latency from above
-// (it includes the HTTP request and the SQLite commit). The Node comparison
-// server creates its probe events itself and stamps them (`bench_t0`).
-// Both processes read the same system clock (performance.timeOrigin + now()).
+// It opens its sockets, prints {"opened":N,"failed":F} and then answers one
+// JSON command per stdin line with one JSON line on stdout, until stdin closes:
+//   {"cmd":"count"}  -> {"received":N}: messages received so far (the driver
+//                       polls it to see the backlog of a step drain);
+//   {"cmd":"report","step":K,"from_us":A,"to_us":B}
+//                    -> for step K: the latency histogram of its events, how
+//                       many of its events arrived, and how many messages of
+//                       any kind arrived between A and B (the delivered rate).
 //
-// mode "idle": opens the sockets, prints {"opened":N} and keeps them open,
-// reading nothing, until stdin closes.
+// mode "sweep": bench/fanout/publisher.js names every event it publishes
+// "fanout:K:T", K its step and T the CLOCK_MONOTONIC microseconds just before
+// it sent the request that creates it; the server sends that name in the
+// event's `job` object ({"type":"job",...,"event":"created"}). Latency is receipt (process.hrtime, CLOCK_MONOTONIC,
+// the same clock in every process on this machine) minus T. It is kept as a
+// histogram with 64 bins per doubling (1.1 % wide), so the driver can merge
+// the processes' histograms exactly. Messages are not parsed: a byte search
+// for the name is all the per-message work, to keep the client cheap.
+//
+// mode "idle": opens the sockets and reads nothing until stdin closes.
 'use strict'
-const http = require('http')
 const path = require('path')
-const { performance } = require('perf_hooks')
+const readline = require('readline')
 const WebSocket = require(path.join(__dirname, '../../tests/clients/node_modules/ws'))
 
 const options = JSON.parse(process.argv[2])
-const wallMs = () => performance.timeOrigin + performance.now()
+const JOB_EVENT = Buffer.from('{"type":"job",')
+const MARKER = Buffer.from('"name":"fanout:')
+const BIN_US = 10_000 // receipt counts in 10 ms bins, for the driver's windows
+const BINS_PER_DOUBLING = 64
 
-const firstSeen = new Map() // seq -> first receipt (ms)
-const spreads = []
-const latencies = []
-const probeStarts = new Map() // probe name -> ms just before its POST
-let delivered = 0
-let measuring = false
+function nowUs () {
+  const [s, ns] = process.hrtime()
+  return s * 1e6 + ns / 1e3
+}
+
+const startUs = nowUs()
+const receiptBins = new Uint32Array(20 * 60 * 1e6 / BIN_US) // 20 minutes
+const steps = new Map() // step -> { received, hist: Map(bin -> count) }
+let received = 0
 let opened = 0
 let failed = 0
 const closes = new Map()
 
+function digitsAt (data, at, stop) {
+  let value = 0
+  for (; at < data.length && data[at] !== stop; at++) value = value * 10 + (data[at] - 48)
+  return [value, at + 1]
+}
+
 function onMessage (data) {
-  if (!measuring) return
-  const t = wallMs()
-  delivered++
-  const text = data.toString()
-  // Cheap field reads first: a full parse only for the rare probe messages.
-  const seq = /"seq":(\d+)/.exec(text)
-  if (seq) {
-    const first = firstSeen.get(seq[1])
-    if (first === undefined) {
-      firstSeen.set(seq[1], t)
-      spreads.push(0)
-    } else {
-      spreads.push(t - first)
-    }
-  }
-  if (text.includes('"probe-')) {
-    const message = JSON.parse(text)
-    if (message.type === 'job' && message.event === 'created') {
-      const t0 = probeStarts.get(message.job.name) ?? message.job.bench_t0
-      if (t0 !== undefined) latencies.push(t - t0)
-    }
-  }
+  const t = nowUs()
+  received++
+  const bin = Math.floor((t - startUs) / BIN_US)
+  if (bin < receiptBins.length) receiptBins[bin]++
+  // Only the `job created` message: a later `progress` of the same job has its name too.
+  if (data.length < JOB_EVENT.length || data.compare(JOB_EVENT, 0, JOB_EVENT.length, 0, JOB_EVENT.length) !== 0) return
+  const at = data.indexOf(MARKER)
+  if (at < 0) return
+  const [step, next] = digitsAt(data, at + MARKER.length, 58) // ':'
+  const [sentUs] = digitsAt(data, next, 34) // '"'
+  let entry = steps.get(step)
+  if (!entry) steps.set(step, (entry = { received: 0, hist: new Map() }))
+  entry.received++
+  const h = Math.floor(Math.log2(Math.max(t - sentUs, 1)) * BINS_PER_DOUBLING)
+  entry.hist.set(h, (entry.hist.get(h) || 0) + 1)
 }
 
 function open () {
   return new Promise((resolve) => {
     const protocols = options.protocols ? options.protocols.split(',') : undefined
     const ws = new WebSocket(options.url, protocols, { perMessageDeflate: false })
-    ws.on('open', () => { opened++; resolve(ws) })
-    ws.on('error', () => { failed++; resolve(null) })
-    ws.on('close', (code) => closes.set(code, (closes.get(code) || 0) + 1))
-    if (options.mode !== 'idle') ws.on('message', onMessage)
+    let isOpen = false
+    ws.on('open', () => { opened++; isOpen = true; resolve(ws) })
+    ws.on('error', () => { if (!isOpen) { failed++; resolve(null) } })
+    ws.on('close', (code) => { if (isOpen) closes.set(code, (closes.get(code) || 0) + 1) })
+    if (options.mode === 'sweep') ws.on('message', onMessage)
   })
 }
 
-function sendProbe (k) {
-  const probe = options.probe
-  const name = `probe-${k}`
-  const body = JSON.stringify({ urls: [probe.image], name })
-  const target = new URL('/api/jobs', probe.api)
-  probeStarts.set(name, wallMs())
-  const request = http.request(target, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body),
-      Authorization: `Bearer ${probe.token}` }
-  }, (response) => response.resume())
-  request.on('error', (error) => process.stderr.write(`probe ${k}: ${error.message}\n`))
-  request.end(body)
-}
-
-function percentile (values, p) {
-  if (values.length === 0) return null
-  const sorted = Float64Array.from(values).sort()
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] * 1000) / 1000
+function answer (command) {
+  if (command.cmd === 'count') return { received }
+  if (command.cmd === 'report') {
+    const entry = steps.get(command.step) || { received: 0, hist: new Map() }
+    let inWindow = 0
+    const first = Math.max(0, Math.ceil((command.from_us - startUs) / BIN_US))
+    const last = Math.min(receiptBins.length, Math.floor((command.to_us - startUs) / BIN_US))
+    for (let i = first; i < last; i++) inWindow += receiptBins[i]
+    return {
+      step: command.step,
+      events_received: entry.received,
+      hist: [...entry.hist.entries()],
+      window_messages: inWindow,
+      window_s: Math.max(0, last - first) * BIN_US / 1e6,
+      open: opened - [...closes.values()].reduce((a, b) => a + b, 0),
+      closes: Object.fromEntries(closes)
+    }
+  }
+  return { error: `unknown command ${JSON.stringify(command)}` }
 }
 
 async function main () {
@@ -106,43 +114,12 @@ async function main () {
     for (let j = i; j < Math.min(options.count, i + 250); j++) wave.push(open())
     sockets.push(...await Promise.all(wave))
   }
-  process.stderr.write(`opened ${opened}, failed ${failed}\n`)
-  if (options.mode === 'idle') {
-    process.stdout.write(JSON.stringify({ opened, failed }) + '\n')
-    process.stdin.resume()
-    process.stdin.on('end', () => process.exit(0))
-    return
-  }
-  // Let the hellos pass, then measure.
-  await new Promise((resolve) => setTimeout(resolve, 1000))
-  measuring = true
-  const startedAt = wallMs()
-  let probeTimer = null
-  if (options.probe) {
-    let k = 0
-    probeTimer = setInterval(() => sendProbe(k++), options.probe.every_ms)
-  }
-  await new Promise((resolve) => setTimeout(resolve, options.seconds * 1000))
-  measuring = false
-  if (probeTimer) clearInterval(probeTimer)
-  const elapsed = (wallMs() - startedAt) / 1000
-  const result = {
-    sockets: opened,
-    failed,
-    seconds: Math.round(elapsed * 100) / 100,
-    delivered,
-    messages_per_s: Math.round(delivered / elapsed),
-    events: firstSeen.size,
-    probes: latencies.length,
-    latency_p50_ms: percentile(latencies, 0.5),
-    latency_p99_ms: percentile(latencies, 0.99),
-    spread_p50_ms: percentile(spreads, 0.5),
-    spread_p99_ms: percentile(spreads, 0.99),
-    closes: Object.fromEntries(closes),
-    client_rss_kib: Math.round(process.memoryUsage().rss / 1024)
-  }
-  process.stdout.write(JSON.stringify(result) + '\n')
-  for (const ws of sockets) if (ws) ws.terminate()
-  process.exit(0)
+  process.stdout.write(JSON.stringify({ opened, failed }) + '\n')
+  const lines = readline.createInterface({ input: process.stdin })
+  lines.on('line', (line) => process.stdout.write(JSON.stringify(answer(JSON.parse(line))) + '\n'))
+  lines.on('close', () => {
+    for (const ws of sockets) if (ws) ws.terminate()
+    process.exit(0)
+  })
 }
 main()

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The live-progress fan-out benchmark (issue 4): 1,000 WebSocket watchers of
-# one user on a running job, latency and messages/s, against `litchi serve`
-# and a plain Node `ws` broadcast server; RSS per idle socket at 10,000.
-# Details: bench/fanout/bench.py. Results: bench/out/fanout.json.
-#   bench/fanout/run.sh [--litchi PATH] [--watchers N] [--seconds S] [--idle N]
-#                       [--only latency,throughput,idle]
+# The live-progress fan-out benchmark (issue 4): an offered-load sweep of
+# events to 1,000 WebSocket watchers of one user, spread over 4 client
+# processes, against `litchi serve` and a plain Node `ws` broadcast server side
+# by side (delivered messages/s and latency p50/p99 per step, the highest rate
+# with p99 under 50 ms), and server RSS per idle socket at 10,000. Writes the
+# "fanout" section of docs/benchmarks.md and bench/out/fanout.json.
+# Details: bench/fanout/bench.py.
+#   bench/fanout/run.sh [--litchi PATH] [--sockets N] [--clients N] [--step-seconds S]
+#                       [--start-rate R] [--max-steps N] [--budget S] [--idle N]
+#                       [--only sweep,idle] [--no-docs]
 # Without --litchi (or LITCHI_BENCH_BIN) it uses build/release/litchi, built
 # here with the release preset when missing.
 set -euo pipefail
@@ -34,4 +38,4 @@ if [ "$(ulimit -n)" -lt 11000 ]; then
   echo "fanout: need at least 11000 open files per process (ulimit -n is $(ulimit -n))" >&2
   exit 1
 fi
-exec /usr/bin/python3 bench/fanout/bench.py --litchi "$litchi" "${args[@]}"
+exec /usr/bin/python3 bench/fanout/bench.py --litchi "$(realpath "$litchi")" "${args[@]}"

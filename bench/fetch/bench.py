@@ -453,14 +453,18 @@ def write_docs(section, name="fetch"):
     DOCS.write_text(text)
 
 
-def rerun_command(script, args, litchi):
-    """The command line that reproduces this run, for the docs (defaults left out)."""
+def rerun_command(script, args, litchi, defaults=None):
+    """The command line that reproduces this run, for the docs: `--litchi` and every
+    option named in `defaults` ({attribute: default value}) whose value is not its default.
+    bench/serve and bench/fanout use this too."""
+    if defaults is None:
+        defaults = {"repeat": 3, "where": "disk,tmpfs"}
     command = script + ("" if args.litchi == str(ROOT / "build/release/litchi")
                         else f" --litchi {os.path.relpath(litchi, ROOT)}")
-    if args.repeat != 3:
-        command += f" --repeat {args.repeat}"
-    if args.where != "disk,tmpfs":
-        command += f" --where {args.where}"
+    for name, default in defaults.items():
+        value = getattr(args, name)
+        if value != default:
+            command += f" --{name.replace('_', '-')} {value}"
     return command
 
 

@@ -69,14 +69,21 @@ def load_average():
     return "%.1f %.1f %.1f" % os.getloadavg()
 
 
+def cpu_seconds(pid):
+    """User+sys CPU seconds of a running process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
 # ---------------------------------------------------------------------------
 # One litchi serve process
 # ---------------------------------------------------------------------------
 
 class Server:
-    """`litchi serve` on a free port with a fresh data folder inside `work`."""
+    """`litchi serve` on a free port with a fresh data folder inside `work`
+    (bench/fanout uses it too, with its own -j and options)."""
 
-    def __init__(self, litchi, work, label):
+    def __init__(self, litchi, work, label, jobs=CONCURRENCY, extra_args=()):
         self.litchi = litchi
         self.data = work / f"data-{label}"
         shutil.rmtree(self.data, ignore_errors=True)
@@ -85,7 +92,7 @@ class Server:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
                 [litchi, "serve", "--listen", "127.0.0.1:0", "--data", str(self.data), "--allow-private",
-                 "-j", str(CONCURRENCY), "--web", str(work / "no-web-app")],
+                 "-j", str(jobs), "--web", str(work / "no-web-app"), *extra_args],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         try:
             self.port = self._wait_listening()
@@ -120,8 +127,7 @@ class Server:
         return response.status, data
 
     def cpu_seconds(self):
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+        return cpu_seconds(self.process.pid)
 
     def reset_peak_rss(self):
         # Start-up peaks at ~100 MiB: hashing the first user's password with
