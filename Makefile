@@ -4,15 +4,22 @@ LISTEN ?= 127.0.0.1:9527
 DATA ?= var
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: run test deps deps-test build build-asan web web-deps test-deps bench format clean
+.PHONY: run test check deps deps-test build build-asan web web-deps test-deps bench format clean
 
 ## make run: install what is missing, build, start the server with its embedded SQLite store.
 run: deps build web
 	build/release/litchi serve --listen $(LISTEN) --data $(DATA) --web web/dist
 
 ## make test: everything (C++ unit + integration, web unit, browser, conformance), on the ASan+UBSan build.
-test: deps-test build-asan web test-deps
+test: deps-test check build-asan web test-deps
 	ctest --preset asan -j $(JOBS)
+
+# C++ sources formatted as .clang-format says; `make format` fixes what this finds.
+CXX_SOURCES = $(shell git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 2>/dev/null)
+
+## make check: fails on any formatting difference (CI runs it through make test).
+check: deps-test
+	@clang-format --dry-run --Werror $(CXX_SOURCES) && echo "format: $(words $(CXX_SOURCES)) files clean"
 
 deps:
 	@scripts/install-deps.sh
@@ -50,7 +57,7 @@ bench: build
 	bench/fanout/run.sh
 
 format:
-	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp')
+	clang-format -i $(CXX_SOURCES)
 
 clean:
 	rm -rf build web/dist

@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libcurl4-openssl-dev libssl-dev libvips-dev libvips-tools libsodium-dev libarchive-dev libsqlite3-dev
   libcli11-dev libspdlog-dev libfmt-dev python3)
-test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip)
+test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip clang-format)
 bench_pkgs=(nginx curl wget2 aria2 libbenchmark-dev)
 
 want=("${build_pkgs[@]}")

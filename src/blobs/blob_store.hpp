@@ -27,7 +27,7 @@ struct PendingBlob {
 };
 
 class BlobStore {
-public:
+  public:
     // Creates root and root/.tmp if missing and removes .part files a crash left behind.
     BlobStore(std::filesystem::path root, BlobLayout layout);
     ~BlobStore();  // removes the .tmp folder when it is empty
@@ -60,7 +60,7 @@ public:
     // Removes one blob (the server does this when no job uses it any more).
     void remove(std::string_view sha256, ImageFormat format);
 
-private:
+  private:
     std::filesystem::path root_;
     std::filesystem::path tmp_;
     BlobLayout layout_;

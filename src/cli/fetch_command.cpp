@@ -12,10 +12,10 @@
 #include <optional>
 #include <unordered_map>
 
+#include "blobs/blob_store.hpp"
 #include "cli/commands.hpp"
 #include "cli/limit_flags.hpp"
 #include "cli/progress_view.hpp"
-#include "blobs/blob_store.hpp"
 #include "fetch/engine.hpp"
 #include "fetch/manifest.hpp"
 #include "fetch/url_check.hpp"

@@ -8,11 +8,16 @@
 namespace litchi::cli {
 
 bool parse_progress_mode(const std::string& text, std::FILE* stream, ProgressMode& out) {
-    if (text == "auto") out = ::isatty(::fileno(stream)) ? ProgressMode::bar : ProgressMode::none;
-    else if (text == "bar") out = ProgressMode::bar;
-    else if (text == "json") out = ProgressMode::json;
-    else if (text == "none") out = ProgressMode::none;
-    else return false;
+    if (text == "auto")
+        out = ::isatty(::fileno(stream)) ? ProgressMode::bar : ProgressMode::none;
+    else if (text == "bar")
+        out = ProgressMode::bar;
+    else if (text == "json")
+        out = ProgressMode::json;
+    else if (text == "none")
+        out = ProgressMode::none;
+    else
+        return false;
     return true;
 }
 
@@ -23,7 +28,8 @@ void ProgressView::sample(const ProgressCounts& c) {
     auto now = Clock::now();
     window_.push_back({now, c.done + c.failed, c.bytes});
     // Five seconds of history: long enough to be steady, short enough to follow changes.
-    while (window_.size() > 2 && now - window_.front().at > std::chrono::seconds(5)) window_.pop_front();
+    while (window_.size() > 2 && now - window_.front().at > std::chrono::seconds(5))
+        window_.pop_front();
     const auto& first = window_.front();
     double dt = std::chrono::duration<double>(now - first.at).count();
     if (dt > 0.2) {
@@ -55,8 +61,11 @@ std::string ProgressView::format_duration(double s) {
     if (s < 0 || !std::isfinite(s)) return "--:--";
     long total = long(s + 0.5);
     char buf[32];
-    if (total >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", total / 3600, (total / 60) % 60, total % 60);
-    else std::snprintf(buf, sizeof buf, "%ld:%02ld", total / 60, total % 60);
+    if (total >= 3600)
+        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", total / 3600, (total / 60) % 60,
+                      total % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%ld:%02ld", total / 60, total % 60);
     return buf;
 }
 
@@ -81,12 +90,13 @@ void ProgressView::draw(const ProgressCounts& c) {
     double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     double eta = eta_seconds(c);
     if (mode_ == ProgressMode::json) {
-        std::fprintf(out_,
-                     "{\"type\":\"progress\",\"total\":%llu,\"done\":%llu,\"failed\":%llu,\"bytes\":%llu,"
-                     "\"rate\":%.1f,\"bytes_per_s\":%.0f,\"eta\":%s,\"elapsed\":%.2f}\n",
-                     (unsigned long long)c.total, (unsigned long long)c.done, (unsigned long long)c.failed,
-                     (unsigned long long)c.bytes, item_rate_, byte_rate_,
-                     eta < 0 ? "null" : std::to_string(std::lround(eta)).c_str(), elapsed);
+        std::fprintf(
+            out_,
+            "{\"type\":\"progress\",\"total\":%llu,\"done\":%llu,\"failed\":%llu,\"bytes\":%llu,"
+            "\"rate\":%.1f,\"bytes_per_s\":%.0f,\"eta\":%s,\"elapsed\":%.2f}\n",
+            (unsigned long long)c.total, (unsigned long long)c.done, (unsigned long long)c.failed,
+            (unsigned long long)c.bytes, item_rate_, byte_rate_,
+            eta < 0 ? "null" : std::to_string(std::lround(eta)).c_str(), elapsed);
         std::fflush(out_);
         return;
     }
@@ -95,11 +105,11 @@ void ProgressView::draw(const ProgressCounts& c) {
     int filled = int(frac * kWidth);
     std::string bar(std::size_t(filled), '#');
     bar.append(std::size_t(kWidth - filled), '.');
-    std::fprintf(out_, "\r\x1b[2K[%s] %3d%%  %llu/%llu done", bar.c_str(), int(frac * 100), (unsigned long long)c.done,
-                 (unsigned long long)c.total);
+    std::fprintf(out_, "\r\x1b[2K[%s] %3d%%  %llu/%llu done", bar.c_str(), int(frac * 100),
+                 (unsigned long long)c.done, (unsigned long long)c.total);
     if (c.failed) std::fprintf(out_, ", %llu failed", (unsigned long long)c.failed);
-    std::fprintf(out_, "  %s  %.0f img/s  %s/s  ETA %s", format_bytes(double(c.bytes)).c_str(), item_rate_,
-                 format_bytes(byte_rate_).c_str(), format_duration(eta).c_str());
+    std::fprintf(out_, "  %s  %.0f img/s  %s/s  ETA %s", format_bytes(double(c.bytes)).c_str(),
+                 item_rate_, format_bytes(byte_rate_).c_str(), format_duration(eta).c_str());
     std::fflush(out_);
 }
 

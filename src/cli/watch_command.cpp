@@ -102,8 +102,8 @@ int run_watch_command(WatchOptions& opt) {
         if (job_key) {
             auto found = jobs.find(*job_key);
             if (found == jobs.end()) {
-                std::fprintf(stderr, "litchi watch: %s job %lld\n", seen_job ? "deleted:" : "no such",
-                             static_cast<long long>(*job_key));
+                std::fprintf(stderr, "litchi watch: %s job %lld\n",
+                             seen_job ? "deleted:" : "no such", static_cast<long long>(*job_key));
                 exit_status = 1;
                 return true;
             }

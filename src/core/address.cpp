@@ -44,7 +44,8 @@ AddressClass classify_v4(std::uint32_t v) {
     return AddressClass::global;
 }
 
-bool v6_prefix(const std::array<std::uint8_t, 16>& b, std::initializer_list<std::uint8_t> head, int bits) {
+bool v6_prefix(const std::array<std::uint8_t, 16>& b, std::initializer_list<std::uint8_t> head,
+               int bits) {
     // Compares the first `bits` bits of b with `head` (head padded with zeros).
     std::array<std::uint8_t, 16> want{};
     std::size_t i = 0;
@@ -108,7 +109,8 @@ std::string IpAddress::to_string() const {
     }
     std::string out;
     for (int i = 0; i < 8; ++i) {
-        std::snprintf(buf, sizeof buf, "%s%x", i ? ":" : "", (bytes[2 * i] << 8) | bytes[2 * i + 1]);
+        std::snprintf(buf, sizeof buf, "%s%x", i ? ":" : "",
+                      (bytes[2 * i] << 8) | bytes[2 * i + 1]);
         out += buf;
     }
     return out;
@@ -116,15 +118,24 @@ std::string IpAddress::to_string() const {
 
 std::string_view to_string(AddressClass c) {
     switch (c) {
-        case AddressClass::global: return "global";
-        case AddressClass::unspecified: return "unspecified";
-        case AddressClass::loopback: return "loopback";
-        case AddressClass::private_use: return "private";
-        case AddressClass::shared: return "shared";
-        case AddressClass::link_local: return "link_local";
-        case AddressClass::multicast: return "multicast";
-        case AddressClass::reserved: return "reserved";
-        case AddressClass::translation: return "translation";
+        case AddressClass::global:
+            return "global";
+        case AddressClass::unspecified:
+            return "unspecified";
+        case AddressClass::loopback:
+            return "loopback";
+        case AddressClass::private_use:
+            return "private";
+        case AddressClass::shared:
+            return "shared";
+        case AddressClass::link_local:
+            return "link_local";
+        case AddressClass::multicast:
+            return "multicast";
+        case AddressClass::reserved:
+            return "reserved";
+        case AddressClass::translation:
+            return "translation";
     }
     return "reserved";
 }
@@ -134,8 +145,11 @@ AddressClass classify(const IpAddress& a) {
     const auto& b = a.bytes;
     bool first10_zero = true;
     for (int i = 0; i < 10; ++i) first10_zero &= b[i] == 0;
-    auto tail_v4 = [&] { return (std::uint32_t(b[12]) << 24) | (b[13] << 16) | (b[14] << 8) | b[15]; };
-    if (first10_zero && b[10] == 0xFF && b[11] == 0xFF) return classify_v4(tail_v4());  // ::ffff:a.b.c.d
+    auto tail_v4 = [&] {
+        return (std::uint32_t(b[12]) << 24) | (b[13] << 16) | (b[14] << 8) | b[15];
+    };
+    if (first10_zero && b[10] == 0xFF && b[11] == 0xFF)
+        return classify_v4(tail_v4());  // ::ffff:a.b.c.d
     if (first10_zero && b[10] == 0 && b[11] == 0) {
         std::uint32_t v = tail_v4();
         if (v == 0) return AddressClass::unspecified;  // ::
@@ -144,10 +158,10 @@ AddressClass classify(const IpAddress& a) {
     }
     if (v6_prefix(b, {0x00, 0x64, 0xff, 0x9b}, 96)) return AddressClass::translation;
     if (v6_prefix(b, {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48)) return AddressClass::translation;
-    if (v6_prefix(b, {0x01, 0x00}, 64)) return AddressClass::reserved;  // discard-only
+    if (v6_prefix(b, {0x01, 0x00}, 64)) return AddressClass::reserved;              // discard-only
     if (v6_prefix(b, {0x20, 0x01, 0x0d, 0xb8}, 32)) return AddressClass::reserved;  // documentation
     if (v6_prefix(b, {0x20, 0x01, 0x00, 0x00}, 32)) return AddressClass::translation;  // Teredo
-    if (v6_prefix(b, {0x20, 0x02}, 16)) return AddressClass::translation;  // 6to4
+    if (v6_prefix(b, {0x20, 0x02}, 16)) return AddressClass::translation;              // 6to4
     if (v6_prefix(b, {0xfc}, 7)) return AddressClass::private_use;
     if (v6_prefix(b, {0xfe, 0x80}, 10)) return AddressClass::link_local;
     if (v6_prefix(b, {0xfe, 0xc0}, 10)) return AddressClass::link_local;
@@ -162,7 +176,8 @@ std::optional<IpAddress> parse_ipv4(std::string_view text) {
     std::size_t start = 0;
     while (true) {
         std::size_t dot = text.find('.', start);
-        auto part = parse_v4_part(text.substr(start, dot == std::string_view::npos ? dot : dot - start));
+        auto part =
+            parse_v4_part(text.substr(start, dot == std::string_view::npos ? dot : dot - start));
         if (!part) return std::nullopt;
         parts.push_back(*part);
         if (parts.size() > 4) return std::nullopt;
@@ -171,7 +186,9 @@ std::optional<IpAddress> parse_ipv4(std::string_view text) {
     }
     std::uint32_t v = 0;
     switch (parts.size()) {
-        case 1: v = parts[0]; break;
+        case 1:
+            v = parts[0];
+            break;
         case 2:
             if (parts[0] > 0xFF || parts[1] > 0xFFFFFF) return std::nullopt;
             v = (parts[0] << 24) | parts[1];
@@ -205,7 +222,8 @@ std::optional<IpAddress> parse_ipv6(std::string_view text) {
     }
     while (i < text.size()) {
         std::size_t colon = text.find(':', i);
-        std::string_view group = text.substr(i, colon == std::string_view::npos ? colon : colon - i);
+        std::string_view group =
+            text.substr(i, colon == std::string_view::npos ? colon : colon - i);
         if (group.find('.') != std::string_view::npos) {
             // Dotted IPv4 only as the last group and only in strict a.b.c.d form.
             if (colon != std::string_view::npos) return std::nullopt;
@@ -238,7 +256,8 @@ std::optional<IpAddress> parse_ipv6(std::string_view text) {
         }
     }
     std::size_t groups = head.size() + tail.size() + (embedded_v4 ? 2 : 0);
-    if (groups > 8 || (!compressed && groups != 8) || (compressed && groups == 8)) return std::nullopt;
+    if (groups > 8 || (!compressed && groups != 8) || (compressed && groups == 8))
+        return std::nullopt;
     std::vector<std::uint16_t> all = head;
     if (compressed) all.resize(8 - tail.size() - (embedded_v4 ? 2 : 0), 0);
     all.insert(all.end(), tail.begin(), tail.end());
@@ -270,8 +289,8 @@ IpAddress unwrap_mapped(const IpAddress& a) {
     for (int i = 0; i < 10; ++i)
         if (a.bytes[i] != 0) return a;
     if (a.bytes[10] != 0xFF || a.bytes[11] != 0xFF) return a;
-    return IpAddress::v4((std::uint32_t(a.bytes[12]) << 24) | (a.bytes[13] << 16) | (a.bytes[14] << 8) |
-                         a.bytes[15]);
+    return IpAddress::v4((std::uint32_t(a.bytes[12]) << 24) | (a.bytes[13] << 16) |
+                         (a.bytes[14] << 8) | a.bytes[15]);
 }
 
 }  // namespace
@@ -294,14 +313,17 @@ std::optional<CidrRange> parse_cidr(std::string_view text) {
     std::string_view addr = text.substr(0, slash);
     std::optional<IpAddress> ip;
     if (addr.find(':') != std::string_view::npos) {
-        if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') addr = addr.substr(1, addr.size() - 2);
+        if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']')
+            addr = addr.substr(1, addr.size() - 2);
         ip = parse_ipv6(addr);
     } else {
         // Strict dotted quad here: a range is configuration, not a URL host.
         int dots = 0;
         for (char c : addr) {
-            if (c == '.') ++dots;
-            else if (c < '0' || c > '9') return std::nullopt;
+            if (c == '.')
+                ++dots;
+            else if (c < '0' || c > '9')
+                return std::nullopt;
         }
         if (dots == 3) ip = parse_ipv4(addr);
     }
@@ -311,7 +333,8 @@ std::optional<CidrRange> parse_cidr(std::string_view text) {
     if (slash != std::string_view::npos) {
         std::string_view p = text.substr(slash + 1);
         auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
-        if (p.empty() || ec != std::errc() || end != p.data() + p.size() || prefix < 0 || prefix > max)
+        if (p.empty() || ec != std::errc() || end != p.data() + p.size() || prefix < 0 ||
+            prefix > max)
             return std::nullopt;
     }
     return CidrRange{*ip, prefix};

@@ -30,14 +30,14 @@ struct IpAddress {
 
 enum class AddressClass {
     global,
-    unspecified,   // 0.0.0.0/8, ::
-    loopback,      // 127/8, ::1
-    private_use,   // 10/8, 172.16/12, 192.168/16, fc00::/7
-    shared,        // 100.64/10 (carrier-grade NAT)
-    link_local,    // 169.254/16, fe80::/10, fec0::/10 (site-local, deprecated)
-    multicast,     // 224/4, ff00::/8
-    reserved,      // 240/4, broadcast, IETF/documentation/benchmark ranges, ...
-    translation,   // 64:ff9b::/96, 64:ff9b:1::/48, 2002::/16, 2001::/32 (tunnels)
+    unspecified,  // 0.0.0.0/8, ::
+    loopback,     // 127/8, ::1
+    private_use,  // 10/8, 172.16/12, 192.168/16, fc00::/7
+    shared,       // 100.64/10 (carrier-grade NAT)
+    link_local,   // 169.254/16, fe80::/10, fec0::/10 (site-local, deprecated)
+    multicast,    // 224/4, ff00::/8
+    reserved,     // 240/4, broadcast, IETF/documentation/benchmark ranges, ...
+    translation,  // 64:ff9b::/96, 64:ff9b:1::/48, 2002::/16, 2001::/32 (tunnels)
 };
 
 std::string_view to_string(AddressClass c);
@@ -45,7 +45,9 @@ std::string_view to_string(AddressClass c);
 // Classifies an address. IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible
 // (::a.b.c.d) IPv6 addresses are unwrapped and judged as the IPv4 inside.
 AddressClass classify(const IpAddress& address);
-inline bool is_global(const IpAddress& address) { return classify(address) == AddressClass::global; }
+inline bool is_global(const IpAddress& address) {
+    return classify(address) == AddressClass::global;
+}
 
 // inet_aton-style IPv4: one to four parts, each decimal, octal (leading 0) or
 // hex (0x). "127.1" and "2130706433" are 127.0.0.1. Returns nullopt otherwise.

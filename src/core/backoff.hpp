@@ -16,7 +16,8 @@ struct BackoffPolicy {
 
 // `attempt` counts failures so far (1 after the first failure). `unit_random`
 // is uniform in [0, 1): injected so the function is pure and testable.
-std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int attempt, double unit_random);
+std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, int attempt,
+                                        double unit_random);
 
 // Parses an HTTP Retry-After value given in seconds ("120"). HTTP-date forms
 // return nullopt (the caller falls back to backoff). Negative or garbage: nullopt.

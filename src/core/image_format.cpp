@@ -19,15 +19,17 @@ ImageFormat sniff_bmff(std::span<const unsigned char> d) {
                       (std::size_t(d[2]) << 8) | std::size_t(d[3]);
     if (box < 16) return ImageFormat::unknown;
     std::size_t end = std::min(box, d.size());
-    auto brand_at = [&](std::size_t off) { return std::string_view(reinterpret_cast<const char*>(d.data() + off), 4); };
+    auto brand_at = [&](std::size_t off) {
+        return std::string_view(reinterpret_cast<const char*>(d.data() + off), 4);
+    };
     bool heic = false;
     // Major brand at 8, minor version at 12, compatible brands from 16.
     for (std::size_t off = 8; off + 4 <= end; off += 4) {
         if (off == 12) continue;
         auto b = brand_at(off);
         if (b == "avif" || b == "avis") return ImageFormat::avif;
-        if (b == "heic" || b == "heix" || b == "heim" || b == "heis" || b == "hevc" || b == "hevx" ||
-            b == "mif1" || b == "msf1")
+        if (b == "heic" || b == "heix" || b == "heim" || b == "heis" || b == "hevc" ||
+            b == "hevx" || b == "mif1" || b == "msf1")
             heic = true;
     }
     return heic ? ImageFormat::heic : ImageFormat::unknown;
@@ -37,30 +39,48 @@ ImageFormat sniff_bmff(std::span<const unsigned char> d) {
 
 std::string_view extension(ImageFormat format) {
     switch (format) {
-        case ImageFormat::jpeg: return "jpg";
-        case ImageFormat::png: return "png";
-        case ImageFormat::gif: return "gif";
-        case ImageFormat::webp: return "webp";
-        case ImageFormat::bmp: return "bmp";
-        case ImageFormat::tiff: return "tiff";
-        case ImageFormat::avif: return "avif";
-        case ImageFormat::heic: return "heic";
-        case ImageFormat::unknown: break;
+        case ImageFormat::jpeg:
+            return "jpg";
+        case ImageFormat::png:
+            return "png";
+        case ImageFormat::gif:
+            return "gif";
+        case ImageFormat::webp:
+            return "webp";
+        case ImageFormat::bmp:
+            return "bmp";
+        case ImageFormat::tiff:
+            return "tiff";
+        case ImageFormat::avif:
+            return "avif";
+        case ImageFormat::heic:
+            return "heic";
+        case ImageFormat::unknown:
+            break;
     }
     return "bin";
 }
 
 std::string_view mime_type(ImageFormat format) {
     switch (format) {
-        case ImageFormat::jpeg: return "image/jpeg";
-        case ImageFormat::png: return "image/png";
-        case ImageFormat::gif: return "image/gif";
-        case ImageFormat::webp: return "image/webp";
-        case ImageFormat::bmp: return "image/bmp";
-        case ImageFormat::tiff: return "image/tiff";
-        case ImageFormat::avif: return "image/avif";
-        case ImageFormat::heic: return "image/heic";
-        case ImageFormat::unknown: break;
+        case ImageFormat::jpeg:
+            return "image/jpeg";
+        case ImageFormat::png:
+            return "image/png";
+        case ImageFormat::gif:
+            return "image/gif";
+        case ImageFormat::webp:
+            return "image/webp";
+        case ImageFormat::bmp:
+            return "image/bmp";
+        case ImageFormat::tiff:
+            return "image/tiff";
+        case ImageFormat::avif:
+            return "image/avif";
+        case ImageFormat::heic:
+            return "image/heic";
+        case ImageFormat::unknown:
+            break;
     }
     return "application/octet-stream";
 }
@@ -90,11 +110,13 @@ ImageFormat sniff_image(std::span<const unsigned char> d) {
     // BMP: "BM", then a DIB header size we know (12, 40, 52, 56, 64, 108, 124) at offset 14.
     if (starts_with(d, "BM") && d.size() >= 18) {
         unsigned dib = d[14] | (d[15] << 8) | (d[16] << 16) | (unsigned(d[17]) << 24);
-        if (dib == 12 || dib == 40 || dib == 52 || dib == 56 || dib == 64 || dib == 108 || dib == 124)
+        if (dib == 12 || dib == 40 || dib == 52 || dib == 56 || dib == 64 || dib == 108 ||
+            dib == 124)
             return ImageFormat::bmp;
         return ImageFormat::unknown;
     }
-    if (starts_with(d, std::string_view("II*\0", 4)) || starts_with(d, std::string_view("MM\0*", 4)))
+    if (starts_with(d, std::string_view("II*\0", 4)) ||
+        starts_with(d, std::string_view("MM\0*", 4)))
         return ImageFormat::tiff;
     return sniff_bmff(d);
 }

@@ -3,15 +3,26 @@
 namespace litchi {
 namespace {
 
-std::uint32_t be16(const unsigned char* p) { return (std::uint32_t(p[0]) << 8) | p[1]; }
-std::uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
-std::uint32_t le16(const unsigned char* p) { return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8); }
-std::uint32_t le24(const unsigned char* p) { return le16(p) | (std::uint32_t(p[2]) << 16); }
-std::uint32_t le32(const unsigned char* p) { return le16(p) | (le16(p + 2) << 16); }
+std::uint32_t be16(const unsigned char* p) {
+    return (std::uint32_t(p[0]) << 8) | p[1];
+}
+std::uint32_t be32(const unsigned char* p) {
+    return (be16(p) << 16) | be16(p + 2);
+}
+std::uint32_t le16(const unsigned char* p) {
+    return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8);
+}
+std::uint32_t le24(const unsigned char* p) {
+    return le16(p) | (std::uint32_t(p[2]) << 16);
+}
+std::uint32_t le32(const unsigned char* p) {
+    return le16(p) | (le16(p + 2) << 16);
+}
 
 std::optional<DeclaredSize> png(std::span<const unsigned char> d) {
     // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
-    if (d.size() < 24 || d[12] != 'I' || d[13] != 'H' || d[14] != 'D' || d[15] != 'R') return std::nullopt;
+    if (d.size() < 24 || d[12] != 'I' || d[13] != 'H' || d[14] != 'D' || d[15] != 'R')
+        return std::nullopt;
     return DeclaredSize{be32(d.data() + 16), be32(d.data() + 20)};
 }
 
@@ -35,12 +46,14 @@ std::optional<DeclaredSize> jpeg(std::span<const unsigned char> d) {
         }
         std::uint32_t len = be16(d.data() + i + 2);
         if (len < 2) return std::nullopt;
-        bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+        bool sof =
+            marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
         if (sof) {
             if (i + 9 > d.size()) return std::nullopt;
             return DeclaredSize{be16(d.data() + i + 7), be16(d.data() + i + 5)};
         }
-        if (marker == 0xDA || marker == 0xD9) return std::nullopt;  // scan data before any frame header
+        if (marker == 0xDA || marker == 0xD9)
+            return std::nullopt;  // scan data before any frame header
         i += 2 + len;
     }
     return std::nullopt;
@@ -66,20 +79,29 @@ std::optional<DeclaredSize> bmp(std::span<const unsigned char> d) {
     if (dib == 12) return DeclaredSize{le16(d.data() + 18), le16(d.data() + 20)};
     auto w = std::int32_t(le32(d.data() + 18));
     auto h = std::int32_t(le32(d.data() + 22));
-    auto mag = [](std::int32_t v) { return v < 0 ? std::uint64_t(-std::int64_t(v)) : std::uint64_t(v); };
+    auto mag = [](std::int32_t v) {
+        return v < 0 ? std::uint64_t(-std::int64_t(v)) : std::uint64_t(v);
+    };
     return DeclaredSize{mag(w), mag(h)};
 }
 
 }  // namespace
 
-std::optional<DeclaredSize> read_declared_size(ImageFormat format, std::span<const unsigned char> head) {
+std::optional<DeclaredSize> read_declared_size(ImageFormat format,
+                                               std::span<const unsigned char> head) {
     switch (format) {
-        case ImageFormat::png: return png(head);
-        case ImageFormat::gif: return gif(head);
-        case ImageFormat::jpeg: return jpeg(head);
-        case ImageFormat::webp: return webp(head);
-        case ImageFormat::bmp: return bmp(head);
-        default: return std::nullopt;
+        case ImageFormat::png:
+            return png(head);
+        case ImageFormat::gif:
+            return gif(head);
+        case ImageFormat::jpeg:
+            return jpeg(head);
+        case ImageFormat::webp:
+            return webp(head);
+        case ImageFormat::bmp:
+            return bmp(head);
+        default:
+            return std::nullopt;
     }
 }
 

@@ -19,7 +19,8 @@ struct DeclaredSize {
 // For PNG, GIF (logical screen), JPEG (first SOFn marker), WebP (VP8, VP8L,
 // VP8X) and BMP. nullopt when the header is not there or not understood (the
 // caller then relies on the decoder's own header read).
-std::optional<DeclaredSize> read_declared_size(ImageFormat format, std::span<const unsigned char> head);
+std::optional<DeclaredSize> read_declared_size(ImageFormat format,
+                                               std::span<const unsigned char> head);
 
 // How many leading bytes read_declared_size may need (JPEG markers can follow
 // a large EXIF block).

@@ -46,7 +46,8 @@ bool is_transient(FailureReason reason, int http_status) {
         case FailureReason::dns:  // resolvers fail transiently; capped by --retries anyway
             return true;
         case FailureReason::http:
-            return http_status == 429 || http_status == 408 || (http_status >= 500 && http_status <= 599);
+            return http_status == 429 || http_status == 408 ||
+                   (http_status >= 500 && http_status <= 599);
         default:
             return false;
     }

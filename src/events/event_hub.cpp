@@ -71,9 +71,9 @@ struct HubCore {
             // an epoch no earlier channel had.
             const std::uint64_t base = std::max(hooks.wall_clock_ms() * 1000, seq_high_water + 1);
             std::string epoch = boot_id + "-" + std::to_string(next_generation++);
-            slot.channel = std::make_shared<UserChannel>(user, std::move(epoch), base, limits,
-                                                         counters, hooks.write_job,
-                                                         hooks.write_item, now());
+            slot.channel =
+                std::make_shared<UserChannel>(user, std::move(epoch), base, limits, counters,
+                                              hooks.write_job, hooks.write_item, now());
         }
         ++slot.pins;
         return slot.channel;

@@ -66,8 +66,7 @@ std::optional<JobId> job_id_of(const json::value& id) {
         JobId number = 0;
         const char* end = text.data() + text.size();
         auto [stop, error] = std::from_chars(text.data(), end, number);
-        if (error == std::errc{} && stop == end && std::to_string(number) == text)
-            return number;
+        if (error == std::errc{} && stop == end && std::to_string(number) == text) return number;
     }
     return std::nullopt;
 }

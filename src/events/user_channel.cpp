@@ -96,9 +96,8 @@ std::optional<SteadyTime> UserChannel::publish_progress(const JobSnapshot& job, 
     return entry.last_sent ? *entry.last_sent + limits_.progress_interval : now;
 }
 
-std::optional<SteadyTime> UserChannel::publish_job_created(const JobSnapshot& job,
-                                                           CommitId commit, SteadyTime now,
-                                                           Wakeups& wake) {
+std::optional<SteadyTime> UserChannel::publish_job_created(const JobSnapshot& job, CommitId commit,
+                                                           SteadyTime now, Wakeups& wake) {
     if (already_seen(commit)) return std::nullopt;
     if (jobs_.contains(job.id)) {
         // Already in the view (the snapshot that seeded us saw its row): for
@@ -382,8 +381,8 @@ ItemSubscribeResult UserChannel::subscribe_items(const std::shared_ptr<Watcher>&
         ++job->second.item_followers;
     }
     queue_side_message(
-        watcher,
-        {MessageKind::subscribed, last_seq_, make_subscribed_message(last_seq_, *id), *id}, wake);
+        watcher, {MessageKind::subscribed, last_seq_, make_subscribed_message(last_seq_, *id), *id},
+        wake);
     return watcher->close ? ItemSubscribeResult::closed : ItemSubscribeResult::subscribed;
 }
 

@@ -72,8 +72,8 @@ using Wakeups = std::vector<std::shared_ptr<Watcher>>;
 class UserChannel {
   public:
     UserChannel(UserId user, std::string epoch, std::uint64_t seq_base, const EventLimits& limits,
-                std::shared_ptr<HubCounters> counters, JobWriter write_job,
-                ItemWriter write_item, SteadyTime now);
+                std::shared_ptr<HubCounters> counters, JobWriter write_job, ItemWriter write_item,
+                SteadyTime now);
 
     std::mutex mutex;  // guards everything below; EventHub holds it around each call
 

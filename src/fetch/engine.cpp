@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,7 +31,6 @@
 #include <deque>
 #include <list>
 #include <mutex>
-#include <netinet/in.h>
 #include <queue>
 #include <random>
 #include <thread>
@@ -38,9 +38,9 @@
 #include <unordered_set>
 #include <utility>
 
+#include "blobs/blob_store.hpp"
 #include "core/address.hpp"
 #include "core/backoff.hpp"
-#include "blobs/blob_store.hpp"
 #include "crypto/sha256.hpp"
 #include "fetch/probe.hpp"
 #include "fetch/url_check.hpp"
@@ -59,7 +59,7 @@ constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
 // triggers); that must never stall the network thread, so the probe threads
 // create files ahead and the network thread only takes one.
 class PartPool {
-public:
+  public:
     PartPool(BlobStore& blobs, std::size_t target) : blobs_(blobs), target_(target) {}
     ~PartPool() { drain(); }
 
@@ -104,7 +104,7 @@ public:
         ready_.clear();
     }
 
-private:
+  private:
     BlobStore& blobs_;
     std::size_t target_;
     std::mutex mutex_;
@@ -202,8 +202,10 @@ curl_socket_t on_open_socket(void* transfer, curlsocktype purpose, struct curl_s
         auto ip = sockaddr_to_ip(&addr->addr);
         if (!ip || !address_permitted(*ip, *t->limits)) {
             t->blocked_seen = true;
-            t->detail = "connection to " + (ip ? ip->to_string() + " (" + std::string(to_string(classify(*ip))) + ")"
-                                               : std::string("a non-IP address")) + " refused";
+            t->detail = "connection to " +
+                        (ip ? ip->to_string() + " (" + std::string(to_string(classify(*ip))) + ")"
+                            : std::string("a non-IP address")) +
+                        " refused";
             return CURL_SOCKET_BAD;
         }
     }
@@ -231,10 +233,13 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
             curl_off_t declared = -1;
             curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
             if (declared > 0 && std::uint64_t(declared) > limits.max_bytes)
-                return abort_body(*t, FailureReason::too_large,
-                                  "Content-Length " + std::to_string(declared) + " is over the size limit");
+                return abort_body(
+                    *t, FailureReason::too_large,
+                    "Content-Length " + std::to_string(declared) + " is over the size limit");
             t->fd = t->parts->take(t->part);
-            if (t->fd < 0) return abort_body(*t, FailureReason::io, std::string("open: ") + std::strerror(errno));
+            if (t->fd < 0)
+                return abort_body(*t, FailureReason::io,
+                                  std::string("open: ") + std::strerror(errno));
         }
     }
     t->bytes_received->fetch_add(len, std::memory_order_relaxed);
@@ -253,10 +258,13 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
         std::memcpy(t->head + t->head_len, data, take);
         t->head_len += take;
         // Stop downloading HTML error pages and the like as soon as we know.
-        if (t->head_len == kSniffBytes && sniff_image(std::span(t->head, t->head_len)) == ImageFormat::unknown)
-            return abort_body(*t, FailureReason::not_image, "content is not a supported image format");
+        if (t->head_len == kSniffBytes &&
+            sniff_image(std::span(t->head, t->head_len)) == ImageFormat::unknown)
+            return abort_body(*t, FailureReason::not_image,
+                              "content is not a supported image format");
     }
-    if (!write_all(t->fd, data, len)) return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
+    if (!write_all(t->fd, data, len))
+        return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
     t->sha.update(data, len);
     t->bytes += len;
     return len;
@@ -299,9 +307,12 @@ struct Engine::Impl {
     std::unordered_map<std::uint64_t, Transfer*> by_id;  // queued, waiting or running
     std::unordered_set<std::uint64_t> cancel_requested;
     struct RetryLess {
-        bool operator()(const Transfer* a, const Transfer* b) const { return a->not_before > b->not_before; }
+        bool operator()(const Transfer* a, const Transfer* b) const {
+            return a->not_before > b->not_before;
+        }
     };
-    std::priority_queue<Transfer*, std::vector<Transfer*>, RetryLess> retry_heap;  // owns its pointers
+    std::priority_queue<Transfer*, std::vector<Transfer*>, RetryLess>
+        retry_heap;  // owns its pointers
     std::mt19937_64 rng{std::random_device{}()};
     int running = 0;
 
@@ -324,9 +335,13 @@ struct Engine::Impl {
     std::once_flag stop_once;
 
     Impl(const FetchLimits& l, BlobStore& b, ResultsHandler h)
-        : limits(l), blobs(b), on_results(std::move(h)), parts(b, std::size_t(std::max(1, l.concurrency))) {
+        : limits(l),
+          blobs(b),
+          on_results(std::move(h)),
+          parts(b, std::size_t(std::max(1, l.concurrency))) {
         if (limits.concurrency < 1) limits.concurrency = 1;
-        if (limits.per_host <= 0 || limits.per_host > limits.concurrency) limits.per_host = limits.concurrency;
+        if (limits.per_host <= 0 || limits.per_host > limits.concurrency)
+            limits.per_host = limits.concurrency;
         multi = curl_multi_init();
         if (!multi) throw std::runtime_error("curl_multi_init failed");
         curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, long(limits.concurrency));
@@ -355,9 +370,11 @@ struct Engine::Impl {
         n_queued += requests.size();
         {
             std::lock_guard lock(inbox_mutex);
-            if (inbox.empty()) inbox = std::move(requests);
-            else inbox.insert(inbox.end(), std::make_move_iterator(requests.begin()),
-                              std::make_move_iterator(requests.end()));
+            if (inbox.empty())
+                inbox = std::move(requests);
+            else
+                inbox.insert(inbox.end(), std::make_move_iterator(requests.begin()),
+                             std::make_move_iterator(requests.end()));
         }
         curl_multi_wakeup(multi);
     }
@@ -452,8 +469,10 @@ struct Engine::Impl {
     void push_pending(std::unique_ptr<Transfer> t, bool front) {
         auto& hq = hosts[t->host];
         std::string host = t->host;
-        if (front) hq.pending.push_front(std::move(t));
-        else hq.pending.push_back(std::move(t));
+        if (front)
+            hq.pending.push_front(std::move(t));
+        else
+            hq.pending.push_back(std::move(t));
         mark_ready(host, hq);
     }
 
@@ -488,8 +507,9 @@ struct Engine::Impl {
         // Drop empty host entries so a long run over many hosts stays small.
         if (hosts.size() > 1024) {
             for (auto it = hosts.begin(); it != hosts.end();)
-                it = (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready) ? hosts.erase(it)
-                                                                                                     : std::next(it);
+                it = (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready)
+                         ? hosts.erase(it)
+                         : std::next(it);
         }
     }
 
@@ -568,7 +588,8 @@ struct Engine::Impl {
 
     int poll_timeout_ms() {
         if (retry_heap.empty()) return 1000;
-        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retry_heap.top()->not_before - Clock::now());
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+            retry_heap.top()->not_before - Clock::now());
         return int(std::clamp<long long>(wait.count(), 0, 1000));
     }
 
@@ -590,7 +611,8 @@ struct Engine::Impl {
         if (is_running(t)) {
             curl_multi_remove_handle(multi, t->easy);
             release_slot(*t);
-            finish_failed(std::unique_ptr<Transfer>(t), FailureReason::cancelled, t->status_checked ? int(t->status) : 0);
+            finish_failed(std::unique_ptr<Transfer>(t), FailureReason::cancelled,
+                          t->status_checked ? int(t->status) : 0);
         }
         // A queued or waiting transfer is dropped when it next comes up.
         // Waiting ones (retry heap) come up when due; pull them forward now.
@@ -688,21 +710,29 @@ struct Engine::Impl {
         if (t.abort_reason != FailureReason::none) return t.abort_reason;
         switch (rc) {
             case CURLE_COULDNT_RESOLVE_HOST:
-            case CURLE_COULDNT_RESOLVE_PROXY: return FailureReason::dns;
+            case CURLE_COULDNT_RESOLVE_PROXY:
+                return FailureReason::dns;
             case CURLE_COULDNT_CONNECT:
                 // Refused by the guard (every address it tried), not by the network.
                 return t.blocked_seen ? FailureReason::blocked_address : FailureReason::connect;
-            case CURLE_OPERATION_TIMEDOUT: return FailureReason::timeout;
-            case CURLE_PARTIAL_FILE: return FailureReason::truncated;
+            case CURLE_OPERATION_TIMEDOUT:
+                return FailureReason::timeout;
+            case CURLE_PARTIAL_FILE:
+                return FailureReason::truncated;
             case CURLE_RECV_ERROR:
             case CURLE_SEND_ERROR:
             case CURLE_GOT_NOTHING:
-                return (t.status_checked || t.bytes > 0) ? FailureReason::truncated : FailureReason::connect;
-            case CURLE_FILESIZE_EXCEEDED: return FailureReason::too_large;
-            case CURLE_TOO_MANY_REDIRECTS: return FailureReason::too_many_redirects;
+                return (t.status_checked || t.bytes > 0) ? FailureReason::truncated
+                                                         : FailureReason::connect;
+            case CURLE_FILESIZE_EXCEEDED:
+                return FailureReason::too_large;
+            case CURLE_TOO_MANY_REDIRECTS:
+                return FailureReason::too_many_redirects;
             case CURLE_UNSUPPORTED_PROTOCOL:
-            case CURLE_URL_MALFORMAT: return FailureReason::bad_url;
-            case CURLE_WRITE_ERROR: return FailureReason::io;
+            case CURLE_URL_MALFORMAT:
+                return FailureReason::bad_url;
+            case CURLE_WRITE_ERROR:
+                return FailureReason::io;
             case CURLE_SSL_CONNECT_ERROR:
             case CURLE_PEER_FAILED_VERIFICATION:
             case CURLE_SSL_CERTPROBLEM:
@@ -716,8 +746,10 @@ struct Engine::Impl {
             case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
             case CURLE_SSL_INVALIDCERTSTATUS:
             case CURLE_SSL_CLIENTCERT:
-            case CURLE_USE_SSL_FAILED: return FailureReason::tls;
-            default: return FailureReason::connect;
+            case CURLE_USE_SSL_FAILED:
+                return FailureReason::tls;
+            default:
+                return FailureReason::connect;
         }
     }
 
@@ -736,7 +768,8 @@ struct Engine::Impl {
         auto check = check_redirect(t->url, location, limits);
         if (!check.ok) {
             release_slot(*t);
-            finish_failed(std::move(t), check.reason, int(t->status), "redirect refused: " + check.detail);
+            finish_failed(std::move(t), check.reason, int(t->status),
+                          "redirect refused: " + check.detail);
             return;
         }
         // Counted as queued before its slot is given up, so that queued +
@@ -750,14 +783,16 @@ struct Engine::Impl {
         push_pending(std::move(t), /*front=*/true);
     }
 
-    void schedule_retry(std::unique_ptr<Transfer> t, FailureReason reason, int status, const std::string& retry_after) {
+    void schedule_retry(std::unique_ptr<Transfer> t, FailureReason reason, int status,
+                        const std::string& retry_after) {
         std::uniform_real_distribution<double> unit(0.0, 1.0);
         auto delay = backoff_delay(limits.backoff, t->attempts, unit(rng));
         if (auto secs = parse_retry_after_seconds(retry_after)) {
             auto wanted = std::chrono::duration_cast<std::chrono::milliseconds>(*secs);
             delay = std::min(std::max(delay, wanted), limits.retry_after_cap);
         }
-        spdlog::debug("retry {} in {} ms after {} (HTTP {})", t->id, delay.count(), to_string(reason), status);
+        spdlog::debug("retry {} in {} ms after {} (HTTP {})", t->id, delay.count(),
+                      to_string(reason), status);
         close_part(*t);
         t->not_before = Clock::now() + delay;
         ++n_queued;
@@ -774,7 +809,8 @@ struct Engine::Impl {
         probe_cv.notify_one();
     }
 
-    void finish_failed(std::unique_ptr<Transfer> t, FailureReason reason, int status, std::string detail = {}) {
+    void finish_failed(std::unique_ptr<Transfer> t, FailureReason reason, int status,
+                       std::string detail = {}) {
         by_id.erase(t->id);
         close_part(*t);
         CommitItem item;
@@ -926,10 +962,18 @@ Engine::Engine(const FetchLimits& limits, BlobStore& blobs, ResultsHandler on_re
 
 Engine::~Engine() = default;
 
-void Engine::submit(std::vector<FetchRequest> requests) { impl_->submit(std::move(requests)); }
-void Engine::cancel(const std::vector<std::uint64_t>& ids) { impl_->cancel(ids); }
-void Engine::stop() { impl_->stop(); }
-void Engine::wait_idle() { impl_->wait_idle(); }
+void Engine::submit(std::vector<FetchRequest> requests) {
+    impl_->submit(std::move(requests));
+}
+void Engine::cancel(const std::vector<std::uint64_t>& ids) {
+    impl_->cancel(ids);
+}
+void Engine::stop() {
+    impl_->stop();
+}
+void Engine::wait_idle() {
+    impl_->wait_idle();
+}
 
 EngineStats Engine::stats() const {
     EngineStats s;
@@ -946,7 +990,8 @@ void init_fetch_libraries(const char* argv0) {
     // files from the internet; the operation cache would keep images alive.
     setenv("VIPS_BLOCK_UNTRUSTED", "1", 0);
     setenv("VIPS_WARNING", "0", 0);  // decoder chatter is not for our users' terminals
-    if (VIPS_INIT(argv0 ? argv0 : "litchi") != 0) throw std::runtime_error("libvips failed to initialise");
+    if (VIPS_INIT(argv0 ? argv0 : "litchi") != 0)
+        throw std::runtime_error("libvips failed to initialise");
     vips_block_untrusted_set(TRUE);
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);

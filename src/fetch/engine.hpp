@@ -34,16 +34,16 @@ struct FetchRequest {
 
 struct FetchResult {
     std::uint64_t id = 0;
-    std::string url;                        // as submitted
+    std::string url;                             // as submitted
     FailureReason reason = FailureReason::none;  // none means done
-    int http_status = 0;                    // last HTTP status seen (0 if none)
-    int attempts = 0;                       // network attempts made (redirect hops are not attempts)
-    std::string sha256;                     // lowercase hex; done only
-    std::uint64_t bytes = 0;                // body size; done only
+    int http_status = 0;                         // last HTTP status seen (0 if none)
+    int attempts = 0;         // network attempts made (redirect hops are not attempts)
+    std::string sha256;       // lowercase hex; done only
+    std::uint64_t bytes = 0;  // body size; done only
     ImageFormat format = ImageFormat::unknown;
     int width = 0, height = 0, pages = 0;
-    std::string file;                       // relative to the blob store root; done only
-    std::string detail;                     // short text for logs; never holds credentials
+    std::string file;    // relative to the blob store root; done only
+    std::string detail;  // short text for logs; never holds credentials
 
     bool ok() const { return reason == FailureReason::none; }
 };
@@ -56,7 +56,7 @@ struct EngineStats {
 };
 
 class Engine {
-public:
+  public:
     using ResultsHandler = std::function<void(std::vector<FetchResult>&&)>;
 
     // `blobs` must outlive the engine. `on_results` runs on the committer
@@ -85,7 +85,7 @@ public:
 
     EngineStats stats() const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

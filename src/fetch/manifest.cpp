@@ -95,21 +95,25 @@ std::optional<ManifestEntry> parse_manifest_line(std::string_view line) {
     return e;
 }
 
-std::vector<ManifestEntry> read_manifest(const std::filesystem::path& file, std::size_t* bad_lines) {
+std::vector<ManifestEntry> read_manifest(const std::filesystem::path& file,
+                                         std::size_t* bad_lines) {
     std::vector<ManifestEntry> out;
     std::ifstream in(file);
     std::string line;
     std::size_t bad = 0;
     while (std::getline(in, line)) {
         if (line.empty()) continue;
-        if (auto e = parse_manifest_line(line)) out.push_back(std::move(*e));
-        else ++bad;
+        if (auto e = parse_manifest_line(line))
+            out.push_back(std::move(*e));
+        else
+            ++bad;
     }
     if (bad_lines) *bad_lines = bad;
     return out;
 }
 
-void write_manifest(const std::filesystem::path& file, const std::vector<std::optional<ManifestEntry>>& entries) {
+void write_manifest(const std::filesystem::path& file,
+                    const std::vector<std::optional<ManifestEntry>>& entries) {
     auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
     auto tmp = dir / ("." + file.filename().string() + ".tmp");
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

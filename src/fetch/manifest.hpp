@@ -38,10 +38,12 @@ std::string to_manifest_line(const ManifestEntry& entry);
 std::optional<ManifestEntry> parse_manifest_line(std::string_view line);
 
 // Reads a whole manifest; lines that do not parse are skipped and counted.
-std::vector<ManifestEntry> read_manifest(const std::filesystem::path& file, std::size_t* bad_lines = nullptr);
+std::vector<ManifestEntry> read_manifest(const std::filesystem::path& file,
+                                         std::size_t* bad_lines = nullptr);
 
 // Writes atomically: a temporary file beside it, fsync, rename, fsync folder.
 // Entries that are nullopt (not finished) are left out. Throws on I/O failure.
-void write_manifest(const std::filesystem::path& file, const std::vector<std::optional<ManifestEntry>>& entries);
+void write_manifest(const std::filesystem::path& file,
+                    const std::vector<std::optional<ManifestEntry>>& entries);
 
 }  // namespace litchi

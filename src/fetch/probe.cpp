@@ -6,7 +6,6 @@
 #include <vips/vips.h>
 
 #include <cerrno>
-
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -41,14 +40,18 @@ std::vector<unsigned char> read_head(int fd, std::size_t max) {
     return buf;
 }
 
-std::string dims(std::uint64_t w, std::uint64_t h) { return std::to_string(w) + "x" + std::to_string(h); }
+std::string dims(std::uint64_t w, std::uint64_t h) {
+    return std::to_string(w) + "x" + std::to_string(h);
+}
 
 }  // namespace
 
 ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const unsigned char> head,
                              std::uint64_t max_pixels) {
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return refuse(FailureReason::io, ImageFormat::unknown, std::string("open: ") + std::strerror(errno));
+    if (fd < 0)
+        return refuse(FailureReason::io, ImageFormat::unknown,
+                      std::string("open: ") + std::strerror(errno));
     auto r = probe_image_fd(fd, head, max_pixels);
     ::close(fd);
     return r;
@@ -95,14 +98,27 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
     int rc = -1;
     constexpr auto seq = VIPS_ACCESS_SEQUENTIAL;
     switch (sniffed) {
-        case ImageFormat::jpeg: rc = vips_jpegload_source(source, &image, "access", seq, nullptr); break;
-        case ImageFormat::png: rc = vips_pngload_source(source, &image, "access", seq, nullptr); break;
-        case ImageFormat::gif: rc = vips_gifload_source(source, &image, "access", seq, nullptr); break;
-        case ImageFormat::webp: rc = vips_webpload_source(source, &image, "access", seq, nullptr); break;
-        case ImageFormat::tiff: rc = vips_tiffload_source(source, &image, "access", seq, nullptr); break;
+        case ImageFormat::jpeg:
+            rc = vips_jpegload_source(source, &image, "access", seq, nullptr);
+            break;
+        case ImageFormat::png:
+            rc = vips_pngload_source(source, &image, "access", seq, nullptr);
+            break;
+        case ImageFormat::gif:
+            rc = vips_gifload_source(source, &image, "access", seq, nullptr);
+            break;
+        case ImageFormat::webp:
+            rc = vips_webpload_source(source, &image, "access", seq, nullptr);
+            break;
+        case ImageFormat::tiff:
+            rc = vips_tiffload_source(source, &image, "access", seq, nullptr);
+            break;
         case ImageFormat::avif:
-        case ImageFormat::heic: rc = vips_heifload_source(source, &image, "access", seq, nullptr); break;
-        default: break;
+        case ImageFormat::heic:
+            rc = vips_heifload_source(source, &image, "access", seq, nullptr);
+            break;
+        default:
+            break;
     }
     g_object_unref(source);
     // These loaders are lazy: only the header has been read so far.
@@ -111,7 +127,8 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
         vips_error_clear();
         while (!why.empty() && why.back() == '\n') why.pop_back();
         if (why.empty()) why = "no decoder accepts the header";
-        return refuse(FailureReason::not_image, sniffed, "header unreadable: " + why.substr(0, 200));
+        return refuse(FailureReason::not_image, sniffed,
+                      "header unreadable: " + why.substr(0, 200));
     }
     ProbeResult r;
     r.format = sniffed;
@@ -120,12 +137,14 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
     r.pages = std::max(1, vips_image_get_n_pages(image));
     // For a multi-page file vips reports the first page's height; every page counts.
     g_object_unref(image);
-    if (r.width <= 0 || r.height <= 0) return refuse(FailureReason::not_image, sniffed, "image with no pixels");
-    std::uint64_t pixels = std::uint64_t(r.width) * std::uint64_t(r.height) * std::uint64_t(r.pages);
+    if (r.width <= 0 || r.height <= 0)
+        return refuse(FailureReason::not_image, sniffed, "image with no pixels");
+    std::uint64_t pixels =
+        std::uint64_t(r.width) * std::uint64_t(r.height) * std::uint64_t(r.pages);
     if (pixels > max_pixels) {
         r.reason = FailureReason::too_many_pixels;
-        r.detail = std::to_string(r.width) + "x" + std::to_string(r.height) + "x" + std::to_string(r.pages) +
-                   " pages is over the pixel limit";
+        r.detail = std::to_string(r.width) + "x" + std::to_string(r.height) + "x" +
+                   std::to_string(r.pages) + " pages is over the pixel limit";
     }
     return r;
 }

@@ -19,7 +19,8 @@ UrlCheck admit(boost::urls::url u, const FetchLimits& limits) {
     if (!u.has_authority() || u.encoded_host().empty())
         return refuse(FailureReason::bad_url, "the URL has no host");
     // Credentials in URLs leak into logs and manifests; refuse them outright.
-    if (u.has_userinfo()) return refuse(FailureReason::bad_url, "URLs with a user name or password are refused");
+    if (u.has_userinfo())
+        return refuse(FailureReason::bad_url, "URLs with a user name or password are refused");
     if (u.has_port() && (u.port().empty() || u.port_number() == 0))
         return refuse(FailureReason::bad_url, "the URL has an invalid port");
     if (u.host_type() == boost::urls::host_type::ipvfuture)
@@ -27,14 +28,17 @@ UrlCheck admit(boost::urls::url u, const FetchLimits& limits) {
     std::string host(u.encoded_host_address());
     if (u.host_type() == boost::urls::host_type::name) {
         for (char ch : host)
-            if (ch == '%' || ch == ' ') return refuse(FailureReason::bad_url, "the host name is not valid");
+            if (ch == '%' || ch == ' ')
+                return refuse(FailureReason::bad_url, "the host name is not valid");
     }
     // Numeric hosts in any spelling curl would accept (2130706433, 0x7f.1) are
     // judged now; names are judged at connect time by the socket guard.
-    if (auto ip = parse_ip_host(u.host_type() == boost::urls::host_type::ipv6 ? "[" + host + "]" : host)) {
+    if (auto ip = parse_ip_host(u.host_type() == boost::urls::host_type::ipv6 ? "[" + host + "]"
+                                                                              : host)) {
         if (!address_permitted(*ip, limits))
-            return refuse(FailureReason::blocked_address,
-                          "address " + ip->to_string() + " is " + std::string(to_string(classify(*ip))));
+            return refuse(
+                FailureReason::blocked_address,
+                "address " + ip->to_string() + " is " + std::string(to_string(classify(*ip))));
     }
     u.remove_fragment();
     u.normalize_scheme();
@@ -58,7 +62,8 @@ bool address_permitted(const IpAddress& address, const FetchLimits& limits) {
 
 UrlCheck check_url(std::string_view text, const FetchLimits& limits) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) text.remove_suffix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
+        text.remove_suffix(1);
     if (text.empty()) return refuse(FailureReason::bad_url, "empty URL");
     if (text.size() > 8192) return refuse(FailureReason::bad_url, "URL longer than 8192 bytes");
     auto parsed = boost::urls::parse_uri(text);
@@ -72,12 +77,14 @@ UrlCheck check_url(std::string_view text, bool allow_private) {
     return check_url(text, limits);
 }
 
-UrlCheck check_redirect(std::string_view base, std::string_view location, const FetchLimits& limits) {
+UrlCheck check_redirect(std::string_view base, std::string_view location,
+                        const FetchLimits& limits) {
     auto b = boost::urls::parse_uri(base);
     auto ref = boost::urls::parse_uri_reference(location);
     if (!b || !ref) return refuse(FailureReason::bad_url, "redirect to an invalid URL");
     boost::urls::url dest;
-    if (!boost::urls::resolve(*b, *ref, dest)) return refuse(FailureReason::bad_url, "redirect to an invalid URL");
+    if (!boost::urls::resolve(*b, *ref, dest))
+        return refuse(FailureReason::bad_url, "redirect to an invalid URL");
     return admit(std::move(dest), limits);
 }
 

@@ -5,7 +5,6 @@
 
 #include <string>
 #include <string_view>
-#include <string>
 
 #include "core/address.hpp"
 #include "core/config.hpp"
@@ -27,6 +26,7 @@ UrlCheck check_url(std::string_view text, const FetchLimits& limits);
 UrlCheck check_url(std::string_view text, bool allow_private);
 
 // Resolves a redirect Location against the current URL and checks the result.
-UrlCheck check_redirect(std::string_view base, std::string_view location, const FetchLimits& limits);
+UrlCheck check_redirect(std::string_view base, std::string_view location,
+                        const FetchLimits& limits);
 
 }  // namespace litchi

@@ -18,12 +18,12 @@ namespace litchi {
 // What a user asks for: one call, whatever the caller holds.
 struct JobRequest {
     UserId user = 0;
-    std::string_view name;                // trimmed and cleaned; empty: "job <id>"
-    std::vector<std::string_view> urls;   // one per item, in input order
+    std::string_view name;               // trimmed and cleaned; empty: "job <id>"
+    std::vector<std::string_view> urls;  // one per item, in input order
 };
 
 struct AdmissionLimits {
-    std::size_t max_name_bytes = 200;      // a longer name is cut (on a character boundary)
+    std::size_t max_name_bytes = 200;          // a longer name is cut (on a character boundary)
     std::size_t max_refused_url_bytes = 2048;  // a refused line is kept, cut to this
 };
 

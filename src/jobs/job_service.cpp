@@ -6,10 +6,7 @@
 namespace litchi {
 
 JobService::JobService(JobStore& store, Scheduler& scheduler, JobServiceOptions options)
-    : store_(store),
-      scheduler_(scheduler),
-      options_(options),
-      rates_(options.rate_window) {
+    : store_(store), scheduler_(scheduler), options_(options), rates_(options.rate_window) {
     store_.set_observer(this);
 }
 
@@ -43,7 +40,8 @@ JobOpResult JobService::with_rate(JobOpResult result) {
 }
 
 JobSnapshot JobService::create_job(const JobRequest& request) {
-    JobSnapshot job = store_.create_job(admit_job(request, scheduler_.limits(), options_.admission));
+    JobSnapshot job =
+        store_.create_job(admit_job(request, scheduler_.limits(), options_.admission));
     scheduler_.wake();
     rates_.fill(job);
     return job;

@@ -15,8 +15,8 @@
 #include "server/auth.hpp"
 #include "server/body_streams.hpp"
 #include "server/event_wiring.hpp"
-#include "server/server_state.hpp"
 #include "server/json.hpp"
+#include "server/server_state.hpp"
 
 namespace litchi::server {
 
@@ -124,8 +124,8 @@ StreamResponse attachment(std::string_view content_type, const std::string& file
 
 }  // namespace
 
-Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& scheduler,
-         BlobStore& blobs, ThumbnailCache& thumbs)
+Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& scheduler, BlobStore& blobs,
+         ThumbnailCache& thumbs)
     : state_(state),
       store_(store),
       jobs_(jobs),

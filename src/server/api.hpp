@@ -8,12 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "jobs/job_service.hpp"
+#include "jobs/scheduler.hpp"
 #include "server/http_types.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/router.hpp"
 #include "server/thumbnails.hpp"
-#include "jobs/job_service.hpp"
-#include "jobs/scheduler.hpp"
 #include "store/store.hpp"
 
 namespace litchi {

@@ -1,13 +1,13 @@
 // See event_wiring.hpp.
 #include "server/event_wiring.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/json/value.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/value.hpp>
 #include <future>
 #include <set>
 #include <vector>
@@ -20,7 +20,8 @@ namespace net = boost::asio;
 namespace json = boost::json;
 
 std::int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
@@ -29,7 +30,7 @@ std::int64_t steady_ms() {
 // on whichever thread committed, after the store's lock is released, one
 // delivery at a time; a bug here is logged, not propagated into the commit.
 class EventWiring::Publisher : public StoreObserver {
-public:
+  public:
     explicit Publisher(events::EventHub*& hub) : hub_(hub) {}
 
     void on_commit(const StoreChanges& changes) override {
@@ -43,21 +44,28 @@ public:
             for (const JobSnapshot& job : changes.items_reset)
                 hub->publish_items_reset(job.user, job.id, commit);
             // The hub tells a change of state from a change of counts itself.
-            for (const JobChange& change : changes.changed) hub->publish_progress(change.job, commit);
-            for (const JobSnapshot& job : changes.deleted) hub->publish_job_deleted(job.user, job.id, commit);
+            for (const JobChange& change : changes.changed)
+                hub->publish_progress(change.job, commit);
+            for (const JobSnapshot& job : changes.deleted)
+                hub->publish_job_deleted(job.user, job.id, commit);
         } catch (const std::exception& e) {
             spdlog::error("event hub: publishing commit {} failed: {}", changes.commit, e.what());
         }
     }
 
-private:
+  private:
     events::EventHub*& hub_;
 };
 
-EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store& store, JobService& jobs,
-                         LiveLimits limits)
-    : strand_(net::make_strand(ioc)), workers_(workers), store_(store), jobs_(jobs), limits_(std::move(limits)),
-      tick_timer_(strand_), sweep_timer_(strand_) {
+EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store& store,
+                         JobService& jobs, LiveLimits limits)
+    : strand_(net::make_strand(ioc)),
+      workers_(workers),
+      store_(store),
+      jobs_(jobs),
+      limits_(std::move(limits)),
+      tick_timer_(strand_),
+      sweep_timer_(strand_) {
     events::EventHubHooks hooks;
     hooks.snapshot_provider = [&jobs](events::UserId user, const events::SnapshotSink& sink) {
         try {
@@ -117,10 +125,13 @@ void EventWiring::stop() {
     }
 }
 
-std::string EventWiring::credential_id(TokenId token) { return "token:" + std::to_string(token); }
+std::string EventWiring::credential_id(TokenId token) {
+    return "token:" + std::to_string(token);
+}
 
 void EventWiring::credential_revoked(TokenId token) {
-    hub_->close_credential(credential_id(token), {events::close_code::policy_violation, "token revoked"});
+    hub_->close_credential(credential_id(token),
+                           {events::close_code::policy_violation, "token revoked"});
 }
 
 std::uint64_t EventWiring::register_socket(std::weak_ptr<LiveSocket> socket, TokenId token) {
@@ -141,7 +152,8 @@ void EventWiring::arm_tick(events::SteadyTime due) {
     if (tick_waiting_ && due >= tick_armed_for_) return;
     tick_armed_for_ = due;
     tick_waiting_ = true;
-    tick_timer_.expires_at(due);  // cancels the later wait, whose handler then sees operation_aborted
+    tick_timer_.expires_at(
+        due);  // cancels the later wait, whose handler then sees operation_aborted
     tick_timer_.async_wait([self = shared_from_this(), due](boost::system::error_code ec) {
         if (ec || due != self->tick_armed_for_) return;  // replaced by an earlier deadline
         self->on_tick(ec);
@@ -160,7 +172,8 @@ void EventWiring::on_tick(boost::system::error_code) {
 void EventWiring::arm_sweep() {
     if (stopped_.load(std::memory_order_acquire)) return;
     sweep_timer_.expires_after(limits_.sweep_interval);
-    sweep_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) { self->on_sweep(ec); });
+    sweep_timer_.async_wait(
+        [self = shared_from_this()](boost::system::error_code ec) { self->on_sweep(ec); });
 }
 
 void EventWiring::on_sweep(boost::system::error_code ec) {
@@ -192,8 +205,10 @@ void EventWiring::on_sweep(boost::system::error_code ec) {
     }
 
     const auto check_every = std::max<std::int64_t>(
-        1, std::chrono::duration_cast<std::chrono::milliseconds>(limits_.credential_check_interval).count());
-    if (!tokens.empty() && now - last_credential_check_ms_ >= check_every && !sweep_busy_.exchange(true)) {
+        1, std::chrono::duration_cast<std::chrono::milliseconds>(limits_.credential_check_interval)
+               .count());
+    if (!tokens.empty() && now - last_credential_check_ms_ >= check_every &&
+        !sweep_busy_.exchange(true)) {
         last_credential_check_ms_ = now;
         // SQLite reads belong on the worker pool, never on an io thread.
         net::post(workers_, [self = shared_from_this(), tokens = std::move(tokens)] {
@@ -216,25 +231,32 @@ void EventWiring::on_sweep(boost::system::error_code ec) {
 std::string EventWiring::render_metrics() const {
     auto stats = hub_->stats();
     std::string out;
-    auto metric = [&out](std::string_view name, std::string_view type, std::string_view help, auto value) {
-        out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+    auto metric = [&out](std::string_view name, std::string_view type, std::string_view help,
+                         auto value) {
+        out +=
+            fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
     };
-    metric("litchi_event_watchers", "gauge", "Open progress watchers (WebSocket and SSE).", stats.watchers);
-    metric("litchi_event_users", "gauge", "Users with live event state (watched now or recently).", stats.users);
+    metric("litchi_event_watchers", "gauge", "Open progress watchers (WebSocket and SSE).",
+           stats.watchers);
+    metric("litchi_event_users", "gauge", "Users with live event state (watched now or recently).",
+           stats.users);
     metric("litchi_websocket_connections", "gauge", "Open progress WebSockets.",
            websocket_open_.load(std::memory_order_relaxed));
-    metric("litchi_sse_streams", "gauge", "Open Server-Sent Events streams.", sse_open_.load(std::memory_order_relaxed));
-    metric("litchi_events_total", "counter", "Job-level events sequenced since start.", stats.events);
-    metric("litchi_event_messages_sent_total", "counter", "Protocol messages written to watchers since start.",
+    metric("litchi_sse_streams", "gauge", "Open Server-Sent Events streams.",
+           sse_open_.load(std::memory_order_relaxed));
+    metric("litchi_events_total", "counter", "Job-level events sequenced since start.",
+           stats.events);
+    metric("litchi_event_messages_sent_total", "counter",
+           "Protocol messages written to watchers since start.",
            messages_sent_.load(std::memory_order_relaxed));
-    metric("litchi_event_coalesced_updates_total", "counter", "Progress updates folded into a later one.",
-           stats.coalesced_updates);
-    metric("litchi_event_item_events_dropped_total", "counter", "Item events dropped from full per-watcher queues.",
-           stats.item_events_dropped);
-    metric("litchi_event_resyncs_total", "counter", "Watchers that fell behind the replay buffer and got a snapshot.",
-           stats.resyncs);
-    metric("litchi_event_slow_consumer_closes_total", "counter", "Watchers closed with 1013 for reading too slowly.",
-           stats.slow_closes);
+    metric("litchi_event_coalesced_updates_total", "counter",
+           "Progress updates folded into a later one.", stats.coalesced_updates);
+    metric("litchi_event_item_events_dropped_total", "counter",
+           "Item events dropped from full per-watcher queues.", stats.item_events_dropped);
+    metric("litchi_event_resyncs_total", "counter",
+           "Watchers that fell behind the replay buffer and got a snapshot.", stats.resyncs);
+    metric("litchi_event_slow_consumer_closes_total", "counter",
+           "Watchers closed with 1013 for reading too slowly.", stats.slow_closes);
     metric("litchi_event_stalled_sockets_dropped_total", "counter",
            "WebSockets dropped because one frame could not be written for the stall timeout.",
            stall_drops_.load(std::memory_order_relaxed));

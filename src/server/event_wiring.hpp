@@ -12,11 +12,10 @@
 // own write timeout already ends a stalled stream.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -25,8 +24,8 @@
 #include <unordered_map>
 
 #include "events/event_hub.hpp"
-#include "server/live_limits.hpp"
 #include "jobs/job_service.hpp"
+#include "server/live_limits.hpp"
 #include "store/observer.hpp"
 #include "store/store.hpp"
 
@@ -41,7 +40,7 @@ class Router;
 // What a live socket shows the registry: enough to find stalled writers and
 // revoked credentials without touching the socket from another thread.
 class LiveSocket {
-public:
+  public:
     virtual ~LiveSocket() = default;
     // Steady-clock ms when the write in flight started; 0 when none is.
     virtual std::int64_t write_started_ms() const = 0;
@@ -50,7 +49,7 @@ public:
 };
 
 class EventWiring : public std::enable_shared_from_this<EventWiring> {
-public:
+  public:
     // The hub reads snapshots through `jobs`; tokens are checked in `store`;
     // the timer and sweep run on a strand of `ioc`; token checks run on `workers`.
     EventWiring(boost::asio::io_context& ioc, boost::asio::thread_pool& workers, Store& store,
@@ -83,7 +82,9 @@ public:
 
     // Counters for /metrics.
     void count_message_sent() { count_messages_sent(1); }
-    void count_messages_sent(std::uint64_t n) { messages_sent_.fetch_add(n, std::memory_order_relaxed); }
+    void count_messages_sent(std::uint64_t n) {
+        messages_sent_.fetch_add(n, std::memory_order_relaxed);
+    }
     void count_connection(bool websocket, int delta) {
         (websocket ? websocket_open_ : sse_open_).fetch_add(delta, std::memory_order_relaxed);
     }
@@ -92,7 +93,7 @@ public:
     // Prometheus text of the hub's and the transports' figures.
     std::string render_metrics() const;
 
-private:
+  private:
     class Publisher;
     void arm_tick(events::SteadyTime due);
     void on_tick(boost::system::error_code ec);

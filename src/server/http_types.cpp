@@ -1,9 +1,8 @@
 // Builders for the common reply shapes (see http_types.hpp).
 #include "server/http_types.hpp"
 
-#include <cctype>
-
 #include <boost/json/object.hpp>
+#include <cctype>
 
 #include "server/json.hpp"
 

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "blobs/blob_store.hpp"
+#include "jobs/scheduler.hpp"
 #include "server/api.hpp"
 #include "server/event_wiring.hpp"
 #include "server/listener.hpp"
@@ -24,7 +25,6 @@
 #include "server/sse_stream.hpp"
 #include "server/static_files.hpp"
 #include "server/thumbnails.hpp"
-#include "jobs/scheduler.hpp"
 #include "store/store.hpp"
 
 namespace litchi::server {

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/config.hpp"
-#include "server/live_limits.hpp"
 #include "jobs/scheduler.hpp"
+#include "server/live_limits.hpp"
 
 namespace litchi::server {
 

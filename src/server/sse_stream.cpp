@@ -1,11 +1,10 @@
 // See sse_stream.hpp.
 #include "server/sse_stream.hpp"
 
-#include <boost/asio/post.hpp>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <charconv>
 

@@ -14,7 +14,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
-
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,7 +26,7 @@
 namespace litchi::server {
 
 class SseStream final : public BodyStream, public std::enable_shared_from_this<SseStream> {
-public:
+  public:
     // `timer_executor` runs the keep-alive timer (any executor; the worker pool's is fine).
     SseStream(std::shared_ptr<EventWiring> events, boost::asio::any_io_executor timer_executor);
     ~SseStream() override;
@@ -39,9 +38,10 @@ public:
 
     void pull(PieceHandler done) override;
 
-private:
+  private:
     void on_notify();
-    // Appends what the hub has ready to `out`; under mutex_. Returns false when the stream must end.
+    // Appends what the hub has ready to `out`; under mutex_. Returns false when the stream must
+    // end.
     bool take_ready(std::string& out);
     void arm_keepalive();
 

@@ -18,9 +18,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/records.hpp"
-
 #include "core/backoff.hpp"
+#include "core/records.hpp"
 
 namespace litchi::server {
 

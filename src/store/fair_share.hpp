@@ -17,8 +17,8 @@
 namespace litchi {
 
 struct FairnessCursor {
-    UserId last_user = 0;                          // the user served last
-    std::unordered_map<UserId, JobId> last_job;    // per user, the job served last
+    UserId last_user = 0;                        // the user served last
+    std::unordered_map<UserId, JobId> last_job;  // per user, the job served last
 };
 
 struct RunnableJob {

@@ -233,8 +233,7 @@ RecoverySummary SqliteJobStore::Impl::recover() {
         if (fixed.state == JobState::done && fixed.counts.queued > 0)
             fixed.state = JobState::running;
         sqlite_rows::settle_state(fixed);
-        if (fixed.counts != job.counts || fixed.bytes != job.bytes ||
-            fixed.state != job.state) {
+        if (fixed.counts != job.counts || fixed.bytes != job.bytes || fixed.state != job.state) {
             write_job(fixed, now);
             ++summary.jobs_repaired;
         }

@@ -19,7 +19,8 @@
 namespace litchi {
 
 std::optional<JobSnapshot> SqliteJobStore::Impl::load_job(JobId id) {
-    auto stmt = db.prepare(std::string("SELECT ") + sqlite_rows::kJobColumns + " FROM jobs WHERE id = ?");
+    auto stmt =
+        db.prepare(std::string("SELECT ") + sqlite_rows::kJobColumns + " FROM jobs WHERE id = ?");
     stmt.bind(1, id);
     if (!stmt.step()) return std::nullopt;
     return sqlite_rows::read_job(stmt);
@@ -132,8 +133,7 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
             "SELECT user_id, id, queued FROM jobs WHERE state IN ('queued', 'running') AND "
             "queued > 0 ORDER BY user_id, id");
         while (stmt.step())
-            runnable[stmt.column_int64(0)].push_back(
-                {stmt.column_int64(1), stmt.column_int64(2)});
+            runnable[stmt.column_int64(0)].push_back({stmt.column_int64(1), stmt.column_int64(2)});
     }
     if (runnable.empty()) return claimed;
     std::map<JobId, std::int64_t> quota = share_slots(runnable, max, fairness);
@@ -152,8 +152,7 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
             select.bind(1, job_id).bind(2, count);
             while (select.step()) items.push_back(sqlite_rows::read_item(select));
         }
-        auto activate =
-            db.prepare("UPDATE items SET state = 'active', updated = ? WHERE id = ?");
+        auto activate = db.prepare("UPDATE items SET state = 'active', updated = ? WHERE id = ?");
         for (auto& item : items) {
             activate.bind(1, now).bind(2, item.id).run();
             item.state = ItemState::active;
@@ -184,8 +183,8 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
     for (const ItemOutcome& result : outcomes) {
         ItemRecord item;
         {
-            auto select =
-                db.prepare(std::string("SELECT ") + sqlite_rows::kItemColumns + " FROM items WHERE id = ?");
+            auto select = db.prepare(std::string("SELECT ") + sqlite_rows::kItemColumns +
+                                     " FROM items WHERE id = ?");
             select.bind(1, result.item);
             if (!select.step()) {
                 ++summary.ignored;  // deleted meanwhile
@@ -237,14 +236,12 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
             job.bytes += result.bytes;
             ++summary.done;
             summary.bytes += result.bytes;
-        } else if (result.reason == FailureReason::cancelled &&
-                   job.state != JobState::cancelled) {
+        } else if (result.reason == FailureReason::cancelled && job.state != JobState::cancelled) {
             // Cancelled because its job was paused (or paused and resumed
             // before this came back): it was not the user's cancel, so it
             // waits in the queue again and is not counted as cancelled.
             item.state = ItemState::queued;
-            auto update =
-                db.prepare("UPDATE items SET state = 'queued', updated = ? WHERE id = ?");
+            auto update = db.prepare("UPDATE items SET state = 'queued', updated = ? WHERE id = ?");
             update.bind(1, now).bind(2, item.id).run();
             ++job.counts.queued;
             ++summary.requeued;
@@ -278,8 +275,6 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
     changes.push(std::move(pending));
     return summary;
 }
-
-
 
 SqliteJobStore::SqliteJobStore(Database& db) : impl_(std::make_unique<Impl>(db)) {}
 SqliteJobStore::~SqliteJobStore() = default;

@@ -1,6 +1,6 @@
 // The embedded store: opening DATA/litchi.db, schema migrations (PRAGMA
-// user_version) and crash recovery. The schema is the contract between versions of Litchi: add a step
-// to kMigrations, never edit a shipped one.
+// user_version) and crash recovery. The schema is the contract between versions of Litchi: add a
+// step to kMigrations, never edit a shipped one.
 #include "store/sqlite_store.hpp"
 
 #include <stdexcept>

@@ -144,7 +144,7 @@ std::int64_t SqliteUserStore::user_count() {
 }
 
 std::optional<UserRecord> SqliteUserStore::verify_password(std::string_view name,
-                                                     std::string_view password) {
+                                                           std::string_view password) {
     std::optional<UserRecord> user;
     std::string stored_hash;
     {
@@ -171,7 +171,7 @@ std::string UserStore::hash_token(std::string_view token) {
 }
 
 IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,
-                                    std::optional<std::chrono::milliseconds> lifetime) {
+                                          std::optional<std::chrono::milliseconds> lifetime) {
     std::array<unsigned char, kTokenBytes> random{};
     randombytes_buf(random.data(), random.size());
     std::string encoded(

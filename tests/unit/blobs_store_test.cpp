@@ -9,7 +9,7 @@ namespace litchi {
 namespace {
 
 class BlobStoreTest : public ::testing::Test {
-protected:
+  protected:
     std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                 ("litchi-blobs-" + std::to_string(::getpid()) + "-" +
                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -55,8 +55,9 @@ TEST_F(BlobStoreTest, MissingPartIsReportedPerBlob) {
     BlobStore store(dir, BlobLayout::flat);
     auto good = store.new_part_path();
     write(good, "ok");
-    auto errors = store.commit({{dir / ".tmp" / "gone.part", std::string(64, 'd'), ImageFormat::gif},
-                                {good, std::string(64, 'e'), ImageFormat::gif}});
+    auto errors =
+        store.commit({{dir / ".tmp" / "gone.part", std::string(64, 'd'), ImageFormat::gif},
+                      {good, std::string(64, 'e'), ImageFormat::gif}});
     EXPECT_TRUE(errors[0]);
     EXPECT_FALSE(errors[1]);
     EXPECT_TRUE(store.contains(std::string(64, 'e'), ImageFormat::gif));

@@ -35,8 +35,19 @@ TEST(BackoffTest, RetryAfterSeconds) {
 }
 
 TEST(ReasonTest, VocabularyRoundTripsAndTransienceIsNarrow) {
-    const char* names[] = {"bad_url", "dns", "connect", "tls", "timeout", "http", "too_large", "truncated",
-                           "too_many_redirects", "blocked_address", "not_image", "too_many_pixels", "io",
+    const char* names[] = {"bad_url",
+                           "dns",
+                           "connect",
+                           "tls",
+                           "timeout",
+                           "http",
+                           "too_large",
+                           "truncated",
+                           "too_many_redirects",
+                           "blocked_address",
+                           "not_image",
+                           "too_many_pixels",
+                           "io",
                            "cancelled"};
     for (const char* n : names) {
         auto r = parse_failure_reason(n);

@@ -9,12 +9,16 @@ namespace litchi {
 namespace {
 
 ImageFormat sniff(const std::string& bytes) {
-    return sniff_image(std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
+    return sniff_image(
+        std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
 }
 
 // An ISO BMFF "ftyp" box: major brand, minor version, two compatible brands.
 std::string bmff(const char* major, const char* compat1, const char* compat2) {
-    std::string box("\0\0\0\x18" "ftyp", 8);
+    std::string box(
+        "\0\0\0\x18"
+        "ftyp",
+        8);
     box += major;
     box += std::string("\0\0\0\0", 4);
     box += compat1;
@@ -56,8 +60,8 @@ TEST(ImageFormatTest, RefusesWhatIsNotAnImage) {
 }
 
 TEST(ImageFormatTest, NamesAndExtensionsRoundTrip) {
-    for (auto f : {ImageFormat::jpeg, ImageFormat::png, ImageFormat::gif, ImageFormat::webp, ImageFormat::bmp,
-                   ImageFormat::tiff, ImageFormat::avif, ImageFormat::heic}) {
+    for (auto f : {ImageFormat::jpeg, ImageFormat::png, ImageFormat::gif, ImageFormat::webp,
+                   ImageFormat::bmp, ImageFormat::tiff, ImageFormat::avif, ImageFormat::heic}) {
         EXPECT_EQ(parse_extension(extension(f)), f);
         EXPECT_EQ(parse_format_name(format_name(f)), f);
         EXPECT_TRUE(mime_type(f).starts_with("image/"));

@@ -9,11 +9,13 @@ namespace litchi {
 namespace {
 
 std::optional<DeclaredSize> size_of(ImageFormat f, const std::string& bytes) {
-    return read_declared_size(f, std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
+    return read_declared_size(
+        f, std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
 }
 
 TEST(ImageHeaderTest, Png) {
-    std::string png("\x89PNG\r\n\x1A\n\0\0\0\x0DIHDR\0\x01\x86\xA0\0\x01\x86\xA0\x08\x02\0\0\0", 29);
+    std::string png("\x89PNG\r\n\x1A\n\0\0\0\x0DIHDR\0\x01\x86\xA0\0\x01\x86\xA0\x08\x02\0\0\0",
+                    29);
     auto s = size_of(ImageFormat::png, png);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->width, 100000u);
@@ -31,8 +33,12 @@ TEST(ImageHeaderTest, GifLogicalScreen) {
 
 TEST(ImageHeaderTest, JpegSkipsSegmentsToTheFrameHeader) {
     std::string jpg("\xFF\xD8", 2);
-    jpg += std::string("\xFF\xE1\x00\x06" "Exif", 8);  // an APP1 segment first
-    jpg += std::string("\xFF\xC2\x00\x11\x08\x03\xE8\x07\xD0\x03", 10);  // progressive: 2000 wide, 1000 high
+    jpg += std::string(
+        "\xFF\xE1\x00\x06"
+        "Exif",
+        8);  // an APP1 segment first
+    jpg += std::string("\xFF\xC2\x00\x11\x08\x03\xE8\x07\xD0\x03",
+                       10);  // progressive: 2000 wide, 1000 high
     auto s = size_of(ImageFormat::jpeg, jpg);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->width, 2000u);
@@ -43,12 +49,14 @@ TEST(ImageHeaderTest, JpegSkipsSegmentsToTheFrameHeader) {
 
 TEST(ImageHeaderTest, WebpAllThreeKinds) {
     std::string base("RIFF\0\0\0\0WEBP", 12);
-    std::string lossy = base + std::string("VP8 \0\0\0\0\0\0\0\x9D\x01\x2A\x80\x02\xE0\x01", 18) + std::string(10, '\0');
+    std::string lossy = base + std::string("VP8 \0\0\0\0\0\0\0\x9D\x01\x2A\x80\x02\xE0\x01", 18) +
+                        std::string(10, '\0');
     auto s = size_of(ImageFormat::webp, lossy);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->width, 640u);
     EXPECT_EQ(s->height, 480u);
-    std::string ext = base + std::string("VP8X\x0A\0\0\0\0\0\0\0\x9F\x86\x01\x9F\x86\x01", 18) + std::string(10, '\0');
+    std::string ext = base + std::string("VP8X\x0A\0\0\0\0\0\0\0\x9F\x86\x01\x9F\x86\x01", 18) +
+                      std::string(10, '\0');
     s = size_of(ImageFormat::webp, ext);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->width, 100000u);

@@ -216,9 +216,10 @@ TEST(EventsConcurrency, PublishersTickerAndWatchersTogetherKeepEveryPromise) {
         publishers.emplace_back([&hub, &store, job] {
             for (std::int64_t done = 1; done <= updates_per_job; ++done) {
                 // Commit under the lock, deliver after it, as the store does.
-                store.commit(make_job(job, done, updates_per_job,
-                                      done == updates_per_job ? "done" : "running"),
-                             done % 10 == 0 ? std::optional(make_item(done, "done")) : std::nullopt);
+                store.commit(
+                    make_job(job, done, updates_per_job,
+                             done == updates_per_job ? "done" : "running"),
+                    done % 10 == 0 ? std::optional(make_item(done, "done")) : std::nullopt);
                 store.deliver(hub);
             }
         });

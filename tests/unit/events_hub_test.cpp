@@ -146,7 +146,8 @@ TEST_F(HubTest, UsersNeverSeeEachOthersEvents) {
     EXPECT_NE(alice_hello.at("epoch"), bob_hello.at("epoch"));
 
     for (int done = 1; done <= 3; ++done) {
-        hub->publish_progress(for_user(1, make_job(10, done, 10, done == 3 ? "paused" : "running")));
+        hub->publish_progress(
+            for_user(1, make_job(10, done, 10, done == 3 ? "paused" : "running")));
         clock.advance(200ms);
     }
     hub->publish_job_created(for_user(1, make_job(11, 0, 1)));
@@ -436,8 +437,8 @@ TEST_F(HubTest, DeletingAJobDropsItsWaitingUpdate) {
     auto watcher = watch(1);
     drain(*watcher);
     hub->publish_progress(for_user(1, make_job(10, 1, 9)));
-    hub->publish_progress(for_user(1, make_job(10, 2, 9)));    // waits
-    hub->publish_job_deleted(1, 10);  // string spelling of the same id
+    hub->publish_progress(for_user(1, make_job(10, 2, 9)));  // waits
+    hub->publish_job_deleted(1, 10);                         // string spelling of the same id
     clock.advance(1s);
     hub->tick();
     std::vector<json::object> stream = drain(*watcher);
@@ -670,7 +671,8 @@ TEST_F(HubTest, AnIdleUserExpiresAndComesBackWithANewEpochAndHigherSeqs) {
     auto watcher = watch(1);
     const json::object old_hello = drain(*watcher).at(0);
     for (int done = 1; done <= 5; ++done) {
-        hub->publish_progress(for_user(1, make_job(10, done, 100, done % 2 ? "running" : "paused")));
+        hub->publish_progress(
+            for_user(1, make_job(10, done, 100, done % 2 ? "running" : "paused")));
     }
     const std::uint64_t old_last = seq_of(drain(*watcher).back());
     watcher.reset();
@@ -698,7 +700,8 @@ TEST_F(HubTest, AHelloNotYetPoppedIsBuiltAtPopTimeAndCoversEverythingBefore) {
     make_hub();
     auto watcher = watch(1);
     for (int done = 1; done <= 5; ++done) {
-        hub->publish_progress(for_user(1, make_job(10, done, 100, done % 2 ? "paused" : "running")));
+        hub->publish_progress(
+            for_user(1, make_job(10, done, 100, done % 2 ? "paused" : "running")));
     }
     // Nothing was sent yet, so one hello at the current seq replaces all five events.
     std::vector<json::object> stream = drain(*watcher);
@@ -716,7 +719,8 @@ TEST_F(HubTest, PopStopsAtItsLimitAndSaysThereIsMore) {
     EXPECT_EQ(hello.messages[0].kind, MessageKind::hello);
     EXPECT_FALSE(hello.more);
     for (int done = 1; done <= 5; ++done) {
-        hub->publish_progress(for_user(1, make_job(10, done, 100, done % 2 ? "paused" : "running")));
+        hub->publish_progress(
+            for_user(1, make_job(10, done, 100, done % 2 ? "paused" : "running")));
     }
     OutgoingBatch first = watcher->pop(2);
     ASSERT_EQ(first.messages.size(), 2u);

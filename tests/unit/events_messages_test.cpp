@@ -73,8 +73,7 @@ TEST(EventsMessages, HelloAndSnapshotCarryEpochSeqAndJobsInOrder) {
 }
 
 TEST(EventsMessages, ItemAndAcknowledgementMessages) {
-    json::object item =
-        parse_text(make_item_message(5, 3, 8, R"({"id":1,"state":"done"})"));
+    json::object item = parse_text(make_item_message(5, 3, 8, R"({"id":1,"state":"done"})"));
     EXPECT_EQ(item.at("type"), "item");
     EXPECT_EQ(item.at("seq"), 5);
     EXPECT_EQ(item.at("iseq"), 3);

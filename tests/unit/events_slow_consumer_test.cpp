@@ -23,7 +23,8 @@ class SlowConsumerTest : public HubTest {
     // A watcher in `steady_` reads everything after every event.
     void publish_one_event() {
         ++done_;
-        hub->publish_progress(for_user(1, make_job(10, done_, 100000, done_ % 2 ? "paused" : "running")));
+        hub->publish_progress(
+            for_user(1, make_job(10, done_, 100000, done_ % 2 ? "paused" : "running")));
         hub->publish_item(1, 10, make_item(done_, "done"));
         if (steady_) {
             for (auto& message : drain(*steady_)) steady_stream_.push_back(std::move(message));

@@ -45,8 +45,10 @@ inline json::object to_json(const JobSnapshot& job) {
 }
 
 inline json::object to_json(const ItemRecord& item) {
-    return json::object{
-        {"id", item.id}, {"url", item.url}, {"state", to_string(item.state)}, {"attempts", item.attempts}};
+    return json::object{{"id", item.id},
+                        {"url", item.url},
+                        {"state", to_string(item.state)},
+                        {"attempts", item.attempts}};
 }
 
 // Job `id` of user 1 (see for_user) with `done` of `total` items finished.

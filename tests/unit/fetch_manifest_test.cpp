@@ -64,15 +64,17 @@ TEST(ManifestTest, FailedLineCarriesReasonAndNoFileFields) {
 }
 
 TEST(ManifestTest, GarbageLinesAreRefused) {
-    for (const char* line : {"", "{", "[]", "{\"url\":\"x\"}", "{\"url\":\"x\",\"status\":\"weird\"}",
-                             "{\"url\":\"x\",\"status\":\"failed\",\"reason\":\"nope\"}",
-                             "{\"url\":\"x\",\"status\":\"done\"}", "{\"url\":1,\"status\":\"done\"}"}) {
+    for (const char* line :
+         {"", "{", "[]", "{\"url\":\"x\"}", "{\"url\":\"x\",\"status\":\"weird\"}",
+          "{\"url\":\"x\",\"status\":\"failed\",\"reason\":\"nope\"}",
+          "{\"url\":\"x\",\"status\":\"done\"}", "{\"url\":1,\"status\":\"done\"}"}) {
         EXPECT_FALSE(parse_manifest_line(line)) << line;
     }
 }
 
 TEST(ManifestTest, WriteIsInOrderSkipsUnfinishedAndReadsBack) {
-    auto dir = std::filesystem::temp_directory_path() / ("litchi-manifest-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("litchi-manifest-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     auto file = dir / "m.jsonl";
     std::vector<std::optional<ManifestEntry>> entries(3);

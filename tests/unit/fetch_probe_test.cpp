@@ -12,8 +12,9 @@ namespace {
 const bool kInit = (init_fetch_libraries("fetch_probe_test"), true);
 
 class ProbeTest : public ::testing::Test {
-protected:
-    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("litchi-probe-" + std::to_string(::getpid()));
+  protected:
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("litchi-probe-" + std::to_string(::getpid()));
     void SetUp() override {
         ASSERT_TRUE(kInit);
         std::filesystem::create_directories(dir);
@@ -24,7 +25,8 @@ protected:
         auto file = dir / "x.part";
         std::ofstream(file, std::ios::binary) << bytes;
         std::size_t n = std::min(bytes.size(), kSniffBytes);
-        return probe_image_file(file, std::span(reinterpret_cast<const unsigned char*>(bytes.data()), n), max_pixels);
+        return probe_image_file(
+            file, std::span(reinterpret_cast<const unsigned char*>(bytes.data()), n), max_pixels);
     }
 };
 
@@ -72,7 +74,8 @@ TEST_F(ProbeTest, GifBombIsRefusedFromItsHeader) {
     gif += std::string("\x2C\x00\x00\x00\x00\xA0\x86\xA0\x86\x00", 10);
     gif += std::string("\x02\x02\x44\x01\x00\x3B", 6);
     auto r = probe(gif, 1'000'000);
-    EXPECT_TRUE(r.reason == FailureReason::too_many_pixels || r.reason == FailureReason::not_image) << r.detail;
+    EXPECT_TRUE(r.reason == FailureReason::too_many_pixels || r.reason == FailureReason::not_image)
+        << r.detail;
     EXPECT_NE(r.reason, FailureReason::none);
 }
 

@@ -17,10 +17,11 @@ TEST(UrlCheckTest, AcceptsAndNormalisesHttpUrls) {
 }
 
 TEST(UrlCheckTest, RefusesWhatIsNotHttp) {
-    for (const char* bad : {"ftp://example.com/a.png", "file:///etc/passwd", "gopher://x/", "javascript:alert(1)",
-                            "data:image/png;base64,AAAA", "example.com/a.png", "/relative.png", "", "http://",
-                            "http:///nohost", "not a url", "http://exa mple.com/", "http://example.com:0/",
-                            "http://example.com:99999999/"}) {
+    for (const char* bad :
+         {"ftp://example.com/a.png", "file:///etc/passwd", "gopher://x/", "javascript:alert(1)",
+          "data:image/png;base64,AAAA", "example.com/a.png", "/relative.png", "", "http://",
+          "http:///nohost", "not a url", "http://exa mple.com/", "http://example.com:0/",
+          "http://example.com:99999999/"}) {
         auto c = check_url(bad, true);
         EXPECT_FALSE(c.ok) << bad;
         EXPECT_EQ(c.reason, FailureReason::bad_url) << bad;
@@ -37,20 +38,22 @@ TEST(UrlCheckTest, RefusesUserinfo) {
 }
 
 TEST(UrlCheckTest, BlocksNonGlobalLiteralsUnlessAllowed) {
-    for (const char* u : {"http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://[::1]/",
-                          "http://[::ffff:127.0.0.1]/", "http://169.254.169.254/latest/meta-data",
-                          "http://0/"}) {
+    for (const char* u :
+         {"http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://[::1]/",
+          "http://[::ffff:127.0.0.1]/", "http://169.254.169.254/latest/meta-data", "http://0/"}) {
         auto c = check_url(u, false);
         EXPECT_FALSE(c.ok) << u;
         EXPECT_EQ(c.reason, FailureReason::blocked_address) << u;
-        EXPECT_TRUE(check_url(u, true).ok || check_url(u, true).reason == FailureReason::bad_url) << u;
+        EXPECT_TRUE(check_url(u, true).ok || check_url(u, true).reason == FailureReason::bad_url)
+            << u;
     }
     // RFC 6874 zone ids are outside RFC 3986; refused either way.
     EXPECT_FALSE(check_url("http://[fe80::1%25eth0]/", false).ok);
     FetchLimits limits;
     limits.allowed_ranges.push_back(*parse_cidr("127.0.0.1/32"));
     EXPECT_TRUE(check_url("http://127.0.0.1:8080/x.png", limits).ok);
-    EXPECT_EQ(check_url("http://127.0.0.2:8080/x.png", limits).reason, FailureReason::blocked_address);
+    EXPECT_EQ(check_url("http://127.0.0.2:8080/x.png", limits).reason,
+              FailureReason::blocked_address);
     EXPECT_EQ(check_url("http://[::1]:8080/x.png", limits).reason, FailureReason::blocked_address);
 }
 
@@ -60,9 +63,12 @@ TEST(UrlCheckTest, RedirectsResolveAndAreCheckedAgain) {
     auto r = check_redirect("http://example.com/a/b.png", "../c.png", open);
     ASSERT_TRUE(r.ok);
     EXPECT_EQ(r.url, "http://example.com/c.png");
-    EXPECT_EQ(check_redirect("http://example.com/a", "//other.org/x", open).url, "http://other.org/x");
-    EXPECT_EQ(check_redirect("http://example.com/a", "ftp://example.com/x", open).reason, FailureReason::bad_url);
-    EXPECT_EQ(check_redirect("http://example.com/a", "http://u:p@example.com/", open).reason, FailureReason::bad_url);
+    EXPECT_EQ(check_redirect("http://example.com/a", "//other.org/x", open).url,
+              "http://other.org/x");
+    EXPECT_EQ(check_redirect("http://example.com/a", "ftp://example.com/x", open).reason,
+              FailureReason::bad_url);
+    EXPECT_EQ(check_redirect("http://example.com/a", "http://u:p@example.com/", open).reason,
+              FailureReason::bad_url);
     FetchLimits guarded;
     EXPECT_EQ(check_redirect("http://example.com/a", "http://10.0.0.1/x", guarded).reason,
               FailureReason::blocked_address);

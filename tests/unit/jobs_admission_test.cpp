@@ -19,11 +19,14 @@ TEST(JobsAdmission, SplitLinesSkipsBlankLinesAndTrims) {
 }
 
 TEST(JobsAdmission, BadLinesAreRefusedWithTheirReasonAndKeptInOrder) {
-    const std::string bad_bytes("http://example.com/\xff\x01"
-                                "bad");
-    JobRequest request{7, "  mixed  ", {"http://example.com/a.jpg", "ftp://example.com/b.jpg",
-                                        "not a url at all", "http://127.0.0.2/private.jpg",
-                                        "  https://example.com/c.png  ", "", bad_bytes}};
+    const std::string bad_bytes(
+        "http://example.com/\xff\x01"
+        "bad");
+    JobRequest request{
+        7,
+        "  mixed  ",
+        {"http://example.com/a.jpg", "ftp://example.com/b.jpg", "not a url at all",
+         "http://127.0.0.2/private.jpg", "  https://example.com/c.png  ", "", bad_bytes}};
     NewJob job = admit_job(request, FetchLimits{});
     EXPECT_EQ(job.user, 7);
     EXPECT_EQ(job.name, "mixed");

@@ -14,8 +14,7 @@ struct FakeClock {
     RateEstimator::Clock::time_point now = RateEstimator::Clock::time_point{} + 1000h;
 };
 
-JobSnapshot job_at(std::int64_t finished, std::int64_t total,
-                   JobState state = JobState::running) {
+JobSnapshot job_at(std::int64_t finished, std::int64_t total, JobState state = JobState::running) {
     JobSnapshot job;
     job.id = 1;
     job.state = state;

@@ -104,8 +104,10 @@ class StoreJobs : public ::testing::Test {
 };
 
 TEST_F(StoreJobs, RefusedLinesAreStoredFailedAndCounted) {
-    NewJob request = new_job(alice, "mixed", {"http://example.com/a.jpg", "https://example.com/c.png"});
-    request.items.insert(request.items.begin() + 1, {"ftp://example.com/b.jpg", FailureReason::bad_url});
+    NewJob request =
+        new_job(alice, "mixed", {"http://example.com/a.jpg", "https://example.com/c.png"});
+    request.items.insert(request.items.begin() + 1,
+                         {"ftp://example.com/b.jpg", FailureReason::bad_url});
     request.items.push_back({"http://127.0.0.2/private.jpg", FailureReason::blocked_address});
     auto job = jobs().create_job(request);
     EXPECT_EQ(job.name, "mixed");
@@ -131,7 +133,8 @@ TEST_F(StoreJobs, RefusedLinesAreStoredFailedAndCounted) {
 }
 
 TEST_F(StoreJobs, AllRefusedMeansDoneAtOnce) {
-    NewJob request{alice, "bad", {{"nope", FailureReason::bad_url}, {"ftp://x/y", FailureReason::bad_url}}};
+    NewJob request{
+        alice, "bad", {{"nope", FailureReason::bad_url}, {"ftp://x/y", FailureReason::bad_url}}};
     auto job = jobs().create_job(request);
     EXPECT_EQ(job.state, JobState::done);
     EXPECT_EQ(job.counts.failed, 2);
@@ -481,7 +484,8 @@ TEST_F(StoreJobs, ClaimsAreFairAcrossUsersAndJobs) {
         jobs().create_job(new_job(alice, "big", numbered_urls(100, "http://example.com/big/")));
     auto small =
         jobs().create_job(new_job(alice, "small", numbered_urls(10, "http://example.com/small/")));
-    auto other = jobs().create_job(new_job(bob, "bob", numbered_urls(5, "http://example.com/bob/")));
+    auto other =
+        jobs().create_job(new_job(bob, "bob", numbered_urls(5, "http://example.com/bob/")));
 
     // The first round gives one slot to each user; alice's slots alternate jobs.
     auto first = jobs().claim_next_items(4);
@@ -613,7 +617,8 @@ TEST_F(StoreJobs, DeleteReturnsOnlyBlobsNoOtherItemReferences) {
 
 TEST_F(StoreJobs, BatchThroughput) {
     // Numbers only: sanitizer builds are slow, and timing asserts flake.
-    auto request = new_job(alice, "big", numbered_urls(100'000, "https://images.example.com/photos/"));
+    auto request =
+        new_job(alice, "big", numbered_urls(100'000, "https://images.example.com/photos/"));
     auto t0 = std::chrono::steady_clock::now();
     auto job = jobs().create_job(request);
     auto t1 = std::chrono::steady_clock::now();
