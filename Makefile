@@ -17,9 +17,11 @@ test: deps-test check build-asan web test-deps
 # C++ sources formatted as .clang-format says; `make format` fixes what this finds.
 CXX_SOURCES = $(shell git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 2>/dev/null)
 
-## make check: fails on any formatting difference (CI runs it through make test).
+## make check: fails on a formatting difference or an include that breaks the
+## arrows between rooms (CI runs it through make test).
 check: deps-test
 	@clang-format --dry-run --Werror $(CXX_SOURCES) && echo "format: $(words $(CXX_SOURCES)) files clean"
+	@scripts/check-layers.sh
 
 deps:
 	@scripts/install-deps.sh
