@@ -128,6 +128,16 @@ int run_fetch(FetchOptions& opt) {
     std::mutex mutex;
     std::condition_variable changed;
     std::size_t finished = counts.done;
+    // Catch Ctrl-C before the engine exists: it pre-creates .part files at
+    // once, and an interrupt that came before the handler would leave them.
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old_int {
+    }, old_term{};
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
     BlobStore blobs(opt.output, BlobLayout::flat);
     Engine engine(opt.limits, blobs, [&](std::vector<FetchResult>&& batch) {
         std::lock_guard lock(mutex);
@@ -146,14 +156,6 @@ int run_fetch(FetchOptions& opt) {
         }
         changed.notify_all();
     });
-
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    struct sigaction old_int {
-    }, old_term{};
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
 
     ProgressView view(mode, stderr);
     engine.submit(std::move(requests));
