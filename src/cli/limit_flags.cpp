@@ -52,7 +52,7 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
               std::uint64_t(1), std::uint64_t(1) << 50);
     add_limit(cmd, "--max-redirects", limits.max_redirects, "Redirects one URL may follow", 0, 50);
     add_limit(cmd, "--probe-threads", limits.probe_threads,
-              "Threads that check downloaded images and make them durable", 1, 256);
+              "Threads that check downloaded images (and create .part files ahead)", 1, 256);
     add_backoff_flags(cmd, limits.backoff, "retry");
     add_duration<std::chrono::seconds>(cmd, "--retry-after-cap", limits.retry_after_cap,
                                        "Seconds a server's Retry-After is honoured at most", 0,

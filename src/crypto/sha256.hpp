@@ -5,8 +5,8 @@
 // Why OpenSSL's libcrypto: libcurl loads it anyway, and its SHA-256 uses the
 // CPU's SHA extensions where present, measured at ~15x fewer instructions per
 // byte than a portable implementation. The price is a second crypto library
-// beside libsodium (which the user store uses for argon2id); the store's token
-// hashing moves here later, so SHA-256 has one source.
+// beside libsodium (which the user store keeps for argon2id and random
+// tokens); the store hashes tokens here too, so SHA-256 has one source.
 //
 // This header includes no OpenSSL header: the hashing context sits behind a
 // pointer to an incomplete type (one allocation per hasher; the engine keeps

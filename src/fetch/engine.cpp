@@ -41,6 +41,7 @@
 #include "blobs/blob_store.hpp"
 #include "core/address.hpp"
 #include "core/backoff.hpp"
+#include "core/version.hpp"
 #include "crypto/sha256.hpp"
 #include "fetch/probe.hpp"
 #include "fetch/url_check.hpp"
@@ -534,7 +535,7 @@ struct Engine::Impl {
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // every hop is checked here, not by curl
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "litchi/0.1");
+        curl_easy_setopt(e, CURLOPT_USERAGENT, kServerName.data());
         // Prefer multiplexing on an HTTP/2 connection, but only for https, where
         // ALPN settles it in the handshake. On plain http curl learns it only
         // from the first response, so every other transfer to the host would

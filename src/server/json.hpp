@@ -1,6 +1,6 @@
-// The API's JSON shapes for jobs and items (shared/DESIGN.md, "A job:" and
-// "An item:"), in one place so the HTTP handlers and the event hub send the
-// same bytes:
+// The API's JSON shapes for jobs and items (docs/api.md, "Objects"): the
+// protocol, so it lives at the edge that speaks it, in one place so the HTTP
+// handlers and the event hub send the same bytes:
 //
 //   job:  {"id","name","state","created","counts":{"total","queued","active",
 //          "done","failed","cancelled"},"bytes","rate","eta"}
@@ -15,8 +15,8 @@
 //
 // Boost.JSON 1.81 writes every double in exponent form (0.5 -> "5E-1", 12.3 ->
 // "1.23E1"). Valid JSON, but not what a person reading a message or a log
-// expects; to_json_text() writes the same value with plain decimals. Whole
-// rates are integers, so they read right through boost::json::serialize too.
+// expects; to_json_text() writes the same value with plain decimals, and
+// every JSON reply and hub message goes through it.
 #pragma once
 
 #include <boost/json/object.hpp>

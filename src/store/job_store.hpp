@@ -62,7 +62,7 @@ struct JobOpResult {
 struct ItemQuery {
     std::optional<ItemState> state;  // filter; none = all
     ItemId after = 0;                // cursor: items with id > after
-    int limit = 100;                 // clamped to 1..1000
+    int limit = 100;                 // at least 1; callers bound it (--items-page-max)
 };
 
 struct ItemPage {

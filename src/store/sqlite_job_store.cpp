@@ -329,7 +329,7 @@ std::optional<ItemPage> SqliteJobStore::list_items(UserId user, JobId job, const
         first = stmt.column_int64(0);
         last = stmt.column_int64(1);
     }
-    int limit = std::clamp(query.limit, 1, 1000);
+    int limit = std::max(query.limit, 1);  // the API bounds it (--items-page-max)
     ItemPage page;
     // One row more than asked tells whether there is a next page.
     auto collect = [&](Statement& stmt) {
