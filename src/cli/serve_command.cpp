@@ -55,8 +55,9 @@ void add_request_flags(CLI::App* cmd, server::HttpLimits& http) {
     add_limit(cmd, "--max-job-name", http.max_job_name_bytes,
               "Longest job name, in bytes (a longer one is refused with 400)", std::size_t(1),
               std::size_t(4096));
-    add_duration<seconds>(cmd, "--read-timeout", http.read_timeout,
-                          "Seconds to receive a request body (waiting for the headers: --idle-timeout)", 1, 3600);
+    add_duration<seconds>(
+        cmd, "--read-timeout", http.read_timeout,
+        "Seconds to receive a request body (waiting for the headers: --idle-timeout)", 1, 3600);
     add_duration<seconds>(cmd, "--idle-timeout", http.idle_timeout,
                           "Seconds a keep-alive connection may wait for its next request", 1,
                           86'400);
