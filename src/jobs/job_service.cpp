@@ -15,16 +15,16 @@ JobService::~JobService() {
 }
 
 void JobService::set_observer(StoreObserver* observer) {
-    // Re-registering goes through the store's delivery lock, so no delivery
-    // is running while downstream_ changes, and none reads the old one after.
-    store_.set_observer(nullptr);
+    // on_commit holds this while it calls the old observer: once we have it,
+    // no delivery is using the old one, and every later one sees the new.
+    std::lock_guard lock(downstream_mutex_);
     downstream_ = observer;
-    store_.set_observer(this);
 }
 
 void JobService::on_commit(const StoreChanges& changes) {
     for (const JobChange& change : changes.changed) rates_.observe(change.job);
     for (const JobSnapshot& job : changes.deleted) rates_.forget(job.id);
+    std::lock_guard lock(downstream_mutex_);
     if (downstream_ == nullptr) return;
     StoreChanges rated = changes;
     for (JobSnapshot& job : rated.created) rates_.fill(job);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -71,7 +72,9 @@ class JobService final : private StoreObserver {
     Scheduler& scheduler_;
     JobServiceOptions options_;
     RateEstimator rates_;
-    StoreObserver* downstream_ = nullptr;  // written and read under the store's delivery
+    // Lock order: the store's delivery, then this, then the observer's own.
+    std::mutex downstream_mutex_;
+    StoreObserver* downstream_ = nullptr;  // guarded by downstream_mutex_
 };
 
 }  // namespace litchi
