@@ -3,6 +3,7 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <utility>
 
 namespace litchi {
@@ -83,6 +84,12 @@ std::int64_t& JobCounts::of(ItemState state) {
 
 std::int64_t JobCounts::of(ItemState state) const {
     return const_cast<JobCounts*>(this)->of(state);
+}
+
+double shown_rate(double items_per_second) {
+    if (!std::isfinite(items_per_second) || items_per_second <= 0) return 0;
+    return items_per_second < 10.0 ? std::round(items_per_second * 10.0) / 10.0
+                                   : std::round(items_per_second);
 }
 
 }  // namespace litchi

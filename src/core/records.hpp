@@ -83,9 +83,14 @@ struct JobSnapshot {
     TimeMs updated = 0;
     JobCounts counts;
     std::uint64_t bytes = 0;    // sum of done items' bytes
-    double rate = 0;            // items finished per second, recently (in-memory)
+    double rate = 0;            // items finished per second, recently (as shown_rate rounds)
     std::optional<double> eta;  // seconds until done at that rate; none when unknown
 };
+
+// A rate as the API shows it: one decimal below 10/s (a tenth of an item per
+// second matters to a slow job), whole from 10/s up (there the decimal is noise
+// from the window's edges, and costs message bytes); 0 for anything unusable.
+double shown_rate(double items_per_second);
 
 struct ItemRecord {
     ItemId id = 0;

@@ -37,12 +37,6 @@ void RateEstimator::prune(std::deque<Sample>& samples, Clock::time_point now) co
     while (samples.size() > 64) samples.erase(samples.begin() + 1);
 }
 
-double RateEstimator::round_rate(double items_per_second) {
-    if (!std::isfinite(items_per_second) || items_per_second <= 0) return 0;
-    if (items_per_second >= 10) return std::round(items_per_second);
-    return std::round(items_per_second * 10) / 10;
-}
-
 void RateEstimator::fill(JobSnapshot& job) {
     job.rate = 0;
     job.eta.reset();
@@ -67,7 +61,7 @@ void RateEstimator::fill(JobSnapshot& job) {
     }
     if (job.state == JobState::running && job.rate > 0)
         job.eta = std::ceil(static_cast<double>(job.counts.queued + job.counts.active) / job.rate);
-    job.rate = round_rate(job.rate);
+    job.rate = shown_rate(job.rate);
 }
 
 }  // namespace litchi

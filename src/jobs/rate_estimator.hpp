@@ -43,8 +43,8 @@ class RateEstimator {
     // eta 0 when done).
     void fill(JobSnapshot& job);
 
-    // The wire's rounding: one decimal below 10/s, whole from 10/s up.
-    static double round_rate(double items_per_second);
+    // The wire's rounding (core/records.hpp), kept here for readers of this class.
+    static double round_rate(double items_per_second) { return shown_rate(items_per_second); }
 
   private:
     struct Sample {

@@ -54,11 +54,7 @@ boost::json::object job_to_json(const JobSnapshot& job) {
 }
 
 boost::json::value rate_to_json(double items_per_second) {
-    if (!std::isfinite(items_per_second) || items_per_second <= 0) return std::int64_t{0};
-    // A tenth of an item per second matters to a slow job; at 10/s and more
-    // the decimal is noise from the window's edges (and costs message bytes).
-    double rounded = items_per_second < 10.0 ? std::round(items_per_second * 10.0) / 10.0
-                                             : std::round(items_per_second);
+    double rounded = shown_rate(items_per_second);
     if (rounded == std::trunc(rounded) && rounded < 9e15) return static_cast<std::int64_t>(rounded);
     return rounded;
 }
