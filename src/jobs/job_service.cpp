@@ -21,17 +21,16 @@ void JobService::set_observer(StoreObserver* observer) {
     downstream_ = observer;
 }
 
-void JobService::on_commit(const StoreChanges& changes) {
+void JobService::on_commit(StoreChanges& changes) {
     for (const JobChange& change : changes.changed) rates_.observe(change.job);
     for (const JobSnapshot& job : changes.deleted) rates_.forget(job.id);
     std::lock_guard lock(downstream_mutex_);
     if (downstream_ == nullptr) return;
-    StoreChanges rated = changes;
-    for (JobSnapshot& job : rated.created) rates_.fill(job);
-    for (JobSnapshot& job : rated.items_reset) rates_.fill(job);
-    for (JobChange& change : rated.changed) rates_.fill(change.job);
-    for (JobSnapshot& job : rated.deleted) rates_.fill(job);
-    downstream_->on_commit(rated);
+    for (JobSnapshot& job : changes.created) rates_.fill(job);
+    for (JobSnapshot& job : changes.items_reset) rates_.fill(job);
+    for (JobChange& change : changes.changed) rates_.fill(change.job);
+    for (JobSnapshot& job : changes.deleted) rates_.fill(job);
+    downstream_->on_commit(changes);
 }
 
 JobOpResult JobService::with_rate(JobOpResult result) {

@@ -65,7 +65,7 @@ class JobService final : private StoreObserver {
     void set_rate_window(std::chrono::milliseconds window) { rates_.set_window(window); }
 
   private:
-    void on_commit(const StoreChanges& changes) override;
+    void on_commit(StoreChanges& changes) override;
     JobOpResult with_rate(JobOpResult result);
 
     JobStore& store_;

@@ -33,7 +33,7 @@ class EventWiring::Publisher : public StoreObserver {
   public:
     explicit Publisher(events::EventHub*& hub) : hub_(hub) {}
 
-    void on_commit(const StoreChanges& changes) override {
+    void on_commit(StoreChanges& changes) override {
         events::EventHub* hub = hub_;
         if (hub == nullptr) return;
         try {

@@ -29,7 +29,7 @@ void ChangeQueue::deliver() {
             batch.swap(queue_);
         }
         if (observer_ == nullptr) continue;  // nobody listens: the changes are dropped
-        for (const StoreChanges& changes : batch) {
+        for (StoreChanges& changes : batch) {
             try {
                 observer_->on_commit(changes);
             } catch (const std::exception& e) {

@@ -18,6 +18,10 @@
 //
 // An observer must not call JobStore::visit_jobs from on_commit (it would wait
 // for its own delivery); other store calls are allowed but slow the delivery.
+//
+// The changes are the observer's to fill in: each commit goes to one observer
+// and is dropped after, so one that adds what the store does not know (jobs/
+// adds rates) and passes them on does so in place, not on a copy.
 #pragma once
 
 #include <vector>
@@ -61,7 +65,7 @@ struct StoreChanges {
 class StoreObserver {
   public:
     virtual ~StoreObserver() = default;
-    virtual void on_commit(const StoreChanges& changes) = 0;
+    virtual void on_commit(StoreChanges& changes) = 0;
 };
 
 }  // namespace litchi

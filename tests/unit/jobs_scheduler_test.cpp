@@ -135,7 +135,7 @@ class TestOrigin {
 struct DoneOrder : StoreObserver {
     std::mutex mutex;
     std::vector<JobId> done;
-    void on_commit(const StoreChanges& changes) override {
+    void on_commit(StoreChanges& changes) override {
         std::lock_guard lock(mutex);
         for (const auto& change : changes.changed)
             if (change.state_changed && change.job.state == JobState::done)

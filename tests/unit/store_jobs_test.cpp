@@ -54,7 +54,7 @@ struct RecordingObserver : StoreObserver {
     std::vector<ItemRecord> items;
     std::vector<CommitId> commits;
     int state_changes = 0;
-    void on_commit(const StoreChanges& changes) override {
+    void on_commit(StoreChanges& changes) override {
         commits.push_back(changes.commit);
         created.insert(created.end(), changes.created.begin(), changes.created.end());
         for (const auto& change : changes.items) items.push_back(change.item);
@@ -149,7 +149,7 @@ TEST_F(StoreJobs, ChangesAreNumberedInCommitOrderAndDeliveredOutsideTheLock) {
         UserId user = 0;
         std::vector<CommitId> commits;
         std::vector<std::int64_t> done_seen;
-        void on_commit(const StoreChanges& changes) override {
+        void on_commit(StoreChanges& changes) override {
             commits.push_back(changes.commit);
             for (const auto& change : changes.changed) {
                 auto now = jobs->get_job(user, change.job.id);  // takes the database lock
@@ -188,7 +188,7 @@ TEST_F(StoreJobs, ConcurrentCommitsReachTheObserverOneAtATimeInOrder) {
         std::atomic<int> inside{0};
         std::atomic<bool> overlapped{false};
         std::vector<CommitId> commits;
-        void on_commit(const StoreChanges& changes) override {
+        void on_commit(StoreChanges& changes) override {
             if (inside.fetch_add(1) != 0) overlapped = true;
             commits.push_back(changes.commit);
             std::this_thread::yield();
