@@ -29,7 +29,7 @@ int run_token_create(const TokenCreateOptions& opt) {
     }
     try {
         // No recovery: a server may be running downloads on this folder.
-        auto store = open_store(opt.data_dir, {.recover_on_open = false});
+        auto store = open_store(*parse_store_location("", opt.data_dir), tool_store_options());
         auto& users = store->users();
         auto user = users.find_user(opt.name);
         if (!user) {

@@ -31,7 +31,7 @@ int run_user_add(const UserAddOptions& opt) {
     if (!password.empty() && password.back() == '\r') password.pop_back();
     try {
         // No recovery: a server may be running downloads on this folder.
-        auto store = open_store(opt.data_dir, {.recover_on_open = false});
+        auto store = open_store(*parse_store_location("", opt.data_dir), tool_store_options());
         auto created = store->users().create_user(opt.name, password);
         if (!created.user) {
             std::cerr << "litchi user add: " << to_string(created.error) << "\n";

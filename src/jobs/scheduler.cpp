@@ -123,7 +123,7 @@ void Scheduler::run_feeder() {
         std::vector<FetchRequest> requests;
         requests.reserve(claimed.size());
         for (auto& item : claimed) {
-            in_flight_.emplace(item.item, item.job);
+            in_flight_.emplace(item.item, InFlight{item.job, item.lease});
             requests.push_back({static_cast<std::uint64_t>(item.item), std::move(item.url)});
         }
         counters_.in_flight = in_flight_.size();
@@ -164,7 +164,14 @@ void Scheduler::on_results(std::vector<FetchResult>&& results) {
     try {
         std::vector<ItemOutcome> outcomes;
         outcomes.reserve(results.size());
-        for (const FetchResult& result : results) outcomes.push_back(outcome_of(result));
+        {
+            std::lock_guard lock(mutex_);
+            for (const FetchResult& result : results) {
+                outcomes.push_back(outcome_of(result));
+                auto found = in_flight_.find(outcomes.back().item);
+                if (found != in_flight_.end()) outcomes.back().lease = found->second.lease;
+            }
+        }
         summary = jobs_.apply_outcomes(outcomes);
     } catch (const std::exception& e) {
         // The items stay active in the database; the next start requeues them.

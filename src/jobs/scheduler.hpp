@@ -130,7 +130,11 @@ class Scheduler {
     bool started_ = false;
     bool stopped_ = false;
     bool idle_ = true;  // last claim found nothing and nothing is in flight
-    std::unordered_map<ItemId, JobId> in_flight_;  // handed to the engine
+    struct InFlight {
+        JobId job = 0;
+        LeaseId lease = 0;  // the claim's fence, passed back with the outcome
+    };
+    std::unordered_map<ItemId, InFlight> in_flight_;  // handed to the engine
     // Blob deletions that wait for the committer thread (see delete_job).
     std::vector<BlobKey> pending_blob_removals_;
     SchedulerStats counters_;

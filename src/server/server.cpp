@@ -143,7 +143,7 @@ int run_server(const ServerConfig& config) {
         }
 
         DataDirLock lock(config.data_dir);
-        std::unique_ptr<Store> store = open_store(config.data_dir);
+        std::unique_ptr<Store> store = open_store(*parse_store_location("", config.data_dir));
         if (store->recovery().requeued || store->recovery().jobs_repaired) {
             spdlog::info(
                 "recovered after an unclean stop: {} items back in the queue, {} jobs repaired",

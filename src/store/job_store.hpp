@@ -17,7 +17,9 @@
 //
 // Every method is thread-safe. Every read and user action takes the UserId
 // and treats another user's job as not found. Changes are reported to the
-// observer after each commit (observer.hpp).
+// observer after each commit (observer.hpp) by the SQLite store; the
+// PostgreSQL store reports none (other nodes change it too): its changes are
+// read from its event log (event_log.hpp) instead.
 #pragma once
 
 #include <cstdint>
@@ -70,12 +72,21 @@ struct ItemPage {
     std::optional<ItemId> next;     // pass as `after` for the next page; none at the end
 };
 
+// Every claim is a lease: the item is `active` in the database under this
+// process's node name until `lease` (StoreOptions::lease) after the last
+// renewal. Each claim gets a fresh lease id, and an outcome is applied only
+// while the item is still active under that same id (a fenced update): once a
+// lease ran out and another claim took the item, the old holder's outcome is
+// ignored, so an item is never counted twice.
+using LeaseId = std::int64_t;
+
 // An item taken for download: it is `active` in the database already.
 struct ClaimedItem {
     ItemId item = 0;
     JobId job = 0;
     UserId user = 0;
     std::string url;
+    LeaseId lease = 0;  // pass back in ItemOutcome::lease
 };
 
 // What became of one claimed item. `reason` none: done (the fields below are
@@ -83,6 +94,7 @@ struct ClaimedItem {
 // goes back to the queue); anything else: failed.
 struct ItemOutcome {
     ItemId item = 0;
+    LeaseId lease = 0;  // ClaimedItem::lease (the fence)
     FailureReason reason = FailureReason::none;
     int http_status = 0;  // 0: none
     int attempts = 0;     // network attempts this time (added to the item's count)
@@ -101,6 +113,7 @@ struct ApplySummary {
     std::size_t cancelled = 0;
     std::size_t requeued = 0;  // cancelled outcomes of paused jobs, back to queued
     std::size_t ignored = 0;   // items no longer active (cancelled/deleted meanwhile)
+    std::size_t fenced = 0;    // refused: the lease ran out and the item was requeued or re-claimed
     std::uint64_t bytes = 0;   // bytes of items that became done
     // Blobs stored for items that were cancelled or deleted meanwhile:
     // delete them if blob_referenced() says nobody uses them.
@@ -108,7 +121,7 @@ struct ApplySummary {
 };
 
 struct RecoverySummary {
-    std::int64_t requeued = 0;       // active items put back to queued
+    std::int64_t requeued = 0;       // active items put back to queued (see Store's header)
     std::int64_t jobs_repaired = 0;  // jobs whose stored counters or state were wrong
 };
 
@@ -174,8 +187,20 @@ class JobStore {
     // Applies a batch of outcomes in one transaction.
     virtual ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) = 0;
 
-    // Puts every active item back to queued (graceful stop; and recover()).
+    // Puts every item active under this node back to queued (graceful stop;
+    // and recover()).
     virtual std::int64_t requeue_active() = 0;
+
+    // Extends the lease of every item active under this node to now + lease.
+    // The scheduler calls it every lease/3. Returns how many.
+    virtual std::int64_t renew_leases() = 0;
+    // Puts items whose lease ran out (any node's) back to queued, with their
+    // jobs' counters. Any node may call it (each does, every lease/3).
+    virtual std::int64_t expire_leases() = 0;
+
+    // True when JobSnapshot::rate/eta come from the store (PostgreSQL, where
+    // every node must show the same numbers); false: jobs/ estimates them.
+    virtual bool keeps_rates() const { return false; }
 
     // Crash recovery: requeue_active(), then recompute all counters and
     // states from the items. Idempotent.
@@ -183,6 +208,8 @@ class JobStore {
 
     // Items waiting in runnable jobs, across all users (queue depth metric).
     virtual std::int64_t queued_total() = 0;
+    // Items active under a lease (all nodes; metric).
+    virtual std::int64_t leased_total() = 0;
     // Is there anything claimable right now?
     virtual bool has_runnable() = 0;
 };

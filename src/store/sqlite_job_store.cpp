@@ -276,7 +276,19 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
     return summary;
 }
 
-SqliteJobStore::SqliteJobStore(Database& db) : impl_(std::make_unique<Impl>(db)) {}
+SqliteJobStore::SqliteJobStore(Database& db, const StoreOptions& options)
+    : impl_(std::make_unique<Impl>(db, options)) {}
+
+// TODO(leases, branch sqlite-leases): real leases on SQLite.
+std::int64_t SqliteJobStore::renew_leases() {
+    return 0;
+}
+std::int64_t SqliteJobStore::expire_leases() {
+    return 0;
+}
+std::int64_t SqliteJobStore::leased_total() {
+    return 0;
+}
 SqliteJobStore::~SqliteJobStore() = default;
 
 // Runs `work` under the database lock, then delivers the changes it queued

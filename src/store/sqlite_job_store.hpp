@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "store/job_store.hpp"
+#include "store/store.hpp"
 
 namespace litchi {
 
@@ -15,7 +16,7 @@ class SqliteJobStore final : public JobStore {
   public:
     // `db` must be migrated and outlive this. Does not run recover() itself
     // (SqliteStore does, on open).
-    explicit SqliteJobStore(Database& db);
+    explicit SqliteJobStore(Database& db, const StoreOptions& options = {});
     ~SqliteJobStore() override;
     SqliteJobStore(const SqliteJobStore&) = delete;
     SqliteJobStore& operator=(const SqliteJobStore&) = delete;
@@ -38,7 +39,10 @@ class SqliteJobStore final : public JobStore {
     ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) override;
     std::int64_t requeue_active() override;
     RecoverySummary recover() override;
+    std::int64_t renew_leases() override;
+    std::int64_t expire_leases() override;
     std::int64_t queued_total() override;
+    std::int64_t leased_total() override;
     bool has_runnable() override;
 
   private:

@@ -16,9 +16,11 @@
 namespace litchi {
 
 struct SqliteJobStore::Impl {
-    explicit Impl(Database& database) : db(database) {}
+    Impl(Database& database, const StoreOptions& store_options)
+        : db(database), options(store_options) {}
 
     Database& db;
+    StoreOptions options;
     ChangeQueue changes;
     FairnessCursor fairness;
 

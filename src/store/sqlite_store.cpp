@@ -105,19 +105,22 @@ void migrate(Database& db) {
 }
 
 SqliteStore::SqliteStore(const std::filesystem::path& data_dir, StoreOptions options,
-                         DatabaseOptions database) {
-    std::filesystem::create_directories(data_dir);
-    db_ = std::make_unique<Database>(database_path(data_dir), database);
+                         DatabaseOptions database)
+    : SqliteStore(SqliteFile{database_path(data_dir)}, std::move(options), database) {}
+
+SqliteStore::SqliteStore(const SqliteFile& file, StoreOptions options, DatabaseOptions database) {
+    if (file.path.has_parent_path()) std::filesystem::create_directories(file.path.parent_path());
+    db_ = std::make_unique<Database>(file.path, database);
     migrate(*db_);
     users_ = std::make_unique<SqliteUserStore>(*db_, options.users);
-    jobs_ = std::make_unique<SqliteJobStore>(*db_);
+    jobs_ = std::make_unique<SqliteJobStore>(*db_, options);
     if (options.recover_on_open) recovery_ = jobs_->recover();
 }
 
 SqliteStore::~SqliteStore() = default;
 
-std::unique_ptr<Store> open_store(const std::filesystem::path& data_dir, StoreOptions options) {
-    return std::make_unique<SqliteStore>(data_dir, options);
+std::string SqliteStore::describe() const {
+    return "sqlite:" + db_->file().string();
 }
 
 }  // namespace litchi

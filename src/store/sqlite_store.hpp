@@ -19,11 +19,19 @@ inline constexpr int kSchemaVersion = 1;
 // per step. Idempotent; refuses a file from a newer Litchi (throws).
 void migrate(Database& db);
 
+// A database file named outright (`--db sqlite:PATH`) rather than DATA/litchi.db.
+struct SqliteFile {
+    std::filesystem::path path;
+};
+
 class SqliteStore final : public Store {
   public:
     // Creates `data_dir` if missing, migrates, recovers when asked. Throws
     // DatabaseError / std::runtime_error on failure (start-up error).
     explicit SqliteStore(const std::filesystem::path& data_dir, StoreOptions options = {},
+                         DatabaseOptions database = {});
+    // The same for a file anywhere (its folder is created if missing).
+    explicit SqliteStore(const SqliteFile& file, StoreOptions options = {},
                          DatabaseOptions database = {});
     ~SqliteStore() override;
 
@@ -35,6 +43,7 @@ class SqliteStore final : public Store {
     UserStore& users() override { return *users_; }
     JobStore& jobs() override { return *jobs_; }
     const RecoverySummary& recovery() const override { return recovery_; }
+    std::string describe() const override;
 
   private:
     std::unique_ptr<Database> db_;

@@ -427,7 +427,7 @@ TEST_F(StoreJobs, OpeningWithoutRecoveryLeavesInFlightItemsAlone) {
     auto claimed = jobs().claim_next_items(4);
     ASSERT_EQ(claimed.size(), 4u);
 
-    SqliteStore bystander(dir.path(), {.recover_on_open = false});
+    SqliteStore bystander(dir.path(), tool_store_options());
     EXPECT_EQ(bystander.recovery().requeued, 0);
     EXPECT_EQ(bystander.recovery().jobs_repaired, 0);
     EXPECT_TRUE(bystander.users().find_user("alice"));  // usable for what tools do

@@ -1,0 +1,149 @@
+// The PostgreSQL schema and its migrations. The schema is the contract
+// between versions of Litchi and between the nodes of a cluster: add a step
+// to kMigrations, never edit a shipped one.
+#include <stdexcept>
+#include <string>
+
+#include "store/pg_connection.hpp"
+#include "store/pg_store.hpp"
+
+namespace litchi {
+namespace {
+
+// Step N takes the schema from version N to N+1.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: users, tokens, jobs, items (with leases), the event log.
+    R"sql(
+-- The log's epoch and the schema version.
+CREATE TABLE IF NOT EXISTS litchi_meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO litchi_meta VALUES ('epoch', md5(random()::text || clock_timestamp()::text))
+    ON CONFLICT DO NOTHING;
+
+-- event_pos numbers every log entry of the user, event_seq the job-level ones
+-- (protocol v1's seq); both advance in the transaction that logs the entry,
+-- under this row's lock, so a user's entries are numbered in commit order.
+CREATE TABLE users (
+    id            bigserial PRIMARY KEY,
+    name          text NOT NULL UNIQUE,
+    password_hash text NOT NULL,            -- crypto_pwhash_str (argon2id)
+    created       bigint NOT NULL,          -- ms since epoch
+    event_pos     bigint NOT NULL DEFAULT 0,
+    event_seq     bigint NOT NULL DEFAULT 0
+);
+
+-- Only the SHA-256 of a token is stored.
+CREATE TABLE tokens (
+    id        bigserial PRIMARY KEY,
+    user_id   bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    hash      text NOT NULL UNIQUE,
+    kind      text NOT NULL CHECK (kind IN ('api', 'session')),
+    created   bigint NOT NULL,
+    last_used bigint,
+    expires   bigint,
+    revoked   bigint
+);
+CREATE INDEX tokens_user ON tokens(user_id);
+
+-- Counters are maintained in the same transaction as every item transition.
+-- Ids come from a sequence and are never reused. rate/eta are computed when a
+-- progress entry is logged (every node shows the same numbers); progress_at
+-- and progress_pending coalesce progress entries cluster-wide.
+CREATE TABLE jobs (
+    id               bigserial PRIMARY KEY,
+    user_id          bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name             text NOT NULL,
+    state            text NOT NULL CHECK (state IN ('queued','running','paused','done','cancelled')),
+    created          bigint NOT NULL,
+    updated          bigint NOT NULL,
+    total            bigint NOT NULL DEFAULT 0,
+    queued           bigint NOT NULL DEFAULT 0,
+    active           bigint NOT NULL DEFAULT 0,
+    done             bigint NOT NULL DEFAULT 0,
+    failed           bigint NOT NULL DEFAULT 0,
+    cancelled        bigint NOT NULL DEFAULT 0,
+    bytes            bigint NOT NULL DEFAULT 0,
+    rate             double precision NOT NULL DEFAULT 0,
+    eta              double precision,
+    rate_at          bigint NOT NULL DEFAULT 0,  -- when rate was last computed
+    rate_finished    bigint NOT NULL DEFAULT 0,  -- done + failed then
+    progress_at      bigint NOT NULL DEFAULT 0,  -- when the last progress entry was logged
+    progress_pending boolean NOT NULL DEFAULT false
+);
+CREATE INDEX jobs_user ON jobs(user_id, id);
+CREATE INDEX jobs_runnable ON jobs(user_id, id)
+    WHERE state IN ('queued', 'running') AND queued > 0;
+CREATE INDEX jobs_progress_pending ON jobs(progress_at) WHERE progress_pending;
+
+-- An active item is leased: `node` claimed it under `lease_id` (from the
+-- lease_ids sequence, fresh per claim) until `lease_until` (ms). Results are
+-- applied only WHERE state = 'active' AND lease_id = the claim's id.
+CREATE TABLE items (
+    id          bigserial PRIMARY KEY,
+    job_id      bigint NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    position    bigint NOT NULL,
+    url         text NOT NULL,
+    state       text NOT NULL,
+    reason      text,
+    http_status integer,
+    sha256      text,
+    bytes       bigint,
+    width       integer,
+    height      integer,
+    format      text,
+    attempts    integer NOT NULL DEFAULT 0,
+    updated     bigint NOT NULL,
+    node        text,
+    lease_id    bigint,
+    lease_until bigint
+);
+CREATE INDEX items_job_state ON items(job_id, state, id);
+CREATE INDEX items_sha256 ON items(sha256) WHERE sha256 IS NOT NULL;
+CREATE INDEX items_lease ON items(lease_until) WHERE state = 'active';
+CREATE INDEX items_node ON items(node) WHERE state = 'active';
+CREATE SEQUENCE lease_ids;
+
+-- The event log (store/event_log.hpp). body: the job or item as the store's
+-- codec writes it (pg_event_codec.hpp). No foreign keys: entries outlive
+-- deleted jobs until pruned.
+CREATE TABLE events (
+    user_id bigint NOT NULL,
+    pos     bigint NOT NULL,
+    seq     bigint NOT NULL DEFAULT 0,   -- 0 for item-level entries
+    kind    smallint NOT NULL,           -- LoggedKind
+    job_id  bigint NOT NULL,
+    at      bigint NOT NULL,             -- ms since epoch
+    body    text NOT NULL,
+    PRIMARY KEY (user_id, pos)
+);
+CREATE INDEX events_at ON events(at);
+)sql",
+};
+
+constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
+static_assert(kMigrationCount == kPgSchemaVersion, "one migration step per schema version");
+
+// Any constant: the advisory lock nodes take while migrating.
+constexpr const char* kMigrationLock = "7311906424510531";
+
+}  // namespace
+
+void migrate_pg(pg::Pool& pool) {
+    pool.transaction([](pg::Connection& conn) {
+        conn.exec(std::string("SELECT pg_advisory_xact_lock(") + kMigrationLock + ")");
+        conn.exec(
+            "CREATE TABLE IF NOT EXISTS litchi_meta (key text PRIMARY KEY, value text NOT NULL)");
+        auto row = conn.exec("SELECT value FROM litchi_meta WHERE key = 'schema_version'");
+        int version = row.rows() ? std::stoi(std::string(row.text(0, 0))) : 0;
+        if (version > kPgSchemaVersion)
+            throw std::runtime_error("the database has schema version " + std::to_string(version) +
+                                     "; this Litchi knows up to " +
+                                     std::to_string(kPgSchemaVersion));
+        for (; version < kPgSchemaVersion; ++version) conn.exec(kMigrations[version]);
+        conn.exec(
+            "INSERT INTO litchi_meta VALUES ('schema_version', $1) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            pg::Params().add(std::to_string(kPgSchemaVersion)));
+    });
+}
+
+}  // namespace litchi
