@@ -2,16 +2,20 @@
 # Installs the Debian 12 packages Litchi needs to build, test and benchmark,
 # only those missing. Idempotent; run as root (make run / make test call it).
 #   scripts/install-deps.sh            build + run
-#   scripts/install-deps.sh test       + what the tests need (chromium, python3-websockets)
+#   scripts/install-deps.sh test       + what the tests need (chromium, python3-websockets,
+#                                        PostgreSQL 15 for scripts/pg-temp.sh, nginx for the cluster demo)
 #   scripts/install-deps.sh bench      + the peers the benchmarks compare against
+# Debian's postgresql-15 may create and start a system cluster (15/main on
+# port 5432); the tests never use it: scripts/pg-temp.sh runs its own servers
+# in throwaway folders on free ports, so it is left alone either way.
 set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
-  libcurl4-openssl-dev libssl-dev libvips-dev libvips-tools libsodium-dev libarchive-dev libsqlite3-dev
+  libcurl4-openssl-dev libssl-dev libvips-dev libvips-tools libsodium-dev libarchive-dev libsqlite3-dev libpq-dev
   libcli11-dev libspdlog-dev libfmt-dev python3)
-test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip clang-format)
-bench_pkgs=(nginx curl wget2 aria2 libbenchmark-dev)
+test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip clang-format postgresql-15 nginx)
+bench_pkgs=(curl wget2 aria2 libbenchmark-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
