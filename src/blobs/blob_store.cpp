@@ -1,15 +1,59 @@
+// BlobStore: part names unique across nodes, the orphan sweep by age, and the
+// group commit (sync data, rename into place, sync folders).
 #include "blobs/blob_store.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <set>
+#include <stdexcept>
 #include <system_error>
 
 namespace litchi {
 namespace {
+
+constexpr std::size_t kMaxNodeTag = 32;
+
+// Process-wide, so that two BlobStores in one process (same pid, same nonce,
+// maybe the same tag) still never hand out the same name.
+std::atomic<std::uint64_t> g_next_part{0};
+
+std::uint64_t splitmix64(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+// Random per process: a pid is reused across restarts and is the same number
+// on different machines (containers all start at pid 1), so pid + counter
+// alone would collide; 64 random bits make that practically impossible.
+std::uint64_t process_nonce() {
+    static const std::uint64_t nonce = [] {
+        std::uint64_t value = 0;
+        if (::getrandom(&value, sizeof value, 0) == ssize_t(sizeof value)) return value;
+        // No entropy source (very old kernel, seccomp): still differs per
+        // start and per process.
+        auto t = std::chrono::system_clock::now().time_since_epoch().count();
+        auto s = std::chrono::steady_clock::now().time_since_epoch().count();
+        return splitmix64(std::uint64_t(t) ^ splitmix64(std::uint64_t(s)) ^
+                          (std::uint64_t(::getpid()) << 32) ^
+                          reinterpret_cast<std::uintptr_t>(&value));
+    }();
+    return nonce;
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+    return buf;
+}
 
 void fsync_dir(const std::filesystem::path& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -41,23 +85,87 @@ void syncfs_at(const std::filesystem::path& dir) {
 
 }  // namespace
 
-BlobStore::BlobStore(std::filesystem::path root, BlobLayout layout)
-    : root_(std::move(root)), tmp_(root_ / ".tmp"), layout_(layout) {
+std::string BlobStore::sanitize_node_tag(std::string_view node) {
+    std::string tag;
+    for (char c : node.substr(0, kMaxNodeTag)) {
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        tag += ok ? c : '_';
+    }
+    return tag.empty() ? "node" : tag;
+}
+
+BlobStore::BlobStore(std::filesystem::path root, BlobLayout layout, BlobStoreOptions options)
+    : root_(std::move(root)),
+      tmp_(root_ / ".tmp"),
+      layout_(layout),
+      orphan_age_(options.orphan_age),
+      node_tag_(sanitize_node_tag(options.node.empty() ? host_name() : options.node)) {
+    if (orphan_age_ < std::chrono::seconds(1))
+        throw std::invalid_argument("blob store: orphan age must be at least 1 second, not " +
+                                    std::to_string(orphan_age_.count()));
     std::filesystem::create_directories(tmp_);
     // A crash mid-download leaves .part files behind; they are never valid.
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(tmp_, ec))
-        if (entry.path().extension() == ".part") std::filesystem::remove(entry.path(), ec);
+    // But with a shared root, a young part may be another node's download in
+    // progress: only old ones go.
+    sweep_orphans(std::chrono::system_clock::now());
 }
 
 BlobStore::~BlobStore() {
+    // Only succeeds when empty. A node creating a part at this moment either
+    // gets in first (then rmdir fails) or finds no folder and recreates it
+    // (create_part), so removing it is safe even with a shared root, and
+    // `litchi fetch -o DIR` leaves no empty .tmp behind.
     std::error_code ec;
-    std::filesystem::remove(tmp_, ec);  // only succeeds when empty, which is the point
+    std::filesystem::remove(tmp_, ec);
+}
+
+std::string BlobStore::own_prefix() const {
+    char nonce[17];
+    std::snprintf(nonce, sizeof nonce, "%016llx", static_cast<unsigned long long>(process_nonce()));
+    return node_tag_ + "-" + std::to_string(::getpid()) + "-" + nonce + "-";
 }
 
 std::filesystem::path BlobStore::new_part_path() {
-    std::lock_guard lock(mutex_);
-    return tmp_ / (std::to_string(::getpid()) + "-" + std::to_string(next_part_++) + ".part");
+    auto n = g_next_part.fetch_add(1, std::memory_order_relaxed);
+    return tmp_ / (own_prefix() + std::to_string(n) + ".part");
+}
+
+int BlobStore::create_part(std::filesystem::path& path) {
+    path = new_part_path();
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0 || errno != ENOENT) return fd;
+    // Another store on this root removed the empty .tmp just now.
+    std::error_code ec;
+    std::filesystem::create_directories(tmp_, ec);
+    if (ec) {
+        errno = ec.value();
+        return -1;
+    }
+    return ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+}
+
+std::size_t BlobStore::sweep_orphans(std::chrono::system_clock::time_point now) {
+    const std::string own = own_prefix();
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(tmp_, ec)) {
+        const auto& path = entry.path();
+        if (path.extension() != ".part") continue;
+        if (path.filename().string().starts_with(own)) continue;  // live: ours
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        auto mtime = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::seconds(st.st_mtim.tv_sec) +
+                std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+        // A mtime in the future (clocks apart) counts as young.
+        if (now - mtime < orphan_age_) continue;
+        std::error_code remove_ec;
+        // Two nodes may sweep at once: a name already gone is not an error.
+        if (std::filesystem::remove(path, remove_ec)) ++removed;
+    }
+    return removed;
 }
 
 std::string BlobStore::relative_path(std::string_view sha256, ImageFormat format) const {
@@ -80,7 +188,7 @@ std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& b
     std::vector<std::error_code> errors(batch.size());
     // 1. Data durable before any name points at it.
     if (batch.size() >= kSyncfsThreshold) {
-        syncfs_at(tmp_);
+        syncfs_at(root_);  // same filesystem as .tmp, and never removed under us
     } else {
         for (std::size_t i = 0; i < batch.size(); ++i) errors[i] = fsync_file(batch[i].part);
     }
@@ -100,10 +208,17 @@ std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& b
             touched.insert(root_);  // the new shard folder's entry must be durable too
         }
         if (!ec && std::filesystem::exists(target, ec)) {
-            // Same name means same bytes: keep the one that is already durable.
+            // Same name means same bytes: keep the one already there. Its
+            // writer (maybe another node) synced its data before the rename,
+            // but may not have synced the folder yet: sync it here too, so
+            // what this call reports as stored is durable.
             std::filesystem::remove(blob.part, ec);
+            touched.insert(dir);
             continue;
         }
+        // Nothing here ever removes the final name: if another store renamed
+        // the same blob in between, rename(2) atomically replaces one whole,
+        // synced file with another holding the same bytes.
         if (!ec) std::filesystem::rename(blob.part, target, ec);
         if (ec) {
             std::error_code ignored;
@@ -116,7 +231,7 @@ std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& b
     // 3. The new names durable: each folder once, or, when a batch spread
     // over many shard folders, one syncfs for all of them (a fsync per shard
     // folder would cost about one fsync per image). .tmp is not synced: a
-    // .part name that reappears after a crash is removed at the next open.
+    // .part name that reappears after a crash is swept once it is old.
     if (touched.size() >= kSyncfsThreshold) {
         syncfs_at(root_);
     } else {

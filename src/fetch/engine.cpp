@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
@@ -34,6 +35,7 @@
 #include <queue>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -65,18 +67,30 @@ class PartPool {
     ~PartPool() { drain(); }
 
     // Network thread. Falls back to creating one inline when the pool is dry.
+    // A pooled part that sat unwritten for half the orphan age is dropped:
+    // another node sharing the blob folder may sweep it once it is as old as
+    // the orphan age, and a download must not start into a file about to lose
+    // its name (one already swept has no links left).
     int take(std::filesystem::path& path) {
-        {
-            std::lock_guard lock(mutex_);
-            if (!ready_.empty()) {
-                auto [fd, p] = std::move(ready_.back());
+        const auto now = std::chrono::system_clock::now();
+        while (true) {
+            int fd = -1;
+            {
+                std::lock_guard lock(mutex_);
+                if (ready_.empty()) break;
+                std::tie(fd, path) = std::move(ready_.back());
                 ready_.pop_back();
-                path = std::move(p);
-                return fd;
             }
+            struct stat st {};
+            if (::fstat(fd, &st) == 0 && st.st_nlink > 0 &&
+                now - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec) <
+                    blobs_.orphan_age() / 2)
+                return fd;
+            ::close(fd);
+            std::error_code ec;
+            std::filesystem::remove(path, ec);
         }
-        path = blobs_.new_part_path();
-        return ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        return blobs_.create_part(path);
     }
 
     // Probe threads, between jobs.
@@ -86,8 +100,8 @@ class PartPool {
                 std::lock_guard lock(mutex_);
                 if (ready_.size() >= target_ || closed_) return;
             }
-            auto path = blobs_.new_part_path();
-            int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            std::filesystem::path path;
+            int fd = blobs_.create_part(path);
             if (fd < 0) return;  // the network thread will see the error itself
             std::lock_guard lock(mutex_);
             ready_.emplace_back(fd, std::move(path));

@@ -149,7 +149,17 @@ int run_server(const ServerConfig& config) {
                 "recovered after an unclean stop: {} items back in the queue, {} jobs repaired",
                 store->recovery().requeued, store->recovery().jobs_repaired);
         }
-        BlobStore blobs(config.data_dir / "blobs", BlobLayout::sharded);
+        // The node name tags this server's part files (which node left a
+        // part is then plain to see in a blob folder several nodes share).
+        // orphan_age stays at its default until nodes hold leases; then it
+        // is the lease time.
+        BlobStoreOptions blob_options;
+        {
+            char name[256] = {};
+            if (::gethostname(name, sizeof name - 1) != 0) name[0] = 0;
+            blob_options.node = std::string(name) + ":" + std::to_string(port);
+        }
+        BlobStore blobs(config.data_dir / "blobs", BlobLayout::sharded, blob_options);
         ThumbnailCache thumbs(config.data_dir / "thumbs");
         SchedulerOptions scheduler_options = config.scheduler;
         scheduler_options.limits = config.fetch;
