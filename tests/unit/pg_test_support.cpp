@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -136,8 +137,17 @@ class PgTestServer {
     std::string started_uri() {
         if (!uri_.empty()) return uri_;
         if (!error_.empty()) throw std::runtime_error(error_);  // tried once: fail fast
-        if (const char* given = std::getenv("LITCHI_TEST_PG"); given != nullptr && *given != '\0') {
-            std::string uri = given;
+        std::string given_uri;
+        if (const char* given = std::getenv("LITCHI_TEST_PG"); given != nullptr) given_uri = given;
+        // ctest starts one server for the whole run (tests/CMakeLists.txt,
+        // fixture pg_server) and names the file holding its URI.
+        if (const char* file = std::getenv("LITCHI_TEST_PG_FILE");
+            given_uri.empty() && file != nullptr && *file != '\0') {
+            std::ifstream in(file);
+            std::getline(in, given_uri);
+        }
+        if (!given_uri.empty()) {
+            std::string uri = given_uri;
             if (uri.rfind("postgresql://", 0) != 0 && uri.rfind("postgres://", 0) != 0) {
                 error_ = "LITCHI_TEST_PG must be a postgresql:// URI";
                 throw std::runtime_error(error_);
