@@ -28,6 +28,25 @@ void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
         ->capture_default_str();
     cmd->add_option("--web", config.web_dir, "Folder of the built web app (index.html)")
         ->capture_default_str();
+    cmd->add_option("--db", config.cluster.db,
+                    "Store: empty or sqlite:PATH (embedded; default DATA/litchi.db), or a "
+                    "postgresql:// URI shared by any number of nodes (env LITCHI_DB)")
+        ->envname("LITCHI_DB");
+    cmd->add_option("--blobs", config.cluster.blobs_dir,
+                    "Folder of downloaded images (default DATA/blobs); with PostgreSQL every "
+                    "node uses the same shared folder");
+    cmd->add_option("--node", config.cluster.node,
+                    "This node's name in logs, metrics and leases; unique per node (default "
+                    "HOSTNAME:PORT)");
+    add_duration<seconds>(cmd, "--lease", config.cluster.lease,
+                          "Seconds a claim on items lasts without renewal; then another node "
+                          "redoes them",
+                          2, 3600);
+    add_limit(cmd, "--db-connections", config.cluster.db_connections,
+              "PostgreSQL connections this node opens at most", 2, 256);
+    add_duration<std::chrono::minutes>(cmd, "--event-retention", config.cluster.event_retention,
+                                       "Minutes the PostgreSQL event log keeps events for resume",
+                                       1, 7 * 24 * 60);
     cmd->add_option("--allow-origin", config.allowed_origins,
                     "Extra browser Origin allowed on the WebSocket and SSE (repeatable)");
     add_limit(cmd, "--max-connections", config.http.max_connections,

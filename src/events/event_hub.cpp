@@ -141,8 +141,8 @@ EventHub::EventHub(EventLimits limits, EventHubHooks hooks)
     if (std::string problem = validate_event_limits(limits); !problem.empty()) {
         throw std::invalid_argument("event hub: " + problem);
     }
-    if (!hooks.snapshot_provider)
-        throw std::invalid_argument("event hub: a snapshot provider is required");
+    if (!hooks.snapshot_provider && !hooks.log_seed)
+        throw std::invalid_argument("event hub: a snapshot provider or a log seed is required");
     if (!hooks.write_job || !hooks.write_item)
         throw std::invalid_argument("event hub: job and item writers are required");
     if (!hooks.steady_now) hooks.steady_now = [] { return std::chrono::steady_clock::now(); };
@@ -185,7 +185,26 @@ std::shared_ptr<Subscription> EventHub::subscribe(UserId user, SubscribeOptions 
         std::lock_guard lock(channel->mutex);
         if (channel->seeded()) attach();  // the common case: the user is being tracked
     }
-    if (!subscription) {
+    if (!subscription && core_->hooks.log_seed) {
+        // Log mode: read the user's state at a log position (no hub lock
+        // held), install it unless a concurrent subscribe did, and have the
+        // feeder catch up from that position.
+        std::optional<LogSeed> seed;
+        try {
+            seed = core_->hooks.log_seed(user);
+        } catch (const std::exception& error) {
+            spdlog::warn("event hub: reading the event log of user {} failed: {}", user,
+                         error.what());
+        }
+        if (seed) {
+            {
+                std::lock_guard lock(channel->mutex);
+                if (!channel->seeded()) channel->seed_from_log(std::move(*seed));
+                attach();
+            }
+            if (core_->hooks.on_log_seeded) core_->hooks.on_log_seeded(user);
+        }
+    } else if (!subscription) {
         // The provider calls the sink under the store's lock: seeding and
         // attaching there means no commit falls between snapshot and events.
         // No hub lock is held while calling it (lock order: store, then hub).
@@ -247,6 +266,47 @@ void EventHub::publish_items_reset(UserId user, JobId job, CommitId commit) {
         channel.publish_items_reset(job, commit, wake);
         return std::optional<SteadyTime>{};
     });
+}
+
+void EventHub::publish_logged(UserId user, const std::vector<LoggedEvent>& entries) {
+    if (entries.empty()) return;
+    std::shared_ptr<detail::UserChannel> channel = core_->find(user);
+    if (!channel) return;
+    detail::Wakeups wake;
+    bool gap = false;
+    {
+        std::lock_guard lock(channel->mutex);
+        if (!channel->seeded()) return;
+        for (const LoggedEvent& entry : entries) {
+            if (!channel->apply_logged(entry, wake)) {
+                gap = true;
+                break;
+            }
+        }
+        if (gap) {
+            spdlog::warn("event hub: user {}'s log continues at {} after {}; resyncing watchers",
+                         user, entries.front().pos, channel->log_pos());
+            channel->close_watchers([](const detail::Watcher&) { return true; },
+                                    {close_code::service_restart, "resync"}, wake);
+        }
+    }
+    if (gap) {
+        std::unique_lock map_lock(core_->map_mutex);
+        auto found = core_->channels.find(user);
+        if (found != core_->channels.end() && found->second.channel == channel &&
+            found->second.pins == 0)
+            core_->channels.erase(found);
+    }
+    run_wakeups(wake);
+}
+
+std::vector<std::pair<UserId, std::uint64_t>> EventHub::log_positions() const {
+    std::vector<std::pair<UserId, std::uint64_t>> positions;
+    for (const std::shared_ptr<detail::UserChannel>& channel : core_->all()) {
+        std::lock_guard lock(channel->mutex);
+        if (channel->seeded()) positions.emplace_back(channel->user(), channel->log_pos());
+    }
+    return positions;
 }
 
 void EventHub::tick() {

@@ -61,10 +61,24 @@ using SnapshotSink = std::function<void(std::vector<JobSnapshot> jobs, CommitId 
 // commits at or below `as_of` that arrive later are skipped.
 using SnapshotProvider = std::function<bool(UserId user, const SnapshotSink& sink)>;
 
+// Log mode: reads a user's state from the shared event log (nullopt when the
+// log cannot be read right now: the subscribe is refused, the client retries).
+using LogSeedProvider = std::function<std::optional<LogSeed>(UserId user)>;
+
 struct EventHubHooks {
-    SnapshotProvider snapshot_provider;  // required
-    JobWriter write_job;                 // required: a job as the API's JSON text
-    ItemWriter write_item;               // required: an item likewise
+    // In-process mode (one server on its own store): required.
+    SnapshotProvider snapshot_provider;
+    // Log mode (a cluster on a shared store): set this instead. The hub then
+    // numbers nothing itself: seqs and the epoch come from the log, events
+    // arrive through publish_logged(), and the publish_* calls of in-process
+    // mode must not be used.
+    LogSeedProvider log_seed;
+    // Log mode: a user was just seeded at some position; whoever feeds
+    // publish_logged() should read that user's log after it now (entries
+    // committed while the seed was read were not applied). Optional.
+    std::function<void(UserId user)> on_log_seeded;
+    JobWriter write_job;    // required: a job as the API's JSON text
+    ItemWriter write_item;  // required: an item likewise
     // Time for coalescing and expiry. Default: std::chrono::steady_clock::now.
     std::function<SteadyTime()> steady_now;
     // Milliseconds since 1970; a user's seq starts at this × 1000 so that seqs
@@ -173,6 +187,15 @@ class EventHub {
     // Many items of the job changed at once (cancel, retry, recovery): its
     // item followers get `items_reset` and re-read the job's items.
     void publish_items_reset(UserId user, JobId job, CommitId commit = 0);
+
+    // Log mode: the user's next log entries, in pos order. Entries the
+    // user's channel already holds are skipped; nothing happens for a user
+    // nobody watches. When the entries do not follow what the channel holds
+    // (history it never saw), its watchers are closed with 1012 and the
+    // channel dropped: they reconnect, resume, and a fresh seed covers it.
+    void publish_logged(UserId user, const std::vector<LoggedEvent>& entries);
+    // Log mode: every tracked user and the last log position the hub holds.
+    std::vector<std::pair<UserId, std::uint64_t>> log_positions() const;
 
     // Sends coalesced updates that are due and, at most once a second, drops
     // users whose last watcher left more than idle_user_ttl ago. Call it from

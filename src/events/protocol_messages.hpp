@@ -41,6 +41,7 @@ namespace close_code {
 inline constexpr std::uint16_t going_away = 1001;        // server shutting down
 inline constexpr std::uint16_t policy_violation = 1008;  // token revoked, user removed
 inline constexpr std::uint16_t internal_error = 1011;
+inline constexpr std::uint16_t service_restart = 1012;  // reconnect and resume
 inline constexpr std::uint16_t try_again_later = 1013;  // slow consumer
 }  // namespace close_code
 

@@ -127,14 +127,100 @@ void UserChannel::publish_job_deleted(JobId id, CommitId commit, Wakeups& wake) 
     MessageText text = make_job_message(MessageKind::job_deleted, last_seq_ + 1, entry.sent_json);
     jobs_.erase(found);
     sequence_event(MessageKind::job_deleted, text, wake);
+    announce_item_follows_ended(id, wake);
+}
 
-    // Item followers learn the subscription ended, after the deletion itself.
+// Item followers learn the subscription ended, after the deletion itself.
+void UserChannel::announce_item_follows_ended(JobId id, Wakeups& wake) {
     MessageText ack;
     for (const std::shared_ptr<Watcher>& watcher : watchers_) {
         if (watcher->close || watcher->item_jobs.erase(id) == 0) continue;
         if (!ack) ack = make_unsubscribed_message(last_seq_, json::value(id), "deleted");
         queue_side_message(watcher, {MessageKind::unsubscribed, last_seq_, ack, id}, wake);
     }
+}
+
+// ---- log mode -----------------------------------------------------------------------------
+
+std::string UserChannel::logged_job_json(const LoggedEvent& entry) const {
+    if (entry.snapshot) return write_job_(*entry.snapshot);
+    auto known = jobs_.find(entry.job);
+    if (known != jobs_.end()) return known->second.sent_json;
+    return "{\"id\":" + std::to_string(entry.job) + "}";
+}
+
+void UserChannel::seed_from_log(LogSeed from) {
+    epoch_ = std::move(from.epoch);
+    seed(std::move(from.jobs), from.pos);
+    log_pos_ = from.pos;
+    last_seq_ = from.seq;
+    // The ring starts with the log's recent history (contiguous, ending at
+    // seq), so a client resuming from any of those seqs gets a replay here.
+    std::vector<const LoggedEvent*> tail;
+    for (const LoggedEvent& entry : from.recent)
+        if (is_job_level(entry.kind) && entry.seq <= from.seq) tail.push_back(&entry);
+    std::size_t start = tail.size();
+    // Only the contiguous run that ends exactly at seq can be replayed.
+    for (std::uint64_t expect = from.seq; start > 0 && tail[start - 1]->seq == expect; --expect)
+        --start;
+    for (std::size_t i = start; i < tail.size(); ++i) {
+        const LoggedEvent& entry = *tail[i];
+        const std::string job_json = logged_job_json(entry);
+        MessageText text;
+        MessageKind kind = MessageKind::progress;
+        if (entry.kind == LoggedKind::progress) {
+            text = make_progress_message(entry.seq, job_json);
+        } else {
+            kind = entry.kind == LoggedKind::job_created ? MessageKind::job_created
+                                                         : MessageKind::job_deleted;
+            text = make_job_message(kind, entry.seq, job_json);
+        }
+        ring_.push({entry.seq, kind, std::move(text)});
+    }
+}
+
+bool UserChannel::apply_logged(const LoggedEvent& entry, Wakeups& wake) {
+    if (entry.pos <= log_pos_) return true;  // already applied (or in the seed)
+    if (entry.pos != log_pos_ + 1) return false;
+    if (is_job_level(entry.kind) && entry.seq != last_seq_ + 1) return false;
+    log_pos_ = entry.pos;
+
+    switch (entry.kind) {
+        case LoggedKind::job_created:
+        case LoggedKind::progress: {
+            if (!entry.snapshot) return false;  // a writer bug; resync rather than guess
+            auto found = jobs_.find(entry.job);
+            if (found == jobs_.end()) {
+                JobEntry fresh;
+                fresh.order = next_job_order_++;
+                found = jobs_.emplace(entry.job, std::move(fresh)).first;
+            }
+            found->second.sent = *entry.snapshot;
+            found->second.sent_json = write_job_(*entry.snapshot);
+            const MessageKind kind = entry.kind == LoggedKind::progress ? MessageKind::progress
+                                                                        : MessageKind::job_created;
+            MessageText text = kind == MessageKind::progress
+                                   ? make_progress_message(entry.seq, found->second.sent_json)
+                                   : make_job_message(kind, entry.seq, found->second.sent_json);
+            sequence_event(kind, text, wake);
+            return true;
+        }
+        case LoggedKind::job_deleted: {
+            MessageText text =
+                make_job_message(MessageKind::job_deleted, entry.seq, logged_job_json(entry));
+            jobs_.erase(entry.job);
+            sequence_event(MessageKind::job_deleted, text, wake);
+            announce_item_follows_ended(entry.job, wake);
+            return true;
+        }
+        case LoggedKind::item:
+            if (entry.item) publish_item(entry.job, *entry.item, 0, wake);
+            return true;
+        case LoggedKind::items_reset:
+            publish_items_reset(entry.job, 0, wake);
+            return true;
+    }
+    return true;
 }
 
 void UserChannel::publish_item(JobId id, const ItemRecord& item, CommitId commit, Wakeups& wake) {

@@ -105,6 +105,18 @@ class UserChannel {
     void flush_due(SteadyTime now, Wakeups& wake, bool all = false);
     std::optional<SteadyTime> next_due() const;
 
+    // Log mode (EventHubHooks::log_seed): the channel follows a shared event
+    // log instead of numbering events itself. Entries arrive in `pos` order;
+    // each job-level one already carries its seq, so every node of a cluster
+    // sends the same message for the same seq. No coalescing here: the log
+    // holds at most one progress entry per job per interval.
+    void seed_from_log(LogSeed seed);
+    // Applies the next entry. Entries at or below the channel's position are
+    // skipped (true); false when `entry` does not follow it (history the
+    // channel never saw: the caller drops the channel and its watchers resume).
+    bool apply_logged(const LoggedEvent& entry, Wakeups& wake);
+    std::uint64_t log_pos() const { return log_pos_; }
+
     // Watchers.
     // Sends every waiting coalesced update first (to every watcher, as
     // ordinary events), so that the newcomer's hello is exact as of now, not
@@ -144,6 +156,9 @@ class UserChannel {
     // A change the seeding snapshot already holds.
     bool already_seen(CommitId commit) const { return commit != 0 && commit <= seeded_as_of_; }
     void sequence_event(MessageKind kind, const MessageText& text, Wakeups& wake);
+    // A logged job's JSON; a deleted job's entry may carry no record.
+    std::string logged_job_json(const LoggedEvent& entry) const;
+    void announce_item_follows_ended(JobId job, Wakeups& wake);
     void send_progress_now(JobId id, JobEntry& entry, const JobSnapshot& job, SteadyTime now,
                            Wakeups& wake);
     void queue_side_message(const std::shared_ptr<Watcher>& watcher, OutgoingMessage message,
@@ -157,6 +172,7 @@ class UserChannel {
 
     UserId user_;
     std::string epoch_;
+    std::uint64_t log_pos_ = 0;  // log mode: the last entry applied
     EventLimits limits_;
     std::shared_ptr<HubCounters> counters_;
     JobWriter write_job_;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/logged_event.hpp"
 #include "events/protocol_messages.hpp"
 
 namespace litchi::events {
@@ -21,6 +22,19 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 // once per change and shared by every watcher and the replay ring.
 using JobWriter = std::function<std::string(const JobSnapshot& job)>;
 using ItemWriter = std::function<std::string(const ItemRecord& item)>;
+
+// A user's state read from a shared event log (a cluster's store), which
+// seeds the hub in log mode: the seq and epoch are the log's, not the hub's.
+struct LogSeed {
+    std::string epoch;
+    std::vector<JobSnapshot> jobs;  // in the order a client should list them
+    std::uint64_t pos = 0;          // the user's last log position
+    std::uint64_t seq = 0;          // the user's last job-level seq
+    // The most recent job-level entries, oldest first, ending at `seq`: the
+    // replay ring starts with them, so `resume` works on a node that has just
+    // started as on one that saw the events go by.
+    std::vector<LoggedEvent> recent;
+};
 
 struct OutgoingMessage {
     MessageKind kind = MessageKind::progress;

@@ -26,15 +26,20 @@ void JobService::on_commit(StoreChanges& changes) {
     for (const JobSnapshot& job : changes.deleted) rates_.forget(job.id);
     std::lock_guard lock(downstream_mutex_);
     if (downstream_ == nullptr) return;
-    for (JobSnapshot& job : changes.created) rates_.fill(job);
-    for (JobSnapshot& job : changes.items_reset) rates_.fill(job);
-    for (JobChange& change : changes.changed) rates_.fill(change.job);
-    for (JobSnapshot& job : changes.deleted) rates_.fill(job);
+    for (JobSnapshot& job : changes.created) fill_rate(job);
+    for (JobSnapshot& job : changes.items_reset) fill_rate(job);
+    for (JobChange& change : changes.changed) fill_rate(change.job);
+    for (JobSnapshot& job : changes.deleted) fill_rate(job);
     downstream_->on_commit(changes);
 }
 
+void JobService::fill_rate(JobSnapshot& job) {
+    // A shared store computes rates itself, once, so every node shows the same.
+    if (!store_.keeps_rates()) rates_.fill(job);
+}
+
 JobOpResult JobService::with_rate(JobOpResult result) {
-    if (result.job) rates_.fill(*result.job);
+    if (result.job) fill_rate(*result.job);
     return result;
 }
 
@@ -42,26 +47,26 @@ JobSnapshot JobService::create_job(const JobRequest& request) {
     JobSnapshot job =
         store_.create_job(admit_job(request, scheduler_.limits(), options_.admission));
     scheduler_.wake();
-    rates_.fill(job);
+    fill_rate(job);
     return job;
 }
 
 std::vector<JobSnapshot> JobService::list_jobs(UserId user) {
     std::vector<JobSnapshot> jobs = store_.list_jobs(user);
-    for (JobSnapshot& job : jobs) rates_.fill(job);
+    for (JobSnapshot& job : jobs) fill_rate(job);
     return jobs;
 }
 
 std::optional<JobSnapshot> JobService::get_job(UserId user, JobId id) {
     std::optional<JobSnapshot> job = store_.get_job(user, id);
-    if (job) rates_.fill(*job);
+    if (job) fill_rate(*job);
     return job;
 }
 
 void JobService::visit_jobs(UserId user, const JobsVisitor& visit) {
     store_.visit_jobs(user, [&](const std::vector<JobSnapshot>& jobs, CommitId as_of) {
         std::vector<JobSnapshot> rated = jobs;
-        for (JobSnapshot& job : rated) rates_.fill(job);
+        for (JobSnapshot& job : rated) fill_rate(job);
         visit(rated, as_of);
     });
 }

@@ -67,6 +67,7 @@ class JobService final : private StoreObserver {
   private:
     void on_commit(StoreChanges& changes) override;
     JobOpResult with_rate(JobOpResult result);
+    void fill_rate(JobSnapshot& job);
 
     JobStore& store_;
     Scheduler& scheduler_;

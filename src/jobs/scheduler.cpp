@@ -252,7 +252,14 @@ SchedulerStats Scheduler::stats() const {
         out = counters_;
     }
     if (engine_) out.engine = engine_->stats();
-    out.queued = jobs_.queued_total();
+    try {
+        out.queued = jobs_.queued_total();
+        out.leased_total = jobs_.leased_total();
+    } catch (const std::exception& e) {
+        // The database is unreachable (cluster mode): the gauges read 0 and
+        // /healthz says why; the node's own counters above are still right.
+        spdlog::debug("scheduler: reading queue gauges failed: {}", e.what());
+    }
     return out;
 }
 

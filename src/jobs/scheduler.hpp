@@ -65,8 +65,9 @@ struct SchedulerStats {
     std::uint64_t cancelled = 0;
     std::array<std::uint64_t, 15> failed_by_reason{};  // indexed by FailureReason
     std::uint64_t bytes = 0;                           // bytes of items that became done
-    std::uint64_t in_flight = 0;  // items handed to the engine, not yet returned
-    std::int64_t queued = 0;      // items waiting in runnable jobs (database)
+    std::uint64_t in_flight = 0;    // items handed to the engine, not yet returned
+    std::int64_t queued = 0;        // items waiting in runnable jobs (database)
+    std::int64_t leased_total = 0;  // items active under a lease, any node (database)
     EngineStats engine{};
 };
 

@@ -150,9 +150,8 @@ void Api::register_routes(Router& router) {
     };
     auto w = Placement::worker;
     const auto& limits = state_.config().http;
-    router.add(verb::get, "/healthz", Placement::io, [](RequestContext&) -> Reply {
-        return json_response(http::status::ok, json::object{{"status", "ok"}});
-    });
+    // On a worker: asking the database (cluster mode) blocks for a moment.
+    router.add(verb::get, "/healthz", w, plain(&Api::healthz));
     router.add(verb::get, "/metrics", w, plain(&Api::metrics));
     router.add(verb::post, "/api/login", w, plain(&Api::login));
     router.add(verb::post, "/api/logout", w, authed(&Api::logout));
@@ -468,6 +467,22 @@ Reply Api::image(RequestContext& ctx, const Authenticated& auth) {
     return res;
 }
 
+Reply Api::healthz(RequestContext&) {
+    // Degraded, not down: a node whose database is unreachable keeps its
+    // sockets and results and carries on once it is back; a load balancer
+    // may still prefer another node meanwhile (503).
+    StoreHealth health = store_.health();
+    const auto& events = state_.events();
+    if (health.ok && events && !events->log_healthy()) {
+        health = {false, "the event log cannot be read"};
+    }
+    json::object body{{"status", health.ok ? "ok" : "degraded"}};
+    body["node"] = state_.config().node;
+    if (!health.ok) body["store"] = health.detail;
+    return json_response(health.ok ? http::status::ok : http::status::service_unavailable,
+                         std::move(body));
+}
+
 Reply Api::metrics(RequestContext&) {
     auto stats = scheduler_.stats();
     DownloadFigures figures;
@@ -480,6 +495,9 @@ Reply Api::metrics(RequestContext&) {
     figures.stored_bytes = stats.bytes;
     figures.received_bytes = stats.engine.bytes_received;
     figures.queue_depth = stats.queued;
+    figures.node = state_.config().node;
+    figures.leased_total = stats.leased_total;
+    figures.node_leased = stats.in_flight;
     figures.in_flight = stats.in_flight;
     figures.active_transfers = stats.engine.active;
     figures.probing = stats.engine.probing;

@@ -53,6 +53,7 @@ class Api {
     Reply archive(RequestContext& ctx, const Authenticated& auth);
     Reply image(RequestContext& ctx, const Authenticated& auth);
     Reply metrics(RequestContext& ctx);
+    Reply healthz(RequestContext& ctx);
 
     // The job the path names, when it is this user's (anything else is a 404 to them).
     std::optional<JobSnapshot> path_job(const RequestContext& ctx, const Authenticated& auth);

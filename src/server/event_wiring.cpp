@@ -67,19 +67,35 @@ EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store&
       tick_timer_(strand_),
       sweep_timer_(strand_) {
     events::EventHubHooks hooks;
-    hooks.snapshot_provider = [&jobs](events::UserId user, const events::SnapshotSink& sink) {
-        try {
-            // While no change is delivered: the hello and the events after it
-            // fit exactly (the hub skips changes the snapshot already holds).
-            jobs.visit_jobs(user, [&sink](const std::vector<JobSnapshot>& list, CommitId as_of) {
-                sink(list, as_of);
-            });
-            return true;
-        } catch (const std::exception& e) {
-            spdlog::error("event hub: cannot read the jobs of user {}: {}", user, e.what());
-            return false;
-        }
-    };
+    if (EventLog* log = store.event_log()) {
+        // Cluster mode: the log is the source of seqs, seeds and events.
+        const std::size_t recent = limits_.hub.replay_capacity;
+        hooks.log_seed = [log, recent](events::UserId user) -> std::optional<events::LogSeed> {
+            UserLogState state = log->user_state(user, recent);
+            events::LogSeed seed;
+            seed.epoch = log->epoch();
+            seed.jobs = std::move(state.jobs);
+            seed.pos = state.pos;
+            seed.seq = state.seq;
+            seed.recent = std::move(state.recent);
+            return seed;
+        };
+        hooks.on_log_seeded = [this](events::UserId user) {
+            if (follower_) follower_->poke(user);
+        };
+    } else
+        hooks.snapshot_provider = [&jobs](events::UserId user, const events::SnapshotSink& sink) {
+            try {
+                // While no change is delivered: the hello and the events after it
+                // fit exactly (the hub skips changes the snapshot already holds).
+                jobs.visit_jobs(user, [&sink](const std::vector<JobSnapshot>& list,
+                                              CommitId as_of) { sink(list, as_of); });
+                return true;
+            } catch (const std::exception& e) {
+                spdlog::error("event hub: cannot read the jobs of user {}: {}", user, e.what());
+                return false;
+            }
+        };
     hooks.write_job = [](const JobSnapshot& job) { return to_json_text(job_to_json(job)); };
     hooks.write_item = [](const ItemRecord& item) { return to_json_text(item_to_json(item)); };
     hooks.on_deadline = [this](events::SteadyTime due) {
@@ -99,8 +115,15 @@ EventWiring::~EventWiring() {
     if (!stopped_.load(std::memory_order_acquire)) jobs_.set_observer(nullptr);
 }
 
-void EventWiring::start() {
-    jobs_.set_observer(publisher_.get());
+void EventWiring::start(std::function<void()> on_log_activity) {
+    if (EventLog* log = store_.event_log()) {
+        LogFollowerOptions options;
+        options.progress_interval = limits_.hub.progress_interval;
+        follower_ = std::make_unique<LogFollower>(*log, *hub_, options, std::move(on_log_activity));
+        follower_->start();
+    } else {
+        jobs_.set_observer(publisher_.get());
+    }
     net::post(strand_, [self = shared_from_this()] {
         self->arm_tick(std::chrono::steady_clock::now() + self->limits_.idle_tick);
         self->arm_sweep();
@@ -109,6 +132,7 @@ void EventWiring::start() {
 
 void EventWiring::stop() {
     if (stopped_.exchange(true)) return;
+    if (follower_) follower_->stop();
     jobs_.set_observer(nullptr);
     hub_->close_all({events::close_code::going_away, "server shutting down"});
     // Timers belong to the strand: cancel them there, and wait, so nothing of

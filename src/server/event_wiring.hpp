@@ -7,6 +7,10 @@
 // sweep closes live sockets whose token was revoked or expired elsewhere (the
 // CLI, expiry) and sockets whose peer stopped reading for too long.
 //
+// In cluster mode (a store with an event log: PostgreSQL) the hub follows the
+// log instead: seeds come from EventLog::user_state, events from a
+// LogFollower, and no observer is registered.
+//
 // It is also the one place that knows every live WebSocket (the chat-multi
 // `shared_state` role for sockets): SSE streams ride on HTTP sessions, whose
 // own write timeout already ends a stalled stream.
@@ -18,6 +22,7 @@
 #include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +31,7 @@
 #include "events/event_hub.hpp"
 #include "jobs/job_service.hpp"
 #include "server/live_limits.hpp"
+#include "server/log_follower.hpp"
 #include "store/observer.hpp"
 #include "store/store.hpp"
 
@@ -58,14 +64,19 @@ class EventWiring : public std::enable_shared_from_this<EventWiring> {
     EventWiring(const EventWiring&) = delete;
     EventWiring& operator=(const EventWiring&) = delete;
 
-    // Registers as the job service's observer and starts the tick timer and
-    // the sweep. Call before the scheduler starts.
-    void start();
+    // Registers as the job service's observer (a store of its own) or starts
+    // following the shared event log (cluster mode: `on_log_activity` runs when
+    // other nodes changed something, to wake the scheduler), and starts the
+    // tick timer and the sweep. Call before the scheduler starts.
+    void start(std::function<void()> on_log_activity = {});
     // Closes every watcher with 1001 and stops the timers; unregisters from
     // the store. Call after the scheduler stopped.
     void stop();
 
     events::EventHub& hub() { return *hub_; }
+    // False while the shared event log cannot be read (always true for a
+    // store of its own).
+    bool log_healthy() const { return !follower_ || follower_->healthy(); }
     const LiveLimits& limits() const { return limits_; }
     Store& store() { return store_; }
     boost::asio::thread_pool& workers() { return workers_; }
@@ -106,6 +117,7 @@ class EventWiring : public std::enable_shared_from_this<EventWiring> {
     JobService& jobs_;
     LiveLimits limits_;
     std::unique_ptr<Publisher> publisher_;
+    std::unique_ptr<LogFollower> follower_;  // cluster mode only
     std::unique_ptr<events::EventHub> hub_;
     events::EventHub* hub_raw_ = nullptr;  // what the publisher calls; null until the hub exists
 

@@ -16,6 +16,7 @@
 #include "server/fail.hpp"
 #include "server/server_state.hpp"
 #include "server/websocket_session.hpp"
+#include "store/store_error.hpp"
 
 namespace litchi::server {
 
@@ -189,6 +190,11 @@ void HttpSession::start_websocket(std::string path) {
         try {
             verdict = judge_upgrade(self->state_->events()->store().users(), self->req_, path,
                                     self->state_->config().allowed_origins);
+        } catch (const StoreUnavailable& e) {
+            spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
+                         e.what());
+            verdict.refusal = error_response(ApiError::unavailable,
+                                             "the database is unreachable; try again shortly");
         } catch (const std::exception& e) {
             spdlog::error("{} {}: upgrade check failed: {}", self->log_method_,
                           redact_target(self->log_target_), e.what());
@@ -226,6 +232,13 @@ void HttpSession::run_route(const Router::Route& route, std::vector<std::string>
         RequestContext ctx{self->req_, self->client_ip_, std::move(path), std::move(params), *url};
         try {
             return route.handler(ctx);
+        } catch (const StoreUnavailable& e) {
+            // Not a bug and not the client's fault: the database is down or
+            // restarting (cluster mode). Say so, and that retrying is right.
+            spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
+                         e.what());
+            return Reply{error_response(ApiError::unavailable,
+                                        "the database is unreachable; try again shortly")};
         } catch (const std::exception& e) {
             spdlog::error("{} {}: handler failed: {}", self->log_method_,
                           redact_target(self->log_target_), e.what());

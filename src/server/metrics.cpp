@@ -16,6 +16,8 @@ std::string ServerMetrics::render(const DownloadFigures& downloads) const {
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
     };
 
+    header("litchi_node_info", "gauge", "This node's name (--node); counters below are its own.");
+    out += fmt::format("litchi_node_info{{node=\"{}\"}} 1\n", downloads.node);
     header("litchi_downloads_total", "counter",
            "Finished items since start, by outcome and failure reason.");
     out +=
@@ -34,6 +36,11 @@ std::string ServerMetrics::render(const DownloadFigures& downloads) const {
     out += fmt::format("litchi_received_bytes_total {}\n", downloads.received_bytes);
     header("litchi_queue_depth", "gauge", "Items waiting to be downloaded in runnable jobs.");
     out += fmt::format("litchi_queue_depth {}\n", downloads.queue_depth);
+    header("litchi_leased_items", "gauge",
+           "Items claimed under a lease by any node (the whole cluster).");
+    out += fmt::format("litchi_leased_items {}\n", downloads.leased_total);
+    header("litchi_node_leased_items", "gauge", "Items this node holds under a lease.");
+    out += fmt::format("litchi_node_leased_items {}\n", downloads.node_leased);
     header("litchi_items_in_flight", "gauge",
            "Items handed to the download engine and not yet returned.");
     out += fmt::format("litchi_items_in_flight {}\n", downloads.in_flight);

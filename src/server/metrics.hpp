@@ -21,7 +21,10 @@ struct DownloadFigures {
         failed_by_reason{};
     std::uint64_t stored_bytes = 0;      // bytes of items that became done
     std::uint64_t received_bytes = 0;    // body bytes over the wire, all attempts
-    std::int64_t queue_depth = 0;        // items waiting in runnable jobs
+    std::int64_t queue_depth = 0;        // items waiting in runnable jobs (all nodes)
+    std::int64_t leased_total = 0;       // items active under a lease (all nodes)
+    std::uint64_t node_leased = 0;       // ... of which this node holds
+    std::string node;                    // --node
     std::uint64_t in_flight = 0;         // items handed to the engine
     std::uint64_t active_transfers = 0;  // transfers in the multi handle right now
     std::uint64_t probing = 0;           // downloaded, being checked or committed

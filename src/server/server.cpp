@@ -10,9 +10,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -143,23 +146,43 @@ int run_server(const ServerConfig& config) {
         }
 
         DataDirLock lock(config.data_dir);
-        std::unique_ptr<Store> store = open_store(*parse_store_location("", config.data_dir));
+        std::string db_error;
+        auto location = parse_store_location(config.cluster.db, config.data_dir, &db_error);
+        if (!location) {
+            std::fprintf(stderr, "litchi serve: %s\n", db_error.c_str());
+            return 2;
+        }
+        // The node's name tags its leases, its part files and its metrics.
+        ServerConfig effective = config;
+        effective.node = config.cluster.node;
+        if (effective.node.empty()) {
+            char name[256] = {};
+            if (::gethostname(name, sizeof name - 1) != 0) name[0] = 0;
+            effective.node =
+                std::string(name) + ":" +
+                (port != 0 ? std::to_string(port) : "pid" + std::to_string(::getpid()));
+        }
+        StoreOptions store_options;
+        store_options.node = effective.node;
+        store_options.lease = config.cluster.lease;
+        store_options.progress_interval = config.live.hub.progress_interval;
+        store_options.event_retention = config.cluster.event_retention;
+        store_options.pool_size = config.cluster.db_connections;
+        std::unique_ptr<Store> store = open_store(*location, store_options);
+        spdlog::info("node {}: store {}", effective.node, store->describe());
         if (store->recovery().requeued || store->recovery().jobs_repaired) {
             spdlog::info(
                 "recovered after an unclean stop: {} items back in the queue, {} jobs repaired",
                 store->recovery().requeued, store->recovery().jobs_repaired);
         }
-        // The node name tags this server's part files (which node left a
-        // part is then plain to see in a blob folder several nodes share).
-        // orphan_age stays at its default until nodes hold leases; then it
-        // is the lease time.
+        // Part files older than a lease belong to nobody: their node died or
+        // gave the items up (its claims ran out), so any node may sweep them.
         BlobStoreOptions blob_options;
-        {
-            char name[256] = {};
-            if (::gethostname(name, sizeof name - 1) != 0) name[0] = 0;
-            blob_options.node = std::string(name) + ":" + std::to_string(port);
-        }
-        BlobStore blobs(config.data_dir / "blobs", BlobLayout::sharded, blob_options);
+        blob_options.node = effective.node;
+        blob_options.orphan_age = std::max(config.cluster.lease, std::chrono::seconds(1));
+        const auto blobs_dir =
+            config.cluster.blobs_dir.empty() ? config.data_dir / "blobs" : config.cluster.blobs_dir;
+        BlobStore blobs(blobs_dir, BlobLayout::sharded, blob_options);
         ThumbnailCache thumbs(config.data_dir / "thumbs");
         SchedulerOptions scheduler_options = config.scheduler;
         scheduler_options.limits = config.fetch;
@@ -168,7 +191,7 @@ int run_server(const ServerConfig& config) {
         job_options.admission.max_name_bytes = config.http.max_job_name_bytes;
         JobService jobs(store->jobs(), scheduler, job_options);
 
-        auto state = std::make_shared<ServerState>(config);
+        auto state = std::make_shared<ServerState>(effective);
         // Live progress: the store's changes reach the hub through the job
         // service; WebSocket and SSE read from the hub.
         auto events =
@@ -195,7 +218,26 @@ int run_server(const ServerConfig& config) {
             if (!ec) stop_signal.set_value(signal);
         });
 
-        events->start();  // observer in place before the first commit
+        // Observer (or log follower) in place before the first commit; in
+        // cluster mode other nodes' changes wake the feeder too.
+        events->start([&scheduler] { scheduler.wake(); });
+        // Orphaned part files (a node killed mid-download) are swept every
+        // half lease by every node; a sweep costs one directory listing.
+        net::steady_timer sweep_timer(ioc);
+        std::function<void(beast::error_code)> sweep_parts = [&](beast::error_code ec) {
+            if (ec) return;
+            net::post(state->workers(), [&blobs] {
+                try {
+                    blobs.sweep_orphans(std::chrono::system_clock::now());
+                } catch (const std::exception& e) {
+                    spdlog::warn("sweeping orphaned part files failed: {}", e.what());
+                }
+            });
+            sweep_timer.expires_after(std::max(config.cluster.lease / 2, std::chrono::seconds(1)));
+            sweep_timer.async_wait(sweep_parts);
+        };
+        sweep_timer.expires_after(std::max(config.cluster.lease / 2, std::chrono::seconds(1)));
+        sweep_timer.async_wait(sweep_parts);
         scheduler.start();
         listener->run();
         std::vector<std::thread> io_threads;
@@ -210,6 +252,7 @@ int run_server(const ServerConfig& config) {
         int signal = stop_signal.get_future().get();
         spdlog::info("received signal {}: shutting down", signal);
         listener->stop();
+        net::post(ioc, [&sweep_timer] { sweep_timer.cancel(); });
         scheduler.stop();  // in-flight items go back to the queue
         events->stop();    // every watcher gets 1001 (SSE: the stream ends)
         state->stop_sessions();

@@ -53,9 +53,22 @@ struct HttpLimits {
     int worker_threads = 4;      // --workers: SQLite, argon2id, libvips, zip
 };
 
+// Where the state lives and who this node is (docs/scale-out.md). With
+// PostgreSQL, any number of nodes share `db` and `blobs_dir`.
+struct ClusterConfig {
+    std::string db;                   // --db / LITCHI_DB: "" or sqlite:PATH or postgresql://...
+    std::filesystem::path blobs_dir;  // --blobs: empty = DATA/blobs
+    std::string node;                 // --node: empty = hostname:port
+    std::chrono::seconds lease{30};   // --lease
+    int db_connections = 8;           // --db-connections (PostgreSQL pool)
+    std::chrono::minutes event_retention{10};  // --event-retention (PostgreSQL log)
+};
+
 struct ServerConfig {
     std::string listen = "127.0.0.1:9527";
     std::filesystem::path data_dir = "var";
+    ClusterConfig cluster{};
+    std::string node;  // the resolved node name (run_server fills it in)
     std::filesystem::path web_dir = "web/dist";
     std::vector<std::string>
         allowed_origins;  // --allow-origin: browser Origins allowed besides our own
