@@ -31,6 +31,8 @@ struct AdmissionLimits {
 // blank lines. The views point into `body`.
 std::vector<std::string_view> split_url_lines(std::string_view body);
 
+// The NewJob's items may point into the text `request.urls` points into: keep
+// that alive until the job is stored.
 NewJob admit_job(const JobRequest& request, const FetchLimits& engine,
                  const AdmissionLimits& limits = {});
 

@@ -34,6 +34,15 @@ struct StreamHead {
     http::response_serializer<http::empty_body> serializer;
 };
 
+// Beast reads into the flat buffer's free room, at least 512 bytes, and never
+// grows it while the room is there: after a small header the buffer stays at
+// a few hundred bytes and a body arrives in as many reads, each a trip through
+// the strand and the parser (a 34 MB job took 0.8 s in 512-byte pieces). A body
+// larger than kSmallBody (or of unknown size) gets up to kBodyReadRoom while it
+// is read, given back once it is in.
+constexpr std::size_t kBodyReadRoom = 256 * 1024;
+constexpr std::size_t kSmallBody = 16 * 1024;
+
 bool is_parse_error(const beast::error_code& ec) {
     return ec.category() == http::make_error_code(http::error::bad_target).category();
 }
@@ -124,6 +133,8 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
         return reject_request(ApiError::body_too_large, "request body is too large");
     }
     parser_->body_limit(body_limit);
+    if (!parser_->is_done() && length.value_or(kBodyReadRoom) > kSmallBody)
+        buffer_.reserve(std::min<std::uint64_t>(length.value_or(kBodyReadRoom), kBodyReadRoom));
     stream_.expires_after(state_->config().http.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::on_read_body, shared_from_this()));
@@ -142,6 +153,9 @@ void HttpSession::on_read_body(beast::error_code ec, std::size_t) {
         return fail(ec, "read body");
     }
     req_ = parser_->release();
+    // The read room was for this body only: an idle keep-alive connection
+    // keeps no more than what was read ahead of the next request.
+    if (buffer_.capacity() > kSmallBody) buffer_.shrink_to_fit();
     handle_request();
 }
 

@@ -57,6 +57,9 @@ class Statement {
     }
     Statement& bind(int index, double value);
     Statement& bind(int index, std::string_view text);  // copied (SQLITE_TRANSIENT)
+    // Not copied (SQLITE_STATIC): `text` must stay unchanged and alive until the
+    // statement is reset or bound again. For hot loops over text that outlives them.
+    Statement& bind_static(int index, std::string_view text);
     Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
     Statement& bind(int index, std::nullptr_t);
 
@@ -115,6 +118,12 @@ class Database {
     // switch to FULL around commits that must survive power loss (job
     // acceptance); not allowed inside a transaction.
     void set_synchronous_full(bool full);
+
+    // After a commit that leaves the WAL over 1,000 pages (SQLite's default),
+    // the committing call copies the WAL into the database file and syncs it
+    // (a checkpoint). Deferred, the commit leaves that to the next commit
+    // after deferral ends; the transaction is durable either way (in the WAL).
+    void defer_checkpoints(bool defer);
 
     const std::filesystem::path& file() const { return file_; }
     sqlite3* handle() { return db_; }

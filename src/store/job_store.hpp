@@ -23,9 +23,11 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/records.hpp"
@@ -37,15 +39,48 @@ class StoreObserver;
 // One line of a new job: a URL the admission accepted (normalised), or the
 // text it refused with the reason (bad_url, blocked_address); a refused item
 // is stored already failed so the user sees it.
+//
+// `url` is a view, not a copy: a job may have a million lines, and most are
+// stored exactly as they came. It points into the text the job was made from
+// (the request body, which outlives the store call) or into the NewJob's own
+// `texts` (a line admission had to change).
 struct NewItem {
-    std::string url;
+    std::string_view url;
     FailureReason refused = FailureReason::none;
+};
+
+// Owns the text of the lines whose stored form is not the caller's text. Its
+// strings never move: a deque does not move its elements as it grows, and
+// moving a deque (or the arena, or adopting another arena's deques) hands its
+// blocks over. So views into them stay valid for the life of the NewJob, moved
+// or not. Not copyable: a copy's views would still point into the original.
+class TextArena {
+  public:
+    TextArena() = default;
+    TextArena(TextArena&&) = default;
+    TextArena& operator=(TextArena&&) = default;
+    TextArena(const TextArena&) = delete;
+    TextArena& operator=(const TextArena&) = delete;
+
+    std::string_view keep(std::string text) {
+        if (parts_.empty()) parts_.emplace_back();
+        return parts_.back().emplace_back(std::move(text));
+    }
+    // Takes over what `other` kept (views into it stay valid).
+    void adopt(TextArena&& other) {
+        for (auto& part : other.parts_) parts_.push_back(std::move(part));
+        other.parts_.clear();
+    }
+
+  private:
+    std::deque<std::deque<std::string>> parts_;  // one per arena adopted
 };
 
 struct NewJob {
     UserId user = 0;
     std::string name;  // already cleaned; empty becomes "job <id>"
     std::vector<NewItem> items;
+    TextArena texts{};  // what items' views point into when not the caller's text
 };
 
 enum class JobOpStatus {

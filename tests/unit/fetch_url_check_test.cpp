@@ -76,5 +76,52 @@ TEST(UrlCheckTest, RedirectsResolveAndAreCheckedAgain) {
               FailureReason::blocked_address);
 }
 
+// The checker a large job's admission uses answers exactly as check_url does,
+// whether it hands back the text itself (already normal) or a rewritten copy.
+TEST(UrlCheckTest, TheCheckerAgreesWithCheckUrl) {
+    const char* cases[] = {"http://example.com/a.png",
+                           "https://example.com",
+                           "http://example.com",
+                           "HTTP://Example.COM/a/b.png?x=1#frag",
+                           "http://example.com/a.png#",
+                           "http://example.com/#x",
+                           "hTTps://example.com/A/B.PNG?Q=1",
+                           "http://EXAMPLE.com:8080/x",
+                           "http://exa%6Dple.com/x",
+                           "http://example.com/%7e/%41.png",
+                           "http://example.com?x=1",
+                           "http://[2606:4700::1111]/x",
+                           "http://[2606:4700::ABCD]:81/x",
+                           "http://127.0.0.1:9/1.png",
+                           "http://127.0.0.2/x.png",
+                           "http://0x7f.1/",
+                           "http://2130706433/",
+                           "  https://example.com/x.jpg \r",
+                           "ftp://example.com/a.png",
+                           "",
+                           "http://",
+                           "http://user:secret@example.com/",
+                           "http://example.com:0/",
+                           "not a url",
+                           "http://exa mple.com/",
+                           "http://[v1.x]/",
+                           "http://example.com/\xff"};
+    for (bool allow_private : {false, true}) {
+        FetchLimits limits;
+        limits.allow_private = allow_private;
+        UrlChecker checker(limits);
+        for (const char* text : cases) {
+            UrlCheck expected = check_url(text, limits);
+            UrlVerdict got = checker.check(text);
+            EXPECT_EQ(got.ok(), expected.ok) << text;
+            if (expected.ok) {
+                EXPECT_EQ(got.url, expected.url) << text;
+            } else {
+                EXPECT_EQ(got.reason, expected.reason) << text;
+            }
+        }
+    }
+}
+
 }  // namespace
 }  // namespace litchi

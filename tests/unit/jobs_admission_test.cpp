@@ -3,6 +3,10 @@
 // show) with their reason, names cleaned.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "jobs/admission.hpp"
 
 namespace litchi {
@@ -65,6 +69,41 @@ TEST(JobsAdmission, LongNamesAndRefusedLinesAreCut) {
     ASSERT_EQ(job.items.size(), 1u);
     EXPECT_LE(job.items[0].url.size(), 100u);
     EXPECT_EQ(job.items[0].refused, FailureReason::bad_url);
+}
+
+// A large job is checked by several threads, each a share of the lines: the
+// result is the same as one line at a time, in input order, and the text of
+// rewritten and refused lines stays valid after the job is moved.
+TEST(JobsAdmission, LargeJobsKeepOrderAndTheirRewrittenText) {
+    const std::size_t n = 100000;
+    std::vector<std::string> lines;
+    lines.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i % 997 == 0)
+            lines.push_back("HTTP://Example.COM/" + std::to_string(i) + ".png#x");
+        else if (i % 1009 == 0)
+            lines.push_back("ftp://example.com/" + std::to_string(i));
+        else
+            lines.push_back("http://example.com/" + std::to_string(i) + ".png");
+    }
+    JobRequest request{1, "big", std::vector<std::string_view>(lines.begin(), lines.end())};
+    NewJob admitted = admit_job(request, FetchLimits{});
+    NewJob job = std::move(admitted);
+    ASSERT_EQ(job.items.size(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const NewItem& item = job.items[i];
+        if (i % 997 == 0) {
+            ASSERT_EQ(item.refused, FailureReason::none) << i;
+            ASSERT_EQ(item.url, "http://example.com/" + std::to_string(i) + ".png") << i;
+        } else if (i % 1009 == 0) {
+            ASSERT_EQ(item.refused, FailureReason::bad_url) << i;
+            ASSERT_EQ(item.url, lines[i]) << i;
+        } else {
+            ASSERT_EQ(item.refused, FailureReason::none) << i;
+            ASSERT_EQ(item.url, lines[i]) << i;
+            ASSERT_EQ(item.url.data(), lines[i].data()) << "kept as it came, not copied";
+        }
+    }
 }
 
 }  // namespace

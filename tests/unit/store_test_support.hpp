@@ -63,7 +63,7 @@ inline std::vector<std::string> numbered_urls(int n,
 // tested in jobs_admission_test).
 inline NewJob new_job(UserId user, std::string name, const std::vector<std::string>& urls) {
     NewJob job{user, std::move(name), {}};
-    for (const auto& url : urls) job.items.push_back({url, FailureReason::none});
+    for (const auto& url : urls) job.items.push_back({job.texts.keep(url), FailureReason::none});
     return job;
 }
 
