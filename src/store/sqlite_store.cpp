@@ -3,6 +3,7 @@
 // step to kMigrations, never edit a shipped one.
 #include "store/sqlite_store.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -81,6 +82,30 @@ CREATE INDEX items_job_state ON items(job_id, state, id);
 -- "Does any item still reference this blob?" and image ownership checks.
 CREATE INDEX items_sha256 ON items(sha256) WHERE sha256 IS NOT NULL;
 )sql",
+    // 1 -> 2: leases. A claim records who holds the item (node), under which
+    // claim (lease_id: the fence an outcome must match) and until when
+    // (lease_until, ms since epoch; renewed every lease/3). The columns stay
+    // set after the item finishes (lease_id tells a late duplicate outcome,
+    // ignored, from a fenced one) and are cleared when it goes back to the
+    // queue.
+    R"sql(
+ALTER TABLE items ADD COLUMN node TEXT;
+ALTER TABLE items ADD COLUMN lease_id INTEGER;
+ALTER TABLE items ADD COLUMN lease_until INTEGER;
+-- Items a schema-1 process left in flight belong to no node: give them a
+-- lease that ran out long ago, so the next recovery puts them back.
+UPDATE items SET lease_until = 0 WHERE state = 'active';
+-- Renewal (by node), expiry (by time) and the leased-items metric look only at
+-- active items: a partial index keeps that cheap however many items are done.
+CREATE INDEX items_leases ON items(node, lease_until) WHERE state = 'active';
+-- Small counters that must survive restarts and be shared by every
+-- connection: last_lease_id is the last lease id handed out.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES ('last_lease_id', 0);
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
@@ -88,14 +113,14 @@ static_assert(kMigrationCount == kSchemaVersion, "one migration step per schema 
 
 }  // namespace
 
-void migrate(Database& db) {
+void migrate(Database& db, int up_to) {
     std::lock_guard lock(db.mutex());
     int version = db.user_version();
     if (version > kSchemaVersion)
         throw std::runtime_error(db.file().string() + " has schema version " +
                                  std::to_string(version) + "; this Litchi knows up to " +
                                  std::to_string(kSchemaVersion));
-    for (; version < kSchemaVersion; ++version) {
+    for (; version < std::min(up_to, kSchemaVersion); ++version) {
         Transaction txn(db);
         db.exec(kMigrations[version]);
         db.set_user_version(version +
