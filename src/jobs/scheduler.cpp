@@ -224,9 +224,9 @@ std::size_t Scheduler::drop_oldest_pending() {
     for (std::size_t i = 0; i < n; ++i) {
         // The download is lost; its item is still leased to this node (and
         // renewed). A cancelled outcome puts it back in the queue once the
-        // store takes writes again. Beyond the bound even that is given up:
-        // the item then waits for this node's stop or next start.
-        if (released_.size() >= max) break;
+        // store takes writes again. These are small, and few: the feeder
+        // claims nothing while the store refuses results, so no more can be
+        // dropped in one failure streak than the engine held when it began.
         ItemOutcome give_back;
         give_back.item = pending_results_[i].item;
         give_back.lease = pending_results_[i].lease;

@@ -194,7 +194,7 @@ class Scheduler {
     std::mutex commit_mutex_;
     std::vector<ItemOutcome> pending_results_;  // oldest first
     // Items whose results were dropped: cancelled outcomes that give them
-    // back to the queue with the next successful store (bounded likewise).
+    // back to the queue with the next successful store.
     std::vector<ItemOutcome> released_;
     bool failing_ = false;          // the last store attempt threw
     bool dropping_logged_ = false;  // in the current streak
