@@ -74,6 +74,11 @@ void Scheduler::stop() {
                 "scheduler stopped with {} results the store did not take; their items are "
                 "downloaded again",
                 pending_results_.size());
+        pending_results_.clear();
+        released_.clear();
+        std::lock_guard lock(mutex_);
+        counters_.pending_results = 0;
+        released_count_ = 0;
     }
     std::int64_t requeued = 0;
     try {
