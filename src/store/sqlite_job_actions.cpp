@@ -7,6 +7,10 @@
 #include "store/sqlite_job_store_impl.hpp"
 #include "store/sqlite_rows.hpp"
 
+// Jobs with items in flight (the partial index jobs_active): active items
+// are found through them and items_job_state, never by scanning all items.
+#define ACTIVE_JOBS "(SELECT id FROM jobs WHERE active > 0)"
+
 namespace litchi {
 
 JobOpResult SqliteJobStore::Impl::pause(UserId user, JobId id) {
@@ -179,14 +183,14 @@ std::int64_t SqliteJobStore::Impl::requeue(Requeue which) {
     // so each job's counters move by exactly what moved.
     std::map<JobId, std::int64_t> per_job;
     {
-        auto update = db.prepare(
-            which == Requeue::own_node
-                ? "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
-                  "lease_until = NULL, updated = ? WHERE state = 'active' AND node = ? "
-                  "RETURNING job_id"
-                : "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
-                  "lease_until = NULL, updated = ? WHERE state = 'active' AND lease_until < ? "
-                  "RETURNING job_id");
+        auto update =
+            db.prepare(which == Requeue::own_node
+                           ? "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
+                             "lease_until = NULL, updated = ? WHERE job_id IN " ACTIVE_JOBS
+                             " AND state = 'active' AND node = ? RETURNING job_id"
+                           : "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
+                             "lease_until = NULL, updated = ? WHERE job_id IN " ACTIVE_JOBS
+                             " AND state = 'active' AND lease_until < ? RETURNING job_id");
         update.bind(1, now);
         if (which == Requeue::own_node)
             update.bind(2, options.node);
@@ -212,17 +216,14 @@ std::int64_t SqliteJobStore::Impl::requeue(Requeue which) {
 }
 
 std::int64_t SqliteJobStore::Impl::renew_leases() {
-    auto update =
-        db.prepare("UPDATE items SET lease_until = ? WHERE state = 'active' AND node = ?");
+    auto update = db.prepare("UPDATE items SET lease_until = ? WHERE job_id IN " ACTIVE_JOBS
+                             " AND state = 'active' AND node = ?");
     update.bind(1, lease_now() + options.lease.count()).bind(2, options.node).run();
     return db.changes();
 }
 
 RecoverySummary SqliteJobStore::Impl::recover() {
     RecoverySummary summary;
-    // This node's claims are left over from its previous run; other nodes'
-    // (sharing the file) are theirs until their lease runs out.
-    summary.requeued = requeue(Requeue::own_node) + requeue(Requeue::expired);
     TimeMs now = now_ms();
     Transaction txn(db);
     std::map<JobId, JobCounts> counts;
@@ -261,6 +262,10 @@ RecoverySummary SqliteJobStore::Impl::recover() {
         }
     }
     txn.commit();
+    // Then the claims, found through the counters just made exact: this
+    // node's are left over from its previous run; other nodes' (sharing the
+    // file) are theirs until their lease runs out.
+    summary.requeued = requeue(Requeue::own_node) + requeue(Requeue::expired);
     return summary;
 }
 
