@@ -18,6 +18,14 @@ Scheduler::Scheduler(JobStore& jobs, BlobStore& blobs, SchedulerOptions options)
         options_.in_engine_per_slot = options_.outstanding_per_slot;
     if (options_.feeder_poll < std::chrono::milliseconds(1))
         options_.feeder_poll = std::chrono::milliseconds(1);
+    if (options_.lease < std::chrono::milliseconds(0)) options_.lease = {};
+    if (options_.claim_poll < std::chrono::milliseconds(0)) options_.claim_poll = {};
+    if (options_.max_pending_results < 1) options_.max_pending_results = 1;
+    if (options_.apply_retry_min < std::chrono::milliseconds(1))
+        options_.apply_retry_min = std::chrono::milliseconds(1);
+    if (options_.apply_retry_max < options_.apply_retry_min)
+        options_.apply_retry_max = options_.apply_retry_min;
+    retry_delay_ = options_.apply_retry_min;
 }
 
 Scheduler::~Scheduler() {
@@ -34,6 +42,7 @@ void Scheduler::start() {
     wake_pending_ = true;
     idle_ = false;
     feeder_ = std::thread([this] { run_feeder(); });
+    upkeep_ = std::thread([this] { run_upkeep(); });
 }
 
 void Scheduler::stop() {
@@ -49,7 +58,36 @@ void Scheduler::stop() {
     // drops the rest without reporting it; those items are still active in
     // the database and go back to the queue below.
     engine_->stop();
-    std::int64_t requeued = jobs_.requeue_active();
+    {
+        std::lock_guard lock(mutex_);
+        upkeep_stopping_ = true;
+    }
+    upkeep_cv_.notify_all();
+    if (upkeep_.joinable()) upkeep_.join();
+    // One last try for results the store refused; whatever it still refuses
+    // is lost, and its items go back to the queue below with the rest.
+    commit({}, nullptr, true);
+    {
+        std::lock_guard commit_lock(commit_mutex_);
+        if (!pending_results_.empty())
+            spdlog::error(
+                "scheduler stopped with {} results the store did not take; their items are "
+                "downloaded again",
+                pending_results_.size());
+        pending_results_.clear();
+        released_.clear();
+        std::lock_guard lock(mutex_);
+        counters_.pending_results = 0;
+        released_count_ = 0;
+    }
+    std::int64_t requeued = 0;
+    try {
+        requeued = jobs_.requeue_active();
+    } catch (const std::exception& e) {
+        // Unreachable store: this node's claims run out after the lease and
+        // any node (or this one's next start) puts them back.
+        spdlog::error("scheduler: putting in-flight items back in the queue failed: {}", e.what());
+    }
     std::vector<BlobKey> removals;
     {
         std::lock_guard lock(mutex_);
@@ -89,12 +127,19 @@ void Scheduler::run_feeder() {
     while (true) {
         std::size_t room = 0;
         while (!stopping_) {
-            if (wake_pending_ && (room = feeder_room()) > 0) break;
-            if (wake_pending_) {
+            // While the store refuses results, claim nothing more: its
+            // results could not be stored either. A successful retry wakes us.
+            if (wake_pending_ && !apply_failing_ && (room = feeder_room()) > 0) break;
+            if (wake_pending_ && !apply_failing_) {
                 // Work to hand out, but the network is full: transfers end
                 // without a notification, so look again shortly. A commit
                 // (on_results) or a user action wakes us earlier.
                 wake_cv_.wait_for(lock, options_.feeder_poll);
+            } else if (options_.claim_poll.count() > 0 && !apply_failing_) {
+                // Idle. Other nodes sharing the store add work without
+                // telling us: look again after claim_poll unless woken first.
+                if (wake_cv_.wait_for(lock, options_.claim_poll) == std::cv_status::timeout)
+                    wake_pending_ = true;
             } else {
                 wake_cv_.wait(lock);
             }
@@ -107,11 +152,14 @@ void Scheduler::run_feeder() {
         std::vector<ClaimedItem> claimed;
         try {
             claimed = jobs_.claim_next_items(room);
+            if (claim_failing_) spdlog::info("scheduler: claiming items works again");
+            claim_failing_ = false;
         } catch (const std::exception& e) {
             // A database failure here is not the user's fault and not worth
-            // dying for; try again on the next wake (results keep coming or
-            // a user acts).
-            spdlog::error("scheduler: claiming items failed: {}", e.what());
+            // dying for; try again on the next wake or claim_poll. Logged
+            // once per streak, not once per attempt.
+            if (!claim_failing_) spdlog::error("scheduler: claiming items failed: {}", e.what());
+            claim_failing_ = true;
         }
 
         lock.lock();
@@ -128,7 +176,8 @@ void Scheduler::run_feeder() {
         }
         counters_.in_flight = in_flight_.size();
         if (claimed.size() == room) wake_pending_ = true;  // maybe more to claim once there is room
-        idle_ = claimed.empty() && in_flight_.empty();
+        idle_ = claimed.empty() && in_flight_.empty() && counters_.pending_results == 0 &&
+                released_count_ == 0;
         if (idle_) idle_cv_.notify_all();
         if (!requests.empty()) {
             lock.unlock();
@@ -160,50 +209,213 @@ ItemOutcome outcome_of(const FetchResult& result) {
 }  // namespace
 
 void Scheduler::on_results(std::vector<FetchResult>&& results) {
+    std::vector<ItemOutcome> outcomes;
+    outcomes.reserve(results.size());
+    {
+        std::lock_guard lock(mutex_);
+        for (const FetchResult& result : results) {
+            outcomes.push_back(outcome_of(result));
+            auto found = in_flight_.find(outcomes.back().item);
+            if (found != in_flight_.end()) outcomes.back().lease = found->second.lease;
+        }
+    }
+    commit(std::move(outcomes), &results);
+}
+
+std::size_t Scheduler::drop_oldest_pending() {
+    const std::size_t max = options_.max_pending_results;
+    if (pending_results_.size() <= max) return 0;
+    const std::size_t n = pending_results_.size() - max;
+    for (std::size_t i = 0; i < n; ++i) {
+        // The download is lost; its item is still leased to this node (and
+        // renewed). A cancelled outcome puts it back in the queue once the
+        // store takes writes again. These are small, and few: the feeder
+        // claims nothing while the store refuses results, so no more can be
+        // dropped in one failure streak than the engine held when it began.
+        ItemOutcome give_back;
+        give_back.item = pending_results_[i].item;
+        give_back.lease = pending_results_[i].lease;
+        give_back.reason = FailureReason::cancelled;
+        released_.push_back(std::move(give_back));
+    }
+    pending_results_.erase(pending_results_.begin(),
+                           pending_results_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (!dropping_logged_)
+        spdlog::error(
+            "scheduler: more than {} results waiting for the store; dropping the oldest (their "
+            "items are downloaded again)",
+            max);
+    dropping_logged_ = true;
+    dropped_streak_ += n;
+    return n;
+}
+
+void Scheduler::commit(std::vector<ItemOutcome>&& fresh, const std::vector<FetchResult>* returned,
+                       bool force) {
+    using Clock = std::chrono::steady_clock;
     ApplySummary summary;
-    try {
-        std::vector<ItemOutcome> outcomes;
-        outcomes.reserve(results.size());
-        {
-            std::lock_guard lock(mutex_);
-            for (const FetchResult& result : results) {
-                outcomes.push_back(outcome_of(result));
-                auto found = in_flight_.find(outcomes.back().item);
-                if (found != in_flight_.end()) outcomes.back().lease = found->second.lease;
+    bool stored = false;
+    bool failing = false;
+    std::size_t unstored = 0, released = 0, dropped = 0;
+    auto retry_at = Clock::time_point::max();
+    {
+        std::lock_guard commit_lock(commit_mutex_);
+        pending_results_.insert(pending_results_.end(), std::make_move_iterator(fresh.begin()),
+                                std::make_move_iterator(fresh.end()));
+        dropped = drop_oldest_pending();
+        auto now = Clock::now();
+        bool waiting = !pending_results_.empty() || !released_.empty();
+        // While failing, results arriving before the backoff is over just
+        // queue up behind the others (in order); the upkeep thread retries.
+        if (waiting && (!failing_ || force || now >= next_retry_)) {
+            std::vector<ItemOutcome> with_released;
+            const std::vector<ItemOutcome>* batch = &pending_results_;
+            if (!released_.empty()) {
+                with_released = released_;
+                with_released.insert(with_released.end(), pending_results_.begin(),
+                                     pending_results_.end());
+                batch = &with_released;
+            }
+            try {
+                summary = jobs_.apply_outcomes(*batch);
+                stored = true;
+                if (failing_)
+                    spdlog::info(
+                        "scheduler: the store takes results again: {} stored after {} failed "
+                        "attempts{}",
+                        batch->size(), failed_attempts_,
+                        dropped_streak_
+                            ? fmt::format(" ({} results were dropped meanwhile)", dropped_streak_)
+                            : std::string());
+                pending_results_.clear();
+                released_.clear();
+                failing_ = false;
+                failed_attempts_ = 0;
+                dropping_logged_ = false;
+                dropped_streak_ = 0;
+                retry_delay_ = options_.apply_retry_min;
+            } catch (const std::exception& e) {
+                // Not dropped: the items stay leased to this node (renewed
+                // by the upkeep) until their results are stored. Logged once
+                // per streak; the recovery is logged too.
+                if (!failing_)
+                    spdlog::error(
+                        "scheduler: storing {} results failed, keeping them and retrying: {}",
+                        batch->size(), e.what());
+                failing_ = true;
+                ++failed_attempts_;
+                next_retry_ = now + retry_delay_;
+                retry_delay_ = std::min(retry_delay_ * 2, options_.apply_retry_max);
             }
         }
-        summary = jobs_.apply_outcomes(outcomes);
-    } catch (const std::exception& e) {
-        // The items stay active in the database; the next start requeues them.
-        spdlog::error("scheduler: storing {} results failed: {}", results.size(), e.what());
+        failing = failing_;
+        if (failing_) retry_at = next_retry_;
+        unstored = pending_results_.size();
+        released = released_.size();
     }
-    // On the committer thread, after the apply: every blob renamed so far
-    // is referenced in the database if an item uses it, and the next rename
-    // happens only after we return. Safe to delete what nobody references.
+
+    // Blob removals are safe once every blob renamed so far is referenced in
+    // the database if an item uses it: nothing may wait unstored. On the
+    // committer thread the next rename happens only after we return; on any
+    // other thread only while nothing is in the engine (the feeder cannot
+    // submit while we hold mutex_).
     std::vector<BlobKey> removals = std::move(summary.orphaned);
-    {
+    if (returned) {
         std::lock_guard lock(mutex_);
-        removals.insert(removals.end(), pending_blob_removals_.begin(),
-                        pending_blob_removals_.end());
-        pending_blob_removals_.clear();
+        if (unstored == 0) {
+            removals.insert(removals.end(), pending_blob_removals_.begin(),
+                            pending_blob_removals_.end());
+            pending_blob_removals_.clear();
+        } else {
+            pending_blob_removals_.insert(pending_blob_removals_.end(), removals.begin(),
+                                          removals.end());
+            removals.clear();
+        }
+    } else if (stored) {
+        std::lock_guard lock(mutex_);
+        if (in_flight_.empty()) {
+            removals.insert(removals.end(), pending_blob_removals_.begin(),
+                            pending_blob_removals_.end());
+            pending_blob_removals_.clear();
+            remove_unreferenced_blobs(removals);
+        } else {
+            pending_blob_removals_.insert(pending_blob_removals_.end(), removals.begin(),
+                                          removals.end());
+        }
+        removals.clear();
     }
     remove_unreferenced_blobs(removals);
+
     {
         std::lock_guard lock(mutex_);
-        for (const auto& result : results) {
-            in_flight_.erase(static_cast<ItemId>(result.id));
-            if (result.ok() || result.reason == FailureReason::cancelled) continue;
-            auto index = static_cast<std::size_t>(result.reason);
-            if (index < counters_.failed_by_reason.size()) ++counters_.failed_by_reason[index];
+        if (returned) {
+            for (const auto& result : *returned) {
+                in_flight_.erase(static_cast<ItemId>(result.id));
+                if (result.ok() || result.reason == FailureReason::cancelled) continue;
+                auto index = static_cast<std::size_t>(result.reason);
+                if (index < counters_.failed_by_reason.size()) ++counters_.failed_by_reason[index];
+            }
         }
         counters_.done += summary.done;
         counters_.failed += summary.failed;
         counters_.cancelled += summary.cancelled;
         counters_.bytes += summary.bytes;
         counters_.in_flight = in_flight_.size();
-        wake_pending_ = true;
+        counters_.pending_results = unstored;
+        counters_.dropped_results += dropped;
+        released_count_ = released;
+        apply_failing_ = failing;
+        retry_at_ = retry_at;
+        if (returned || stored) wake_pending_ = true;
     }
     wake_cv_.notify_one();
+    upkeep_cv_.notify_one();  // the next retry may be due at another time now
+}
+
+void Scheduler::run_upkeep() {
+    using Clock = std::chrono::steady_clock;
+    const auto interval = options_.lease / 3;
+    const bool leases = interval.count() > 0;
+    auto next_upkeep = leases ? Clock::now() + interval : Clock::time_point::max();
+    std::unique_lock lock(mutex_);
+    while (!upkeep_stopping_) {
+        auto until = std::min(next_upkeep, retry_at_);
+        if (until == Clock::time_point::max())
+            upkeep_cv_.wait(lock);
+        else
+            upkeep_cv_.wait_until(lock, until);
+        if (upkeep_stopping_) break;
+        auto now = Clock::now();
+        bool retry = now >= retry_at_;
+        bool upkeep = now >= next_upkeep;
+        if (!retry && !upkeep) continue;
+        lock.unlock();
+        if (retry) commit({}, nullptr);
+        if (upkeep) {
+            upkeep_leases();
+            next_upkeep = Clock::now() + interval;
+        }
+        lock.lock();
+    }
+}
+
+void Scheduler::upkeep_leases() {
+    std::int64_t expired = 0;
+    try {
+        jobs_.renew_leases();
+        expired = jobs_.expire_leases();
+        if (upkeep_failing_) spdlog::info("scheduler: renewing leases works again");
+        upkeep_failing_ = false;
+    } catch (const std::exception& e) {
+        // This node's claims run out if this goes on for a lease: other nodes
+        // then redo them and our late results are fenced. Never fatal.
+        if (!upkeep_failing_) spdlog::error("scheduler: renewing leases failed: {}", e.what());
+        upkeep_failing_ = true;
+    }
+    if (expired > 0) {
+        spdlog::info("scheduler: {} items whose lease ran out are back in the queue", expired);
+        wake();
+    }
 }
 
 void Scheduler::cancel_in_engine(const std::vector<ItemId>& ids) {
@@ -247,10 +459,13 @@ void Scheduler::remove_unreferenced_blobs(const std::vector<BlobKey>& blobs) {
 
 SchedulerStats Scheduler::stats() const {
     SchedulerStats out;
+    std::size_t released_count_copy = 0;
     {
         std::lock_guard lock(mutex_);
         out = counters_;
+        released_count_copy = released_count_;
     }
+    out.leased = out.in_flight + out.pending_results + released_count_copy;
     if (engine_) out.engine = engine_->stats();
     try {
         out.queued = jobs_.queued_total();
@@ -265,8 +480,10 @@ SchedulerStats Scheduler::stats() const {
 
 bool Scheduler::wait_idle(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return idle_cv_.wait_for(
-        lock, timeout, [&] { return stopped_ || (idle_ && !wake_pending_ && in_flight_.empty()); });
+    return idle_cv_.wait_for(lock, timeout, [&] {
+        return stopped_ || (idle_ && !wake_pending_ && in_flight_.empty() &&
+                            counters_.pending_results == 0 && released_count_ == 0);
+    });
 }
 
 }  // namespace litchi

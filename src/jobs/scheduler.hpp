@@ -18,6 +18,20 @@
 // through its counters, so while the feeder waits for network room it looks
 // again every feeder_poll.
 //
+// Leases (job_store.hpp): every claimed item is leased to this node. An upkeep
+// thread renews this node's leases and returns every node's expired ones to
+// the queue every lease/3 (waking the feeder when that freed work). A store
+// shared with other nodes gets work the feeder is never told about, so an
+// idle feeder also looks again every claim_poll.
+//
+// Results the store cannot take (apply_outcomes throws: database unreachable,
+// disk full) are kept, in order, and retried with backoff, on the committer
+// thread when more results arrive and on the upkeep thread otherwise; the
+// feeder claims nothing new meanwhile. They stay leased under this node, and
+// renewed, until stored. Beyond max_pending_results the oldest are dropped
+// (their downloads are lost, their blobs left for the orphan sweep) and their
+// items given back to the queue as soon as the store takes writes again.
+//
 // User actions (job_service.hpp) that touch in-flight work call
 // cancel_in_engine() and remove_blobs_when_safe(), so the engine stops what it
 // is doing for a paused, cancelled or deleted job and no blob is removed while
@@ -56,6 +70,18 @@ struct SchedulerOptions {
     // How often the feeder re-reads the engine's counters while it waits for
     // network room (transfers end without telling the scheduler).
     std::chrono::milliseconds feeder_poll{5};
+    // The store's lease (StoreOptions::lease, `--lease`): this node's leases
+    // are renewed, and expired ones returned, every lease/3. 0: no upkeep.
+    std::chrono::milliseconds lease{30'000};
+    // While idle, look for claimable work this often: other nodes sharing the
+    // store add jobs without waking this feeder. 0: only when woken (enough
+    // for a store nobody else writes to; cheap either way, one indexed query).
+    std::chrono::milliseconds claim_poll{1'000};
+    // Results kept for retry while the store refuses them, in outcomes.
+    std::size_t max_pending_results = 10'000;
+    // Retry delays for those: doubling from min up to max.
+    std::chrono::milliseconds apply_retry_min{100};
+    std::chrono::milliseconds apply_retry_max{5'000};
 };
 
 // Counters since start, for /metrics.
@@ -68,6 +94,11 @@ struct SchedulerStats {
     std::uint64_t in_flight = 0;    // items handed to the engine, not yet returned
     std::int64_t queued = 0;        // items waiting in runnable jobs (database)
     std::int64_t leased_total = 0;  // items active under a lease, any node (database)
+    // This node's items active under its leases: in the engine or with a
+    // result waiting to be stored.
+    std::uint64_t leased = 0;
+    std::uint64_t pending_results = 0;  // results the store refused so far, to retry
+    std::uint64_t dropped_results = 0;  // results given up (beyond max_pending_results)
     EngineStats engine{};
 };
 
@@ -116,6 +147,17 @@ class Scheduler {
     // How many more items the engine should get now (0: wait). mutex_ held.
     std::size_t feeder_room() const;
     void on_results(std::vector<FetchResult>&& results);
+    // Stores `fresh` after any results still pending (retrying them if their
+    // backoff is over, or when `force`), then does what follows a store:
+    // blob removals, counters, waking the feeder. `returned`: the engine's
+    // results `fresh` came from (nullptr on a retry).
+    void commit(std::vector<ItemOutcome>&& fresh, const std::vector<FetchResult>* returned,
+                bool force = false);
+    // Drops the oldest pending results beyond the bound; returns how many.
+    // commit_mutex_ held.
+    std::size_t drop_oldest_pending();
+    void run_upkeep();
+    void upkeep_leases();
     void remove_unreferenced_blobs(const std::vector<BlobKey>& blobs);
 
     JobStore& jobs_;
@@ -139,7 +181,31 @@ class Scheduler {
     // Blob deletions that wait for the committer thread (see delete_job).
     std::vector<BlobKey> pending_blob_removals_;
     SchedulerStats counters_;
+    bool apply_failing_ = false;  // mirror of the commit side's, for the feeder
+    // When the upkeep thread should retry pending results (max: none pending).
+    std::chrono::steady_clock::time_point retry_at_ = std::chrono::steady_clock::time_point::max();
+    std::size_t released_count_ = 0;  // mirror of released_.size()
+    bool claim_failing_ = false;      // feeder only: log a failure streak once
+    bool upkeep_failing_ = false;     // upkeep thread only: likewise
+    bool upkeep_stopping_ = false;
+    std::condition_variable upkeep_cv_;  // the upkeep thread waits here
+
+    // The commit side: one store attempt at a time (committer and upkeep
+    // threads). Lock order: commit_mutex_, then mutex_.
+    std::mutex commit_mutex_;
+    std::vector<ItemOutcome> pending_results_;  // oldest first
+    // Items whose results were dropped: cancelled outcomes that give them
+    // back to the queue with the next successful store.
+    std::vector<ItemOutcome> released_;
+    bool failing_ = false;          // the last store attempt threw
+    bool dropping_logged_ = false;  // in the current streak
+    std::uint64_t dropped_streak_ = 0;
+    std::chrono::steady_clock::time_point next_retry_{};
+    std::chrono::milliseconds retry_delay_{0};
+    std::uint64_t failed_attempts_ = 0;  // in the current streak
+
     std::thread feeder_;
+    std::thread upkeep_;
 };
 
 }  // namespace litchi

@@ -7,6 +7,10 @@
 #include "store/sqlite_job_store_impl.hpp"
 #include "store/sqlite_rows.hpp"
 
+// Jobs with items in flight (the partial index jobs_active): active items
+// are found through them and items_job_state, never by scanning all items.
+#define ACTIVE_JOBS "(SELECT id FROM jobs WHERE active > 0)"
+
 namespace litchi {
 
 JobOpResult SqliteJobStore::Impl::pause(UserId user, JobId id) {
@@ -171,24 +175,37 @@ JobOpResult SqliteJobStore::Impl::remove(UserId user, JobId id) {
     return result;
 }
 
-std::int64_t SqliteJobStore::Impl::requeue_active() {
+std::int64_t SqliteJobStore::Impl::requeue(Requeue which) {
     TimeMs now = now_ms();
     StoreChanges pending;
     Transaction txn(db);
-    std::vector<JobId> touched;
+    // One statement: the items go back and say which jobs they belonged to,
+    // so each job's counters move by exactly what moved.
+    std::map<JobId, std::int64_t> per_job;
     {
-        auto stmt = db.prepare("SELECT id FROM jobs WHERE active > 0");
-        while (stmt.step()) touched.push_back(stmt.column_int64(0));
+        auto update =
+            db.prepare(which == Requeue::own_node
+                           ? "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
+                             "lease_until = NULL, updated = ? WHERE job_id IN " ACTIVE_JOBS
+                             " AND state = 'active' AND node = ? RETURNING job_id"
+                           : "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
+                             "lease_until = NULL, updated = ? WHERE job_id IN " ACTIVE_JOBS
+                             " AND state = 'active' AND lease_until < ? RETURNING job_id");
+        update.bind(1, now);
+        if (which == Requeue::own_node)
+            update.bind(2, options.node);
+        else
+            update.bind(2, lease_now());
+        while (update.step()) ++per_job[update.column_int64(0)];
     }
-    auto update =
-        db.prepare("UPDATE items SET state = 'queued', updated = ? WHERE state = 'active'");
-    update.bind(1, now).run();
-    auto requeued = static_cast<std::int64_t>(db.changes());
-    for (JobId id : touched) {
+    if (per_job.empty()) return 0;  // nothing moved; the transaction rolls back unchanged
+    std::int64_t requeued = 0;
+    for (const auto& [id, n] : per_job) {
+        requeued += n;
         auto job = load_job(id);
         if (!job) continue;
-        job->counts.queued += job->counts.active;
-        job->counts.active = 0;
+        job->counts.active -= n;
+        job->counts.queued += n;
         write_job(*job, now);
         pending.items_reset.push_back(*job);
         pending.changed.push_back({*job, false});
@@ -198,9 +215,15 @@ std::int64_t SqliteJobStore::Impl::requeue_active() {
     return requeued;
 }
 
+std::int64_t SqliteJobStore::Impl::renew_leases() {
+    auto update = db.prepare("UPDATE items SET lease_until = ? WHERE job_id IN " ACTIVE_JOBS
+                             " AND state = 'active' AND node = ?");
+    update.bind(1, lease_now() + options.lease.count()).bind(2, options.node).run();
+    return db.changes();
+}
+
 RecoverySummary SqliteJobStore::Impl::recover() {
     RecoverySummary summary;
-    summary.requeued = requeue_active();
     TimeMs now = now_ms();
     Transaction txn(db);
     std::map<JobId, JobCounts> counts;
@@ -239,6 +262,10 @@ RecoverySummary SqliteJobStore::Impl::recover() {
         }
     }
     txn.commit();
+    // Then the claims, found through the counters just made exact: this
+    // node's are left over from its previous run; other nodes' (sharing the
+    // file) are theirs until their lease runs out.
+    summary.requeued = requeue(Requeue::own_node) + requeue(Requeue::expired);
     return summary;
 }
 

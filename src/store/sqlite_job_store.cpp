@@ -198,8 +198,13 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
     std::map<JobId, std::int64_t> quota = share_slots(runnable, max, fairness);
 
     TimeMs now = now_ms();
+    TimeMs lease_until = lease_now() + options.lease.count();
     StoreChanges pending;
     Transaction txn(db);
+    // Lease ids come from a counter in the file, read and written once per
+    // claim inside the write transaction: unique across every connection.
+    LeaseId last_lease = db.query_int64("SELECT value FROM meta WHERE key = 'last_lease_id'");
+    const LeaseId first_lease = last_lease;
     for (const auto& [job_id, count] : quota) {
         auto job = load_job(job_id);
         if (!job) continue;
@@ -211,12 +216,16 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
             select.bind(1, job_id).bind(2, count);
             while (select.step()) items.push_back(sqlite_rows::read_item(select));
         }
-        auto activate = db.prepare("UPDATE items SET state = 'active', updated = ? WHERE id = ?");
+        auto activate = db.prepare(
+            "UPDATE items SET state = 'active', node = ?, lease_id = ?, lease_until = ?, "
+            "updated = ? WHERE id = ?");
         for (auto& item : items) {
-            activate.bind(1, now).bind(2, item.id).run();
+            LeaseId lease = ++last_lease;
+            activate.bind(1, options.node).bind(2, lease).bind(3, lease_until);
+            activate.bind(4, now).bind(5, item.id).run();
             item.state = ItemState::active;
             item.updated = now;
-            claimed.push_back({item.id, job_id, job->user, item.url});
+            claimed.push_back({item.id, job_id, job->user, item.url, lease});
             pending.items.push_back({job->user, std::move(item)});
         }
         auto n = static_cast<std::int64_t>(items.size());
@@ -227,6 +236,10 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
         write_job(*job, now);
         pending.changed.push_back({*job, was_queued});
     }
+    if (last_lease != first_lease)
+        db.prepare("UPDATE meta SET value = ? WHERE key = 'last_lease_id'")
+            .bind(1, last_lease)
+            .run();
     txn.commit();
     changes.push(std::move(pending));
     return claimed;
@@ -241,9 +254,10 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
     Transaction txn(db);
     for (const ItemOutcome& result : outcomes) {
         ItemRecord item;
+        LeaseId held = 0;  // the lease the item is (or was last) claimed under
         {
             auto select = db.prepare(std::string("SELECT ") + sqlite_rows::kItemColumns +
-                                     " FROM items WHERE id = ?");
+                                     ", lease_id FROM items WHERE id = ?");
             select.bind(1, result.item);
             if (!select.step()) {
                 ++summary.ignored;  // deleted meanwhile
@@ -251,6 +265,15 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
                 continue;
             }
             item = sqlite_rows::read_item(select);
+            held = select.column_int64(sqlite_rows::kItemColumnCount);  // NULL reads as 0
+        }
+        // The fence: only the claim the item is under may finish it. Another
+        // lease means ours ran out and the item was requeued (and maybe
+        // claimed again, by any node): that claim's outcome counts, not ours.
+        if (held != result.lease) {
+            ++summary.fenced;
+            if (result.ok()) summary.orphaned.push_back({result.sha256, result.format});
+            continue;
         }
         if (item.state != ItemState::active) {
             ++summary.ignored;  // cancelled meanwhile; its late result changes nothing
@@ -300,7 +323,9 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
             // before this came back): it was not the user's cancel, so it
             // waits in the queue again and is not counted as cancelled.
             item.state = ItemState::queued;
-            auto update = db.prepare("UPDATE items SET state = 'queued', updated = ? WHERE id = ?");
+            auto update = db.prepare(
+                "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
+                "lease_until = NULL, updated = ? WHERE id = ?");
             update.bind(1, now).bind(2, item.id).run();
             ++job.counts.queued;
             ++summary.requeued;
@@ -338,16 +363,6 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
 SqliteJobStore::SqliteJobStore(Database& db, const StoreOptions& options)
     : impl_(std::make_unique<Impl>(db, options)) {}
 
-// TODO(leases, branch sqlite-leases): real leases on SQLite.
-std::int64_t SqliteJobStore::renew_leases() {
-    return 0;
-}
-std::int64_t SqliteJobStore::expire_leases() {
-    return 0;
-}
-std::int64_t SqliteJobStore::leased_total() {
-    return 0;
-}
 SqliteJobStore::~SqliteJobStore() = default;
 
 // Runs `work` under the database lock, then delivers the changes it queued
@@ -504,6 +519,22 @@ ApplySummary SqliteJobStore::apply_outcomes(const std::vector<ItemOutcome>& outc
 
 std::int64_t SqliteJobStore::requeue_active() {
     return write([&](Impl& impl) { return impl.requeue_active(); });
+}
+
+std::int64_t SqliteJobStore::renew_leases() {
+    std::lock_guard lock(impl_->db.mutex());
+    return impl_->renew_leases();
+}
+
+std::int64_t SqliteJobStore::expire_leases() {
+    return write([&](Impl& impl) { return impl.expire_leases(); });
+}
+
+std::int64_t SqliteJobStore::leased_total() {
+    std::lock_guard lock(impl_->db.mutex());
+    // The jobs' counters are exact (every transition updates them in its
+    // transaction): no need to count items.
+    return impl_->db.query_int64("SELECT coalesce(sum(active), 0) FROM jobs WHERE active > 0");
 }
 
 RecoverySummary SqliteJobStore::recover() {

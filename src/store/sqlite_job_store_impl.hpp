@@ -24,6 +24,9 @@ struct SqliteJobStore::Impl {
     ChangeQueue changes;
     FairnessCursor fairness;
 
+    // The lease clock (StoreOptions::clock, injectable for tests).
+    TimeMs lease_now() const { return options.clock ? options.clock() : now_ms(); }
+
     // --- rows ---
 
     std::optional<JobSnapshot> load_job(JobId id);
@@ -49,9 +52,15 @@ struct SqliteJobStore::Impl {
     JobOpResult retry(UserId user, JobId id);
     JobOpResult remove(UserId user, JobId id);
 
-    // --- recovery ---
+    // --- leases and recovery ---
 
-    std::int64_t requeue_active();
+    // Which active items go back to the queue: this node's, or every node's
+    // whose lease ran out.
+    enum class Requeue { own_node, expired };
+    std::int64_t requeue(Requeue which);
+    std::int64_t requeue_active() { return requeue(Requeue::own_node); }
+    std::int64_t expire_leases() { return requeue(Requeue::expired); }
+    std::int64_t renew_leases();
     RecoverySummary recover();
 };
 

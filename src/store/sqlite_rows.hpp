@@ -13,8 +13,9 @@ class Statement;
 
 namespace sqlite_rows {
 
-extern const char* const kJobColumns;   // read_job reads a row selected with these
-extern const char* const kItemColumns;  // read_item likewise
+extern const char* const kJobColumns;        // read_job reads a row selected with these
+extern const char* const kItemColumns;       // read_item likewise
+inline constexpr int kItemColumnCount = 14;  // columns in kItemColumns (extra ones follow)
 
 JobSnapshot read_job(const Statement& stmt);
 ItemRecord read_item(const Statement& stmt);

@@ -3,6 +3,7 @@
 // step to kMigrations, never edit a shipped one.
 #include "store/sqlite_store.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -81,6 +82,33 @@ CREATE INDEX items_job_state ON items(job_id, state, id);
 -- "Does any item still reference this blob?" and image ownership checks.
 CREATE INDEX items_sha256 ON items(sha256) WHERE sha256 IS NOT NULL;
 )sql",
+    // 1 -> 2: leases. A claim records who holds the item (node), under which
+    // claim (lease_id: the fence an outcome must match) and until when
+    // (lease_until, ms since epoch; renewed every lease/3). The columns stay
+    // set after the item finishes (lease_id tells a late duplicate outcome,
+    // ignored, from a fenced one) and are cleared when it goes back to the
+    // queue.
+    R"sql(
+ALTER TABLE items ADD COLUMN node TEXT;
+ALTER TABLE items ADD COLUMN lease_id INTEGER;
+ALTER TABLE items ADD COLUMN lease_until INTEGER;
+-- Items a schema-1 process left in flight belong to no node: give them a
+-- lease that ran out long ago, so the next recovery puts them back.
+UPDATE items SET lease_until = 0 WHERE state = 'active';
+-- Renewal (by node) and expiry (by time) look only at active items, found
+-- through the jobs that have some (their counters are exact) and then
+-- items_job_state. An index on the items themselves would cost every claim
+-- and every outcome an index write (a quarter of the claim+apply time); this
+-- one changes only when a job's active count crosses zero.
+CREATE INDEX jobs_active ON jobs(id) WHERE active > 0;
+-- Small counters that must survive restarts and be shared by every
+-- connection: last_lease_id is the last lease id handed out.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES ('last_lease_id', 0);
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
@@ -88,14 +116,14 @@ static_assert(kMigrationCount == kSchemaVersion, "one migration step per schema 
 
 }  // namespace
 
-void migrate(Database& db) {
+void migrate(Database& db, int up_to) {
     std::lock_guard lock(db.mutex());
     int version = db.user_version();
     if (version > kSchemaVersion)
         throw std::runtime_error(db.file().string() + " has schema version " +
                                  std::to_string(version) + "; this Litchi knows up to " +
                                  std::to_string(kSchemaVersion));
-    for (; version < kSchemaVersion; ++version) {
+    for (; version < std::min(up_to, kSchemaVersion); ++version) {
         Transaction txn(db);
         db.exec(kMigrations[version]);
         db.set_user_version(version +

@@ -13,11 +13,12 @@
 
 namespace litchi {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Brings the schema to kSchemaVersion (PRAGMA user_version), one transaction
 // per step. Idempotent; refuses a file from a newer Litchi (throws).
-void migrate(Database& db);
+// `up_to` stops at an older version: tests make files as an older Litchi did.
+void migrate(Database& db, int up_to = kSchemaVersion);
 
 // A database file named outright (`--db sqlite:PATH`) rather than DATA/litchi.db.
 struct SqliteFile {

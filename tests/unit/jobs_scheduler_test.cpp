@@ -2,7 +2,10 @@
 // 127.0.0.1 inside the test: jobs run to done with exact counts and durable
 // blobs, failures carry their reason, a small job overtakes a big one, pause
 // puts in-flight items back in the queue (not cancelled), cancel and stop do
-// what they promise, and delete removes blobs nobody else uses.
+// what they promise, and delete removes blobs nobody else uses. Leases: the
+// upkeep renews and expires them (and runs what expired), an idle feeder
+// polls for work nobody told it about, and results the store refuses are
+// kept and retried (or, beyond the bound, dropped and their items redone).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -12,6 +15,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +146,83 @@ struct DoneOrder : StoreObserver {
                 done.push_back(change.job.id);
     }
 };
+
+// A JobStore that forwards to a real one, refuses apply_outcomes while told
+// to (as an unreachable database or a full disk would) and counts the lease
+// upkeep calls. Only for these tests.
+class FlakyJobs final : public JobStore {
+  public:
+    explicit FlakyJobs(JobStore& inner) : inner_(inner) {}
+
+    std::atomic<int> fail_next_applies{0};    // throw on the next N calls
+    std::atomic<bool> refuse_applies{false};  // throw on every call while set
+    std::atomic<int> apply_calls{0}, failed_applies{0}, renewals{0}, expiries{0};
+
+    void set_observer(StoreObserver* observer) override { inner_.set_observer(observer); }
+    JobSnapshot create_job(const NewJob& job) override { return inner_.create_job(job); }
+    std::vector<JobSnapshot> list_jobs(UserId user) override { return inner_.list_jobs(user); }
+    std::optional<JobSnapshot> get_job(UserId user, JobId job) override {
+        return inner_.get_job(user, job);
+    }
+    void visit_jobs(UserId user, const JobsVisitor& visit) override {
+        inner_.visit_jobs(user, visit);
+    }
+    std::optional<ItemPage> list_items(UserId user, JobId job, const ItemQuery& query) override {
+        return inner_.list_items(user, job, query);
+    }
+    std::optional<ItemRecord> get_item(UserId user, JobId job, ItemId item) override {
+        return inner_.get_item(user, job, item);
+    }
+    std::optional<ImageFormat> find_user_blob(UserId user, std::string_view sha256) override {
+        return inner_.find_user_blob(user, sha256);
+    }
+    bool blob_referenced(std::string_view sha256) override {
+        return inner_.blob_referenced(sha256);
+    }
+    JobOpResult pause_job(UserId user, JobId job) override { return inner_.pause_job(user, job); }
+    JobOpResult resume_job(UserId user, JobId job) override { return inner_.resume_job(user, job); }
+    JobOpResult cancel_job(UserId user, JobId job) override { return inner_.cancel_job(user, job); }
+    JobOpResult retry_job(UserId user, JobId job) override { return inner_.retry_job(user, job); }
+    JobOpResult delete_job(UserId user, JobId job) override { return inner_.delete_job(user, job); }
+    std::vector<ClaimedItem> claim_next_items(std::size_t max) override {
+        return inner_.claim_next_items(max);
+    }
+    ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) override {
+        ++apply_calls;
+        if (refuse_applies || fail_next_applies.fetch_sub(1) > 0) {
+            ++failed_applies;
+            throw std::runtime_error("database unreachable (test)");
+        }
+        return inner_.apply_outcomes(outcomes);
+    }
+    std::int64_t requeue_active() override { return inner_.requeue_active(); }
+    std::int64_t renew_leases() override {
+        ++renewals;
+        return inner_.renew_leases();
+    }
+    std::int64_t expire_leases() override {
+        ++expiries;
+        return inner_.expire_leases();
+    }
+    RecoverySummary recover() override { return inner_.recover(); }
+    std::int64_t queued_total() override { return inner_.queued_total(); }
+    std::int64_t leased_total() override { return inner_.leased_total(); }
+    bool has_runnable() override { return inner_.has_runnable(); }
+
+  private:
+    JobStore& inner_;
+};
+
+// Polls `condition` until true or 15 s; returns its last value.
+template <class Condition>
+bool eventually(Condition condition) {
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return condition();
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
 
 class JobsScheduler : public ::testing::Test {
   protected:
@@ -385,6 +466,132 @@ TEST_F(JobsScheduler, DeleteRemovesBlobsNoOtherJobUses) {
     deleted = service.delete_job(bob, b.id);
     ASSERT_EQ(deleted.unreferenced.size(), 1u);
     EXPECT_FALSE(blobs.contains(item.sha256, item.format)) << "the last user's delete removes it";
+    scheduler.stop();
+}
+
+TEST_F(JobsScheduler, RefusedResultsAreKeptAndRetriedUntilStored) {
+    FlakyJobs flaky(store.jobs());
+    flaky.fail_next_applies = 3;
+    auto opts = options(2);
+    opts.apply_retry_min = 20ms;
+    opts.apply_retry_max = 50ms;
+    Scheduler scheduler(flaky, blobs, opts);
+    JobService service(flaky, scheduler);
+    scheduler.start();
+    auto ok = urls("/img/retry", 6);
+    auto job = service.create_job({alice, "retry", views(ok)});
+    // Nothing else arrives after the engine is done: the retries come from
+    // the scheduler's own timer.
+    auto snap =
+        wait_for(alice, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.state, JobState::done);
+    EXPECT_EQ(snap.counts.done, 6) << "no result lost, none counted twice";
+    expect_exact(alice, job.id);
+    EXPECT_EQ(flaky.failed_applies, 3);
+    EXPECT_GT(flaky.apply_calls, 3);
+    ASSERT_TRUE(scheduler.wait_idle(15s));
+    auto stats = scheduler.stats();
+    EXPECT_EQ(stats.done, 6u);
+    EXPECT_EQ(stats.pending_results, 0u);
+    EXPECT_EQ(stats.dropped_results, 0u);
+    EXPECT_EQ(stats.leased, 0u);
+    ItemQuery done;
+    done.state = ItemState::done;
+    auto page = store.jobs().list_items(alice, job.id, done);
+    ASSERT_TRUE(page);
+    for (const auto& item : page->items) EXPECT_TRUE(blobs.contains(item.sha256, item.format));
+    scheduler.stop();
+}
+
+TEST_F(JobsScheduler, ResultsBeyondTheBoundAreDroppedAndTheirItemsRedone) {
+    FlakyJobs flaky(store.jobs());
+    flaky.refuse_applies = true;
+    auto opts = options(4);
+    opts.max_pending_results = 2;
+    opts.apply_retry_min = 10ms;
+    opts.apply_retry_max = 20ms;
+    Scheduler scheduler(flaky, blobs, opts);
+    JobService service(flaky, scheduler);
+    scheduler.start();
+    auto ok = urls("/img/drop", 5);
+    auto job = service.create_job({alice, "drop", views(ok)});
+    // All five come back from the engine; the store takes none of them.
+    ASSERT_TRUE(eventually([&] {
+        auto stats = scheduler.stats();
+        return stats.in_flight == 0 && stats.pending_results + stats.dropped_results == 5;
+    }));
+    auto stats = scheduler.stats();
+    EXPECT_EQ(stats.pending_results, 2u) << "bounded";
+    EXPECT_EQ(stats.dropped_results, 3u);
+    EXPECT_EQ(stats.leased, 5u) << "all still leased to this node";
+    EXPECT_EQ(store.jobs().get_job(alice, job.id)->counts.active, 5);
+
+    // The store is back: the two kept results are stored, the three dropped
+    // items go back to the queue and are downloaded again.
+    flaky.refuse_applies = false;
+    auto snap =
+        wait_for(alice, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.counts.done, 5);
+    expect_exact(alice, job.id);
+    ASSERT_TRUE(scheduler.wait_idle(15s));
+    EXPECT_EQ(scheduler.stats().leased, 0u);
+    EXPECT_EQ(scheduler.stats().done, 5u);
+    scheduler.stop();
+}
+
+TEST_F(JobsScheduler, UpkeepRenewsAndExpiresEveryThirdOfTheLease) {
+    FlakyJobs flaky(store.jobs());
+    auto opts = options(1);
+    opts.lease = 30ms;
+    Scheduler scheduler(flaky, blobs, opts);
+    scheduler.start();
+    EXPECT_TRUE(eventually([&] { return flaky.renewals >= 3 && flaky.expiries >= 3; }));
+    scheduler.stop();
+    int renewals = flaky.renewals;
+    EXPECT_EQ(renewals, flaky.renewals) << "no upkeep after stop";
+}
+
+// Another node (a second store on the same file) claimed items and died: once
+// their leases run out this node's upkeep returns them and its feeder, which
+// nobody woke and which does not poll here, runs them.
+TEST_F(JobsScheduler, ExpiredClaimsOfADeadNodeAreRunHere) {
+    StoreOptions other;
+    other.node = "dead";
+    other.lease = 100ms;
+    other.recover_on_open = false;
+    SqliteStore dead(dir.path(), other);
+    auto ok = urls("/img/dead", 3);
+    std::vector<NewItem> items;
+    for (const auto& url : ok) items.push_back({url, FailureReason::none});
+    auto job = dead.jobs().create_job({alice, "orphaned", items});
+    ASSERT_EQ(dead.jobs().claim_next_items(10).size(), 3u);
+
+    auto opts = options(2);
+    opts.lease = 60ms;
+    opts.claim_poll = 0ms;
+    Scheduler scheduler(store.jobs(), blobs, opts);
+    scheduler.start();
+    auto snap =
+        wait_for(alice, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.counts.done, 3);
+    expect_exact(alice, job.id);
+    scheduler.stop();
+}
+
+// Work added to the store behind the scheduler's back (by another node) is
+// found by the idle feeder's poll.
+TEST_F(JobsScheduler, IdleFeederPollsForWorkNobodyToldItAbout) {
+    auto opts = options(2);
+    opts.claim_poll = 20ms;
+    Scheduler scheduler(store.jobs(), blobs, opts);
+    scheduler.start();
+    ASSERT_TRUE(scheduler.wait_idle(15s));
+    std::vector<NewItem> items;
+    for (const auto& url : urls("/img/poll", 2)) items.push_back({url, FailureReason::none});
+    auto job = store.jobs().create_job({bob, "unannounced", items});  // no wake()
+    auto snap =
+        wait_for(bob, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.counts.done, 2);
     scheduler.stop();
 }
 

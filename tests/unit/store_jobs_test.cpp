@@ -24,6 +24,7 @@ using testing::TempDir;
 ItemOutcome done_result(const ClaimedItem& item, std::string sha = "") {
     ItemOutcome r;
     r.item = item.item;
+    r.lease = item.lease;
     r.http_status = 200;
     r.attempts = 1;
     if (sha.empty()) {
@@ -42,6 +43,7 @@ ItemOutcome done_result(const ClaimedItem& item, std::string sha = "") {
 ItemOutcome failed_result(const ClaimedItem& item, FailureReason reason, int status = 0) {
     ItemOutcome r;
     r.item = item.item;
+    r.lease = item.lease;
     r.reason = reason;
     r.http_status = status;
     r.attempts = 2;
