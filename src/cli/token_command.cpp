@@ -1,12 +1,16 @@
-// `litchi token create NAME [--data DIR]`: a new API token for a user,
-// printed on stdout and nowhere else (only its hash is stored). Opens the
-// store without crash recovery, so it is safe while a server runs on DIR.
+// `litchi token create NAME [--data DIR] [--db URL]`: a new API token for a
+// user, printed on stdout and nowhere else (only its hash is stored). Works
+// on the server's store: DATA/litchi.db, or the database --db (LITCHI_DB)
+// names. Opens the store without crash recovery, so it is safe while
+// servers run on it.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "cli/commands.hpp"
-#include "store/sqlite_store.hpp"
+#include "cli/db_flag.hpp"
+#include "store/store.hpp"
 #include "store/user_store.hpp"
 
 namespace litchi::cli {
@@ -15,6 +19,7 @@ namespace {
 struct TokenCreateOptions {
     std::string name;
     std::string data_dir = "var";
+    std::string db;
 };
 
 int run_token_create(const TokenCreateOptions& opt) {
@@ -22,14 +27,20 @@ int run_token_create(const TokenCreateOptions& opt) {
         std::cerr << "litchi token create: not a valid user name\n";
         return 2;
     }
-    if (!std::filesystem::is_regular_file(SqliteStore::database_path(opt.data_dir))) {
-        std::cerr << "litchi token create: no database in " << opt.data_dir
+    auto location = db_location(opt.db, opt.data_dir, "litchi token create");
+    if (!location) return 2;
+    // Opening a SQLite file that is not there would create an empty store
+    // (with no users) in the wrong place: most likely --data is mistyped.
+    // A PostgreSQL database is the operator's; it is migrated if empty.
+    if (location->kind == StoreLocation::Kind::sqlite &&
+        !std::filesystem::is_regular_file(location->sqlite_file)) {
+        std::cerr << "litchi token create: no database at " << location->sqlite_file.string()
                   << " (start `litchi serve` or `litchi user add` first)\n";
         return 2;
     }
     try {
-        // No recovery: a server may be running downloads on this folder.
-        auto store = open_store(*parse_store_location("", opt.data_dir), tool_store_options());
+        // No recovery: a server may be running downloads on this store.
+        auto store = open_store(*location, tool_store_options());
         auto& users = store->users();
         auto user = users.find_user(opt.name);
         if (!user) {
@@ -40,6 +51,7 @@ int run_token_create(const TokenCreateOptions& opt) {
         std::cout << issued.token << "\n";
         return 0;
     } catch (const std::exception& e) {
+        // Store errors name the database with any password redacted.
         std::cerr << "litchi token create: " << e.what() << "\n";
         return 1;
     }
@@ -54,6 +66,7 @@ void add_token_command(CLI::App& app, int& status) {
     auto* create = token->add_subcommand("create", "Print a new API token for a user");
     create->add_option("name", opt->name, "User name")->required();
     create->add_option("--data", opt->data_dir, "The server's data folder")->capture_default_str();
+    add_db_option(create, opt->db);
     create->callback([opt, &status] { status = run_token_create(*opt); });
 }
 

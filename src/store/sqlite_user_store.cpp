@@ -2,52 +2,26 @@
 #include "store/sqlite_user_store.hpp"
 
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
-#include <array>
 #include <mutex>
 #include <stdexcept>
 
 #include "crypto/sha256.hpp"
 #include "store/database.hpp"
+#include "store/user_secrets.hpp"
 
 namespace litchi {
 namespace {
 
-constexpr std::size_t kTokenBytes = 32;
-// Writing last_used on every request would turn reads into writes.
-constexpr TimeMs kLastUsedResolutionMs = 60'000;
-
-std::string hex(const unsigned char* bytes, std::size_t size) {
-    std::string out(size * 2 + 1, '\0');
-    sodium_bin2hex(out.data(), out.size(), bytes, size);
-    out.pop_back();
-    return out;
-}
+using user_secrets::check_password;
+using user_secrets::hash_password;
+using user_secrets::kLastUsedResolutionMs;
+using user_secrets::password_matches;
 
 std::optional<TimeMs> optional_time(const Statement& stmt, int column) {
     if (stmt.is_null(column)) return std::nullopt;
     return stmt.column_int64(column);
-}
-
-UserError check_password(std::string_view password, const UserLimits& limits) {
-    if (password.size() < limits.min_password_length ||
-        password.size() > limits.max_password_length)
-        return UserError::invalid_password;
-    return UserError::none;
-}
-
-std::string hash_password(std::string_view password) {
-    std::array<char, crypto_pwhash_STRBYTES> out{};
-    if (crypto_pwhash_str(out.data(), password.data(), password.size(),
-                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-        throw std::runtime_error("argon2id: out of memory");
-    return std::string(out.data());
-}
-
-bool password_matches(const std::string& stored_hash, std::string_view password) {
-    const char* text = password.empty() ? "" : password.data();  // never a null pointer
-    return crypto_pwhash_str_verify(stored_hash.c_str(), text, password.size()) == 0;
 }
 
 }  // namespace
@@ -76,11 +50,7 @@ const std::string& SqliteUserStore::dummy_hash() {
     // A hash to verify against when the name is unknown, so that both paths
     // cost one argon2 run. Its password is random and thrown away. Made on
     // first use: opening the store (every CLI command) should not pay for it.
-    std::call_once(dummy_hash_once_, [this] {
-        std::array<unsigned char, 16> random{};
-        randombytes_buf(random.data(), random.size());
-        dummy_hash_ = hash_password(hex(random.data(), random.size()));
-    });
+    std::call_once(dummy_hash_once_, [this] { dummy_hash_ = user_secrets::dummy_password_hash(); });
     return dummy_hash_;
 }
 
@@ -101,14 +71,14 @@ CreateUserResult SqliteUserStore::create_user(std::string_view name, std::string
     std::string hash = hash_password(password);  // slow: outside the lock
 
     std::lock_guard lock(db_.mutex());
-    {
-        auto exists = db_.prepare("SELECT 1 FROM users WHERE name = ?");
-        exists.bind(1, name);
-        if (exists.step()) return {std::nullopt, UserError::name_taken};
-    }
     UserRecord user{0, std::string(name), now_ms()};
-    auto insert = db_.prepare("INSERT INTO users(name, password_hash, created) VALUES (?, ?, ?)");
+    // The constraint decides, not a check first: another process (a CLI
+    // command beside the server) may insert the same name in between.
+    auto insert = db_.prepare(
+        "INSERT INTO users(name, password_hash, created) VALUES (?, ?, ?) "
+        "ON CONFLICT(name) DO NOTHING");
     insert.bind(1, name).bind(2, hash).bind(3, user.created).run();
+    if (db_.changes() == 0) return {std::nullopt, UserError::name_taken};
     user.id = db_.last_insert_rowid();
     return {user, UserError::none};
 }
@@ -172,17 +142,8 @@ std::string UserStore::hash_token(std::string_view token) {
 
 IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,
                                           std::optional<std::chrono::milliseconds> lifetime) {
-    std::array<unsigned char, kTokenBytes> random{};
-    randombytes_buf(random.data(), random.size());
-    std::string encoded(
-        sodium_base64_ENCODED_LEN(kTokenBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-    sodium_bin2base64(encoded.data(), encoded.size(), random.data(), random.size(),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    encoded.resize(std::char_traits<char>::length(encoded.c_str()));
-    sodium_memzero(random.data(), random.size());
-
     IssuedToken issued;
-    issued.token = std::string(kTokenPrefix) + encoded;
+    issued.token = user_secrets::new_token();
     issued.record.user = user;
     issued.record.kind = kind;
     issued.record.created = now_ms();
@@ -206,9 +167,7 @@ IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,
 
 std::optional<Authenticated> SqliteUserStore::authenticate(std::string_view token) {
     // Cheap shape check first: no hashing or query for obvious garbage.
-    if (token.size() < kTokenPrefix.size() + 40 || token.size() > 128 ||
-        token.substr(0, kTokenPrefix.size()) != kTokenPrefix)
-        return std::nullopt;
+    if (!user_secrets::plausible_token(token)) return std::nullopt;
     std::string hash = hash_token(token);
     TimeMs now = now_ms();
 
@@ -230,8 +189,13 @@ std::optional<Authenticated> SqliteUserStore::authenticate(std::string_view toke
     auto last_used = optional_time(stmt, 4);
     stmt.reset();
     if (!last_used || now - *last_used >= kLastUsedResolutionMs) {
-        auto touch = db_.prepare("UPDATE tokens SET last_used = ? WHERE id = ?");
-        touch.bind(1, now).bind(2, auth.token_id).run();
+        // Bookkeeping only: a failed write must not turn a valid token away.
+        try {
+            auto touch = db_.prepare("UPDATE tokens SET last_used = ? WHERE id = ?");
+            touch.bind(1, now).bind(2, auth.token_id).run();
+        } catch (const std::exception& e) {
+            spdlog::warn("store: could not record a token's last use: {}", e.what());
+        }
     }
     return auth;
 }

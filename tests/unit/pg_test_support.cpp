@@ -199,4 +199,51 @@ std::string pg_test_server() {
     return PgTestServer::instance().uri();
 }
 
+namespace {
+
+std::string pg_temp(const std::string& command, const std::string& dir,
+                    const std::string& more = "") {
+    auto script = std::string(LITCHI_SOURCE_DIR) + "/scripts/pg-temp.sh";
+    auto done =
+        run_command("bash " + shell_quote(script) + " " + command + " " + shell_quote(dir) + more);
+    if (done.status != 0)
+        throw std::runtime_error("scripts/pg-temp.sh " + command + " " + dir + " failed:\n" +
+                                 done.output);
+    return last_line(done.output);
+}
+
+}  // namespace
+
+PrivatePgServer::PrivatePgServer() {
+    static std::mt19937_64 random{std::random_device{}()};
+    static std::mutex random_mutex;
+    std::uint64_t suffix;
+    {
+        std::lock_guard lock(random_mutex);
+        suffix = random();
+    }
+    dir_ = (std::filesystem::path("/tmp") /
+            ("litchi-pgp-" + std::to_string(::getpid()) + "-" + std::to_string(suffix)))
+               .string();
+    uri_ = pg_temp("start", dir_, " --owner " + std::to_string(::getpid()));
+    if (uri_.rfind("postgresql://", 0) != 0)
+        throw std::runtime_error("scripts/pg-temp.sh start printed no URI: " + uri_);
+}
+
+PrivatePgServer::~PrivatePgServer() {
+    try {
+        pg_temp("stop", dir_);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "%s\n", error.what());
+    }
+}
+
+void PrivatePgServer::restart() {
+    uri_ = pg_temp("restart", dir_);
+}
+
+void PrivatePgServer::kill() {
+    pg_temp("kill", dir_);
+}
+
 }  // namespace litchi::testing

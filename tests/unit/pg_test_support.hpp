@@ -24,4 +24,30 @@ std::string fresh_pg_database();
 // starting the server if needed; for tests that administer the server itself.
 std::string pg_test_server();
 
+// A throwaway server of one test's own, for tests that restart or crash the
+// server (the shared one above may be an outside server, LITCHI_TEST_PG, or
+// serve other test processes at once: never disturb it). Always started with
+// scripts/pg-temp.sh, whatever the environment says; this process is its
+// --owner. Costs about a second to start.
+class PrivatePgServer {
+  public:
+    // Throws std::runtime_error (the script's output) if it cannot start.
+    PrivatePgServer();
+    ~PrivatePgServer();
+    PrivatePgServer(const PrivatePgServer&) = delete;
+    PrivatePgServer& operator=(const PrivatePgServer&) = delete;
+
+    // Its `litchi` database.
+    const std::string& uri() const { return uri_; }
+    // Stops it (fast: clients are disconnected) and starts it again on the
+    // same port with the same data; returns once it accepts connections.
+    void restart();
+    // Crashes it (SIGKILL to every server process); restart() recovers.
+    void kill();
+
+  private:
+    std::string dir_;
+    std::string uri_;
+};
+
 }  // namespace litchi::testing

@@ -1,26 +1,35 @@
 // Users, passwords and tokens: argon2id verification, token issue/lookup,
-// revocation and expiry, and that only a hash of a token is stored.
+// revocation and expiry, that only a hash of a token is stored, and how often
+// last_used is written. Every test runs on both backends (store_backends.hpp).
 #include <gtest/gtest.h>
 
 #include <thread>
 
-#include "store/sqlite_store.hpp"
-#include "store_test_support.hpp"
+#include "store_backends.hpp"
 
 namespace litchi {
 namespace {
 
+using testing::Backend;
 using testing::kPassword;
-using testing::TempDir;
+using testing::StoreBackend;
 
-class StoreUsers : public ::testing::Test {
+StoreOptions user_test_options() {
+    auto options = tool_store_options();
+    options.pool_size = 4;
+    return options;
+}
+
+class StoreUsers : public ::testing::TestWithParam<Backend> {
   protected:
-    TempDir dir;
-    SqliteStore store{dir.path()};
-    UserStore& users = store.users();
+    StoreBackend db{GetParam()};
+    std::unique_ptr<Store> store = db.open(user_test_options());
+    UserStore& users = store->users();
 };
 
-TEST_F(StoreUsers, CreatesAndVerifiesUsers) {
+LITCHI_BOTH_BACKENDS(StoreUsers);
+
+TEST_P(StoreUsers, CreatesAndVerifiesUsers) {
     EXPECT_EQ(users.user_count(), 0);
     auto created = users.create_user("alice", kPassword);
     ASSERT_TRUE(created.user) << to_string(created.error);
@@ -39,7 +48,7 @@ TEST_F(StoreUsers, CreatesAndVerifiesUsers) {
     EXPECT_FALSE(users.find_user("ALICE"));
 }
 
-TEST_F(StoreUsers, RejectsBadNamesPasswordsAndDuplicates) {
+TEST_P(StoreUsers, RejectsBadNamesPasswordsAndDuplicates) {
     EXPECT_EQ(users.create_user("", kPassword).error, UserError::invalid_name);
     EXPECT_EQ(users.create_user("has space", kPassword).error, UserError::invalid_name);
     EXPECT_EQ(users.create_user(std::string(65, 'a'), kPassword).error, UserError::invalid_name);
@@ -49,19 +58,19 @@ TEST_F(StoreUsers, RejectsBadNamesPasswordsAndDuplicates) {
     EXPECT_EQ(users.user_count(), 1);
 }
 
-TEST_F(StoreUsers, PasswordIsStoredAsArgon2idHash) {
+TEST_P(StoreUsers, PasswordIsStoredAsArgon2idHash) {
     auto user = users.create_user("carol", kPassword).user;
     ASSERT_TRUE(user);
-    std::lock_guard lock(store.database().mutex());
-    auto stmt = store.database().prepare("SELECT password_hash FROM users WHERE id = ?");
-    stmt.bind(1, user->id);
-    ASSERT_TRUE(stmt.step());
-    std::string hash(stmt.column_text(0));
-    EXPECT_EQ(hash.rfind("$argon2id$", 0), 0u) << hash;
-    EXPECT_EQ(hash.find(kPassword), std::string::npos);
+    auto id = std::to_string(user->id);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM users WHERE id = " + id +
+                        " AND substr(password_hash, 1, 10) = '$argon2id$'"),
+              1);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM users WHERE id = " + id +
+                        " AND password_hash LIKE '%" + std::string(kPassword) + "%'"),
+              0);
 }
 
-TEST_F(StoreUsers, SetPasswordReplacesTheOldOne) {
+TEST_P(StoreUsers, SetPasswordReplacesTheOldOne) {
     auto user = users.create_user("dave", kPassword).user;
     ASSERT_TRUE(user);
     EXPECT_EQ(users.set_password(user->id, "another long password"), UserError::none);
@@ -70,7 +79,7 @@ TEST_F(StoreUsers, SetPasswordReplacesTheOldOne) {
     EXPECT_EQ(users.set_password(9999, "another long password"), UserError::not_found);
 }
 
-TEST_F(StoreUsers, TokensAuthenticateAndOnlyTheirHashIsStored) {
+TEST_P(StoreUsers, TokensAuthenticateAndOnlyTheirHashIsStored) {
     auto user = users.create_user("erin", kPassword).user;
     ASSERT_TRUE(user);
     auto issued = users.create_token(user->id, TokenKind::api);
@@ -90,16 +99,19 @@ TEST_F(StoreUsers, TokensAuthenticateAndOnlyTheirHashIsStored) {
     // Two tokens are never the same.
     EXPECT_NE(users.create_token(user->id, TokenKind::api).token, issued.token);
 
-    std::lock_guard lock(store.database().mutex());
-    auto stmt = store.database().prepare("SELECT hash, last_used FROM tokens WHERE id = ?");
-    stmt.bind(1, issued.record.id);
-    ASSERT_TRUE(stmt.step());
-    EXPECT_EQ(stmt.column_text(0), UserStore::hash_token(issued.token));
-    EXPECT_EQ(stmt.column_text(0).find(issued.token), std::string::npos);
-    EXPECT_FALSE(stmt.is_null(1)) << "authenticate records last_used";
+    auto id = std::to_string(issued.record.id);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM tokens WHERE id = " + id + " AND hash = '" +
+                        UserStore::hash_token(issued.token) + "'"),
+              1);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM tokens WHERE hash LIKE '%" +
+                        issued.token.substr(3, 20) + "%'"),
+              0);
+    EXPECT_EQ(
+        db.scalar("SELECT count(*) FROM tokens WHERE id = " + id + " AND last_used IS NOT NULL"), 1)
+        << "authenticate records last_used";
 }
 
-TEST_F(StoreUsers, GarbageAndUnknownTokensAreRejected) {
+TEST_P(StoreUsers, GarbageAndUnknownTokensAreRejected) {
     EXPECT_FALSE(users.authenticate(""));
     EXPECT_FALSE(users.authenticate("lt_"));
     EXPECT_FALSE(users.authenticate("Bearer something"));
@@ -108,7 +120,7 @@ TEST_F(StoreUsers, GarbageAndUnknownTokensAreRejected) {
     EXPECT_FALSE(users.authenticate(std::string("lt_\0\xff\xfe", 6) + std::string(40, 'a')));
 }
 
-TEST_F(StoreUsers, RevokedTokensAreRejected) {
+TEST_P(StoreUsers, RevokedTokensAreRejected) {
     auto user = users.create_user("frank", kPassword).user;
     ASSERT_TRUE(user);
     auto a = users.create_token(user->id, TokenKind::session);
@@ -133,7 +145,7 @@ TEST_F(StoreUsers, RevokedTokensAreRejected) {
     EXPECT_TRUE(listed[1].revoked);
 }
 
-TEST_F(StoreUsers, ExpiredTokensAreRejected) {
+TEST_P(StoreUsers, ExpiredTokensAreRejected) {
     auto user = users.create_user("heidi", kPassword).user;
     ASSERT_TRUE(user);
     auto session = users.create_token(user->id, TokenKind::session);
@@ -148,15 +160,91 @@ TEST_F(StoreUsers, ExpiredTokensAreRejected) {
     EXPECT_TRUE(users.authenticate(session.token));
 }
 
-TEST_F(StoreUsers, TokensSurviveReopen) {
+TEST_P(StoreUsers, TokensSurviveReopen) {
     std::string token;
     auto user = users.create_user("ivan", kPassword).user;
     ASSERT_TRUE(user);
     token = users.create_token(user->id, TokenKind::api).token;
-    SqliteStore reopened(dir.path());
-    auto auth = reopened.users().authenticate(token);
+    auto reopened = db.open(user_test_options());
+    auto auth = reopened->users().authenticate(token);
     ASSERT_TRUE(auth);
     EXPECT_EQ(auth->user.name, "ivan");
+}
+
+TEST_P(StoreUsers, LastUsedIsWrittenAtMostOnceAMinute) {
+    auto user = users.create_user("judy", kPassword).user;
+    ASSERT_TRUE(user);
+    auto issued = users.create_token(user->id, TokenKind::api);
+    auto id = std::to_string(issued.record.id);
+    auto last_used = [&] { return db.scalar("SELECT last_used FROM tokens WHERE id = " + id); };
+    ASSERT_TRUE(users.authenticate(issued.token));
+    EXPECT_GT(last_used(), 0);
+
+    // Used 30 s ago: a request now is no write.
+    TimeMs recent = now_ms() - 30'000;
+    db.exec("UPDATE tokens SET last_used = " + std::to_string(recent) + " WHERE id = " + id);
+    ASSERT_TRUE(users.authenticate(issued.token));
+    EXPECT_EQ(last_used(), recent);
+
+    // Used 61 s ago: written again.
+    TimeMs old = now_ms() - 61'000;
+    db.exec("UPDATE tokens SET last_used = " + std::to_string(old) + " WHERE id = " + id);
+    ASSERT_TRUE(users.authenticate(issued.token));
+    EXPECT_GT(last_used(), old + 60'000);
+    auto listed = users.list_tokens(user->id);
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].last_used, last_used());
+}
+
+TEST_P(StoreUsers, FailingToRecordLastUseDoesNotFailAuthentication) {
+    auto user = users.create_user("kim", kPassword).user;
+    ASSERT_TRUE(user);
+    auto issued = users.create_token(user->id, TokenKind::api);
+    // Every write of last_used now fails inside the database.
+    if (db.is_postgresql()) {
+        db.exec(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'last_used is read-only'; END $$");
+        db.exec(
+            "CREATE TRIGGER refuse_last_used BEFORE UPDATE OF last_used ON tokens "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()");
+    } else {
+        db.exec(
+            "CREATE TRIGGER refuse_last_used BEFORE UPDATE OF last_used ON tokens "
+            "BEGIN SELECT RAISE(ABORT, 'last_used is read-only'); END");
+    }
+    for (int i = 0; i < 3; ++i) {
+        auto auth = users.authenticate(issued.token);
+        ASSERT_TRUE(auth) << "attempt " << i;
+        EXPECT_EQ(auth->user.id, user->id);
+    }
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM tokens WHERE last_used IS NOT NULL"), 0);
+    // The store still works afterwards (on PostgreSQL: the pool's connections).
+    EXPECT_TRUE(users.token_active(issued.record.id));
+    EXPECT_EQ(users.user_count(), 1);
+}
+
+TEST_P(StoreUsers, NamesThatCannotExistAreNeverLookedUp) {
+    ASSERT_TRUE(users.create_user("alice", kPassword).user);
+    // A NUL ends a text parameter on PostgreSQL: "alice\0x" must not find alice.
+    std::string with_nul("alice\0x", 7);
+    EXPECT_FALSE(users.find_user(with_nul));
+    EXPECT_FALSE(users.verify_password(with_nul, kPassword));
+    EXPECT_FALSE(users.find_user("\xff\xfe"));
+    EXPECT_FALSE(users.verify_password("\xff\xfe", kPassword));
+    EXPECT_TRUE(users.verify_password("alice", kPassword));
+}
+
+TEST_P(StoreUsers, SameNameFromTwoStoresIsTakenOnce) {
+    auto other = db.open(user_test_options());
+    std::optional<CreateUserResult> first, second;
+    std::thread a([&] { first = users.create_user("lena", kPassword); });
+    std::thread b([&] { second = other->users().create_user("lena", kPassword); });
+    a.join();
+    b.join();
+    EXPECT_NE(first->user.has_value(), second->user.has_value());
+    EXPECT_EQ((first->user ? second : first)->error, UserError::name_taken);
+    EXPECT_EQ(users.user_count(), 1);
 }
 
 }  // namespace
