@@ -67,7 +67,11 @@ CREATE TABLE jobs (
     rate_at          bigint NOT NULL DEFAULT 0,  -- when rate was last computed
     rate_finished    bigint NOT NULL DEFAULT 0,  -- done + failed then
     progress_at      bigint NOT NULL DEFAULT 0,  -- when the last progress entry was logged
-    progress_pending boolean NOT NULL DEFAULT false
+    progress_pending boolean NOT NULL DEFAULT false,
+    -- Bounds of the job's item ids (created in one COPY, so nearly contiguous):
+    -- an unfiltered page of items is a primary-key range scan.
+    first_item       bigint NOT NULL DEFAULT 0,
+    last_item        bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX jobs_user ON jobs(user_id, id);
 CREATE INDEX jobs_runnable ON jobs(user_id, id)
