@@ -28,6 +28,14 @@
 
 namespace litchi {
 
+namespace {
+
+// Any constant: the advisory lock that makes reserving a block of item ids
+// one step for every node (create_job).
+constexpr const char* kItemIdLock = "7311906424510532";
+
+}  // namespace
+
 // --- rows ---
 
 namespace pg_rows {
@@ -291,81 +299,78 @@ void PgJobStore::Impl::note_progress(PgJobRow& row, TimeMs now, LogWriter& log, 
 // --- creation ---
 
 JobSnapshot PgJobStore::Impl::create_job(const NewJob& request) {
-    // Most of the COPY body is built outside the transaction (a retry reuses
-    // it): each row is "<job id><rest><time>\n" and only <rest> is known yet.
-    std::vector<std::size_t> starts;
-    std::string rests;
+    auto n = static_cast<std::int64_t>(request.items.size());
+    // The job's id and a block of item ids, in a short transaction of their
+    // own: the advisory lock makes nextval + setval one step for every node,
+    // and is held for this statement pair only, not for the COPY. Ids taken
+    // by a creation that then fails are never reused (gaps are fine).
+    auto [job_id, first_item] = pool.transaction([&](pg::Connection& conn) {
+        conn.exec(std::string("SELECT pg_advisory_xact_lock(") + kItemIdLock + ")");
+        auto ids = conn.exec(
+            "SELECT nextval('jobs_id_seq'), CASE WHEN $1 > 0 THEN "
+            "setval('items_id_seq', nextval('items_id_seq') + $1 - 1) - $1 + 1 ELSE 0 END",
+            pg::Params().add(n));
+        return std::make_pair(ids.int64(0, 0), ids.int64(0, 1));
+    });
+    // Items are written with COPY, the body built before the transaction (a
+    // retried transaction reuses it).
+    TimeMs now = this->now();
+    std::string body;
     std::int64_t queued = 0, failed = 0;
-    rests.reserve(request.items.size() * 64);
-    starts.reserve(request.items.size());
-    for (std::size_t i = 0; i < request.items.size(); ++i) {
-        const NewItem& item = request.items[i];
-        starts.push_back(rests.size());
-        rests += '\t';
-        rests += std::to_string(i);
-        rests += '\t';
-        pg::copy_escape(rests, item.url);
-        if (item.refused == FailureReason::none) {
-            rests += "\tqueued\t\\N\t";
-            ++queued;
-        } else {
-            rests += "\tfailed\t";
-            rests += to_string(item.refused);
-            rests += '\t';
-            ++failed;
+    {
+        std::string job_field = "\t" + std::to_string(job_id) + "\t";
+        std::string time_field = "\t" + std::to_string(now) + "\n";
+        body.reserve(request.items.size() * (64 + job_field.size() + time_field.size()));
+        for (std::int64_t i = 0; i < n; ++i) {
+            const NewItem& item = request.items[i];
+            body += std::to_string(first_item + i);
+            body += job_field;
+            body += std::to_string(i);
+            body += '\t';
+            pg::copy_escape(body, item.url);
+            if (item.refused == FailureReason::none) {
+                body += "\tqueued\t\\N";
+                ++queued;
+            } else {
+                body += "\tfailed\t";
+                body += to_string(item.refused);
+                ++failed;
+            }
+            body += time_field;
         }
     }
-    return pool.transaction([&](pg::Connection& conn) {
-        TimeMs now = this->now();
-        PgJobRow row;
-        JobSnapshot& job = row.job;
-        job.user = request.user;
-        job.created = job.updated = now;
-        job.counts.total = static_cast<std::int64_t>(request.items.size());
-        job.counts.queued = queued;
-        job.counts.failed = failed;
-        sqlite_rows::settle_state(job);
-        settle_eta(job);
-        auto ids = conn.exec("SELECT nextval('jobs_id_seq'), nextval('items_id_seq')");
-        job.id = ids.int64(0, 0);
-        // Items get ids above this one (the sequence only grows), and the
-        // last one this session takes is the job's last item.
-        ItemId first_item = ids.int64(0, 1) + 1;
-        job.name = request.name.empty() ? "job " + std::to_string(job.id) : request.name;
-        pg::Params params;
-        params.add(job.id).add(job.user).add(job.name).add(to_string(job.state)).add(now);
-        params.add(job.counts.total).add(queued).add(failed);
-        if (job.eta)
-            params.add(*job.eta);
-        else
-            params.add_null();
+    JobSnapshot job;
+    job.id = job_id;
+    job.user = request.user;
+    job.name = request.name.empty() ? "job " + std::to_string(job.id) : request.name;
+    job.created = job.updated = now;
+    job.counts.total = n;
+    job.counts.queued = queued;
+    job.counts.failed = failed;
+    sqlite_rows::settle_state(job);
+    settle_eta(job);
+    pg::Params params;
+    params.add(job.id).add(job.user).add(job.name).add(to_string(job.state)).add(now);
+    params.add(job.counts.total).add(queued).add(failed);
+    if (job.eta)
+        params.add(*job.eta);
+    else
+        params.add_null();
+    params.add(n ? first_item : 0).add(n ? first_item + n - 1 : 0);
+    pool.transaction([&](pg::Connection& conn) {
         conn.exec(
             "INSERT INTO jobs(id, user_id, name, state, created, updated, total, queued, failed, "
-            "eta, progress_at) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $5)",
+            "eta, progress_at, first_item, last_item) "
+            "VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $5, $10, $11)",
             params);
-        if (!request.items.empty()) {
-            std::string prefix = std::to_string(job.id);
-            std::string suffix = std::to_string(now) + "\n";
-            std::string body;
-            body.reserve(rests.size() + request.items.size() * (prefix.size() + suffix.size()));
-            for (std::size_t i = 0; i < starts.size(); ++i) {
-                std::size_t end = i + 1 < starts.size() ? starts[i + 1] : rests.size();
-                body += prefix;
-                body.append(rests, starts[i], end - starts[i]);
-                body += suffix;
-            }
-            conn.copy_in("COPY items(job_id, position, url, state, reason, updated) FROM STDIN",
+        if (n)
+            conn.copy_in("COPY items(id, job_id, position, url, state, reason, updated) FROM STDIN",
                          body);
-            conn.exec(
-                "UPDATE jobs SET first_item = $2, last_item = currval('items_id_seq') "
-                "WHERE id = $1",
-                pg::Params().add(job.id).add(first_item));
-        }
         LogWriter log;
         log.add(job.user, LoggedKind::job_created, job.id, pg::encode_job(job));
         log.write(conn, now);
-        return job;
     });
+    return job;
 }
 
 // --- claims ---
