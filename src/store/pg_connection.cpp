@@ -81,6 +81,22 @@ Params& Params::add_text_array(const std::vector<std::string>& values) {
     values_.emplace_back(std::move(text));
     return *this;
 }
+Params& Params::add_float_array(const std::vector<std::optional<double>>& values) {
+    std::string text = "{";
+    char buffer[32];
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i) text += ',';
+        if (!values[i]) {
+            text += "NULL";
+            continue;
+        }
+        auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, *values[i]);
+        text.append(buffer, ec == std::errc() ? end : buffer);
+    }
+    text += '}';
+    values_.emplace_back(std::move(text));
+    return *this;
+}
 std::vector<const char*> Params::pointers() const {
     std::vector<const char*> out;
     out.reserve(values_.size());

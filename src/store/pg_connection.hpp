@@ -65,6 +65,8 @@ class Params {
     Params& add_array(const std::vector<std::int64_t>& values);
     // A text[] literal (elements quoted and escaped).
     Params& add_text_array(const std::vector<std::string>& values);
+    // A double precision[] literal; nullopt elements are NULL.
+    Params& add_float_array(const std::vector<std::optional<double>>& values);
 
     int size() const { return static_cast<int>(values_.size()); }
     // Pointers for PQexecParams; valid while this object is unchanged.

@@ -67,7 +67,11 @@ CREATE TABLE jobs (
     rate_at          bigint NOT NULL DEFAULT 0,  -- when rate was last computed
     rate_finished    bigint NOT NULL DEFAULT 0,  -- done + failed then
     progress_at      bigint NOT NULL DEFAULT 0,  -- when the last progress entry was logged
-    progress_pending boolean NOT NULL DEFAULT false
+    progress_pending boolean NOT NULL DEFAULT false,
+    -- The job's item ids (a contiguous block): an unfiltered page of items
+    -- is a primary-key range scan.
+    first_item       bigint NOT NULL DEFAULT 0,
+    last_item        bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX jobs_user ON jobs(user_id, id);
 CREATE INDEX jobs_runnable ON jobs(user_id, id)
@@ -77,9 +81,12 @@ CREATE INDEX jobs_progress_pending ON jobs(progress_at) WHERE progress_pending;
 -- An active item is leased: `node` claimed it under `lease_id` (from the
 -- lease_ids sequence, fresh per claim) until `lease_until` (ms). Results are
 -- applied only WHERE state = 'active' AND lease_id = the claim's id.
+-- A job's items are written by one COPY with ids reserved as a block from
+-- items_id_seq (contiguous). No foreign key to jobs: its per-row check would
+-- double the cost of a million-line job; deleting a job deletes its items.
 CREATE TABLE items (
     id          bigserial PRIMARY KEY,
-    job_id      bigint NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    job_id      bigint NOT NULL,
     position    bigint NOT NULL,
     url         text NOT NULL,
     state       text NOT NULL,

@@ -1,0 +1,129 @@
+// The PostgreSQL job store's inside, shared by its two files: pg_job_store.cpp
+// (rows, the event-log writer, creation, reads, claims, outcomes, leases) and
+// pg_job_actions.cpp (the user's state changes, recovery, progress flushing).
+//
+// Every write runs in one pg::Pool::transaction and takes its row locks in one
+// global order, so that transactions of different nodes never deadlock:
+// jobs (FOR UPDATE, in id order), then items, then users (the event counters,
+// in id order, taken by LogWriter::write just before the commit).
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/logged_event.hpp"
+#include "store/fair_share.hpp"
+#include "store/pg_connection.hpp"
+#include "store/pg_job_store.hpp"
+#include "store/sqlite_rows.hpp"  // settle_state, is_runnable: one rule for both backends
+
+namespace litchi {
+
+// A job row with the columns only the store sees: the rate estimator's
+// reference point and the progress coalescing state.
+struct PgJobRow {
+    JobSnapshot job;
+    JobState before = JobState::queued;  // the state when read (state change => log at once)
+    TimeMs rate_at = 0;
+    std::int64_t rate_finished = 0;
+    TimeMs progress_at = 0;
+    bool progress_pending = false;
+};
+
+namespace pg_rows {
+
+// Columns read_job reads (starting at `column`), and read_item likewise.
+extern const char* const kJobColumns;
+extern const char* const kItemColumns;
+inline constexpr int kJobColumnCount = 19;
+inline constexpr int kItemColumnCount = 14;
+
+PgJobRow read_job(const pg::Result& result, int row, int column = 0);
+ItemRecord read_item(const pg::Result& result, int row, int column = 0);
+
+}  // namespace pg_rows
+
+// The event-log entries of one transaction. write() numbers them per user
+// (users locked in id order), inserts them and notifies, all in the
+// transaction that made the change, so a user's entries are numbered in
+// commit order.
+class LogWriter {
+  public:
+    void add(UserId user, LoggedKind kind, JobId job, std::string body);
+    bool empty() const { return entries_.empty(); }
+    void write(pg::Connection& conn, TimeMs now);
+
+  private:
+    struct Entry {
+        UserId user;
+        LoggedKind kind;
+        JobId job;
+        std::string body;
+    };
+    std::vector<Entry> entries_;
+};
+
+struct PgJobStore::Impl {
+    Impl(pg::Pool& connection_pool, const StoreOptions& store_options)
+        : pool(connection_pool), options(store_options) {
+        if (!options.clock) options.clock = [] { return now_ms(); };
+    }
+
+    pg::Pool& pool;
+    StoreOptions options;
+    std::mutex fairness_mutex;
+    FairnessCursor fairness;  // this process's turn; each node keeps its own
+
+    TimeMs now() const { return options.clock(); }
+
+    // --- rows ---
+
+    // Locks and reads jobs in id order; `where` selects them (e.g.
+    // "id = ANY($1)"), `params` fill it.
+    std::vector<PgJobRow> lock_jobs(pg::Connection& conn, const std::string& where,
+                                    const pg::Params& params, bool skip_locked = false);
+    std::optional<PgJobRow> lock_user_job(pg::Connection& conn, UserId user, JobId id);
+    // Writes every column of these jobs back (one statement).
+    void write_jobs(pg::Connection& conn, const std::vector<PgJobRow*>& rows);
+    std::vector<ItemId> active_items(pg::Connection& conn, JobId job);
+    std::vector<JobSnapshot> list_jobs(pg::Connection& conn, UserId user);
+
+    // --- the event log ---
+
+    // A job's counts or state changed: log a progress entry now (state
+    // changed, `force`, or the last one is progress_interval old) with a
+    // fresh rate/eta, or mark it pending for flush_progress().
+    void note_progress(PgJobRow& row, TimeMs now, LogWriter& log, bool force = false);
+    // The rate/eta rule (see the design in pg_job_store.cpp).
+    static void update_rate(PgJobRow& row, TimeMs now);
+    static void settle_eta(JobSnapshot& job);
+
+    // --- the calls ---
+
+    JobSnapshot create_job(const NewJob& request);
+    std::vector<ClaimedItem> claim(std::size_t max);
+    ApplySummary apply(const std::vector<ItemOutcome>& outcomes);
+    std::int64_t renew_leases();
+    std::int64_t expire_leases();
+
+    JobOpResult pause(UserId user, JobId id);
+    JobOpResult resume(UserId user, JobId id);
+    JobOpResult cancel(UserId user, JobId id);
+    JobOpResult retry(UserId user, JobId id);
+    JobOpResult remove(UserId user, JobId id);
+    std::int64_t requeue_active();
+    RecoverySummary recover();
+    std::optional<TimeMs> flush_progress();
+
+    // Puts active items back to queued in the jobs `rows` (locked), those of
+    // `node` only unless empty, or only those whose lease ended before
+    // `expired_before` when set. Fixes the counters and logs the items (a
+    // few per job) or items_reset. Returns how many.
+    std::int64_t requeue_items(pg::Connection& conn, std::vector<PgJobRow>& rows,
+                               const std::string& node, std::optional<TimeMs> expired_before,
+                               TimeMs now, LogWriter& log);
+};
+
+}  // namespace litchi
