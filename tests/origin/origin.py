@@ -32,8 +32,9 @@ Paths (every path also accepts the query parameters listed at the end):
                              seen so far except those to /requests, /hits and
                              /formats, by path without the query string (how many
                              times each image was fetched, for "downloaded once" checks).
-  /served?path=P             JSON {"path","times"}: time.time() stamps at which the
-                             response for path P finished sending (after any delay).
+  /served?path=P             JSON {"path","arrived","times"}: time.time() stamps at
+                             which each request for path P arrived, and at which its
+                             response finished sending (after any delay).
   /reset/<n>.png             headers + half of the body, then a TCP RST (SO_LINGER 0).
   /truncated/<n>.png         Content-Length larger than the body, then close.
   /drip/<n>.png              1 byte per second, Content-Length set.
@@ -391,6 +392,7 @@ class OriginHandler(BaseHTTPRequestHandler):
         about_origin = parts.path in STAT_PATHS or parts.path.startswith("/hits/")
         if not about_origin:
             self.server.requests.record(parts.path)
+            self.server.arrived.record(parts.path)
         delay = self.query.get("delay", ["0" if about_origin else str(self.server.latency_ms)])[0]
         try:
             delay_ms = min(max(int(delay), 0), MAX_DELAY_MS)
@@ -521,7 +523,8 @@ def r_requests(h):
 @route(r"/served")
 def r_served(h):
     path = h.query.get("path", [""])[0]
-    h.send_json({"path": path, "times": h.server.served.report(path)["times"]})
+    h.send_json({"path": path, "arrived": h.server.arrived.report(path)["times"],
+                 "times": h.server.served.report(path)["times"]})
 
 
 @route(r"/reset/" + LABEL + r"\.png")
@@ -645,6 +648,7 @@ class OriginServer(ThreadingHTTPServer):
         self.hits = HitCounter()
         self.requests = PathCounter()
         self.served = HitCounter()
+        self.arrived = HitCounter()
         self.latency_ms = latency_ms
         self.verbose = verbose
         super().__init__(address, OriginHandler)
