@@ -88,7 +88,8 @@ cleanup() {
     if ((KEEP)); then
         echo "cluster.sh: kept $TMP (logs: $TMP/n*.log, $TMP/nginx/error.log)" >&2
     else
-        rm -rf "$TMP"
+        # A second pass: a process that was just stopping may have written a log line meanwhile.
+        rm -rf "$TMP" 2>/dev/null || rm -rf "$TMP"
     fi
     exit "$code"
 }
@@ -150,10 +151,10 @@ http {
     client_max_body_size 0;
 
     upstream litchi {
-        # Round robin. A node that refuses connections is skipped for 10 s.
+        # Round robin. A node that refuses connections is skipped for 3 s.
 EOF
     for ((i = 1; i <= NODES; i++)); do
-        echo "        server 127.0.0.1:$((BASE_PORT + i - 1)) max_fails=1 fail_timeout=10s;"
+        echo "        server 127.0.0.1:$((BASE_PORT + i - 1)) max_fails=1 fail_timeout=3s;"
     done
     cat <<'EOF'
         keepalive 32;

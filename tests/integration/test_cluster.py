@@ -212,7 +212,9 @@ class ClusterTest(ClusterCase):
         for _, url in claimed:
             path = url.split("127.0.0.1:", 1)[1].split("/", 1)[1].split("?")[0]
             arrived = self.origin.get_json(f"/served?path=/{path}")["arrived"]
-            later = [t for t in arrived if t > killed_at]
+            # (A request n2 had already written may be parsed by the origin a
+            # moment after the kill: arrivals within 0.25 s are n2's own.)
+            later = [t for t in arrived if t > killed_at + 0.25]
             self.assertTrue(later, f"{path} was not downloaded again after the kill")
             self.assertGreaterEqual(min(later) - killed_at, lease * 2 / 3 - 0.05, path)
         duplicates = sum(n - 1 for n in self.origin_counts("b").values())
