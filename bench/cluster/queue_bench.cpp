@@ -37,9 +37,10 @@ double seconds_since(Clock::time_point start) {
 }
 
 [[noreturn]] void usage(const std::string& message) {
-    std::cerr << "litchi_queue_bench: " << message
-              << "\nusage: litchi_queue_bench --db URL|sqlite:PATH [--items N] [--threads K] [--batch B] "
-                 "[--stores S]\n";
+    std::cerr
+        << "litchi_queue_bench: " << message
+        << "\nusage: litchi_queue_bench --db URL|sqlite:PATH [--items N] [--threads K] [--batch B] "
+           "[--stores S]\n";
     std::exit(2);
 }
 
@@ -47,7 +48,8 @@ long parse_number(std::string_view flag, const char* text, long low, long high) 
     char* end = nullptr;
     long value = std::strtol(text, &end, 10);
     if (end == text || *end != '\0' || value < low || value > high)
-        usage(std::string(flag) + " must be a number in " + std::to_string(low) + ".." + std::to_string(high));
+        usage(std::string(flag) + " must be a number in " + std::to_string(low) + ".." +
+              std::to_string(high));
     return value;
 }
 
@@ -76,12 +78,18 @@ int main(int argc, char** argv) {
         std::string_view flag = argv[i];
         if (i + 1 >= argc) usage(std::string(flag) + " needs a value");
         const char* value = argv[++i];
-        if (flag == "--db") db = value;
-        else if (flag == "--items") items = parse_number(flag, value, 1, 100000000);
-        else if (flag == "--threads") threads = parse_number(flag, value, 1, 256);
-        else if (flag == "--batch") batch = parse_number(flag, value, 1, 100000);
-        else if (flag == "--stores") stores = parse_number(flag, value, 1, 256);
-        else usage("unknown flag " + std::string(flag));
+        if (flag == "--db")
+            db = value;
+        else if (flag == "--items")
+            items = parse_number(flag, value, 1, 100000000);
+        else if (flag == "--threads")
+            threads = parse_number(flag, value, 1, 256);
+        else if (flag == "--batch")
+            batch = parse_number(flag, value, 1, 100000);
+        else if (flag == "--stores")
+            stores = parse_number(flag, value, 1, 256);
+        else
+            usage("unknown flag " + std::string(flag));
     }
     if (db.empty()) usage("--db is required");
     std::string error;
@@ -118,7 +126,8 @@ int main(int argc, char** argv) {
         auto create_start = Clock::now();
         auto created = first.jobs().create_job(job);
         double create_s = seconds_since(create_start);
-        std::cerr << "created job " << created.id << " (" << items << " items) in " << create_s << " s\n";
+        std::cerr << "created job " << created.id << " (" << items << " items) in " << create_s
+                  << " s\n";
         job.items.clear();
         job.items.shrink_to_fit();
 
@@ -136,7 +145,8 @@ int main(int argc, char** argv) {
                         auto start = Clock::now();
                         auto claimed = jobs.claim_next_items(static_cast<std::size_t>(batch));
                         auto claimed_at = Clock::now();
-                        totals.claim_us += std::chrono::duration_cast<std::chrono::microseconds>(claimed_at - start)
+                        totals.claim_us += std::chrono::duration_cast<std::chrono::microseconds>(
+                                               claimed_at - start)
                                                .count();
                         ++totals.claims;
                         if (claimed.empty()) {
@@ -158,9 +168,9 @@ int main(int argc, char** argv) {
                             outcomes.push_back(std::move(outcome));
                         }
                         auto summary = jobs.apply_outcomes(outcomes);
-                        totals.apply_us +=
-                            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - claimed_at)
-                                .count();
+                        totals.apply_us += std::chrono::duration_cast<std::chrono::microseconds>(
+                                               Clock::now() - claimed_at)
+                                               .count();
                         ++totals.applies;
                         totals.items += static_cast<long>(summary.done);
                         totals.fenced += static_cast<long>(summary.fenced);
@@ -186,7 +196,8 @@ int main(int argc, char** argv) {
             totals.claims ? totals.claim_us / 1000.0 / static_cast<double>(totals.claims) : 0.0,
             totals.applies ? totals.apply_us / 1000.0 / static_cast<double>(totals.applies) : 0.0);
         if (done != items) {
-            std::cerr << "litchi_queue_bench: the job ended with " << done << " done of " << items << "\n";
+            std::cerr << "litchi_queue_bench: the job ended with " << done << " done of " << items
+                      << "\n";
             return 1;
         }
     } catch (const std::exception& e) {
