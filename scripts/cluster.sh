@@ -59,7 +59,9 @@ done
 [[ $BASE_PORT =~ ^[0-9]+$ ]] && ((BASE_PORT >= 1024 && BASE_PORT + NODES <= 65536)) || die "bad --base-port"
 [[ $LISTEN =~ ^[0-9.]+:[0-9]+$ ]] || die "--listen must be IPv4HOST:PORT"
 [ -x "$BIN" ] || die "no litchi binary at $BIN (run 'make build', or pass --bin)"
-"$BIN" serve --help 2>/dev/null | grep -q -- '--db' || die "$BIN has no 'serve --db' (too old a build?)"
+# (Not `| grep -q`: with pipefail, grep leaving early would fail the pipe.)
+help=$("$BIN" serve --help 2>&1 || true)
+[[ $help == *--db* ]] || die "$BIN has no 'serve --db' (too old a build?)"
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || die "nginx not found: scripts/install-deps.sh cluster (as root)"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -f "$WEB/index.html" ] || echo "cluster.sh: no web app in $WEB (make web); the nodes serve a placeholder page" >&2
