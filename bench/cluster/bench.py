@@ -56,7 +56,7 @@ from test_server import LitchiServer  # noqa: E402
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 RESULTS = HERE / "results.json"
-QUEUE_BENCH = ROOT / "build" / "release" / "bench" / "cluster" / "litchi_queue_bench"
+QUEUE_BENCH = Path(os.environ.get("LITCHI_QUEUE_BENCH", ROOT / "build" / "release" / "bench" / "cluster" / "litchi_queue_bench"))
 BIG_JOB = 1_000_000
 POLL_S = 0.05
 RUN_TIMEOUT_S = 900
