@@ -98,9 +98,16 @@ def sqlite_node(root, jobs, extra=()):
 
 # --- (i) throughput ------------------------------------------------------------
 
-def part_throughput(pg, origin, images, jobs):
+def merge_rows(old, new, key):
+    """Rows of a previous run (results.json) for configurations not measured now, then the new ones."""
+    fresh = {key(r) for r in new}
+    return [r for r in old or [] if key(r) not in fresh] + new
+
+
+def part_throughput(pg, origin, images, jobs, backends):
     rows = []
-    configs = [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 3)]
+    configs = [c for c in [("sqlite", 1), ("postgresql", 1), ("postgresql", 2), ("postgresql", 3)]
+               if c[0] in backends]
     for run, (backend, nodes) in enumerate(configs):
         urls = [origin.url(f"/img/t{run}-{i}.png") for i in range(images)]
         with lt.temp_dir("litchi-bench-cluster-") as root:
@@ -126,20 +133,24 @@ def part_throughput(pg, origin, images, jobs):
         rows.append({"backend": backend, "nodes": nodes, "jobs": jobs, "images": images, "seconds": elapsed,
                      "per_s": images / elapsed})
         log(f"    {elapsed:.2f} s, {images / elapsed:.1f} images/s")
-    base = next(r["per_s"] for r in rows if r["backend"] == "postgresql" and r["nodes"] == 1)
+    return rows
+
+
+def add_ratios(rows):
+    base = next((r["per_s"] for r in rows if r["backend"] == "postgresql" and r["nodes"] == 1), None)
     for row in rows:
-        row["ratio"] = row["per_s"] / base
+        row["ratio"] = row["per_s"] / base if base else float("nan")
     return rows
 
 
 # --- (ii) the queue alone --------------------------------------------------------
 
-def part_queue(pg, items, threads_list):
+def part_queue(pg, items, threads_list, backends):
     if not os.access(QUEUE_BENCH, os.X_OK):
         raise RuntimeError(f"{QUEUE_BENCH} missing: cmake --build --preset release --target litchi_queue_bench")
     rows = []
     for threads in threads_list:
-        for backend in ("postgresql", "sqlite"):
+        for backend in [b for b in ("postgresql", "sqlite") if b in backends]:
             with lt.temp_dir("litchi-bench-queue-") as root:
                 db = pg.fresh_database() if backend == "postgresql" else f"sqlite:{root / 'queue.db'}"
                 log(f"(ii) queue: {backend}, {items} items, {threads} threads")
@@ -207,9 +218,11 @@ def latency_stats(origin, cluster_sql, job_id, posted_at, records, remote_nodes)
     }
 
 
-def part_latency(pg, origin, images, jobs):
+def part_latency(pg, origin, images, jobs, backends):
     rows = []
     with lt.temp_dir("litchi-bench-latency-") as root:
+        if "postgresql" not in backends:
+            return part_latency_sqlite(origin, images, jobs)
         cluster = ct.Cluster(pg.fresh_database(), root, count=3, extra_args=["-j", str(jobs)]).start()
         try:
             token = cluster.add_user("bench")
@@ -223,6 +236,13 @@ def part_latency(pg, origin, images, jobs):
             rows.append(row)
         finally:
             cluster.stop()
+    if "sqlite" in backends:
+        rows += part_latency_sqlite(origin, images, jobs)
+    return rows
+
+
+def part_latency_sqlite(origin, images, jobs):
+    rows = []
     with lt.temp_dir("litchi-bench-latency-") as root:
         server, token = sqlite_node(root, jobs)
         try:
@@ -252,11 +272,11 @@ def peak_rss_kib(pid):
     return 0
 
 
-def part_accept(pg):
+def part_accept(pg, backends):
     body = "".join(f"http://127.0.0.1:9/img/{i}.png\n" for i in range(BIG_JOB)).encode()
     extra = ["--max-urls", str(BIG_JOB), "--max-body", str(len(body) + 1024), "--read-timeout", "600"]
     rows = []
-    for backend in ("sqlite", "postgresql"):
+    for backend in [b for b in ("sqlite", "postgresql") if b in backends]:
         with lt.temp_dir("litchi-bench-accept-") as root:
             if backend == "sqlite":
                 server, token = sqlite_node(root, 1, extra)
@@ -358,6 +378,8 @@ def main():
     parser.add_argument("--queue-threads", default="1,4")
     parser.add_argument("--latency-images", type=int, default=600)
     parser.add_argument("--parts", default="i,ii,iii,iv")
+    parser.add_argument("--backends", default="sqlite,postgresql",
+                        help="measure only these; rows of the others are kept from results.json")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -370,14 +392,20 @@ def main():
     pg = TempPostgres()
     origin = lt.Origin(latency_ms=args.latency).__enter__()
     try:
+        backends = set(args.backends.split(","))
         if "i" in parts:
-            results["throughput"] = part_throughput(pg, origin, args.images, args.jobs)
+            rows = part_throughput(pg, origin, args.images, args.jobs, backends)
+            results["throughput"] = add_ratios(merge_rows(results.get("throughput"), rows,
+                                                          lambda r: (r["backend"], r["nodes"])))
         if "ii" in parts:
-            results["queue"] = part_queue(pg, args.queue_items, [int(t) for t in args.queue_threads.split(",")])
+            rows = part_queue(pg, args.queue_items, [int(t) for t in args.queue_threads.split(",")], backends)
+            results["queue"] = merge_rows(results.get("queue"), rows, lambda r: (r["backend"], r["threads"]))
         if "iii" in parts:
-            results["latency"] = part_latency(pg, origin, args.latency_images, args.jobs)
+            rows = part_latency(pg, origin, args.latency_images, args.jobs, backends)
+            results["latency"] = merge_rows(results.get("latency"), rows, lambda r: r["setup"])
         if "iv" in parts:
-            results["accept"] = part_accept(pg)
+            results["accept"] = merge_rows(results.get("accept"), part_accept(pg, backends),
+                                           lambda r: r["backend"])
     finally:
         origin.stop()
         pg.stop()
