@@ -175,8 +175,16 @@ def watch_items(port, token, post, until_done_of):
     ws.recv_json()  # hello
     posted_at = time.time()
     job = post()
-    ws.send_json({"type": "subscribe", "job": job["id"], "items": True})
     records = []
+    # Subscribe once this node has the job (its `job` created message): a
+    # node other than the one that created it learns of it from the log, and
+    # refuses a subscription to a job it does not know yet (not_found).
+    while True:
+        message = ws.recv_json()
+        records.append((time.time(), message))
+        if message.get("type") == "job" and message["job"]["id"] == job["id"]:
+            break
+    ws.send_json({"type": "subscribe", "job": job["id"], "items": True})
     while True:
         message = ws.recv_json()
         records.append((time.time(), message))

@@ -14,7 +14,9 @@ images take a delay, all on 127.0.0.1. What users of a cluster rely on:
      says 503 degraded while it is down, and the job finishes exactly;
   e. one user never sees another's job, on any node, by any route;
   f. the log is durable: after every node restarted, a client holding seq S
-     gets a replay (not a snapshot) from any node.
+     gets a replay (not a snapshot) from any node;
+  g. a job created on one node can be followed item by item on another at
+     once (the 201 is all a client waits for).
 
 Each case gets a fresh database and fresh nodes; (d) its own PostgreSQL.
 Waits are on conditions with deadlines (cluster_testing.wait_for).
@@ -372,6 +374,32 @@ class ClusterTest(ClusterCase):
                 events.append(event)
         self.assertEqual([e["data"] for e in events], expected)
         self.assertEqual([e["id"] for e in events], [m["seq"] for m in expected])
+
+
+class SubscribeElsewhereTest(ClusterCase):
+    def test_g_subscribe_on_another_node_right_after_create(self):
+        cluster = self.make_cluster()
+        n1, n2, n3 = cluster.nodes
+        ws = ct.open_ws(n3.port, self.alice)
+        self.addCleanup(ws.close)
+        self.assertEqual(ws.recv_json()["type"], "hello")
+        job = n1.client(self.alice).create_job(self.urls(30, "g", 200))
+        # Right after the 201 from n1: n3 may not have read the job from the
+        # log yet, but it is the user's job and the subscription must hold.
+        ws.send_json({"type": "subscribe", "job": job["id"], "items": True})
+        messages = []
+        deadline = time.monotonic() + JOB_TIMEOUT
+        while time.monotonic() < deadline:
+            messages.append(ws.recv_json())
+            if messages[-1]["type"] in ("subscribed", "error"):
+                break
+        self.assertEqual(messages[-1]["type"], "subscribed", messages[-1])
+        done_items = set()
+        while len(done_items) < 30 and time.monotonic() < deadline:
+            message = ws.recv_json()
+            if message["type"] == "item" and message["item"]["state"] == "done":
+                done_items.add(message["item"]["id"])
+        self.assertEqual(len(done_items), 30)
 
 
 class PostgresOutageTest(ClusterCase):
