@@ -4,11 +4,20 @@ LISTEN ?= 127.0.0.1:9527
 DATA ?= var
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: run test check deps deps-test build build-asan web web-deps test-deps bench format clean
+.PHONY: run cluster test check deps deps-test build build-asan web web-deps test-deps bench format clean
 
 ## make run: install what is missing, build, start the server with its embedded SQLite store.
 run: deps build web
 	build/release/litchi serve --listen $(LISTEN) --data $(DATA) --web web/dist
+
+## make cluster: the same, scaled out on this machine: a throwaway PostgreSQL,
+## three nodes (127.0.0.1:9531-9533) sharing it and one blob folder, and an
+## nginx load balancer on 127.0.0.1:9527 (docs/scale-out.md). Ctrl-C stops all.
+## CLUSTER_ARGS go to scripts/cluster.sh, e.g. CLUSTER_ARGS="--nodes 2 -- -j 8".
+CLUSTER_ARGS ?=
+cluster: deps build web
+	@scripts/install-deps.sh cluster
+	scripts/cluster.sh --listen $(LISTEN) $(CLUSTER_ARGS)
 
 ## make test: everything (C++ unit + integration, web unit, browser, conformance), on the ASan+UBSan build.
 test: deps-test check build-asan web test-deps

@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh            build + run
 #   scripts/install-deps.sh test       + what the tests need (chromium, python3-websockets,
 #                                        PostgreSQL 15 for scripts/pg-temp.sh, nginx for the cluster demo)
+#   scripts/install-deps.sh cluster    + PostgreSQL 15 and nginx (make cluster)
 #   scripts/install-deps.sh bench      + the peers the benchmarks compare against
 # Debian's postgresql-15 may create and start a system cluster (15/main on
 # port 5432); the tests never use it: scripts/pg-temp.sh runs its own servers
@@ -20,6 +21,7 @@ bench_pkgs=(curl wget2 aria2 libbenchmark-dev)
 want=("${build_pkgs[@]}")
 case "${1:-}" in
   test) want+=("${test_pkgs[@]}") ;;
+  cluster) want+=(postgresql-15 nginx) ;;
   bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
 esac
 

@@ -13,6 +13,8 @@
 #                                        binary killed by a timeout leaks nothing.
 #   pg-temp.sh restart DIR               stop (fast) if running, start again on the
 #                                        same port; prints the URI again.
+#   pg-temp.sh halt DIR                  stop it (fast: clients are disconnected) and
+#                                        keep DIR; `restart` starts it again.
 #   pg-temp.sh kill DIR                  crash it: SIGKILL the postmaster and all of
 #                                        its children (DIR stays; `restart` recovers).
 #   pg-temp.sh stop DIR                  stop it (immediate) and remove DIR. A DIR
@@ -40,7 +42,7 @@ die() {
     exit 1
 }
 
-usage() { die "usage: pg-temp.sh start DIR [--owner PID] | restart DIR | kill DIR | stop DIR"; }
+usage() { die "usage: pg-temp.sh start DIR [--owner PID] | restart DIR | halt DIR | kill DIR | stop DIR"; }
 
 # libpq reads these; a developer's own settings must not redirect the tests.
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGSERVICE PGSERVICEFILE PGDATA PGOPTIONS \
@@ -227,6 +229,15 @@ cmd_restart() {
     url
 }
 
+cmd_halt() {
+    (($# == 0)) || usage
+    need_binaries
+    need_ours
+    if [ -n "$(postmaster_pid)" ]; then
+        as_owner "$PGBIN/pg_ctl" stop -D "$DIR/data" -m fast -w -t "$TIMEOUT" >/dev/null
+    fi
+}
+
 cmd_kill() {
     (($# == 0)) || usage
     need_ours
@@ -269,6 +280,7 @@ cmd_stop() {
 case $cmd in
 start) cmd_start "$@" ;;
 restart) cmd_restart "$@" ;;
+halt) cmd_halt "$@" ;;
 kill) cmd_kill "$@" ;;
 stop) cmd_stop "$@" ;;
 *) usage ;;

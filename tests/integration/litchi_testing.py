@@ -89,9 +89,10 @@ class Origin:
     `PORT <n>` line. Stopped with SIGTERM (then SIGKILL) on exit.
     """
 
-    def __init__(self, host="127.0.0.1", verbose=False, start_timeout=60):
+    def __init__(self, host="127.0.0.1", verbose=False, start_timeout=60, latency_ms=0):
         self.host = host
         self.verbose = verbose
+        self.latency_ms = latency_ms  # origin.py --latency: every image takes this long
         self.start_timeout = start_timeout
         self.port = None
         self.process = None
@@ -108,6 +109,8 @@ class Origin:
         args = [PYTHON, str(ORIGIN_SCRIPT), "--port", "0", "--host", self.host]
         if self.verbose:
             args.append("--verbose")
+        if self.latency_ms:
+            args += ["--latency", str(self.latency_ms)]
         # stderr goes to a file: a pipe nobody reads could fill up and stall the origin.
         self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL)
@@ -180,6 +183,10 @@ class Origin:
 
     def formats(self):
         return self.get_json("/formats")
+
+    def request_counts(self):
+        """{path: requests seen} for every fixture path fetched so far (origin.py /requests)."""
+        return self.get_json("/requests")["paths"]
 
 
 # ---------------------------------------------------------------------------

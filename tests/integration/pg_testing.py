@@ -8,6 +8,7 @@ under /tmp, listens on 127.0.0.1 on a free port, and is removed on stop.
         db = pg.fresh_database()  -> URI of a new, empty database
         psql(db, "SELECT 1")      -> "1"
         pg.restart()            # clean stop + start, same port, data kept
+        pg.halt()               # clean stop, data kept (down until restart())
         pg.kill()               # crash: SIGKILL to the whole server; restart() recovers
     # stopped and its folder removed here
 
@@ -108,6 +109,11 @@ class TempPostgres:
         """Stops (fast: clients are disconnected) if running, starts again on
         the same port. Works after kill() too (crash recovery runs)."""
         self.url = self._script("restart")
+
+    def halt(self):
+        """Clean stop (fast: clients are disconnected); the folder stays and
+        restart() starts the same server again on the same port."""
+        self._script("halt")
 
     def kill(self):
         """Abrupt stop: SIGKILL to the postmaster and all its processes. The

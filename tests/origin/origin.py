@@ -3,7 +3,7 @@
 injects faults by path, so integration tests and benchmarks can drive
 `litchi fetch` / `litchi serve` through every failure the engine must survive.
 
-Run:  python3 origin.py [--port 0] [--host 127.0.0.1] [--verbose]
+Run:  python3 origin.py [--port 0] [--host 127.0.0.1] [--latency MS] [--verbose]
 It binds, then prints exactly one line `PORT <n>` on stdout and flushes.
 Python 3.11 standard library only; fixtures are made at start-up with the
 `vips` CLI (libvips-tools). One thread per connection (all daemonic), keep-alive,
@@ -28,6 +28,13 @@ Paths (every path also accepts the query parameters listed at the end):
   /hits/<key>                JSON {"key","count","times"}: requests seen for <key>
                              (flaky/ratelimit keys, and any request with ?key=<key>);
                              "times" are time.time() stamps, in arrival order.
+  /requests                  JSON {"total": n, "paths": {path: count}}: every request
+                             seen so far except those to /requests, /hits and
+                             /formats, by path without the query string (how many
+                             times each image was fetched, for "downloaded once" checks).
+  /served?path=P             JSON {"path","arrived","times"}: time.time() stamps at
+                             which each request for path P arrived, and at which its
+                             response finished sending (after any delay).
   /reset/<n>.png             headers + half of the body, then a TCP RST (SO_LINGER 0).
   /truncated/<n>.png         Content-Length larger than the body, then close.
   /drip/<n>.png              1 byte per second, Content-Length set.
@@ -50,9 +57,14 @@ Paths (every path also accepts the query parameters listed at the end):
   /redirect-to?url=<url>     302 to any URL (blocked addresses, ftp://, userinfo...).
 
 Query parameters accepted on every path:
-  ?delay=MS                  wait MS milliseconds before sending the response headers.
+  ?delay=MS                  wait MS milliseconds before sending the response headers
+                             (overrides --latency for this request).
   ?key=K                     count this request under /hits/K.
 Redirects keep the query string, so a delay or key applies to every hop.
+
+--latency MS: every request without ?delay= waits MS milliseconds before its
+response headers (a latency-bound origin for benchmarks: many slow responses
+at once, each on its own thread, none limited by bandwidth).
 """
 
 import argparse
@@ -329,6 +341,27 @@ class HitCounter:
         return {"key": key, "count": len(stamps), "times": stamps}
 
 
+class PathCounter:
+    """Requests per path (no query string), for /requests."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts = {}
+        self.total = 0
+
+    def record(self, path):
+        with self.lock:
+            self.counts[path] = self.counts.get(path, 0) + 1
+            self.total += 1
+
+    def report(self):
+        with self.lock:
+            return {"total": self.total, "paths": dict(self.counts)}
+
+
+# Paths that report on the origin itself: never counted, never delayed by --latency.
+STAT_PATHS = ("/requests", "/served", "/formats")
+
 LABEL = r"([A-Za-z0-9_-]{1,64})"
 ROUTES = []
 
@@ -356,7 +389,11 @@ class OriginHandler(BaseHTTPRequestHandler):
         key = self.query.get("key", [None])[0]
         if key:
             self.server.hits.record(key)
-        delay = self.query.get("delay", ["0"])[0]
+        about_origin = parts.path in STAT_PATHS or parts.path.startswith("/hits/")
+        if not about_origin:
+            self.server.requests.record(parts.path)
+            self.server.arrived.record(parts.path)
+        delay = self.query.get("delay", ["0" if about_origin else str(self.server.latency_ms)])[0]
         try:
             delay_ms = min(max(int(delay), 0), MAX_DELAY_MS)
         except ValueError:
@@ -367,10 +404,13 @@ class OriginHandler(BaseHTTPRequestHandler):
             match = pattern.match(parts.path)
             if match:
                 try:
-                    return handler(self, *match.groups())
+                    handler(self, *match.groups())
                 except (BrokenPipeError, ConnectionResetError, socket.timeout):
                     self.close_connection = True
                     return
+                if not about_origin:
+                    self.server.served.record(parts.path)
+                return
         self.send_bytes(404, b"no such fixture\n", "text/plain")
 
     # -- response helpers ----------------------------------------------------
@@ -473,6 +513,18 @@ def r_ratelimit(h, key, k, seconds, label):
 @route(r"/hits/" + LABEL)
 def r_hits(h, key):
     h.send_json(h.server.hits.report(key))
+
+
+@route(r"/requests")
+def r_requests(h):
+    h.send_json(h.server.requests.report())
+
+
+@route(r"/served")
+def r_served(h):
+    path = h.query.get("path", [""])[0]
+    h.send_json({"path": path, "arrived": h.server.arrived.report(path)["times"],
+                 "times": h.server.served.report(path)["times"]})
 
 
 @route(r"/reset/" + LABEL + r"\.png")
@@ -589,11 +641,15 @@ class OriginServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 1024
 
-    def __init__(self, address, fixtures, verbose):
+    def __init__(self, address, fixtures, verbose, latency_ms=0):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.fixtures = fixtures
         self.hits = HitCounter()
+        self.requests = PathCounter()
+        self.served = HitCounter()
+        self.arrived = HitCounter()
+        self.latency_ms = latency_ms
         self.verbose = verbose
         super().__init__(address, OriginHandler)
 
@@ -607,8 +663,12 @@ def main():
     parser = argparse.ArgumentParser(description="Litchi test origin (see the module docstring).")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--latency", type=int, default=0, metavar="MS",
+                        help="delay every response without ?delay= by MS milliseconds")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args()
+    if not 0 <= args.latency <= MAX_DELAY_MS:
+        parser.error(f"--latency must be 0..{MAX_DELAY_MS}")
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -617,7 +677,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="litchi-origin-")
     try:
         fixtures = Fixtures(workdir)
-        server = OriginServer((args.host, args.port), fixtures, args.verbose)
+        server = OriginServer((args.host, args.port), fixtures, args.verbose, args.latency)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         print(f"PORT {server.server_address[1]}", flush=True)
         while not stop.wait(0.5):
