@@ -442,13 +442,27 @@ ResumeOutcome Subscription::resume(const ResumePoint& point) {
 }
 
 ItemSubscribeResult Subscription::subscribe_items(const json::value& job_id) {
-    detail::Wakeups wake;
-    ItemSubscribeResult result = ItemSubscribeResult::closed;
-    {
-        std::lock_guard lock(channel_->mutex);
-        if (!cancelled_) result = channel_->subscribe_items(watcher_, job_id, wake);
+    auto attempt = [&] {
+        detail::Wakeups wake;
+        ItemSubscribeResult result = ItemSubscribeResult::closed;
+        {
+            std::lock_guard lock(channel_->mutex);
+            if (!cancelled_) result = channel_->subscribe_items(watcher_, job_id, wake);
+        }
+        run_wakeups(wake);
+        return result;
+    };
+    ItemSubscribeResult result = attempt();
+    if (result == ItemSubscribeResult::not_found && core_->hooks.catch_up_user) {
+        // In a cluster the job may have been created on another node a
+        // moment ago: read the log up to now, then ask again.
+        try {
+            core_->hooks.catch_up_user(user_);
+        } catch (const std::exception& error) {
+            spdlog::warn("event hub: catching up user {} failed: {}", user_, error.what());
+        }
+        result = attempt();
     }
-    run_wakeups(wake);
     return result;
 }
 

@@ -77,6 +77,11 @@ struct EventHubHooks {
     // publish_logged() should read that user's log after it now (entries
     // committed while the seed was read were not applied). Optional.
     std::function<void(UserId user)> on_log_seeded;
+    // Log mode: read the user's log now and publish what is new, before
+    // returning (the hub calls it, holding no lock, when a client names a
+    // job its node has not heard of yet: created a moment ago on another
+    // node). Optional.
+    std::function<void(UserId user)> catch_up_user;
     JobWriter write_job;    // required: a job as the API's JSON text
     ItemWriter write_item;  // required: an item likewise
     // Time for coalescing and expiry. Default: std::chrono::steady_clock::now.

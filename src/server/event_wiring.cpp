@@ -83,6 +83,9 @@ EventWiring::EventWiring(net::io_context& ioc, net::thread_pool& workers, Store&
         hooks.on_log_seeded = [this](events::UserId user) {
             if (follower_) follower_->poke(user);
         };
+        hooks.catch_up_user = [this](events::UserId user) {
+            if (follower_) follower_->catch_up_now(user);
+        };
     } else
         hooks.snapshot_provider = [&jobs](events::UserId user, const events::SnapshotSink& sink) {
             try {

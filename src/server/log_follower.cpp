@@ -42,6 +42,12 @@ void LogFollower::poke(UserId user) {
     log_.interrupt_wait();
 }
 
+void LogFollower::catch_up_now(UserId user) {
+    for (const auto& [tracked, position] : hub_.log_positions()) {
+        if (tracked == user) return catch_up(user, position);
+    }
+}
+
 void LogFollower::catch_up(UserId user, std::uint64_t position) {
     for (;;) {
         auto entries = log_.read_after(user, position, options_.read_batch);

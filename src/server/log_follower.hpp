@@ -53,6 +53,10 @@ class LogFollower {
 
     // Read this user's log now (the hub just seeded it). Any thread.
     void poke(UserId user);
+    // Read and publish this user's new entries on the calling thread, now
+    // (a client named a job this node has not heard of yet). Any thread: a
+    // concurrent catch-up publishes the same entries, which the hub skips.
+    void catch_up_now(UserId user);
 
     // False while the log cannot be read (the database is unreachable).
     bool healthy() const { return healthy_.load(std::memory_order_relaxed); }

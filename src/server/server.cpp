@@ -80,6 +80,9 @@ void create_first_user(UserStore& users, const std::string& base_url) {
     if (users.user_count() != 0) return;
     auto password = random_password();
     auto created = users.create_user("admin", password);
+    // Nodes of a cluster starting together on an empty database race here:
+    // the one that lost finds the admin already made, which is what it wanted.
+    if (!created.user && created.error == UserError::name_taken) return;
     if (!created.user)
         throw std::runtime_error(std::string("cannot create admin: ") +
                                  std::string(to_string(created.error)));
@@ -186,6 +189,7 @@ int run_server(const ServerConfig& config) {
         ThumbnailCache thumbs(config.data_dir / "thumbs");
         SchedulerOptions scheduler_options = config.scheduler;
         scheduler_options.limits = config.fetch;
+        scheduler_options.lease = config.cluster.lease;
         Scheduler scheduler(store->jobs(), blobs, scheduler_options);
         JobServiceOptions job_options;
         job_options.admission.max_name_bytes = config.http.max_job_name_bytes;
