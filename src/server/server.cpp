@@ -161,9 +161,12 @@ int run_server(const ServerConfig& config) {
         if (effective.node.empty()) {
             char name[256] = {};
             if (::gethostname(name, sizeof name - 1) != 0) name[0] = 0;
-            effective.node =
-                std::string(name) + ":" +
-                (port != 0 ? std::to_string(port) : "pid" + std::to_string(::getpid()));
+            // Stable across restarts, so a restarted node takes its own claims
+            // back at once instead of waiting for their leases to run out:
+            // with port 0 the data folder (locked: one server each) names it.
+            std::error_code ignored;
+            auto folder = std::filesystem::weakly_canonical(config.data_dir, ignored).string();
+            effective.node = std::string(name) + ":" + (port != 0 ? std::to_string(port) : folder);
         }
         StoreOptions store_options;
         store_options.node = effective.node;
@@ -186,6 +189,12 @@ int run_server(const ServerConfig& config) {
         const auto blobs_dir =
             config.cluster.blobs_dir.empty() ? config.data_dir / "blobs" : config.cluster.blobs_dir;
         BlobStore blobs(blobs_dir, BlobLayout::sharded, blob_options);
+        if (location->kind == StoreLocation::Kind::sqlite) {
+            // One server per data folder (the lock above): every part file
+            // already there was left by a process that is gone, however young.
+            blobs.sweep_orphans(std::chrono::system_clock::now() + blob_options.orphan_age +
+                                std::chrono::seconds(1));
+        }
         ThumbnailCache thumbs(config.data_dir / "thumbs");
         SchedulerOptions scheduler_options = config.scheduler;
         scheduler_options.limits = config.fetch;

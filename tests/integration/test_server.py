@@ -74,7 +74,8 @@ class LitchiServer:
         if self.process is None:
             return None
         self.process.send_signal(sig)
-        result = self.process.wait(timeout=timeout)
+        # wait() counts from the process's start; give the stop its own `timeout`.
+        result = self.process.wait(timeout=time.monotonic() - self.process.started + timeout)
         self.logs.append(result.stderr)
         self.process = None
         return result

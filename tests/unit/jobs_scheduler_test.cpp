@@ -586,8 +586,9 @@ TEST_F(JobsScheduler, IdleFeederPollsForWorkNobodyToldItAbout) {
     Scheduler scheduler(store.jobs(), blobs, opts);
     scheduler.start();
     ASSERT_TRUE(scheduler.wait_idle(15s));
+    auto lines = urls("/img/poll", 2);  // NewItem::url views these: keep them alive
     std::vector<NewItem> items;
-    for (const auto& url : urls("/img/poll", 2)) items.push_back({url, FailureReason::none});
+    for (const auto& url : lines) items.push_back({url, FailureReason::none});
     auto job = store.jobs().create_job({bob, "unannounced", items});  // no wake()
     auto snap =
         wait_for(bob, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
