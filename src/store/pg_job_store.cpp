@@ -40,59 +40,16 @@ constexpr const char* kItemIdLock = "7311906424510532";
 
 namespace pg_rows {
 
-const char* const kJobColumns =
-    "id, user_id, name, state, created, updated, total, queued, active, done, failed, cancelled, "
-    "bytes, rate, eta, rate_at, rate_finished, progress_at, progress_pending";
-
-const char* const kItemColumns =
-    "id, job_id, position, url, state, reason, http_status, sha256, bytes, width, height, "
-    "format, attempts, updated";
-
 PgJobRow read_job(const pg::Result& r, int row, int c) {
     PgJobRow out;
-    JobSnapshot& job = out.job;
-    job.id = r.int64(row, c + 0);
-    job.user = r.int64(row, c + 1);
-    job.name = std::string(r.text(row, c + 2));
-    job.state = parse_job_state(r.text(row, c + 3)).value_or(JobState::queued);
-    job.created = r.int64(row, c + 4);
-    job.updated = r.int64(row, c + 5);
-    job.counts.total = r.int64(row, c + 6);
-    job.counts.queued = r.int64(row, c + 7);
-    job.counts.active = r.int64(row, c + 8);
-    job.counts.done = r.int64(row, c + 9);
-    job.counts.failed = r.int64(row, c + 10);
-    job.counts.cancelled = r.int64(row, c + 11);
-    job.bytes = static_cast<std::uint64_t>(r.int64(row, c + 12));
-    job.rate = r.float64(row, c + 13);
-    if (!r.is_null(row, c + 14)) job.eta = r.float64(row, c + 14);
-    out.before = job.state;
-    out.rate_at = r.int64(row, c + 15);
-    out.rate_finished = r.int64(row, c + 16);
-    out.progress_at = r.int64(row, c + 17);
-    out.progress_pending = r.boolean(row, c + 18);
+    out.job = pg_job_from_row(r, row, c);
+    out.before = out.job.state;
+    c += kPgJobColumnCount;
+    out.rate_at = r.int64(row, c + 0);
+    out.rate_finished = r.int64(row, c + 1);
+    out.progress_at = r.int64(row, c + 2);
+    out.progress_pending = r.boolean(row, c + 3);
     return out;
-}
-
-ItemRecord read_item(const pg::Result& r, int row, int c) {
-    ItemRecord item;
-    item.id = r.int64(row, c + 0);
-    item.job = r.int64(row, c + 1);
-    item.position = r.int64(row, c + 2);
-    item.url = std::string(r.text(row, c + 3));
-    item.state = parse_item_state(r.text(row, c + 4)).value_or(ItemState::queued);
-    if (!r.is_null(row, c + 5))
-        item.reason = parse_failure_reason(r.text(row, c + 5)).value_or(FailureReason::none);
-    item.http_status = static_cast<int>(r.int64(row, c + 6));
-    item.sha256 = std::string(r.text(row, c + 7));
-    item.bytes = static_cast<std::uint64_t>(r.int64(row, c + 8));
-    item.width = static_cast<int>(r.int64(row, c + 9));
-    item.height = static_cast<int>(r.int64(row, c + 10));
-    if (!r.is_null(row, c + 11))
-        item.format = parse_extension(r.text(row, c + 11)).value_or(ImageFormat::unknown);
-    item.attempts = static_cast<int>(r.int64(row, c + 12));
-    item.updated = r.int64(row, c + 13);
-    return item;
 }
 
 }  // namespace pg_rows
@@ -509,39 +466,8 @@ ApplySummary PgJobStore::Impl::apply(const std::vector<ItemOutcome>& outcomes) {
                 continue;
             }
             JobSnapshot& job = jobs[item.job]->job;
-            --job.counts.active;
-            item.updated = now;
-            if (result.ok()) {
-                item.state = ItemState::done;
-                item.reason = FailureReason::none;
-                item.http_status = result.http_status;
-                item.sha256 = result.sha256;
-                item.bytes = result.bytes;
-                item.width = result.width;
-                item.height = result.height;
-                item.format = result.format;
-                item.attempts += result.attempts;
-                ++job.counts.done;
-                job.bytes += result.bytes;
-                ++summary.done;
-                summary.bytes += result.bytes;
-            } else if (result.reason == FailureReason::cancelled &&
-                       job.state != JobState::cancelled) {
-                // Cancelled because its job was paused: back to the queue,
-                // not counted as cancelled (the SQLite store's rule).
-                item.state = ItemState::queued;
-                held.lease = 0;
-                ++job.counts.queued;
-                ++summary.requeued;
-            } else {
-                bool cancelled = result.reason == FailureReason::cancelled;
-                item.state = cancelled ? ItemState::cancelled : ItemState::failed;
-                item.reason = result.reason;
-                item.http_status = result.http_status;
-                item.attempts += result.attempts;
-                ++job.counts.of(item.state);
-                ++(cancelled ? summary.cancelled : summary.failed);
-            }
+            if (sqlite_rows::apply_outcome(result, item, job, summary, now) == ItemState::queued)
+                held.lease = 0;  // requeued: the claim is over
             if (!held.written) order.push_back(item.id);
             held.written = true;
         }

@@ -17,6 +17,7 @@
 #include "store/fair_share.hpp"
 #include "store/pg_connection.hpp"
 #include "store/pg_job_store.hpp"
+#include "store/pg_rows.hpp"
 #include "store/sqlite_rows.hpp"  // settle_state, is_runnable: one rule for both backends
 
 namespace litchi {
@@ -34,14 +35,19 @@ struct PgJobRow {
 
 namespace pg_rows {
 
-// Columns read_job reads (starting at `column`), and read_item likewise.
-extern const char* const kJobColumns;
-extern const char* const kItemColumns;
-inline constexpr int kJobColumnCount = 19;
-inline constexpr int kItemColumnCount = 14;
+// The job columns the job store locks and rewrites: what clients see (the
+// shared mapping in pg_rows.hpp, which the event log reads too), then the
+// coalescing state only the writer needs. read_item is the shared one.
+inline const std::string kJobColumns =
+    std::string(kPgJobColumns) + ", rate_at, rate_finished, progress_at, progress_pending";
+inline constexpr const char* kItemColumns = kPgItemColumns;
+inline constexpr int kJobColumnCount = kPgJobColumnCount + 4;
+inline constexpr int kItemColumnCount = kPgItemColumnCount;
 
 PgJobRow read_job(const pg::Result& result, int row, int column = 0);
-ItemRecord read_item(const pg::Result& result, int row, int column = 0);
+inline ItemRecord read_item(const pg::Result& result, int row, int column = 0) {
+    return pg_item_from_row(result, row, column);
+}
 
 }  // namespace pg_rows
 

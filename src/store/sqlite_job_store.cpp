@@ -290,62 +290,40 @@ ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcome
             it = jobs.emplace(item.job, std::make_pair(*job, job->state)).first;
         }
         JobSnapshot& job = it->second.first;
-        --job.counts.active;
-        item.updated = now;
-
-        if (result.ok()) {
-            item.state = ItemState::done;
-            item.reason = FailureReason::none;
-            item.http_status = result.http_status;
-            item.sha256 = result.sha256;
-            item.bytes = result.bytes;
-            item.width = result.width;
-            item.height = result.height;
-            item.format = result.format;
-            item.attempts += result.attempts;
-            auto update = db.prepare(
-                "UPDATE items SET state = 'done', reason = NULL, http_status = ?, sha256 = ?, "
-                "bytes = ?, width = ?, height = ?, format = ?, attempts = ?, updated = ? "
-                "WHERE id = ?");
-            if (item.http_status)
-                update.bind(1, item.http_status);
-            else
-                update.bind(1, nullptr);
-            update.bind(2, item.sha256).bind(3, item.bytes).bind(4, item.width);
-            update.bind(5, item.height).bind(6, extension(item.format));
-            update.bind(7, item.attempts).bind(8, now).bind(9, item.id).run();
-            ++job.counts.done;
-            job.bytes += result.bytes;
-            ++summary.done;
-            summary.bytes += result.bytes;
-        } else if (result.reason == FailureReason::cancelled && job.state != JobState::cancelled) {
-            // Cancelled because its job was paused (or paused and resumed
-            // before this came back): it was not the user's cancel, so it
-            // waits in the queue again and is not counted as cancelled.
-            item.state = ItemState::queued;
-            auto update = db.prepare(
-                "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
-                "lease_until = NULL, updated = ? WHERE id = ?");
-            update.bind(1, now).bind(2, item.id).run();
-            ++job.counts.queued;
-            ++summary.requeued;
-        } else {
-            bool cancelled = result.reason == FailureReason::cancelled;
-            item.state = cancelled ? ItemState::cancelled : ItemState::failed;
-            item.reason = result.reason;
-            item.http_status = result.http_status;
-            item.attempts += result.attempts;
-            auto update = db.prepare(
-                "UPDATE items SET state = ?, reason = ?, http_status = ?, attempts = ?, "
-                "updated = ? WHERE id = ?");
-            update.bind(1, to_string(item.state)).bind(2, to_string(item.reason));
-            if (item.http_status)
-                update.bind(3, item.http_status);
-            else
-                update.bind(3, nullptr);
-            update.bind(4, item.attempts).bind(5, now).bind(6, item.id).run();
-            ++job.counts.of(item.state);
-            ++(cancelled ? summary.cancelled : summary.failed);
+        switch (sqlite_rows::apply_outcome(result, item, job, summary, now)) {
+            case ItemState::done: {
+                auto update = db.prepare(
+                    "UPDATE items SET state = 'done', reason = NULL, http_status = ?, sha256 = ?, "
+                    "bytes = ?, width = ?, height = ?, format = ?, attempts = ?, updated = ? "
+                    "WHERE id = ?");
+                if (item.http_status)
+                    update.bind(1, item.http_status);
+                else
+                    update.bind(1, nullptr);
+                update.bind(2, item.sha256).bind(3, item.bytes).bind(4, item.width);
+                update.bind(5, item.height).bind(6, extension(item.format));
+                update.bind(7, item.attempts).bind(8, now).bind(9, item.id).run();
+                break;
+            }
+            case ItemState::queued: {
+                auto update = db.prepare(
+                    "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
+                    "lease_until = NULL, updated = ? WHERE id = ?");
+                update.bind(1, now).bind(2, item.id).run();
+                break;
+            }
+            default: {
+                auto update = db.prepare(
+                    "UPDATE items SET state = ?, reason = ?, http_status = ?, attempts = ?, "
+                    "updated = ? WHERE id = ?");
+                update.bind(1, to_string(item.state)).bind(2, to_string(item.reason));
+                if (item.http_status)
+                    update.bind(3, item.http_status);
+                else
+                    update.bind(3, nullptr);
+                update.bind(4, item.attempts).bind(5, now).bind(6, item.id).run();
+                break;
+            }
         }
         pending.items.push_back({job.user, std::move(item)});
     }

@@ -7,6 +7,43 @@
 
 namespace litchi::sqlite_rows {
 
+ItemState apply_outcome(const ItemOutcome& result, ItemRecord& item, JobSnapshot& job,
+                        ApplySummary& summary, TimeMs now) {
+    --job.counts.active;
+    item.updated = now;
+    if (result.ok()) {
+        item.state = ItemState::done;
+        item.reason = FailureReason::none;
+        item.http_status = result.http_status;
+        item.sha256 = result.sha256;
+        item.bytes = result.bytes;
+        item.width = result.width;
+        item.height = result.height;
+        item.format = result.format;
+        item.attempts += result.attempts;
+        ++job.counts.done;
+        job.bytes += result.bytes;
+        ++summary.done;
+        summary.bytes += result.bytes;
+    } else if (result.reason == FailureReason::cancelled && job.state != JobState::cancelled) {
+        // Cancelled because its job was paused (or paused and resumed before
+        // this came back): it was not the user's cancel, so it waits in the
+        // queue again and is not counted as cancelled.
+        item.state = ItemState::queued;
+        ++job.counts.queued;
+        ++summary.requeued;
+    } else {
+        bool cancelled = result.reason == FailureReason::cancelled;
+        item.state = cancelled ? ItemState::cancelled : ItemState::failed;
+        item.reason = result.reason;
+        item.http_status = result.http_status;
+        item.attempts += result.attempts;
+        ++job.counts.of(item.state);
+        ++(cancelled ? summary.cancelled : summary.failed);
+    }
+    return item.state;
+}
+
 bool is_sha256_hex(std::string_view text) {
     if (text.size() != 64) return false;
     return std::all_of(text.begin(), text.end(),

@@ -1,11 +1,13 @@
 // The SQLite job store's row mapping, shared by its files: the column lists
-// and readers for jobs and items, and the one rule that settles a job's state
-// from its counts.
+// and readers for jobs and items, and the rules both backends share: what an
+// outcome does to an item and its job, and how a job's state settles from
+// its counts.
 #pragma once
 
 #include <string_view>
 
 #include "core/records.hpp"
+#include "store/job_store.hpp"
 
 namespace litchi {
 
@@ -32,6 +34,15 @@ inline void settle_state(JobSnapshot& job) {
         job.counts.active == 0)
         job.state = JobState::done;
 }
+
+// What one outcome for an active item does to the item and to its job's
+// counts, for both backends (the PostgreSQL store uses it too): done; back
+// to queued when it was cancelled because its job was paused, not by the
+// user's cancel (not counted as cancelled); otherwise failed or cancelled.
+// Counts it in `summary` and returns the item's new state, which says which
+// columns the caller writes.
+ItemState apply_outcome(const ItemOutcome& result, ItemRecord& item, JobSnapshot& job,
+                        ApplySummary& summary, TimeMs now);
 
 bool is_sha256_hex(std::string_view text);
 
