@@ -118,14 +118,7 @@ std::optional<UserRecord> PgUserStore::verify_password(std::string_view name,
 
 IssuedToken PgUserStore::create_token(UserId user, TokenKind kind,
                                       std::optional<std::chrono::milliseconds> lifetime) {
-    IssuedToken issued;
-    issued.token = user_secrets::new_token();
-    issued.record.user = user;
-    issued.record.kind = kind;
-    issued.record.created = now_ms();
-    if (!lifetime && kind == TokenKind::session)
-        lifetime = std::chrono::duration_cast<std::chrono::milliseconds>(limits_.session_lifetime);
-    if (lifetime) issued.record.expires = issued.record.created + lifetime->count();
+    IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_);
 
     pg::Params params;
     params.add(user).add(hash_token(issued.token)).add(to_string(kind)).add(issued.record.created);

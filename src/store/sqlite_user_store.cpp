@@ -142,14 +142,7 @@ std::string UserStore::hash_token(std::string_view token) {
 
 IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,
                                           std::optional<std::chrono::milliseconds> lifetime) {
-    IssuedToken issued;
-    issued.token = user_secrets::new_token();
-    issued.record.user = user;
-    issued.record.kind = kind;
-    issued.record.created = now_ms();
-    if (!lifetime && kind == TokenKind::session)
-        lifetime = std::chrono::duration_cast<std::chrono::milliseconds>(limits_.session_lifetime);
-    if (lifetime) issued.record.expires = issued.record.created + lifetime->count();
+    IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_);
 
     std::lock_guard lock(db_.mutex());
     auto insert = db_.prepare(

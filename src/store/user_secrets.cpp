@@ -59,6 +59,20 @@ std::string new_token() {
     return std::string(kTokenPrefix) + encoded;
 }
 
+IssuedToken issue_token(UserId user, TokenKind kind,
+                        std::optional<std::chrono::milliseconds> lifetime,
+                        const UserLimits& limits) {
+    IssuedToken issued;
+    issued.token = new_token();
+    issued.record.user = user;
+    issued.record.kind = kind;
+    issued.record.created = now_ms();
+    if (!lifetime && kind == TokenKind::session)
+        lifetime = std::chrono::duration_cast<std::chrono::milliseconds>(limits.session_lifetime);
+    if (lifetime) issued.record.expires = issued.record.created + lifetime->count();
+    return issued;
+}
+
 bool plausible_token(std::string_view token) {
     return token.size() >= kTokenPrefix.size() + 40 && token.size() <= 128 &&
            token.substr(0, kTokenPrefix.size()) == kTokenPrefix;

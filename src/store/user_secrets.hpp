@@ -5,6 +5,8 @@
 // before it is hashed and looked up, and how often last_used is written.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,6 +30,13 @@ std::string dummy_password_hash();
 
 // "lt_" + 32 random bytes in url-safe base64.
 std::string new_token();
+
+// A new token for `user` with its record filled in but for the row id (the
+// store sets it on insert): created now, and an expiry when `lifetime` is
+// given, or the session lifetime for a session token.
+IssuedToken issue_token(UserId user, TokenKind kind,
+                        std::optional<std::chrono::milliseconds> lifetime,
+                        const UserLimits& limits);
 
 // False for text that cannot be a token (no hashing, no query for it).
 bool plausible_token(std::string_view token);
