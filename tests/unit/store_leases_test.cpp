@@ -25,27 +25,6 @@ using testing::numbered_urls;
 using testing::StoreBackend;
 using testing::TempDir;
 
-ItemOutcome done_result(const ClaimedItem& item) {
-    ItemOutcome r;
-    r.item = item.item;
-    r.lease = item.lease;
-    r.http_status = 200;
-    r.attempts = 1;
-    char sha[65];
-    std::snprintf(sha, sizeof sha, "%064llx", static_cast<unsigned long long>(item.item));
-    r.sha256 = sha;
-    r.bytes = 100;
-    r.format = ImageFormat::png;
-    r.width = r.height = 1;
-    return r;
-}
-
-std::vector<ItemOutcome> done_results(const std::vector<ClaimedItem>& items) {
-    std::vector<ItemOutcome> out;
-    for (const auto& item : items) out.push_back(done_result(item));
-    return out;
-}
-
 struct RecordingObserver : StoreObserver {
     std::vector<JobSnapshot> items_reset;
     std::vector<JobSnapshot> changed;
@@ -114,11 +93,11 @@ TEST_P(StoreLeases, OnlyTheCurrentLeaseAppliesAnOutcome) {
     auto claimed = a->jobs().claim_next_items(3);
     ASSERT_EQ(claimed.size(), 3u);
 
-    auto wrong = done_result(claimed[0]);
+    auto wrong = testing::done_outcome(claimed[0]);
     wrong.lease = claimed[0].lease + 1000;
-    auto none = done_result(claimed[1]);
+    auto none = testing::done_outcome(claimed[1]);
     none.lease = 0;
-    auto older = done_result(claimed[2]);
+    auto older = testing::done_outcome(claimed[2]);
     older.lease = claimed[0].lease;  // another item's lease
     auto summary = a->jobs().apply_outcomes({wrong, none, older});
     EXPECT_EQ(summary.fenced, 3u);
@@ -128,14 +107,14 @@ TEST_P(StoreLeases, OnlyTheCurrentLeaseAppliesAnOutcome) {
     EXPECT_EQ(counts(job.id).done, 0);
     expect_exact(job.id);
 
-    summary = a->jobs().apply_outcomes(done_results(claimed));
+    summary = a->jobs().apply_outcomes(testing::done_outcomes(claimed));
     EXPECT_EQ(summary.done, 3u);
     EXPECT_EQ(summary.fenced, 0u);
     EXPECT_EQ(counts(job.id).done, 3);
     EXPECT_EQ(a->jobs().get_job(alice, job.id)->state, JobState::done);
 
     // The same outcomes again: their claim is over, nothing is counted twice.
-    summary = a->jobs().apply_outcomes(done_results(claimed));
+    summary = a->jobs().apply_outcomes(testing::done_outcomes(claimed));
     EXPECT_EQ(summary.done, 0u);
     EXPECT_EQ(summary.ignored + summary.fenced, 3u);
     EXPECT_EQ(counts(job.id).done, 3);
@@ -179,21 +158,21 @@ TEST_P(StoreLeases, ExpiredLeasesGoBackAndTheLateOutcomeIsFenced) {
             }
 
     // a's transfers finish late: refused, nothing counted.
-    auto late = a->jobs().apply_outcomes(done_results(first));
+    auto late = a->jobs().apply_outcomes(testing::done_outcomes(first));
     EXPECT_EQ(late.fenced, 2u);
     EXPECT_EQ(late.done, 0u);
     EXPECT_EQ(counts(job.id).active, 3);
     EXPECT_EQ(counts(job.id).done, 0);
     expect_exact(job.id);
 
-    auto applied = b->jobs().apply_outcomes(done_results(second));
+    auto applied = b->jobs().apply_outcomes(testing::done_outcomes(second));
     EXPECT_EQ(applied.done, 3u);
     EXPECT_EQ(counts(job.id).done, 3);
     EXPECT_EQ(a->jobs().get_job(alice, job.id)->state, JobState::done);
     expect_exact(job.id);
 
     // Even after b finished, a's outcome stays refused.
-    late = a->jobs().apply_outcomes(done_results(first));
+    late = a->jobs().apply_outcomes(testing::done_outcomes(first));
     EXPECT_EQ(late.done, 0u);
     EXPECT_EQ(late.fenced, 2u);
     EXPECT_EQ(counts(job.id).done, 3);
@@ -216,9 +195,9 @@ TEST_P(StoreLeases, RenewalKeepsALeasePastItsFirstExpiry) {
     EXPECT_EQ(counts(job.id).queued, 2);
     expect_exact(job.id);
 
-    auto summary = a->jobs().apply_outcomes(done_results(mine));
+    auto summary = a->jobs().apply_outcomes(testing::done_outcomes(mine));
     EXPECT_EQ(summary.done, 2u) << "a renewed lease still fences in its holder";
-    summary = b->jobs().apply_outcomes(done_results(theirs));
+    summary = b->jobs().apply_outcomes(testing::done_outcomes(theirs));
     EXPECT_EQ(summary.fenced, 2u);
     expect_exact(job.id);
 
@@ -248,9 +227,9 @@ TEST_P(StoreLeases, RequeueActiveTouchesOnlyThisNodesItems) {
     expect_exact(job.id);
     EXPECT_EQ(a->jobs().requeue_active(), 0) << "nothing of a's left";
 
-    auto summary = b->jobs().apply_outcomes(done_results(theirs));
+    auto summary = b->jobs().apply_outcomes(testing::done_outcomes(theirs));
     EXPECT_EQ(summary.done, 3u) << "b's claims survived a's requeue";
-    summary = a->jobs().apply_outcomes(done_results(mine));
+    summary = a->jobs().apply_outcomes(testing::done_outcomes(mine));
     EXPECT_EQ(summary.fenced, 2u) << "a's requeued claims are over";
     expect_exact(job.id);
     EXPECT_EQ(counts(job.id).done, 3);
@@ -320,7 +299,7 @@ TEST(StoreLeasesMigration, SchemaOneFileMigratesAndRecovers) {
     ASSERT_EQ(claimed.size(), 3u);
     for (const auto& c : claimed) EXPECT_GT(c.lease, 0);
     EXPECT_EQ(store.jobs().leased_total(), 3);
-    EXPECT_EQ(store.jobs().apply_outcomes(done_results(claimed)).done, 3u);
+    EXPECT_EQ(store.jobs().apply_outcomes(testing::done_outcomes(claimed)).done, 3u);
     EXPECT_EQ(store.jobs().get_job(1, 1)->state, JobState::done);
 
     // Opening again (already at schema 2) changes nothing.

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -65,6 +66,30 @@ inline NewJob new_job(UserId user, std::string name, const std::vector<std::stri
     NewJob job{user, std::move(name), {}};
     for (const auto& url : urls) job.items.push_back({job.texts.keep(url), FailureReason::none});
     return job;
+}
+
+// A successful download of a claimed item, under the claim's lease, with a
+// sha256 made from its id (distinct per item).
+inline ItemOutcome done_outcome(const ClaimedItem& item, ImageFormat format = ImageFormat::png) {
+    ItemOutcome r;
+    r.item = item.item;
+    r.lease = item.lease;
+    r.http_status = 200;
+    r.attempts = 1;
+    char sha[65];
+    std::snprintf(sha, sizeof sha, "%064llx", static_cast<unsigned long long>(item.item));
+    r.sha256 = sha;
+    r.bytes = 100;
+    r.format = format;
+    r.width = r.height = 1;
+    return r;
+}
+
+inline std::vector<ItemOutcome> done_outcomes(const std::vector<ClaimedItem>& items,
+                                              ImageFormat format = ImageFormat::png) {
+    std::vector<ItemOutcome> out;
+    for (const auto& item : items) out.push_back(done_outcome(item, format));
+    return out;
 }
 
 // Test passwords: fast enough with argon2id interactive limits.
