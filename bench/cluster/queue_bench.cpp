@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
         job.name = "queue bench";
         job.items.reserve(static_cast<std::size_t>(items));
         for (long i = 0; i < items; ++i)
-            job.items.push_back({"http://127.0.0.1:9/img/" + std::to_string(i) + ".png", {}});
+            job.items.push_back(
+                {job.texts.keep("http://127.0.0.1:9/img/" + std::to_string(i) + ".png"), {}});
         auto create_start = Clock::now();
         auto created = first.jobs().create_job(job);
         double create_s = seconds_since(create_start);

@@ -5,11 +5,14 @@
 //
 // `pos` numbers every entry of a user (1, 2, 3...); `seq` numbers only the
 // job-level ones (created, progress, deleted), which are what protocol v1's
-// `seq` counts; item-level entries (item, items_reset) carry seq 0.
+// `seq` counts; item-level entries (item, items_reset) carry seq 0. One
+// `item` entry holds the changes of one or more items of its job, in order
+// (a claim or a batch of outcomes writes one entry per job, not per item).
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/records.hpp"
 
@@ -32,7 +35,7 @@ struct LoggedEvent {
     // job_created and progress: the job as clients must see it, rate and eta
     // included (computed once, by the writer, so every node shows the same).
     std::optional<JobSnapshot> snapshot;
-    std::optional<ItemRecord> item;  // item only
+    std::vector<ItemRecord> items;  // item only: one or more, in order
 };
 
 }  // namespace litchi

@@ -214,7 +214,7 @@ bool UserChannel::apply_logged(const LoggedEvent& entry, Wakeups& wake) {
             return true;
         }
         case LoggedKind::item:
-            if (entry.item) publish_item(entry.job, *entry.item, 0, wake);
+            for (const ItemRecord& item : entry.items) publish_item(entry.job, item, 0, wake);
             return true;
         case LoggedKind::items_reset:
             publish_items_reset(entry.job, 0, wake);

@@ -131,4 +131,21 @@ std::optional<ItemRecord> decode_item(std::string_view body) {
     return item;
 }
 
+void append_item(std::string& body, const ItemRecord& item) {
+    if (!body.empty()) body += '\n';
+    body += encode_item(item);
+}
+
+std::optional<std::vector<ItemRecord>> decode_items(std::string_view body) {
+    std::vector<ItemRecord> items;
+    while (true) {
+        auto end = body.find('\n');
+        auto item = decode_item(body.substr(0, end));
+        if (!item) return std::nullopt;
+        items.push_back(std::move(*item));
+        if (end == std::string_view::npos) return items;
+        body.remove_prefix(end + 1);
+    }
+}
+
 }  // namespace litchi::pg

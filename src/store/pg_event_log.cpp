@@ -60,10 +60,12 @@ std::optional<LoggedEvent> entry_from_row(const pg::Result& r, int row) {
             event.snapshot = pg::decode_job(body);
             if (!event.snapshot) return corrupt("unreadable job body");
             break;
-        case LoggedKind::item:
-            event.item = pg::decode_item(body);
-            if (!event.item) return corrupt("unreadable item body");
+        case LoggedKind::item: {
+            auto items = pg::decode_items(body);
+            if (!items) return corrupt("unreadable item body");
+            event.items = std::move(*items);
             break;
+        }
         case LoggedKind::job_deleted:
         case LoggedKind::items_reset:
             // The body is not needed to act on these; when it holds the job

@@ -1,8 +1,10 @@
 // The user's state changes (pause, resume, cancel, retry, delete), recovery
 // and progress flushing of the PostgreSQL job store: see job_store.hpp for
 // what each promises, pg_job_store_impl.hpp for the lock order every
-// transaction here keeps (the job row first, then its items, then the user's
-// event counters).
+// transaction here keeps (items, then their job, then the user's event
+// counters; pause, resume and retry lock the job first, as they change no
+// item a claim or an outcome can hold).
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -71,22 +73,30 @@ JobOpResult PgJobStore::Impl::resume(UserId user, JobId id) {
 
 JobOpResult PgJobStore::Impl::cancel(UserId user, JobId id) {
     return pool.transaction([&](pg::Connection& conn) {
+        TimeMs now = this->now();
+        // The items first (the lock order), in id order, if the job looks
+        // cancellable; the job's lock below decides. Late outcomes of the
+        // active ones are ignored (apply_outcomes): they keep their lease
+        // id, so a late one reads as cancelled, not fenced.
+        auto changed = conn.exec(
+            "WITH old AS (SELECT id, state FROM items WHERE job_id = $1 AND "
+            "state IN ('queued', 'active') AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND "
+            "user_id = $3 AND state NOT IN ('done', 'cancelled')) ORDER BY id FOR UPDATE) "
+            "UPDATE items i SET state = 'cancelled', reason = 'cancelled', updated = $2, "
+            "lease_until = NULL FROM old WHERE i.id = old.id RETURNING i.id, old.state",
+            pg::Params().add(id).add(now).add(user));
         auto row = lock_user_job(conn, user, id);
         if (!row) return JobOpResult{};
         if (row->job.state == JobState::cancelled) return with(JobOpStatus::ok, row->job);
         if (row->job.state == JobState::done) return with(JobOpStatus::conflict, row->job);
-        TimeMs now = this->now();
-        auto in_flight = active_items(conn, id);
-        // Late outcomes of the active ones are ignored (apply_outcomes): they
-        // keep their lease id, so a late one reads as cancelled, not fenced.
-        conn.exec(
-            "UPDATE items SET state = 'cancelled', reason = 'cancelled', updated = $2, "
-            "lease_until = NULL WHERE job_id = $1 AND state IN ('queued', 'active')",
-            pg::Params().add(id).add(now));
+        JobOpResult result;
         JobSnapshot& job = row->job;
-        job.counts.cancelled += job.counts.queued + job.counts.active;
-        job.counts.queued = 0;
-        job.counts.active = 0;
+        for (int i = 0; i < changed.rows(); ++i) {
+            bool active = changed.text(i, 1) == "active";
+            if (active) result.in_flight.push_back(changed.int64(i, 0));
+            --(active ? job.counts.active : job.counts.queued);
+            ++job.counts.cancelled;
+        }
         job.state = JobState::cancelled;
         job.updated = now;
         LogWriter log;
@@ -94,8 +104,9 @@ JobOpResult PgJobStore::Impl::cancel(UserId user, JobId id) {
         note_progress(*row, now, log);
         write_jobs(conn, {&*row});
         log.write(conn, now);
-        auto result = with(JobOpStatus::ok, job);
-        result.in_flight = std::move(in_flight);
+        result.status = JobOpStatus::ok;
+        result.job = job;
+        std::sort(result.in_flight.begin(), result.in_flight.end());
         return result;
     });
 }
@@ -131,30 +142,43 @@ JobOpResult PgJobStore::Impl::retry(UserId user, JobId id) {
 
 JobOpResult PgJobStore::Impl::remove(UserId user, JobId id) {
     return pool.transaction([&](pg::Connection& conn) {
+        TimeMs now = this->now();
+        // The items first (the lock order), in id order, if the job is the
+        // user's: what was in flight, and the blobs the job's done items
+        // used.
+        auto gone = conn.exec(
+            "WITH gone AS (DELETE FROM items WHERE id IN (SELECT id FROM items WHERE job_id = $1 "
+            "AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND user_id = $2) ORDER BY id "
+            "FOR UPDATE) RETURNING id, state, sha256, format) "
+            "SELECT id, NULL, NULL FROM gone WHERE state = 'active' UNION ALL "
+            "SELECT DISTINCT NULL::bigint, sha256, format FROM gone "
+            "WHERE state = 'done' AND sha256 IS NOT NULL",
+            pg::Params().add(id).add(user));
         auto row = lock_user_job(conn, user, id);
         if (!row) return JobOpResult{};
-        TimeMs now = this->now();
         auto result = with(JobOpStatus::ok, row->job);
-        result.in_flight = active_items(conn, id);
-        auto blobs = conn.exec(
-            "SELECT DISTINCT sha256, format FROM items WHERE job_id = $1 AND state = 'done' "
-            "AND sha256 IS NOT NULL",
-            pg::Params().add(id));
-        conn.exec("DELETE FROM items WHERE job_id = $1", pg::Params().add(id));
+        std::vector<std::string> shas;
+        std::vector<std::string> formats;
+        for (int i = 0; i < gone.rows(); ++i) {
+            if (!gone.is_null(i, 0)) {
+                result.in_flight.push_back(gone.int64(i, 0));
+            } else {
+                shas.emplace_back(gone.text(i, 1));
+                formats.emplace_back(gone.text(i, 2));
+            }
+        }
+        std::sort(result.in_flight.begin(), result.in_flight.end());
         conn.exec("DELETE FROM jobs WHERE id = $1", pg::Params().add(id));
-        if (blobs.rows()) {
-            std::vector<std::string> shas;
-            for (int i = 0; i < blobs.rows(); ++i) shas.emplace_back(blobs.text(i, 0));
+        if (!shas.empty()) {
             auto still =
                 conn.exec("SELECT DISTINCT sha256 FROM items WHERE sha256 = ANY($1::text[])",
                           pg::Params().add_text_array(shas));
             std::set<std::string, std::less<>> referenced;
             for (int i = 0; i < still.rows(); ++i) referenced.emplace(still.text(i, 0));
-            for (int i = 0; i < blobs.rows(); ++i)
-                if (!referenced.count(blobs.text(i, 0)))
+            for (std::size_t i = 0; i < shas.size(); ++i)
+                if (!referenced.count(shas[i]))
                     result.unreferenced.push_back(
-                        {std::string(blobs.text(i, 0)),
-                         parse_extension(blobs.text(i, 1)).value_or(ImageFormat::unknown)});
+                        {shas[i], parse_extension(formats[i]).value_or(ImageFormat::unknown)});
         }
         LogWriter log;
         log.add(row->job.user, LoggedKind::job_deleted, id, pg::encode_job(row->job));
@@ -166,11 +190,8 @@ JobOpResult PgJobStore::Impl::remove(UserId user, JobId id) {
 std::int64_t PgJobStore::Impl::requeue_active() {
     return pool.transaction([&](pg::Connection& conn) {
         TimeMs now = this->now();
-        auto rows =
-            lock_jobs(conn, "id IN (SELECT job_id FROM items WHERE state = 'active' AND node = $1)",
-                      pg::Params().add(options.node));
         LogWriter log;
-        auto n = requeue_items(conn, rows, options.node, std::nullopt, now, log);
+        auto n = requeue_items(conn, options.node, std::nullopt, now, log);
         log.write(conn, now);
         return n;
     });
@@ -185,7 +206,8 @@ RecoverySummary PgJobStore::Impl::recover() {
         std::int64_t repaired = 0;
         TimeMs now = this->now();
         // Every job locked (in id order) before counting: every item
-        // transition locks its job first, so the counts below are exact.
+        // transition locks its job before it commits, so none commits while
+        // this runs and the counts below are exact.
         auto rows = lock_jobs(conn, "true", pg::Params());
         auto counted = conn.exec(
             "SELECT job_id, state, count(*), coalesce(sum(bytes) FILTER (WHERE state = 'done'), "

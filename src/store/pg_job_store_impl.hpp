@@ -3,9 +3,18 @@
 // pg_job_actions.cpp (the user's state changes, recovery, progress flushing).
 //
 // Every write runs in one pg::Pool::transaction and takes its row locks in one
-// global order, so that transactions of different nodes never deadlock:
-// jobs (FOR UPDATE, in id order), then items, then users (the event counters,
-// in id order, taken by LogWriter::write just before the commit).
+// global order, so that transactions of different nodes do not deadlock:
+// items (in id order), then jobs (FOR UPDATE, in id order), then users (the
+// event counters, in id order, taken by LogWriter::write just before the
+// commit). Items come first so that the hot paths, claims and outcomes, do
+// their item work (most of their time) before they lock the job row every
+// one of them changes: a job's row is held only for the counter update, the
+// log entries and the commit, and several nodes (or feeders) working on one
+// job overlap instead of queueing behind each other for the whole
+// transaction. Job counts are therefore changed by deltas, applied to the
+// row as read once locked. Writers that change items without locking them
+// first (retry: failed items; pause/resume: none) only touch item states no
+// claim or outcome holds, so they may lock the job first.
 #pragma once
 
 #include <mutex>
@@ -58,6 +67,9 @@ inline ItemRecord read_item(const pg::Result& result, int row, int column = 0) {
 class LogWriter {
   public:
     void add(UserId user, LoggedKind kind, JobId job, std::string body);
+    // An item's change: joins the last entry when that is an item entry of
+    // the same job (one row for a batch's items, not one per item).
+    void add_item(UserId user, const ItemRecord& item);
     bool empty() const { return entries_.empty(); }
     void write(pg::Connection& conn, TimeMs now);
 
@@ -123,13 +135,12 @@ struct PgJobStore::Impl {
     RecoverySummary recover();
     std::optional<TimeMs> flush_progress();
 
-    // Puts active items back to queued in the jobs `rows` (locked), those of
-    // `node` only unless empty, or only those whose lease ended before
-    // `expired_before` when set. Fixes the counters and logs the items (a
-    // few per job) or items_reset. Returns how many.
-    std::int64_t requeue_items(pg::Connection& conn, std::vector<PgJobRow>& rows,
-                               const std::string& node, std::optional<TimeMs> expired_before,
-                               TimeMs now, LogWriter& log);
+    // Puts active items back to queued, those of `node` only unless empty,
+    // or only those whose lease ended before `expired_before` when set
+    // (items locked first, then their jobs). Fixes the counters and logs the
+    // items (a few per job) or items_reset. Returns how many.
+    std::int64_t requeue_items(pg::Connection& conn, const std::string& node,
+                               std::optional<TimeMs> expired_before, TimeMs now, LogWriter& log);
 };
 
 }  // namespace litchi

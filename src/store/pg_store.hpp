@@ -19,7 +19,7 @@ namespace pg {
 class Pool;
 }
 
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
 
 class PgUserStore;
 class PgJobStore;

@@ -149,9 +149,9 @@ TEST_F(PgEventLogTest, ReadAfterReturnsTheUsersEntriesInOrder) {
 
     EXPECT_EQ(all[1].kind, LoggedKind::item);
     EXPECT_EQ(all[1].seq, 0u);
-    ASSERT_TRUE(all[1].item);
-    EXPECT_EQ(all[1].item->format, ImageFormat::png);
-    EXPECT_EQ(all[1].item->bytes, 1234u);
+    ASSERT_EQ(all[1].items.size(), 1u);
+    EXPECT_EQ(all[1].items[0].format, ImageFormat::png);
+    EXPECT_EQ(all[1].items[0].bytes, 1234u);
     EXPECT_FALSE(all[1].snapshot);
 
     EXPECT_EQ(all[2].kind, LoggedKind::progress);
@@ -192,6 +192,25 @@ TEST_F(PgEventLogTest, CorruptRowsAreSkippedNotFatal) {
     ASSERT_EQ(state.recent.size(), 2u);
     EXPECT_EQ(state.recent[0].seq, 1u);
     EXPECT_EQ(state.recent[1].seq, 3u);
+}
+
+// A claim or a batch of outcomes logs one entry per job holding all its
+// items, in order; one corrupt item makes the whole entry unreadable.
+TEST_F(PgEventLogTest, AnItemEntryHoldsSeveralItemsInOrder) {
+    UserId alice = db.insert_user("alice");
+    std::string body;
+    for (ItemId id : {7, 3, 9}) pg::append_item(body, item_body(id, 5));
+    log_entry(alice, 1, 0, LoggedKind::item, 5, kNow, body);
+    log_entry(alice, 2, 0, LoggedKind::item, 5, kNow,
+              pg::encode_item(item_body(1, 5)) + "\n" + R"({"id":2,"s":"exploded"})");
+
+    auto entries = log.read_after(alice, 0, 100);
+    ASSERT_EQ(entries.size(), 1u);
+    ASSERT_EQ(entries[0].items.size(), 3u);
+    EXPECT_EQ(entries[0].items[0].id, 7);
+    EXPECT_EQ(entries[0].items[1].id, 3);
+    EXPECT_EQ(entries[0].items[2].id, 9);
+    EXPECT_EQ(entries[0].items[2].url, "http://127.0.0.1/9.png");
 }
 
 TEST_F(PgEventLogTest, UserStateIsOneConsistentSnapshot) {
