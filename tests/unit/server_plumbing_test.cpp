@@ -31,6 +31,12 @@ TEST(RedactTarget, HidesSecretQueryValuesOnly) {
     EXPECT_EQ(redact_target("/x?flag&session=abc"), "/x?flag&session=[redacted]");
 }
 
+TEST(RedactTarget, HidesTokensOnAnyRoute) {
+    EXPECT_EQ(redact_target("/api//litchi/lt_0123456789abcdef"), "/api//litchi/lt_[redacted]");
+    EXPECT_EQ(redact_target("/lt_0123456789abcdef"), "/lt_[redacted]");
+    EXPECT_EQ(redact_target("/x?t=lt_0123456789abcdef"), "/x?t=lt_[redacted]");
+}
+
 TEST(RedactTarget, ControlCharactersCannotForgeLines) {
     EXPECT_EQ(redact_target("/a\r\nGET /fake"), "/a??GET /fake");
 }
