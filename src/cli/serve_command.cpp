@@ -69,6 +69,9 @@ void add_request_flags(CLI::App* cmd, server::HttpLimits& http) {
     add_limit(cmd, "--max-other-body", http.max_other_body_bytes,
               "Largest body of any other request, in bytes", std::uint64_t(1024),
               std::uint64_t(1) << 30);
+    add_limit(cmd, "--max-body-in-flight", http.max_body_in_flight,
+              "Bytes of all request bodies held at once (more: 503 busy); at least --max-body",
+              std::uint64_t(1024), std::uint64_t(1) << 40);
     add_limit(cmd, "--max-urls", http.max_urls_per_job, "Most URLs in one job", std::size_t(1),
               std::size_t(10'000'000));
     add_limit(cmd, "--max-job-name", http.max_job_name_bytes,

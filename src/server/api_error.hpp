@@ -41,11 +41,13 @@ enum class ApiError {
     body_too_large,
     too_many_urls,
     unsupported_media_type,
-    rate_limited,  // with Retry-After
+    rate_limited,      // with Retry-After
+    too_many_sockets,  // a user's live sockets are at --max-sockets-per-user
     header_too_large,
     // 5xx
     internal,
     unavailable,
+    busy,  // no room in --max-body-in-flight for this body now (with Retry-After)
 };
 
 http::status status_of(ApiError error);

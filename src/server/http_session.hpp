@@ -18,6 +18,7 @@
 
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
+#include "server/body_budget.hpp"
 #include "server/http_types.hpp"
 #include "server/router.hpp"
 
@@ -39,8 +40,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   private:
     void do_read();
     void on_read_header(beast::error_code ec, std::size_t bytes);
+    void judge_header();
+    void on_header_judged(RequestVerdict verdict);
+    void read_body();
     void on_read_body(beast::error_code ec, std::size_t bytes);
     void reject_request(ApiError error, std::string_view message);
+    void reject_request(StringResponse res);
     void handle_request();
     void start_websocket(std::string path);
     void on_upgrade_judged(UpgradeVerdict verdict);
@@ -65,6 +70,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string client_ip_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Request req_;
+    std::uint64_t body_limit_ = 0;       // of the route this request is for
+    std::optional<Authenticated> auth_;  // judged on the header (Access::user routes)
+    BodyReservation body_reservation_;   // this request's share of --max-body-in-flight
 
     // The request being answered, for the access log and metrics.
     std::chrono::steady_clock::time_point started_{};

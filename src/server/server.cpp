@@ -206,6 +206,7 @@ int run_server(const ServerConfig& config) {
         JobService jobs(store->jobs(), scheduler, job_options);
 
         auto state = std::make_shared<ServerState>(effective);
+        state->set_users(&store->users());
         // Live progress: the store's changes reach the hub through the job
         // service; WebSocket and SSE read from the hub.
         auto events =

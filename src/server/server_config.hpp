@@ -25,7 +25,11 @@ struct HttpLimits {
     std::uint32_t max_header_bytes = 16 * 1024;      // --max-header: request line + headers
     std::uint64_t max_job_body_bytes = 16ull << 20;  // --max-body: POST /api/jobs body (16 MiB)
     std::uint64_t max_other_body_bytes = 64 * 1024;  // --max-other-body: every other request body
-    std::size_t max_urls_per_job = 100'000;          // --max-urls
+    // --max-body-in-flight: all request bodies being read or handled at once,
+    // summed (declared lengths; a chunked body counts as its route's limit).
+    // A body that does not fit now gets 503 `busy`. At least --max-body.
+    std::uint64_t max_body_in_flight = 256ull << 20;
+    std::size_t max_urls_per_job = 100'000;  // --max-urls
     // --max-job-name: longer names are refused with 400 (and admission cuts
     // names at the same length, jobs/admission.hpp).
     std::size_t max_job_name_bytes = 200;

@@ -119,5 +119,69 @@ class TokenRedactionTest(ServerTestCase):
 
 
 
+def post_head(port, path, length, headers=()):
+    """An open socket that sent a POST header announcing `length` body bytes, and none of them."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: text/plain",
+             f"Content-Length: {length}", *headers]
+    s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return s
+
+
+class BodyBeforeAuthTest(ServerTestCase):
+    """Item 3: the 401 comes before the body; bodies in flight share one budget."""
+
+    # A 1 MiB budget: one --max-body (1 MiB) body fills it. A long --read-timeout,
+    # so a server waiting for a body shows as a timeout of this test, not a close.
+    extra_args = ("--max-body", "1048576", "--max-body-in-flight", "1048576", "--read-timeout", "120")
+
+    def test_401_before_the_body_is_read(self):
+        for headers in ((), ("Authorization: Bearer lt_" + "x" * 43,), ("Cookie: litchi_session=lt_nope",)):
+            with self.subTest(headers=headers):
+                s = post_head(self.server.port, "/api/jobs", 1 << 20, headers)
+                with s:
+                    status, _, body = read_response(s)
+                self.assertEqual(status, 401)
+                self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
+
+    def test_body_budget_is_shared(self):
+        auth = f"Authorization: Bearer {self.token}"
+        # One authenticated body of the whole budget, half sent: it holds the budget.
+        first = post_head(self.server.port, "/api/jobs", 1 << 20, (auth,))
+        self.addCleanup(first.close)
+        first.sendall(b"x" * 1000)
+        # Any other body, even a small one, must wait: 503 busy, before its body is read.
+        wait_for(lambda: raw_status_of_small_post(self.server.port, auth) == 503, what="503 busy")
+        with post_head(self.server.port, "/api/jobs", 100, (auth,)) as s:
+            status, headers, body = read_response(s)
+        self.assertEqual(status, 503)
+        self.assertEqual(json.loads(body)["error"]["code"], "busy")
+        self.assertEqual(headers.get("retry-after"), "1")
+        # The first body ends (one URL line, then padding that is no URL): its
+        # answer frees the budget, and the next body is read again.
+        first.sendall(b"\n" + b" " * ((1 << 20) - 1001))
+        status, _, _ = read_response(first)
+        self.assertIn(status, (201, 400))
+        url = "http://127.0.0.1:9/a.png\n".encode()
+
+        def post_url():
+            return raw_request(self.server.port, "\r\n".join([
+                "POST /api/jobs HTTP/1.1", "Host: 127.0.0.1", "Content-Type: text/plain",
+                f"Content-Length: {len(url)}", auth, "Connection: close"]), url)[0]
+        # The budget comes back once the first answer is written (just after the client reads it).
+        wait_for(lambda: post_url() == 201, what="a body read again")
+
+
+def raw_status_of_small_post(port, auth):
+    """The status of a 100-byte POST /api/jobs whose body is never sent (the
+    server must answer it from the header alone, or not at all)."""
+    with post_head(port, "/api/jobs", 100, (auth,)) as s:
+        s.settimeout(5)
+        try:
+            return read_response(s)[0]
+        except (socket.timeout, AssertionError):
+            return None
+
+
 if __name__ == "__main__":
     unittest.main()

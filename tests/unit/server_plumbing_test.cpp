@@ -5,6 +5,7 @@
 
 #include "server/access_log.hpp"
 #include "server/auth.hpp"
+#include "server/body_budget.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/router.hpp"
 #include "server/server.hpp"
@@ -39,6 +40,25 @@ TEST(RedactTarget, HidesTokensOnAnyRoute) {
 
 TEST(RedactTarget, ControlCharactersCannotForgeLines) {
     EXPECT_EQ(redact_target("/a\r\nGET /fake"), "/a??GET /fake");
+}
+
+TEST(BodyBudget, ReservesOnlyWhatFitsAndGivesItBack) {
+    BodyBudget budget(100);
+    EXPECT_TRUE(budget.try_reserve(60));
+    EXPECT_FALSE(budget.try_reserve(41)) << "all or nothing";
+    EXPECT_TRUE(budget.try_reserve(40));
+    EXPECT_EQ(budget.used(), 100u);
+    { BodyReservation held(budget, 40); }  // gives the 40 back
+    EXPECT_EQ(budget.used(), 60u);
+    budget.release(60);
+    EXPECT_FALSE(budget.try_reserve(101));
+    EXPECT_FALSE(budget.try_reserve(~std::uint64_t{0})) << "no overflow";
+    EXPECT_TRUE(budget.try_reserve(100));
+    BodyReservation moved;
+    moved = BodyReservation(budget, 100);
+    EXPECT_EQ(budget.used(), 100u);
+    moved.reset();
+    EXPECT_EQ(budget.used(), 0u);
 }
 
 TEST(LoginRateLimiter, AllowsNThenRefusesUntilTheWindowPasses) {
