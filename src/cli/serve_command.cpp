@@ -48,7 +48,8 @@ void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
                                        "Minutes the PostgreSQL event log keeps events for resume",
                                        1, 7 * 24 * 60);
     cmd->add_option("--allow-origin", config.allowed_origins,
-                    "Extra browser Origin allowed on the WebSocket and SSE (repeatable)");
+                    "Extra browser Origin allowed on the WebSocket and SSE and for "
+                    "cookie-authenticated POST/PUT/DELETE (repeatable)");
     add_limit(cmd, "--max-connections", config.http.max_connections,
               "Open HTTP connections at most", std::size_t(1), std::size_t(1'000'000));
     add_limit(cmd, "--workers", config.http.worker_threads,

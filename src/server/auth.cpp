@@ -119,7 +119,17 @@ RequestVerdict judge_request(UserStore& users, const Request& req,
         verdict.refusal = unauthorized();
         return verdict;
     }
-    (void)allowed_origins;  // CSRF_CHECK
+    auto method = req.method();
+    bool changes_state =
+        method != http::verb::get && method != http::verb::head && method != http::verb::options;
+    if (token->source == TokenSource::cookie && changes_state &&
+        !origin_present_and_allowed(req, allowed_origins)) {
+        verdict.auth.reset();
+        verdict.refusal = error_response(
+            ApiError::forbidden_origin,
+            "a request authenticated by the session cookie must carry an Origin of this "
+            "server or an --allow-origin");
+    }
     return verdict;
 }
 

@@ -172,6 +172,63 @@ class BodyBeforeAuthTest(ServerTestCase):
         wait_for(lambda: post_url() == 201, what="a body read again")
 
 
+class CsrfTest(ServerTestCase):
+    """Item 4: cookie-authenticated writes need the server's Origin or an --allow-origin."""
+
+    ALLOWED = "http://app.localhost:5173"
+    extra_args = ("--allow-origin", ALLOWED)
+
+    def setUp(self):
+        login = self.server.client()
+        self.addCleanup(login.close)
+        response = login.post("/api/login", {"username": "admin", "password": self.server.admin_password})
+        self.assertEqual(response.status, 200, response)
+        self.session = response.json()["token"]
+        self.cookie = f"litchi_session={self.session}"
+
+    def post_job(self, headers, token=None):
+        c = self.server.client(token)
+        self.addCleanup(c.close)
+        return c.post("/api/jobs", "http://127.0.0.1:9/csrf.png\n", content_type="text/plain", headers=headers)
+
+    def test_cookie_writes_need_our_origin(self):
+        port = self.server.port
+        for origin in (None, "null", f"http://127.0.0.1:{port + 1}", f"http://localhost:{port}", "http://evil.example"):
+            with self.subTest(origin=origin):
+                headers = {"Cookie": self.cookie}
+                if origin:
+                    headers["Origin"] = origin
+                response = self.post_job(headers)
+                self.assertEqual(response.status, 403, response)
+                self.assertEqual(response.json()["error"]["code"], "forbidden_origin")
+        before = len(self.admin.get("/api/jobs").json()["jobs"])
+        for origin in (f"http://127.0.0.1:{port}", self.ALLOWED, self.ALLOWED + "/"):
+            with self.subTest(origin=origin):
+                response = self.post_job({"Cookie": self.cookie, "Origin": origin})
+                self.assertEqual(response.status, 201, response)
+        self.assertEqual(len(self.admin.get("/api/jobs").json()["jobs"]), before + 3, "refused posts made no job")
+
+    def test_every_write_method_is_checked(self):
+        job = self.admin.create_job(["http://127.0.0.1:9/x.png"])
+        c = self.server.client()
+        self.addCleanup(c.close)
+        foreign = {"Cookie": self.cookie, "Origin": "http://127.0.0.1:1"}
+        for method, path in (("POST", f"/api/jobs/{job['id']}/pause"), ("POST", f"/api/jobs/{job['id']}/cancel"),
+                             ("DELETE", f"/api/jobs/{job['id']}"), ("POST", "/api/logout")):
+            with self.subTest(method=method, path=path):
+                response = c.request(method, path, headers=foreign)
+                self.assertEqual(response.status, 403, response)
+        # Reads need no Origin; the session is still alive (logout was refused).
+        self.assertEqual(c.get(f"/api/jobs/{job['id']}", headers=foreign).status, 200)
+        self.assertEqual(c.get("/api/me", headers={"Cookie": self.cookie}).status, 200)
+
+    def test_bearer_requests_need_no_origin(self):
+        for origin in (None, "http://evil.example"):
+            with self.subTest(origin=origin):
+                headers = {"Origin": origin} if origin else {}
+                self.assertEqual(self.post_job(headers, token=self.session).status, 201)
+
+
 def raw_status_of_small_post(port, auth):
     """The status of a 100-byte POST /api/jobs whose body is never sent (the
     server must answer it from the header alone, or not at all)."""
