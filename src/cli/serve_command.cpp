@@ -52,6 +52,12 @@ void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
                     "cookie-authenticated POST/PUT/DELETE (repeatable)");
     add_limit(cmd, "--max-connections", config.http.max_connections,
               "Open HTTP connections at most", std::size_t(1), std::size_t(1'000'000));
+    add_duration<milliseconds>(cmd, "--accept-retry", config.http.accept_retry,
+                               "Milliseconds to wait after a failed accept (no file descriptors "
+                               "left) before the next",
+                               1, 60'000);
+    add_duration<seconds>(cmd, "--accept-log-interval", config.http.accept_log_interval,
+                          "Seconds between two log lines about failing accepts", 1, 3600);
     add_limit(cmd, "--workers", config.http.worker_threads,
               "Threads for database, hashing, thumbnails and zips", 1, 256);
     add_limit(cmd, "--io-threads", config.http.io_threads,

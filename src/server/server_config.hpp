@@ -44,9 +44,14 @@ struct HttpLimits {
     std::chrono::seconds linger_time{3};
     // --shutdown-grace: on SIGINT/SIGTERM, how long open replies may take to finish.
     std::chrono::seconds shutdown_grace{5};
-    std::size_t max_connections = 4096;     // --max-connections: beyond, new sockets are closed
-    int login_attempts_per_window = 10;     // --login-rate: per client IP ...
-    std::chrono::seconds login_window{60};  // --login-window: ... in any window this long
+    std::size_t max_connections = 4096;  // --max-connections: beyond, new sockets are closed
+    // --accept-retry: after a failed accept() (no descriptors left), wait this
+    // long before the next; --accept-log-interval: log such failures at most
+    // once per interval (with their count).
+    std::chrono::milliseconds accept_retry{100};
+    std::chrono::seconds accept_log_interval{10};
+    int login_attempts_per_window = 10;          // --login-rate: per client IP ...
+    std::chrono::seconds login_window{60};       // --login-window: ... in any window this long
     std::size_t login_tracked_clients = 10'000;  // --login-clients: IPs remembered (memory bound)
     int thumb_min = 16, thumb_max = 1024;        // --thumb-min, --thumb-max: ?thumb=N bounds
     std::size_t items_page_default = 100;        // --items-page: items per page without ?limit=

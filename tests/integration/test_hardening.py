@@ -229,6 +229,53 @@ class CsrfTest(ServerTestCase):
                 self.assertEqual(self.post_job(headers, token=self.session).status, 201)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class AcceptBackoffTest(ServerTestCase):
+    """Item 6: with no descriptors left, accept backs off and logs once per interval."""
+
+    ACCEPT_ERRORS = ("Too many open files",)
+
+    def accept_error_lines(self):
+        return sum(1 for line in self.server.stderr_so_far().splitlines()
+                   if "accept" in line and any(e in line for e in self.ACCEPT_ERRORS))
+
+    def test_emfile_does_not_spin(self):
+        pid = self.server.process.pid
+        self.assertEqual(self.admin.get("/healthz").status, 200)
+        self.admin.close()
+        # Room for a few more descriptors, then none: the server's own limit, set from outside.
+        soft = int(lt.subprocess.run(["prlimit", f"--pid={pid}", "--nofile", "--output=SOFT", "--noheadings"],
+                                     check=True, capture_output=True, text=True).stdout.split()[0])
+        limit = len(os.listdir(f"/proc/{pid}/fd")) + 4
+        lt.subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={limit}:"], check=True)
+        held = []
+        self.addCleanup(lambda: [s.close() for s in held])
+        for _ in range(12):
+            held.append(socket.create_connection(("127.0.0.1", self.server.port), timeout=WAIT))
+        wait_for(lambda: self.accept_error_lines() > 0, what="the first accept failure in the log")
+        # A measured window (not a wait for something to happen): how much log and
+        # CPU one second of descriptor starvation costs.
+        lines, cpu = self.accept_error_lines(), cpu_seconds(pid)
+        time.sleep(1.0)
+        lines_added, cpu_used = self.accept_error_lines() - lines, cpu_seconds(pid) - cpu
+        self.assertLessEqual(lines_added, 1, "logged at most once per --accept-log-interval")
+        self.assertLess(cpu_used, 0.3, "the accept loop does not spin")
+        # Descriptors back: the connections that waited in the backlog are served.
+        for s in held:
+            s.close()
+        held.clear()
+        lt.subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={soft}:"], check=True)
+        status, _, _ = raw_request(self.server.port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close")
+        self.assertEqual(status, 200)
+        wait_for(lambda: "accept works again" in self.server.stderr_so_far(), what="the recovery line")
+
+
 def raw_status_of_small_post(port, auth):
     """The status of a 100-byte POST /api/jobs whose body is never sent (the
     server must answer it from the header alone, or not at all)."""

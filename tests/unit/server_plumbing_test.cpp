@@ -6,6 +6,7 @@
 #include "server/access_log.hpp"
 #include "server/auth.hpp"
 #include "server/body_budget.hpp"
+#include "server/failure_log_gate.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/router.hpp"
 #include "server/server.hpp"
@@ -59,6 +60,20 @@ TEST(BodyBudget, ReservesOnlyWhatFitsAndGivesItBack) {
     EXPECT_EQ(budget.used(), 100u);
     moved.reset();
     EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(FailureLogGate, OneLinePerIntervalWithTheCount) {
+    using std::chrono::milliseconds;
+    FailureLogGate gate(std::chrono::seconds(10));
+    auto t0 = FailureLogGate::Clock::now();
+    EXPECT_EQ(gate.record(t0), 1u) << "the first failure is reported at once";
+    for (int i = 1; i <= 999; ++i) EXPECT_EQ(gate.record(t0 + milliseconds(i)), 0u);
+    EXPECT_EQ(gate.pending(), 999u);
+    EXPECT_EQ(gate.record(t0 + std::chrono::seconds(10)), 1000u)
+        << "the next line counts the ones held back";
+    EXPECT_EQ(gate.record(t0 + std::chrono::seconds(11)), 0u);
+    gate.reset();
+    EXPECT_EQ(gate.record(t0 + std::chrono::seconds(12)), 1u) << "a new run is reported at once";
 }
 
 TEST(LoginRateLimiter, AllowsNThenRefusesUntilTheWindowPasses) {
