@@ -132,6 +132,12 @@ void add_live_flags(CLI::App* cmd, server::LiveLimits& live) {
               "Jobs one watcher may follow item by item", std::size_t(1), std::size_t(100'000));
     add_duration<seconds>(cmd, "--idle-user-ttl", live.hub.idle_user_ttl,
                           "Seconds a user's replay buffer outlives their last watcher", 0, 86'400);
+    add_limit(cmd, "--snapshot-jobs", live.hub.max_snapshot_jobs,
+              "Jobs a hello or snapshot lists at most (unfinished first, then the newest)",
+              std::size_t(1), std::size_t(10'000'000));
+    add_limit(cmd, "--max-sockets-per-user", live.max_sockets_per_user,
+              "Live sockets (WebSocket and SSE) one user may have open (more: 429)", std::size_t(1),
+              std::size_t(1'000'000));
     add_limit(cmd, "--ws-max-message", live.max_client_message,
               "Longest WebSocket message a client may send, in bytes (longer: close 1009)",
               std::size_t(1024), std::size_t(1) << 30);

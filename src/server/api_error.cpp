@@ -104,6 +104,15 @@ StringResponse error_response(ApiError error, std::string_view message) {
     return json_response(status_of(error), body);
 }
 
+StringResponse too_many_sockets(std::size_t cap) {
+    auto res = error_response(
+        ApiError::too_many_sockets,
+        "this user has " + std::to_string(cap) +
+            " live connections (WebSocket or event stream) open already; close one first");
+    res.set(http::field::retry_after, "5");
+    return res;
+}
+
 std::string_view code_of(LiveError error) {
     switch (error) {
         case LiveError::bad_message:

@@ -57,6 +57,10 @@ std::string_view code_of(ApiError error);
 // status of `error`, as JSON with Cache-Control: no-store.
 StringResponse error_response(ApiError error, std::string_view message);
 
+// The refusal of a live socket (WebSocket upgrade, SSE stream) over the
+// user's --max-sockets-per-user: 429 too_many_sockets, with Retry-After.
+StringResponse too_many_sockets(std::size_t cap);
+
 // Errors inside the progress protocol (an error message, not an HTTP reply).
 enum class LiveError {
     bad_message,             // not a JSON object of a known shape

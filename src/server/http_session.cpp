@@ -50,16 +50,16 @@ bool is_parse_error(const beast::error_code& ec) {
 }  // namespace
 
 HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
-    : stream_(std::move(socket)), state_(std::move(state)) {
+    : stream_(std::move(socket)),
+      state_(std::move(state)),
+      connection_(std::shared_ptr<ServerMetrics>(state_, &state_->metrics())) {
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
     client_ip_ = ec ? std::string("-") : remote.address().to_string();
-    state_->metrics().connection_opened();
 }
 
 HttpSession::~HttpSession() {
     state_->leave(this);
-    state_->metrics().connection_closed();
 }
 
 void HttpSession::run() {
@@ -261,9 +261,16 @@ void HttpSession::start_websocket(std::string path) {
     // The token lookup reads SQLite: judge on the worker pool, upgrade on the strand.
     net::post(state_->workers(), [self = shared_from_this(), path = std::move(path)] {
         UpgradeVerdict verdict;
+        std::optional<UserSocketSlot> slot;
         try {
-            verdict = judge_upgrade(self->state_->events()->store().users(), self->req_, path,
+            const auto& events = self->state_->events();
+            verdict = judge_upgrade(events->store().users(), self->req_, path,
                                     self->state_->config().allowed_origins);
+            // One of the user's --max-sockets-per-user, held by the socket from the 101 on.
+            if (!verdict.refusal && !(slot = events->admit_user_socket(verdict.auth->user.id))) {
+                verdict.auth.reset();
+                verdict.refusal = too_many_sockets(events->limits().max_sockets_per_user);
+            }
         } catch (const StoreUnavailable& e) {
             spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
                          e.what());
@@ -274,13 +281,14 @@ void HttpSession::start_websocket(std::string path) {
                           redact_target(self->log_target_), e.what());
             verdict.refusal = error_response(ApiError::internal, "internal server error");
         }
-        net::post(self->stream_.get_executor(), [self, verdict = std::move(verdict)]() mutable {
-            self->on_upgrade_judged(std::move(verdict));
-        });
+        net::post(self->stream_.get_executor(),
+                  [self, verdict = std::move(verdict), slot = std::move(slot)]() mutable {
+                      self->on_upgrade_judged(std::move(verdict), std::move(slot));
+                  });
     });
 }
 
-void HttpSession::on_upgrade_judged(UpgradeVerdict verdict) {
+void HttpSession::on_upgrade_judged(UpgradeVerdict verdict, std::optional<UserSocketSlot> slot) {
     // Refused: an ordinary JSON error, and no reuse of a connection that asked to upgrade.
     if (verdict.refusal) {
         keep_alive_ = false;
@@ -291,9 +299,10 @@ void HttpSession::on_upgrade_judged(UpgradeVerdict verdict) {
     Request req = std::move(req_);
     status_ = 101;
     finish_request();
-    auto session =
-        std::make_shared<WebSocketSession>(stream_.release_socket(), state_->events(),
-                                           std::move(*verdict.auth), verdict.answer_subprotocol);
+    // The socket keeps its place under --max-connections, and the user's slot.
+    auto session = std::make_shared<WebSocketSession>(
+        stream_.release_socket(), state_->events(), std::move(*verdict.auth),
+        verdict.answer_subprotocol, std::move(connection_), std::move(*slot));
     session->run(std::move(req));
 }
 

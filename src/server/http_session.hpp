@@ -19,7 +19,9 @@
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
 #include "server/body_budget.hpp"
+#include "server/event_wiring.hpp"
 #include "server/http_types.hpp"
+#include "server/metrics.hpp"
 #include "server/router.hpp"
 
 namespace litchi::server {
@@ -48,7 +50,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     void reject_request(StringResponse res);
     void handle_request();
     void start_websocket(std::string path);
-    void on_upgrade_judged(UpgradeVerdict verdict);
+    void on_upgrade_judged(UpgradeVerdict verdict, std::optional<UserSocketSlot> slot);
     void run_route(const Router::Route& route, std::vector<std::string> params, std::string path);
     void send(Reply reply);
     template <class Body>
@@ -67,6 +69,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::shared_ptr<ServerState> state_;
+    ConnectionSlot connection_;  // counts toward --max-connections; moves to a WebSocket
     std::string client_ip_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Request req_;

@@ -276,6 +276,106 @@ class AcceptBackoffTest(ServerTestCase):
         wait_for(lambda: "accept works again" in self.server.stderr_so_far(), what="the recovery line")
 
 
+def open_connections(port):
+    """litchi_open_connections from /metrics (this request's own connection included)."""
+    status, _, body = raw_request(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close")
+    for line in body.decode().splitlines():
+        if line.startswith("litchi_open_connections "):
+            return int(line.split()[1])
+    raise AssertionError("no litchi_open_connections in /metrics")
+
+
+def refused_at_once(port):
+    """True when a new connection is closed without an answer (over --max-connections)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            return s.recv(100) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+
+
+class LiveSocketLimitsTest(ServerTestCase):
+    """Item 5: upgraded sockets count toward --max-connections, a user has a
+    socket cap, and a hello stays bounded however many jobs the user has."""
+
+    extra_args = ("--max-connections", "6", "--max-sockets-per-user", "3", "--snapshot-jobs", "5",
+                  "--retries", "0")
+
+    def socket(self, token, path="/api/ws"):
+        ws = live.RawWebSocket(self.server.port, path, headers={"Sec-WebSocket-Protocol": f"litchi.v1, bearer.{token}"})
+        self.addCleanup(ws.close)
+        return ws
+
+    def user_token(self, name):
+        result = add_user(self.server.data_dir, name, name + "-password-1")
+        self.assertEqual(result.returncode, 0, result.describe())
+        return create_token(self.server.data_dir, name)
+
+    def test_upgraded_sockets_count_and_each_user_has_a_cap(self):
+        self.admin.close()
+        # Only the sockets below are open: what earlier tests opened has closed (the scrape is one).
+        wait_for(lambda: open_connections(self.server.port) == 1, what="no other connection open")
+        bob = self.user_token("bob")
+        admin_sockets = [self.socket(self.token) for _ in range(3)]
+        for ws in admin_sockets:
+            self.assertEqual(ws.handshake(), 101)
+            self.assertEqual(ws.recv_json()["type"], "hello")
+        # A fourth live connection of the same user, WebSocket or SSE: 429.
+        extra = self.socket(self.token)
+        self.assertEqual(extra.handshake(), 429)
+        self.assertEqual(json.loads(extra.response_body)["error"]["code"], "too_many_sockets")
+        sse = live.SseReader(self.server.port, self.token)
+        self.addCleanup(sse.close)
+        self.assertEqual(sse.status, 429)
+        extra.close()
+        sse.close()
+        wait_for(lambda: open_connections(self.server.port) == 4, what="only admin's 3 sockets open")
+        # Another user is not affected by admin's cap.
+        bob_sockets = [self.socket(bob) for _ in range(3)]
+        for ws in bob_sockets:
+            self.assertEqual(ws.handshake(), 101)
+        # Six upgraded sockets fill --max-connections 6: a seventh connection is closed at once.
+        self.assertTrue(refused_at_once(self.server.port), "upgraded sockets count toward --max-connections")
+        # One socket less: room again, for a connection and for that user's socket.
+        admin_sockets.pop().close()
+
+        def reopened():
+            # Refused (closed at once) while the closed socket still counts on the server.
+            ws = self.socket(self.token)
+            try:
+                return ws.handshake() == 101
+            except (live.ProtocolError, ConnectionResetError):
+                return False
+        wait_for(reopened, what="room under --max-connections and the user's cap for a new socket")
+
+    def test_hello_is_bounded(self):
+        carol = self.user_token("carol")
+        client = self.server.client(carol)
+        self.addCleanup(client.close)
+        origin = lt.Origin().__enter__()
+        self.addCleanup(origin.stop)
+
+        def job(lines):
+            response = client.post("/api/jobs", "\n".join(lines) + "\n", content_type="text/plain")
+            self.assertEqual(response.status, 201, response)
+            return response.json()["id"]
+
+        finished = [job([f"not a url {i}"]) for i in range(8)]
+        slow = [job([origin.url(f"/img/slow{i}.png?delay=120000")]) for i in range(2)]
+        finished += [job([f"still not a url {i}"]) for i in range(3)]
+        for job_id in finished:
+            wait_for(lambda: client.get(f"/api/jobs/{job_id}").json()["state"] == "done", what=f"job {job_id} done")
+        ws = self.socket(carol)
+        self.assertEqual(ws.handshake(), 101)
+        hello = ws.recv_json()
+        self.assertEqual(hello["type"], "hello")
+        self.assertTrue(hello.get("truncated"))
+        self.assertEqual(hello["total"], 13)
+        ids = [j["id"] for j in hello["jobs"]]
+        self.assertEqual(sorted(ids), sorted(slow + finished[-3:]), "unfinished jobs first, then the newest finished")
+
+
 def raw_status_of_small_post(port, auth):
     """The status of a 100-byte POST /api/jobs whose body is never sent (the
     server must answer it from the header alone, or not at all)."""
