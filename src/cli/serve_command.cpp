@@ -48,9 +48,16 @@ void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
                                        "Minutes the PostgreSQL event log keeps events for resume",
                                        1, 7 * 24 * 60);
     cmd->add_option("--allow-origin", config.allowed_origins,
-                    "Extra browser Origin allowed on the WebSocket and SSE (repeatable)");
+                    "Extra browser Origin allowed on the WebSocket and SSE and for "
+                    "cookie-authenticated POST/PUT/DELETE (repeatable)");
     add_limit(cmd, "--max-connections", config.http.max_connections,
               "Open HTTP connections at most", std::size_t(1), std::size_t(1'000'000));
+    add_duration<milliseconds>(cmd, "--accept-retry", config.http.accept_retry,
+                               "Milliseconds to wait after a failed accept (no file descriptors "
+                               "left) before the next",
+                               1, 60'000);
+    add_duration<seconds>(cmd, "--accept-log-interval", config.http.accept_log_interval,
+                          "Seconds between two log lines about failing accepts", 1, 3600);
     add_limit(cmd, "--workers", config.http.worker_threads,
               "Threads for database, hashing, thumbnails and zips", 1, 256);
     add_limit(cmd, "--io-threads", config.http.io_threads,
@@ -69,6 +76,9 @@ void add_request_flags(CLI::App* cmd, server::HttpLimits& http) {
     add_limit(cmd, "--max-other-body", http.max_other_body_bytes,
               "Largest body of any other request, in bytes", std::uint64_t(1024),
               std::uint64_t(1) << 30);
+    add_limit(cmd, "--max-body-in-flight", http.max_body_in_flight,
+              "Bytes of all request bodies held at once (more: 503 busy); at least --max-body",
+              std::uint64_t(1024), std::uint64_t(1) << 40);
     add_limit(cmd, "--max-urls", http.max_urls_per_job, "Most URLs in one job", std::size_t(1),
               std::size_t(10'000'000));
     add_limit(cmd, "--max-job-name", http.max_job_name_bytes,
@@ -122,6 +132,12 @@ void add_live_flags(CLI::App* cmd, server::LiveLimits& live) {
               "Jobs one watcher may follow item by item", std::size_t(1), std::size_t(100'000));
     add_duration<seconds>(cmd, "--idle-user-ttl", live.hub.idle_user_ttl,
                           "Seconds a user's replay buffer outlives their last watcher", 0, 86'400);
+    add_limit(cmd, "--snapshot-jobs", live.hub.max_snapshot_jobs,
+              "Jobs a hello or snapshot lists at most (unfinished first, then the newest)",
+              std::size_t(1), std::size_t(10'000'000));
+    add_limit(cmd, "--max-sockets-per-user", live.max_sockets_per_user,
+              "Live sockets (WebSocket and SSE) one user may have open (more: 429)", std::size_t(1),
+              std::size_t(1'000'000));
     add_limit(cmd, "--ws-max-message", live.max_client_message,
               "Longest WebSocket message a client may send, in bytes (longer: close 1009)",
               std::size_t(1024), std::size_t(1) << 30);

@@ -11,6 +11,7 @@ std::string validate_event_limits(const EventLimits& limits) {
     if (limits.side_queue_capacity < 2) return "item queue capacity must be at least 2 messages";
     if (limits.max_item_subscriptions < 1)
         return "item subscriptions per watcher must be at least 1";
+    if (limits.max_snapshot_jobs < 1) return "snapshot jobs must be at least 1";
     if (limits.idle_user_ttl.count() < 0) return "idle user TTL must not be negative";
     return {};
 }

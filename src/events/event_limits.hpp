@@ -28,6 +28,11 @@ struct EventLimits {
     // Jobs one watcher may follow item by item at the same time.
     std::size_t max_item_subscriptions = 64;
 
+    // Jobs a hello or snapshot lists at most: the unfinished ones first, then
+    // the newest finished ones. A longer list is cut and says so ("truncated",
+    // "total"). Bounds what each new watcher of a user with many jobs costs.
+    std::size_t max_snapshot_jobs = 500;
+
     // How long a user's replay buffer outlives their last watcher. After that
     // the user's hub state is dropped and a late `resume` gets a snapshot.
     std::chrono::seconds idle_user_ttl{300};

@@ -92,7 +92,8 @@ void append_number(std::string& out, std::int64_t number) {
 }
 
 MessageText make_full_state(std::string_view type, std::string_view epoch, std::uint64_t seq,
-                            const std::vector<std::string_view>& jobs, bool with_protocol) {
+                            const std::vector<std::string_view>& jobs, bool with_protocol,
+                            std::size_t total_jobs) {
     std::size_t size = 64;
     for (std::string_view job : jobs) size += job.size() + 1;
     std::string out;
@@ -105,6 +106,10 @@ MessageText make_full_state(std::string_view type, std::string_view epoch, std::
     out += json::serialize(json::string(epoch));
     out += R"(,"seq":)";
     append_number(out, seq);
+    if (total_jobs > jobs.size()) {
+        out += R"(,"truncated":true,"total":)";
+        append_number(out, static_cast<std::uint64_t>(total_jobs));
+    }
     out += R"(,"jobs":[)";
     bool first = true;
     for (std::string_view job : jobs) {
@@ -119,13 +124,14 @@ MessageText make_full_state(std::string_view type, std::string_view epoch, std::
 }  // namespace
 
 MessageText make_hello_message(std::string_view epoch, std::uint64_t seq,
-                               const std::vector<std::string_view>& jobs) {
-    return make_full_state("hello", epoch, seq, jobs, true);
+                               const std::vector<std::string_view>& jobs, std::size_t total_jobs) {
+    return make_full_state("hello", epoch, seq, jobs, true, total_jobs);
 }
 
 MessageText make_snapshot_message(std::string_view epoch, std::uint64_t seq,
-                                  const std::vector<std::string_view>& jobs) {
-    return make_full_state("snapshot", epoch, seq, jobs, false);
+                                  const std::vector<std::string_view>& jobs,
+                                  std::size_t total_jobs) {
+    return make_full_state("snapshot", epoch, seq, jobs, false, total_jobs);
 }
 
 MessageText make_progress_message(std::uint64_t seq, std::string_view job_json) {

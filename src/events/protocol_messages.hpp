@@ -52,10 +52,15 @@ std::optional<JobId> job_id_of(const boost::json::value& id);
 // Builders. Job and item objects come already serialised (each once per
 // change, by the hub's writers), so a message is a few appends. `jobs` of
 // hello/snapshot are given in the order the client should list them.
+// `total_jobs` larger than jobs.size() means the list was cut (at
+// --snapshot-jobs): the message then also carries "truncated":true and
+// "total":N, the number of jobs the user has.
 MessageText make_hello_message(std::string_view epoch, std::uint64_t seq,
-                               const std::vector<std::string_view>& jobs);
+                               const std::vector<std::string_view>& jobs,
+                               std::size_t total_jobs = 0);
 MessageText make_snapshot_message(std::string_view epoch, std::uint64_t seq,
-                                  const std::vector<std::string_view>& jobs);
+                                  const std::vector<std::string_view>& jobs,
+                                  std::size_t total_jobs = 0);
 MessageText make_progress_message(std::uint64_t seq, std::string_view job_json);
 MessageText make_job_message(MessageKind created_or_deleted, std::uint64_t seq,
                              std::string_view job_json);

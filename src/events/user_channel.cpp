@@ -564,16 +564,41 @@ bool UserChannel::can_replay_from(const ResumePoint& point) const {
 }
 
 MessageText UserChannel::build_full_state(Watcher::Intro intro) const {
-    std::vector<std::pair<std::uint64_t, std::string_view>> ordered;
-    ordered.reserve(jobs_.size());
-    for (const auto& [id, entry] : jobs_) ordered.emplace_back(entry.order, entry.sent_json);
-    std::sort(ordered.begin(), ordered.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
+    // At most --snapshot-jobs jobs, so a user with thousands of jobs does not
+    // cost every new watcher megabytes: the unfinished ones first (those are
+    // the ones that move), then the newest finished ones; listed in the usual
+    // order. A cut list says so ("truncated", "total"); the rest is a GET
+    // /api/jobs away, and later events name their job in full anyway.
+    struct Candidate {
+        bool finished;
+        JobId id;  // ids grow with creation: the larger, the newer
+        std::uint64_t order;
+        std::string_view json;
+    };
+    std::vector<Candidate> picked;
+    picked.reserve(jobs_.size());
+    for (const auto& [id, entry] : jobs_) {
+        bool finished =
+            entry.sent.state == JobState::done || entry.sent.state == JobState::cancelled;
+        picked.push_back({finished, id, entry.order, entry.sent_json});
+    }
+    const std::size_t total = picked.size();
+    const std::size_t cap = std::max<std::size_t>(limits_.max_snapshot_jobs, 1);
+    if (total > cap) {
+        std::nth_element(picked.begin(), picked.begin() + static_cast<std::ptrdiff_t>(cap) - 1,
+                         picked.end(), [](const Candidate& a, const Candidate& b) {
+                             if (a.finished != b.finished) return !a.finished;
+                             return a.id > b.id;
+                         });
+        picked.resize(cap);
+    }
+    std::sort(picked.begin(), picked.end(),
+              [](const Candidate& a, const Candidate& b) { return a.order < b.order; });
     std::vector<std::string_view> jobs;
-    jobs.reserve(ordered.size());
-    for (const auto& [order, job] : ordered) jobs.push_back(job);
-    return intro == Watcher::Intro::hello ? make_hello_message(epoch_, last_seq_, jobs)
-                                          : make_snapshot_message(epoch_, last_seq_, jobs);
+    jobs.reserve(picked.size());
+    for (const auto& candidate : picked) jobs.push_back(candidate.json);
+    return intro == Watcher::Intro::hello ? make_hello_message(epoch_, last_seq_, jobs, total)
+                                          : make_snapshot_message(epoch_, last_seq_, jobs, total);
 }
 
 void UserChannel::wake_up(const std::shared_ptr<Watcher>& watcher, Wakeups& wake) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 
+#include "core/token_redaction.hpp"
 #include "server/auth.hpp"
 
 namespace litchi::server {
@@ -78,7 +79,7 @@ std::string redact_target(std::string_view target) {
     } else {
         append_printable(out, path);
     }
-    if (query_at == std::string_view::npos) return out;
+    if (query_at == std::string_view::npos) return redact_tokens(out);
 
     out.push_back('?');
     std::string_view query = target.substr(query_at + 1);
@@ -102,7 +103,8 @@ std::string redact_target(std::string_view target) {
         if (amp == std::string_view::npos) break;
         query.remove_prefix(amp + 1);
     }
-    return out;
+    // Tokens where no route reads one ("/api//litchi/T", "?t=T", "/T").
+    return redact_tokens(out);
 }
 
 void log_access(std::string_view client_ip, std::string_view method, std::string_view target,

@@ -1,6 +1,7 @@
 // The access log: one line per request with method, target, status, bytes and
 // duration. Targets are redacted first, so no token reaches a log: the
-// /api/litchi/{token} WebSocket path and secret-looking query values.
+// /api/litchi/{token} WebSocket path, secret-looking query values and
+// anything shaped like a token ("lt_...") wherever it sits.
 #pragma once
 
 #include <chrono>

@@ -137,9 +137,11 @@ Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& schedule
 
 Router::Handler Api::authed(AuthedHandler handler) {
     return [this, handler](RequestContext& ctx) -> Reply {
-        auto auth = authenticate_request(store_.users(), ctx.req);
-        if (!auth) return unauthorized();
-        return (this->*handler)(ctx, *auth);
+        // Judged already when the session read the header (a request with a body).
+        if (ctx.auth) return (this->*handler)(ctx, *ctx.auth);
+        auto verdict = judge_request(store_.users(), ctx.req, state_.config().allowed_origins);
+        if (verdict.refusal) return std::move(*verdict.refusal);
+        return (this->*handler)(ctx, *verdict.auth);
     };
 }
 
@@ -154,22 +156,27 @@ void Api::register_routes(Router& router) {
     router.add(verb::get, "/healthz", w, plain(&Api::healthz));
     router.add(verb::get, "/metrics", w, plain(&Api::metrics));
     router.add(verb::post, "/api/login", w, plain(&Api::login));
-    router.add(verb::post, "/api/logout", w, authed(&Api::logout));
-    router.add(verb::get, "/api/me", w, authed(&Api::me));
+    // Routes for a user: credentials judged on the header (Access::user).
+    auto user = [&](verb method, std::string_view pattern, AuthedHandler handler,
+                    std::optional<std::uint64_t> body_limit = std::nullopt) {
+        router.add(method, pattern, w, authed(handler), body_limit, Access::user);
+    };
+    user(verb::post, "/api/logout", &Api::logout);
+    user(verb::get, "/api/me", &Api::me);
     // The one route that takes a large body: the URL list (--max-body).
-    router.add(verb::post, "/api/jobs", w, authed(&Api::create_job), limits.max_job_body_bytes);
-    router.add(verb::get, "/api/jobs", w, authed(&Api::list_jobs));
-    router.add(verb::get, "/api/jobs/{}", w, authed(&Api::get_job));
-    router.add(verb::delete_, "/api/jobs/{}", w, authed(&Api::delete_job));
-    router.add(verb::get, "/api/jobs/{}/items", w, authed(&Api::list_items));
-    router.add(verb::get, "/api/jobs/{}/progress", w, authed(&Api::progress));
-    router.add(verb::post, "/api/jobs/{}/pause", w, authed(&Api::pause_job));
-    router.add(verb::post, "/api/jobs/{}/resume", w, authed(&Api::resume_job));
-    router.add(verb::post, "/api/jobs/{}/cancel", w, authed(&Api::cancel_job));
-    router.add(verb::post, "/api/jobs/{}/retry", w, authed(&Api::retry_job));
-    router.add(verb::get, "/api/jobs/{}/manifest.jsonl", w, authed(&Api::manifest));
-    router.add(verb::get, "/api/jobs/{}/archive.zip", w, authed(&Api::archive));
-    router.add(verb::get, "/api/images/{}", w, authed(&Api::image));
+    user(verb::post, "/api/jobs", &Api::create_job, limits.max_job_body_bytes);
+    user(verb::get, "/api/jobs", &Api::list_jobs);
+    user(verb::get, "/api/jobs/{}", &Api::get_job);
+    user(verb::delete_, "/api/jobs/{}", &Api::delete_job);
+    user(verb::get, "/api/jobs/{}/items", &Api::list_items);
+    user(verb::get, "/api/jobs/{}/progress", &Api::progress);
+    user(verb::post, "/api/jobs/{}/pause", &Api::pause_job);
+    user(verb::post, "/api/jobs/{}/resume", &Api::resume_job);
+    user(verb::post, "/api/jobs/{}/cancel", &Api::cancel_job);
+    user(verb::post, "/api/jobs/{}/retry", &Api::retry_job);
+    user(verb::get, "/api/jobs/{}/manifest.jsonl", &Api::manifest);
+    user(verb::get, "/api/jobs/{}/archive.zip", &Api::archive);
+    user(verb::get, "/api/images/{}", &Api::image);
 }
 
 Reply Api::login(RequestContext& ctx) {

@@ -35,12 +35,14 @@ http::status status_of(ApiError error) {
         case ApiError::unsupported_media_type:
             return s::unsupported_media_type;
         case ApiError::rate_limited:
+        case ApiError::too_many_sockets:
             return s::too_many_requests;
         case ApiError::header_too_large:
             return s::request_header_fields_too_large;
         case ApiError::internal:
             return s::internal_server_error;
         case ApiError::unavailable:
+        case ApiError::busy:
             return s::service_unavailable;
     }
     return s::internal_server_error;  // not reached: every enumerator is handled above
@@ -82,12 +84,16 @@ std::string_view code_of(ApiError error) {
             return "unsupported_media_type";
         case ApiError::rate_limited:
             return "rate_limited";
+        case ApiError::too_many_sockets:
+            return "too_many_sockets";
         case ApiError::header_too_large:
             return "header_too_large";
         case ApiError::internal:
             return "internal";
         case ApiError::unavailable:
             return "unavailable";
+        case ApiError::busy:
+            return "busy";
     }
     return "internal";
 }
@@ -96,6 +102,15 @@ StringResponse error_response(ApiError error, std::string_view message) {
     boost::json::object body;
     body["error"] = boost::json::object{{"code", code_of(error)}, {"message", message}};
     return json_response(status_of(error), body);
+}
+
+StringResponse too_many_sockets(std::size_t cap) {
+    auto res = error_response(
+        ApiError::too_many_sockets,
+        "this user has " + std::to_string(cap) +
+            " live connections (WebSocket or event stream) open already; close one first");
+    res.set(http::field::retry_after, "5");
+    return res;
 }
 
 std::string_view code_of(LiveError error) {

@@ -41,11 +41,13 @@ enum class ApiError {
     body_too_large,
     too_many_urls,
     unsupported_media_type,
-    rate_limited,  // with Retry-After
+    rate_limited,      // with Retry-After
+    too_many_sockets,  // a user's live sockets are at --max-sockets-per-user
     header_too_large,
     // 5xx
     internal,
     unavailable,
+    busy,  // no room in --max-body-in-flight for this body now (with Retry-After)
 };
 
 http::status status_of(ApiError error);
@@ -54,6 +56,10 @@ std::string_view code_of(ApiError error);
 // The one way a handler answers an error: {"error":{"code","message"}} with the
 // status of `error`, as JSON with Cache-Control: no-store.
 StringResponse error_response(ApiError error, std::string_view message);
+
+// The refusal of a live socket (WebSocket upgrade, SSE stream) over the
+// user's --max-sockets-per-user: 429 too_many_sockets, with Retry-After.
+StringResponse too_many_sockets(std::size_t cap);
 
 // Errors inside the progress protocol (an error message, not an HTTP reply).
 enum class LiveError {

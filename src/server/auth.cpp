@@ -41,7 +41,7 @@ constexpr std::string_view kBearerProtocol = "bearer.";
 
 }  // namespace
 
-std::optional<std::string> request_token(const Request& req) {
+std::optional<RequestToken> find_request_token(const Request& req) {
     auto authorization = trim_header_value(req[http::field::authorization]);
     if (!authorization.empty()) {
         auto space = authorization.find(' ');
@@ -50,7 +50,7 @@ std::optional<std::string> request_token(const Request& req) {
             return std::nullopt;
         auto token = trim_header_value(authorization.substr(space + 1));
         if (token.empty()) return std::nullopt;
-        return std::string(token);
+        return RequestToken{std::string(token), TokenSource::bearer};
     }
     auto cookies = req[http::field::cookie];
     while (!cookies.empty()) {
@@ -60,12 +60,18 @@ std::optional<std::string> request_token(const Request& req) {
         if (eq != std::string_view::npos &&
             trim_header_value(pair.substr(0, eq)) == kSessionCookie) {
             auto value = trim_header_value(pair.substr(eq + 1));
-            if (!value.empty()) return std::string(value);
+            if (!value.empty()) return RequestToken{std::string(value), TokenSource::cookie};
         }
         if (semicolon == std::string_view::npos) break;
         cookies.remove_prefix(semicolon + 1);
     }
     return std::nullopt;
+}
+
+std::optional<std::string> request_token(const Request& req) {
+    auto found = find_request_token(req);
+    if (!found) return std::nullopt;
+    return std::move(found->value);
 }
 
 std::optional<Authenticated> authenticate_request(UserStore& users, const Request& req) {
@@ -86,8 +92,13 @@ std::string session_cookie(std::string_view token, long max_age_seconds) {
 }
 
 bool origin_allowed(const Request& req, const std::vector<std::string>& allowed) {
+    if (req[http::field::origin].empty()) return true;
+    return origin_present_and_allowed(req, allowed);
+}
+
+bool origin_present_and_allowed(const Request& req, const std::vector<std::string>& allowed) {
     auto origin = req[http::field::origin];
-    if (origin.empty()) return true;
+    if (origin.empty()) return false;
     auto wanted = normalize_origin(origin);
     auto host = ascii_lower(trim_header_value(req[http::field::host]));
     if (!host.empty() && (wanted == normalize_origin("http://" + host) ||
@@ -97,6 +108,29 @@ bool origin_allowed(const Request& req, const std::vector<std::string>& allowed)
     return std::any_of(allowed.begin(), allowed.end(), [&wanted](const std::string& entry) {
         return normalize_origin(entry) == wanted;
     });
+}
+
+RequestVerdict judge_request(UserStore& users, const Request& req,
+                             const std::vector<std::string>& allowed_origins) {
+    RequestVerdict verdict;
+    auto token = find_request_token(req);
+    if (token) verdict.auth = users.authenticate(token->value);
+    if (!verdict.auth) {
+        verdict.refusal = unauthorized();
+        return verdict;
+    }
+    auto method = req.method();
+    bool changes_state =
+        method != http::verb::get && method != http::verb::head && method != http::verb::options;
+    if (token->source == TokenSource::cookie && changes_state &&
+        !origin_present_and_allowed(req, allowed_origins)) {
+        verdict.auth.reset();
+        verdict.refusal = error_response(
+            ApiError::forbidden_origin,
+            "a request authenticated by the session cookie must carry an Origin of this "
+            "server or an --allow-origin");
+    }
+    return verdict;
 }
 
 UpgradeVerdict judge_upgrade(UserStore& users, const Request& req, std::string_view path,

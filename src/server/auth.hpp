@@ -31,9 +31,20 @@ inline constexpr std::string_view kSeedWebSocketPrefix = "/api/litchi/";
 // entry is answered, the bearer entry is never echoed.
 inline constexpr std::string_view kSubprotocol = "litchi.v1";
 
+// Where a request's token came from. A browser attaches the cookie to
+// requests that other sites start; it never adds an Authorization header on
+// its own, so only cookie-authenticated writes need the CSRF check.
+enum class TokenSource { bearer, cookie };
+
+struct RequestToken {
+    std::string value;
+    TokenSource source = TokenSource::bearer;
+};
+
 // The token a request carries: "Authorization: Bearer T", else the session cookie.
 // A present Authorization header with another scheme is no token (the cookie
 // does not silently stand in for it).
+std::optional<RequestToken> find_request_token(const Request& req);
 std::optional<std::string> request_token(const Request& req);
 
 // The user behind request_token(req), if the token is valid now. Reads the
@@ -52,6 +63,25 @@ std::string session_cookie(std::string_view token, long max_age_seconds);
 // or one of `allowed` (--allow-origin). Comparison ignores case, default ports
 // and a trailing '/'.
 bool origin_allowed(const Request& req, const std::vector<std::string>& allowed);
+
+// Stricter than origin_allowed, for cookie-authenticated writes (CSRF): the
+// Origin header must be present and be the server's own or an --allow-origin.
+bool origin_present_and_allowed(const Request& req, const std::vector<std::string>& allowed);
+
+// What judging a request's credentials decided (the routes that need a user).
+struct RequestVerdict {
+    std::optional<StringResponse> refusal;  // set: answer this, do not run the handler
+    std::optional<Authenticated> auth;      // set when accepted
+};
+
+// The token first (401 without a valid one), then CSRF: a cookie-authenticated
+// request with a method that changes something (anything but GET, HEAD and
+// OPTIONS) needs origin_present_and_allowed, else 403 forbidden_origin.
+// Bearer-token requests are judged by their token alone. Needs only the
+// header, so the session can call it before it reads a body. Reads the token
+// store: call it on the worker pool.
+RequestVerdict judge_request(UserStore& users, const Request& req,
+                             const std::vector<std::string>& allowed_origins);
 
 // What judging a WebSocket upgrade request decided.
 struct UpgradeVerdict {

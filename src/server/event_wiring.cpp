@@ -161,6 +161,32 @@ void EventWiring::credential_revoked(TokenId token) {
                            {events::close_code::policy_violation, "token revoked"});
 }
 
+std::optional<UserSocketSlot> EventWiring::admit_user_socket(UserId user) {
+    {
+        std::lock_guard lock(user_sockets_mutex_);
+        auto& open = user_sockets_[user];
+        if (open >= limits_.max_sockets_per_user) {
+            if (open == 0) user_sockets_.erase(user);
+            return std::nullopt;
+        }
+        ++open;
+    }
+    return UserSocketSlot(shared_from_this(), user);
+}
+
+std::size_t EventWiring::user_sockets(UserId user) {
+    std::lock_guard lock(user_sockets_mutex_);
+    auto found = user_sockets_.find(user);
+    return found == user_sockets_.end() ? 0 : found->second;
+}
+
+void EventWiring::release_user_socket(UserId user) {
+    std::lock_guard lock(user_sockets_mutex_);
+    auto found = user_sockets_.find(user);
+    if (found == user_sockets_.end()) return;
+    if (--found->second == 0) user_sockets_.erase(found);
+}
+
 std::uint64_t EventWiring::register_socket(std::weak_ptr<LiveSocket> socket, TokenId token) {
     std::lock_guard lock(sockets_mutex_);
     auto id = next_socket_id_++;

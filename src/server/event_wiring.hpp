@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -53,6 +54,8 @@ class LiveSocket {
     // Drops the connection without a close handshake (posts to its strand).
     virtual void abort() = 0;
 };
+
+class UserSocketSlot;
 
 class EventWiring : public std::enable_shared_from_this<EventWiring> {
   public:
@@ -85,6 +88,11 @@ class EventWiring : public std::enable_shared_from_this<EventWiring> {
     static std::string credential_id(TokenId token);
     // A token was revoked through the API: close its sockets now (1008).
     void credential_revoked(TokenId token);
+
+    // One of `user`'s --max-sockets-per-user live sockets, or nothing when
+    // they are all taken. Thread-safe; the slot gives itself back when destroyed.
+    std::optional<UserSocketSlot> admit_user_socket(UserId user);
+    std::size_t user_sockets(UserId user);
 
     // Live sockets register themselves for the sweep; `token` is the row
     // they authenticated with.
@@ -130,6 +138,11 @@ class EventWiring : public std::enable_shared_from_this<EventWiring> {
     std::atomic<bool> sweep_busy_{false};
     std::int64_t last_credential_check_ms_ = 0;  // on strand_
 
+    friend class UserSocketSlot;
+    void release_user_socket(UserId user);
+    std::mutex user_sockets_mutex_;
+    std::unordered_map<UserId, std::size_t> user_sockets_;
+
     struct Registered {
         std::weak_ptr<LiveSocket> socket;
         TokenId token = 0;
@@ -143,6 +156,30 @@ class EventWiring : public std::enable_shared_from_this<EventWiring> {
     std::atomic<std::int64_t> sse_open_{0};
     std::atomic<std::uint64_t> stall_drops_{0};
     std::atomic<std::uint64_t> revoked_closes_{0};
+};
+
+// A user's place under --max-sockets-per-user, held by a WebSocket session or
+// an SSE stream for as long as it is open. Move-only; keeps the wiring alive.
+class UserSocketSlot {
+  public:
+    UserSocketSlot(std::shared_ptr<EventWiring> owner, UserId user)
+        : owner_(std::move(owner)), user_(user) {}
+    ~UserSocketSlot() {
+        if (owner_) owner_->release_user_socket(user_);
+    }
+    UserSocketSlot(UserSocketSlot&&) noexcept = default;
+    UserSocketSlot& operator=(UserSocketSlot&& other) noexcept {
+        if (this != &other) {
+            if (owner_) owner_->release_user_socket(user_);
+            owner_ = std::move(other.owner_);
+            user_ = other.user_;
+        }
+        return *this;
+    }
+
+  private:
+    std::shared_ptr<EventWiring> owner_;
+    UserId user_ = 0;
 };
 
 // Milliseconds on the steady clock (for LiveSocket::write_started_ms).

@@ -50,16 +50,16 @@ bool is_parse_error(const beast::error_code& ec) {
 }  // namespace
 
 HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
-    : stream_(std::move(socket)), state_(std::move(state)) {
+    : stream_(std::move(socket)),
+      state_(std::move(state)),
+      connection_(std::shared_ptr<ServerMetrics>(state_, &state_->metrics())) {
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
     client_ip_ = ec ? std::string("-") : remote.address().to_string();
-    state_->metrics().connection_opened();
 }
 
 HttpSession::~HttpSession() {
     state_->leave(this);
-    state_->metrics().connection_closed();
 }
 
 void HttpSession::run() {
@@ -126,15 +126,71 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
     auto parsed = boost::urls::parse_origin_form(header.target());
     std::string path = parsed ? std::string(parsed->path()) : std::string();
     if (path.empty()) path = "/";
-    auto body_limit = state_->router().body_limit(header.method(), path);
+    auto match = state_->router().find(header.method(), path);
+    body_limit_ = state_->router().body_limit(header.method(), path);
     auto length = parser_->content_length();
-    if (length && *length > body_limit) {
+    if (length && *length > body_limit_) {
         linger_ = true;
         return reject_request(ApiError::body_too_large, "request body is too large");
     }
-    parser_->body_limit(body_limit);
-    if (!parser_->is_done() && length.value_or(kBodyReadRoom) > kSmallBody)
-        buffer_.reserve(std::min<std::uint64_t>(length.value_or(kBodyReadRoom), kBodyReadRoom));
+    parser_->body_limit(body_limit_);
+    // A route for a user with a body still to come: judge the credentials now,
+    // so a request without a valid token costs us its header, not its body.
+    bool for_user = match.route && match.route->access == Access::user;
+    if (for_user && !parser_->is_done() && state_->users() != nullptr) return judge_header();
+    read_body();
+}
+
+void HttpSession::judge_header() {
+    // The token lookup reads the store: on the worker pool, back on the strand.
+    // Nothing touches the parser meanwhile: no read is in flight.
+    net::post(state_->workers(), [self = shared_from_this()] {
+        RequestVerdict verdict;
+        try {
+            verdict = judge_request(*self->state_->users(), self->parser_->get(),
+                                    self->state_->config().allowed_origins);
+        } catch (const StoreUnavailable& e) {
+            spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
+                         e.what());
+            verdict.refusal = error_response(ApiError::unavailable,
+                                             "the database is unreachable; try again shortly");
+        } catch (const std::exception& e) {
+            spdlog::error("{} {}: credential check failed: {}", self->log_method_,
+                          redact_target(self->log_target_), e.what());
+            verdict.refusal = error_response(ApiError::internal, "internal server error");
+        }
+        net::post(self->stream_.get_executor(), [self, verdict = std::move(verdict)]() mutable {
+            self->on_header_judged(std::move(verdict));
+        });
+    });
+}
+
+void HttpSession::on_header_judged(RequestVerdict verdict) {
+    // Refused: answer without reading the body (the linger drops what still comes).
+    if (verdict.refusal) {
+        linger_ = true;
+        return reject_request(std::move(*verdict.refusal));
+    }
+    auth_ = std::move(verdict.auth);
+    read_body();
+}
+
+void HttpSession::read_body() {
+    // Reserve the body's bytes in the global budget before reading any of them.
+    if (!parser_->is_done()) {
+        auto length = parser_->content_length();
+        std::uint64_t wanted = length.value_or(body_limit_);
+        if (!state_->body_budget().try_reserve(wanted)) {
+            linger_ = true;
+            auto res = error_response(ApiError::busy,
+                                      "too many request bodies in flight; try again shortly");
+            res.set(http::field::retry_after, "1");
+            return reject_request(std::move(res));
+        }
+        body_reservation_ = BodyReservation(state_->body_budget(), wanted);
+        if (length.value_or(kBodyReadRoom) > kSmallBody)
+            buffer_.reserve(std::min<std::uint64_t>(length.value_or(kBodyReadRoom), kBodyReadRoom));
+    }
     stream_.expires_after(state_->config().http.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::on_read_body, shared_from_this()));
@@ -160,10 +216,14 @@ void HttpSession::on_read_body(beast::error_code ec, std::size_t) {
 }
 
 void HttpSession::reject_request(ApiError error, std::string_view message) {
+    reject_request(error_response(error, message));
+}
+
+void HttpSession::reject_request(StringResponse res) {
     // We stop reading this request midway, so the connection cannot be reused.
     keep_alive_ = false;
     head_only_ = false;
-    send(error_response(error, message));
+    send(std::move(res));
 }
 
 void HttpSession::handle_request() {
@@ -201,9 +261,16 @@ void HttpSession::start_websocket(std::string path) {
     // The token lookup reads SQLite: judge on the worker pool, upgrade on the strand.
     net::post(state_->workers(), [self = shared_from_this(), path = std::move(path)] {
         UpgradeVerdict verdict;
+        std::optional<UserSocketSlot> slot;
         try {
-            verdict = judge_upgrade(self->state_->events()->store().users(), self->req_, path,
+            const auto& events = self->state_->events();
+            verdict = judge_upgrade(events->store().users(), self->req_, path,
                                     self->state_->config().allowed_origins);
+            // One of the user's --max-sockets-per-user, held by the socket from the 101 on.
+            if (!verdict.refusal && !(slot = events->admit_user_socket(verdict.auth->user.id))) {
+                verdict.auth.reset();
+                verdict.refusal = too_many_sockets(events->limits().max_sockets_per_user);
+            }
         } catch (const StoreUnavailable& e) {
             spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
                          e.what());
@@ -214,13 +281,14 @@ void HttpSession::start_websocket(std::string path) {
                           redact_target(self->log_target_), e.what());
             verdict.refusal = error_response(ApiError::internal, "internal server error");
         }
-        net::post(self->stream_.get_executor(), [self, verdict = std::move(verdict)]() mutable {
-            self->on_upgrade_judged(std::move(verdict));
-        });
+        net::post(self->stream_.get_executor(),
+                  [self, verdict = std::move(verdict), slot = std::move(slot)]() mutable {
+                      self->on_upgrade_judged(std::move(verdict), std::move(slot));
+                  });
     });
 }
 
-void HttpSession::on_upgrade_judged(UpgradeVerdict verdict) {
+void HttpSession::on_upgrade_judged(UpgradeVerdict verdict, std::optional<UserSocketSlot> slot) {
     // Refused: an ordinary JSON error, and no reuse of a connection that asked to upgrade.
     if (verdict.refusal) {
         keep_alive_ = false;
@@ -231,9 +299,10 @@ void HttpSession::on_upgrade_judged(UpgradeVerdict verdict) {
     Request req = std::move(req_);
     status_ = 101;
     finish_request();
-    auto session =
-        std::make_shared<WebSocketSession>(stream_.release_socket(), state_->events(),
-                                           std::move(*verdict.auth), verdict.answer_subprotocol);
+    // The socket keeps its place under --max-connections, and the user's slot.
+    auto session = std::make_shared<WebSocketSession>(
+        stream_.release_socket(), state_->events(), std::move(*verdict.auth),
+        verdict.answer_subprotocol, std::move(connection_), std::move(*slot));
     session->run(std::move(req));
 }
 
@@ -244,6 +313,7 @@ void HttpSession::run_route(const Router::Route& route, std::vector<std::string>
                    path = std::move(path)]() mutable {
         auto url = boost::urls::parse_origin_form(self->req_.target());
         RequestContext ctx{self->req_, self->client_ip_, std::move(path), std::move(params), *url};
+        if (self->auth_) ctx.auth = &*self->auth_;
         try {
             return route.handler(ctx);
         } catch (const StoreUnavailable& e) {
@@ -406,6 +476,8 @@ void HttpSession::finish_request() {
     log_access(client_ip_, log_method_, log_target_, status_, bytes_written_,
                std::chrono::steady_clock::now() - started_);
     req_ = {};
+    auth_.reset();
+    body_reservation_.reset();
 }
 
 void HttpSession::do_linger() {

@@ -18,7 +18,10 @@
 
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
+#include "server/body_budget.hpp"
+#include "server/event_wiring.hpp"
 #include "server/http_types.hpp"
+#include "server/metrics.hpp"
 #include "server/router.hpp"
 
 namespace litchi::server {
@@ -39,11 +42,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   private:
     void do_read();
     void on_read_header(beast::error_code ec, std::size_t bytes);
+    void judge_header();
+    void on_header_judged(RequestVerdict verdict);
+    void read_body();
     void on_read_body(beast::error_code ec, std::size_t bytes);
     void reject_request(ApiError error, std::string_view message);
+    void reject_request(StringResponse res);
     void handle_request();
     void start_websocket(std::string path);
-    void on_upgrade_judged(UpgradeVerdict verdict);
+    void on_upgrade_judged(UpgradeVerdict verdict, std::optional<UserSocketSlot> slot);
     void run_route(const Router::Route& route, std::vector<std::string> params, std::string path);
     void send(Reply reply);
     template <class Body>
@@ -62,9 +69,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::shared_ptr<ServerState> state_;
+    ConnectionSlot connection_;  // counts toward --max-connections; moves to a WebSocket
     std::string client_ip_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Request req_;
+    std::uint64_t body_limit_ = 0;       // of the route this request is for
+    std::optional<Authenticated> auth_;  // judged on the header (Access::user routes)
+    BodyReservation body_reservation_;   // this request's share of --max-body-in-flight
 
     // The request being answered, for the access log and metrics.
     std::chrono::steady_clock::time_point started_{};

@@ -12,8 +12,14 @@ namespace litchi::server {
 
 struct LiveLimits {
     // --progress-interval, --replay-capacity, --item-queue,
-    // --max-item-subscriptions, --idle-user-ttl (see events/event_limits.hpp).
+    // --max-item-subscriptions, --snapshot-jobs, --idle-user-ttl (see
+    // events/event_limits.hpp).
     events::EventLimits hub{};
+    // --max-sockets-per-user: live sockets (WebSocket and SSE) one user may
+    // have open at once; one more is refused with 429 too_many_sockets before
+    // any upgrade. Each costs a hello and a send buffer: this bounds what one
+    // user (or one stolen token) can make the server hold.
+    std::size_t max_sockets_per_user = 32;
     // --ws-max-message: the longest client message (all fragments); longer: close 1009.
     std::size_t max_client_message = 64 * 1024;
     // --ws-max-pending: pong/error answers not yet written; more: close 1013.

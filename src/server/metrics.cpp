@@ -54,7 +54,8 @@ std::string ServerMetrics::render(const DownloadFigures& downloads) const {
         if (count != 0)
             out += fmt::format("litchi_http_requests_total{{status=\"{}\"}} {}\n", status, count);
     }
-    header("litchi_open_connections", "gauge", "HTTP connections open now.");
+    header("litchi_open_connections", "gauge",
+           "Connections open now (upgraded WebSockets included).");
     out += fmt::format("litchi_open_connections {}\n",
                        open_connections_.load(std::memory_order_relaxed));
     return out;

@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/reason.hpp"
@@ -45,6 +46,32 @@ class ServerMetrics {
   private:
     std::atomic<std::int64_t> open_connections_{0};
     std::array<std::atomic<std::uint64_t>, 600> requests_by_status_{};
+};
+
+// One open connection in ServerMetrics::open_connections, the figure
+// --max-connections is checked against. The HTTP session that accepted the
+// socket holds it, and hands it on when the socket becomes a WebSocket, so an
+// upgraded socket keeps counting until it closes. Holds the metrics alive.
+class ConnectionSlot {
+  public:
+    ConnectionSlot() = default;
+    explicit ConnectionSlot(std::shared_ptr<ServerMetrics> metrics) : metrics_(std::move(metrics)) {
+        metrics_->connection_opened();
+    }
+    ~ConnectionSlot() {
+        if (metrics_) metrics_->connection_closed();
+    }
+    ConnectionSlot(ConnectionSlot&&) noexcept = default;
+    ConnectionSlot& operator=(ConnectionSlot&& other) noexcept {
+        if (this != &other) {
+            if (metrics_) metrics_->connection_closed();
+            metrics_ = std::move(other.metrics_);
+        }
+        return *this;
+    }
+
+  private:
+    std::shared_ptr<ServerMetrics> metrics_;
 };
 
 }  // namespace litchi::server

@@ -21,6 +21,7 @@
 
 #include "server/http_types.hpp"
 #include "server/server_config.hpp"
+#include "store/user_store.hpp"
 
 namespace litchi::server {
 
@@ -30,6 +31,9 @@ struct RequestContext {
     std::string path;                 // decoded, without the query
     std::vector<std::string> params;  // the `{}` segments, decoded, in order
     boost::urls::url_view url;        // for query parameters (url.params())
+    // The user, when the session judged the credentials before reading the
+    // body (Access::user routes with a body); null otherwise.
+    const Authenticated* auth = nullptr;
 
     // The decoded value of query parameter `key`, if present.
     std::optional<std::string> query(std::string_view key) const;
@@ -39,6 +43,12 @@ struct RequestContext {
 // thread; everything that touches SQLite, argon2id, libvips or files on the
 // worker pool, so a slow request never stalls other connections.
 enum class Placement { io, worker };
+
+// Who may use a route. The session judges an Access::user route's credentials
+// as soon as its header is in, so a request without a valid token gets its
+// 401 before a byte of its body is read (the handler judges them itself when
+// there is no body to wait for).
+enum class Access { open, user };
 
 class Router {
   public:
@@ -50,6 +60,7 @@ class Router {
         Placement placement;
         Handler handler;
         std::optional<std::uint64_t> body_limit;  // unset: the router's default
+        Access access = Access::open;
     };
 
     struct Match {
@@ -63,7 +74,7 @@ class Router {
         : default_body_limit_(default_body_limit) {}
 
     void add(http::verb method, std::string_view pattern, Placement placement, Handler handler,
-             std::optional<std::uint64_t> body_limit = std::nullopt);
+             std::optional<std::uint64_t> body_limit = std::nullopt, Access access = Access::open);
     void set_fallback(http::verb method, Placement placement, Handler handler);
 
     // `path` is the decoded path; segments are compared exactly.

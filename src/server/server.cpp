@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <sodium.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -24,6 +23,7 @@
 #include "server/api.hpp"
 #include "server/event_wiring.hpp"
 #include "server/listener.hpp"
+#include "server/log_redaction.hpp"
 #include "server/server_state.hpp"
 #include "server/sse_stream.hpp"
 #include "server/static_files.hpp"
@@ -126,7 +126,8 @@ bool parse_listen_address(const std::string& text, std::string& host, unsigned s
 int run_server(const ServerConfig& config) {
     // Logs go to stderr: stdout carries only the first-start credentials and
     // the listening line, for people and scripts to read.
-    if (!spdlog::get("litchi")) spdlog::set_default_logger(spdlog::stderr_color_mt("litchi"));
+    // Every line is scrubbed of token-shaped text on its way out.
+    use_redacting_logger();
     std::string host;
     unsigned short port = 0;
     if (!parse_listen_address(config.listen, host, port)) {
@@ -205,6 +206,7 @@ int run_server(const ServerConfig& config) {
         JobService jobs(store->jobs(), scheduler, job_options);
 
         auto state = std::make_shared<ServerState>(effective);
+        state->set_users(&store->users());
         // Live progress: the store's changes reach the hub through the job
         // service; WebSocket and SSE read from the hub.
         auto events =

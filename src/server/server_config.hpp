@@ -25,7 +25,11 @@ struct HttpLimits {
     std::uint32_t max_header_bytes = 16 * 1024;      // --max-header: request line + headers
     std::uint64_t max_job_body_bytes = 16ull << 20;  // --max-body: POST /api/jobs body (16 MiB)
     std::uint64_t max_other_body_bytes = 64 * 1024;  // --max-other-body: every other request body
-    std::size_t max_urls_per_job = 100'000;          // --max-urls
+    // --max-body-in-flight: all request bodies being read or handled at once,
+    // summed (declared lengths; a chunked body counts as its route's limit).
+    // A body that does not fit now gets 503 `busy`. At least --max-body.
+    std::uint64_t max_body_in_flight = 256ull << 20;
+    std::size_t max_urls_per_job = 100'000;  // --max-urls
     // --max-job-name: longer names are refused with 400 (and admission cuts
     // names at the same length, jobs/admission.hpp).
     std::size_t max_job_name_bytes = 200;
@@ -40,9 +44,14 @@ struct HttpLimits {
     std::chrono::seconds linger_time{3};
     // --shutdown-grace: on SIGINT/SIGTERM, how long open replies may take to finish.
     std::chrono::seconds shutdown_grace{5};
-    std::size_t max_connections = 4096;     // --max-connections: beyond, new sockets are closed
-    int login_attempts_per_window = 10;     // --login-rate: per client IP ...
-    std::chrono::seconds login_window{60};  // --login-window: ... in any window this long
+    std::size_t max_connections = 4096;  // --max-connections: beyond, new sockets are closed
+    // --accept-retry: after a failed accept() (no descriptors left), wait this
+    // long before the next; --accept-log-interval: log such failures at most
+    // once per interval (with their count).
+    std::chrono::milliseconds accept_retry{100};
+    std::chrono::seconds accept_log_interval{10};
+    int login_attempts_per_window = 10;          // --login-rate: per client IP ...
+    std::chrono::seconds login_window{60};       // --login-window: ... in any window this long
     std::size_t login_tracked_clients = 10'000;  // --login-clients: IPs remembered (memory bound)
     int thumb_min = 16, thumb_max = 1024;        // --thumb-min, --thumb-max: ?thumb=N bounds
     std::size_t items_page_default = 100;        // --items-page: items per page without ?limit=

@@ -10,6 +10,7 @@ namespace litchi::server {
 ServerState::ServerState(ServerConfig config)
     : config_(std::move(config)),
       router_(config_.http.max_other_body_bytes),
+      body_budget_(config_.http.max_body_in_flight),
       workers_(static_cast<std::size_t>(std::max(config_.http.worker_threads, 1))) {}
 
 ServerState::~ServerState() {

@@ -9,9 +9,14 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "server/body_budget.hpp"
 #include "server/metrics.hpp"
 #include "server/router.hpp"
 #include "server/server_config.hpp"
+
+namespace litchi {
+class UserStore;
+}
 
 namespace litchi::server {
 
@@ -27,6 +32,13 @@ class ServerState {
     Router& router() { return router_; }
     ServerMetrics& metrics() { return metrics_; }
     boost::asio::thread_pool& workers() { return workers_; }
+    // --max-body-in-flight, shared by every session.
+    BodyBudget& body_budget() { return body_budget_; }
+
+    // The token store sessions judge credentials with before reading a body
+    // (null until set: then the handlers judge them, after the body).
+    void set_users(UserStore* users) { users_ = users; }
+    UserStore* users() const { return users_; }
 
     // The live-progress side: WebSocket upgrades and SSE go there.
     void set_events(std::shared_ptr<EventWiring> events) { events_ = std::move(events); }
@@ -46,6 +58,8 @@ class ServerState {
     ServerConfig config_;
     Router router_;
     ServerMetrics metrics_;
+    BodyBudget body_budget_;
+    UserStore* users_ = nullptr;
     std::shared_ptr<EventWiring> events_;
     boost::asio::thread_pool workers_;
     std::mutex sessions_mutex_;

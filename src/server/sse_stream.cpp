@@ -213,7 +213,10 @@ void register_event_stream_route(Router& router, std::shared_ptr<EventWiring> ev
                 }
             }
 
+            auto slot = events->admit_user_socket(auth->user.id);
+            if (!slot) return too_many_sockets(events->limits().max_sockets_per_user);
             auto stream = std::make_shared<SseStream>(events, events->workers().get_executor());
+            stream->hold_slot(std::move(*slot));
             if (!stream->open(*auth, std::move(resume_from), item_jobs)) {
                 return error_response(ApiError::unavailable, "cannot load your jobs; try again");
             }

@@ -33,6 +33,8 @@ class SseStream final : public BodyStream, public std::enable_shared_from_this<S
 
     // Subscribes `user` (on the calling thread: it reads SQLite). False when
     // the hub could not load the user's jobs.
+    // Holds the user's --max-sockets-per-user place while the stream is open.
+    void hold_slot(UserSocketSlot slot) { slot_.emplace(std::move(slot)); }
     bool open(const Authenticated& auth, std::optional<events::ResumePoint> resume_from,
               const std::vector<std::string>& item_jobs);
 
@@ -46,6 +48,7 @@ class SseStream final : public BodyStream, public std::enable_shared_from_this<S
     void arm_keepalive();
 
     std::shared_ptr<EventWiring> events_;
+    std::optional<UserSocketSlot> slot_;
     std::shared_ptr<events::Subscription> subscription_;
     std::mutex mutex_;  // guards everything below; never held while calling a PieceHandler
     boost::asio::steady_timer keepalive_;

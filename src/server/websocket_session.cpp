@@ -50,11 +50,14 @@ bool is_event_socket_path(std::string_view path) {
 }
 
 WebSocketSession::WebSocketSession(tcp::socket&& socket, std::shared_ptr<EventWiring> events,
-                                   Authenticated auth, bool answer_subprotocol)
+                                   Authenticated auth, bool answer_subprotocol,
+                                   ConnectionSlot connection, UserSocketSlot slot)
     : handshake_(std::in_place, std::move(socket)),
       socket_(handshake_->get_executor()),
       timer_(handshake_->get_executor()),
       events_(std::move(events)),
+      connection_(std::move(connection)),
+      user_slot_(std::move(slot)),
       auth_(std::move(auth)),
       answer_subprotocol_(answer_subprotocol),
       reader_(events_->limits().max_client_message) {

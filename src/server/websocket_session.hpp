@@ -39,6 +39,7 @@
 #include "server/auth.hpp"
 #include "server/event_wiring.hpp"
 #include "server/http_types.hpp"
+#include "server/metrics.hpp"
 #include "server/ws_frames.hpp"
 #include "store/user_store.hpp"
 
@@ -51,8 +52,11 @@ bool is_event_socket_path(std::string_view path);
 
 class WebSocketSession : public LiveSocket, public std::enable_shared_from_this<WebSocketSession> {
   public:
+    // `connection` keeps the socket under --max-connections, `slot` under the
+    // user's --max-sockets-per-user, both until the session ends.
     WebSocketSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<EventWiring> events,
-                     Authenticated auth, bool answer_subprotocol);
+                     Authenticated auth, bool answer_subprotocol, ConnectionSlot connection,
+                     UserSocketSlot slot);
     ~WebSocketSession() override;
     WebSocketSession(const WebSocketSession&) = delete;
     WebSocketSession& operator=(const WebSocketSession&) = delete;
@@ -99,6 +103,8 @@ class WebSocketSession : public LiveSocket, public std::enable_shared_from_this<
     boost::asio::ip::tcp::socket socket_;
     boost::asio::steady_timer timer_;  // keep-alive ping and idle drop; the closing linger
     std::shared_ptr<EventWiring> events_;
+    ConnectionSlot connection_;
+    UserSocketSlot user_slot_;
     Authenticated auth_;
     bool answer_subprotocol_;
     std::uint64_t registration_ = 0;

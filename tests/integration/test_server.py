@@ -290,7 +290,9 @@ class ServerApiTest(unittest.TestCase):
         self.assertEqual(client.get("/api/jobs").status, 200)
         # The same token works as a bearer token too.
         self.assertEqual(client.get("/api/jobs", headers={"Cookie": "x=y"}, token=token).status, 200)
-        response = client.post("/api/logout")
+        # A cookie-authenticated POST needs the server's own Origin (CSRF), as a browser sends.
+        assert_error(self, client.post("/api/logout"), 403, "forbidden_origin")
+        response = client.post("/api/logout", headers={"Origin": self.server.base})
         self.assertEqual(response.status, 204, response)
         self.assertIn("Max-Age=0", response.header("set-cookie"))
         assert_error(self, client.get("/api/jobs"), 401, "unauthorized")

@@ -72,6 +72,19 @@ TEST(EventsMessages, HelloAndSnapshotCarryEpochSeqAndJobsInOrder) {
     EXPECT_TRUE(snapshot.at("jobs").as_array().empty());
 }
 
+TEST(EventsMessages, ACutHelloSaysSoAndCountsAllJobs) {
+    const std::string job = R"({"id":1})";
+    json::object whole = parse_text(make_hello_message("e", 1, {job}, 1));
+    EXPECT_FALSE(whole.contains("truncated"));
+    EXPECT_FALSE(whole.contains("total"));
+    json::object cut = parse_text(make_hello_message("e", 1, {job}, 5000));
+    EXPECT_EQ(cut.at("truncated"), true);
+    EXPECT_EQ(cut.at("total"), 5000);
+    EXPECT_EQ(cut.at("jobs").as_array().size(), 1u);
+    json::object snapshot = parse_text(make_snapshot_message("e", 2, {}, 3));
+    EXPECT_EQ(snapshot.at("total"), 3);
+}
+
 TEST(EventsMessages, ItemAndAcknowledgementMessages) {
     json::object item = parse_text(make_item_message(5, 3, 8, R"({"id":1,"state":"done"})"));
     EXPECT_EQ(item.at("type"), "item");

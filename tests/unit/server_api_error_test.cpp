@@ -40,9 +40,11 @@ const std::vector<Pinned> kPinned = {
     {ApiError::too_many_urls, "too_many_urls", 413},
     {ApiError::unsupported_media_type, "unsupported_media_type", 415},
     {ApiError::rate_limited, "rate_limited", 429},
+    {ApiError::too_many_sockets, "too_many_sockets", 429},
     {ApiError::header_too_large, "header_too_large", 431},
     {ApiError::internal, "internal", 500},
     {ApiError::unavailable, "unavailable", 503},
+    {ApiError::busy, "busy", 503},
 };
 
 TEST(ApiError, EveryCodeAndStatusIsPinned) {
@@ -55,7 +57,7 @@ TEST(ApiError, EveryCodeAndStatusIsPinned) {
     }
     // The last enumerator is in the table, so the table covers them all
     // (they are numbered from 0 without gaps).
-    EXPECT_EQ(kPinned.size(), static_cast<std::size_t>(ApiError::unavailable) + 1);
+    EXPECT_EQ(kPinned.size(), static_cast<std::size_t>(ApiError::busy) + 1);
 }
 
 TEST(ApiError, ReplyIsTheJsonErrorShape) {

@@ -5,6 +5,8 @@
 
 #include "server/access_log.hpp"
 #include "server/auth.hpp"
+#include "server/body_budget.hpp"
+#include "server/failure_log_gate.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/router.hpp"
 #include "server/server.hpp"
@@ -31,8 +33,47 @@ TEST(RedactTarget, HidesSecretQueryValuesOnly) {
     EXPECT_EQ(redact_target("/x?flag&session=abc"), "/x?flag&session=[redacted]");
 }
 
+TEST(RedactTarget, HidesTokensOnAnyRoute) {
+    EXPECT_EQ(redact_target("/api//litchi/lt_0123456789abcdef"), "/api//litchi/lt_[redacted]");
+    EXPECT_EQ(redact_target("/lt_0123456789abcdef"), "/lt_[redacted]");
+    EXPECT_EQ(redact_target("/x?t=lt_0123456789abcdef"), "/x?t=lt_[redacted]");
+}
+
 TEST(RedactTarget, ControlCharactersCannotForgeLines) {
     EXPECT_EQ(redact_target("/a\r\nGET /fake"), "/a??GET /fake");
+}
+
+TEST(BodyBudget, ReservesOnlyWhatFitsAndGivesItBack) {
+    BodyBudget budget(100);
+    EXPECT_TRUE(budget.try_reserve(60));
+    EXPECT_FALSE(budget.try_reserve(41)) << "all or nothing";
+    EXPECT_TRUE(budget.try_reserve(40));
+    EXPECT_EQ(budget.used(), 100u);
+    { BodyReservation held(budget, 40); }  // gives the 40 back
+    EXPECT_EQ(budget.used(), 60u);
+    budget.release(60);
+    EXPECT_FALSE(budget.try_reserve(101));
+    EXPECT_FALSE(budget.try_reserve(~std::uint64_t{0})) << "no overflow";
+    EXPECT_TRUE(budget.try_reserve(100));
+    BodyReservation moved;
+    moved = BodyReservation(budget, 100);
+    EXPECT_EQ(budget.used(), 100u);
+    moved.reset();
+    EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(FailureLogGate, OneLinePerIntervalWithTheCount) {
+    using std::chrono::milliseconds;
+    FailureLogGate gate(std::chrono::seconds(10));
+    auto t0 = FailureLogGate::Clock::now();
+    EXPECT_EQ(gate.record(t0), 1u) << "the first failure is reported at once";
+    for (int i = 1; i <= 999; ++i) EXPECT_EQ(gate.record(t0 + milliseconds(i)), 0u);
+    EXPECT_EQ(gate.pending(), 999u);
+    EXPECT_EQ(gate.record(t0 + std::chrono::seconds(10)), 1000u)
+        << "the next line counts the ones held back";
+    EXPECT_EQ(gate.record(t0 + std::chrono::seconds(11)), 0u);
+    gate.reset();
+    EXPECT_EQ(gate.record(t0 + std::chrono::seconds(12)), 1u) << "a new run is reported at once";
 }
 
 TEST(LoginRateLimiter, AllowsNThenRefusesUntilTheWindowPasses) {
