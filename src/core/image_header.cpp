@@ -54,6 +54,8 @@ std::optional<DeclaredSize> gif(std::span<const unsigned char> d) {
             i += 10;
             if (f[8] & 0x80) i += 3u << ((f[8] & 7) + 1);  // local colour table
             i = skip_sub_blocks(d, i + 1);                 // LZW code size, then data
+        } else if (d[i] == 0x00) {
+            ++i;  // a stray block terminator: libnsgif reads on past it, so must we
         } else {
             break;  // the trailer, or something no decoder reads on from
         }

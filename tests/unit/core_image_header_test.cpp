@@ -46,6 +46,11 @@ TEST(ImageHeaderTest, GifFramesPastTheScreenCount) {
     ASSERT_TRUE(s);
     EXPECT_EQ(s->width, 21u);
     EXPECT_EQ(s->height, 768u);
+    // A stray block terminator before a frame (libvips reads on past it).
+    std::string stray = gif.substr(0, 27) + std::string(1, '\0') + gif.substr(27);
+    s = size_of(ImageFormat::gif, stray);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 21u);
     // Cut inside the first frame's data: what was read still counts.
     s = size_of(ImageFormat::gif, gif.substr(0, 40));
     ASSERT_TRUE(s);
