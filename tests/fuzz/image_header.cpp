@@ -81,7 +81,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     auto declared = read_declared_size(sniffed, head.first(std::min(size, kDeclaredSizeBytes)));
     int width = 0, height = 0;
-    if (declared && vips_size(sniffed, data, size, width, height)) {
+    // A declared zero is refused by the gate itself (fetch/probe.cpp: "image
+    // declares no pixels"), whatever a decoder would make of it.
+    const bool refused = declared && (declared->width == 0 || declared->height == 0);
+    if (declared && !refused && vips_size(sniffed, data, size, width, height)) {
         // GIF: libnsgif takes some screen sizes for mistakes (0, 640x480, over
         // 2048, ...) and uses the frames' instead, so there the gate may see
         // more than the decoder, never less.
