@@ -54,10 +54,12 @@ std::optional<DeclaredSize> gif(std::span<const unsigned char> d) {
             i += 10;
             if (f[8] & 0x80) i += 3u << ((f[8] & 7) + 1);  // local colour table
             i = skip_sub_blocks(d, i + 1);                 // LZW code size, then data
-        } else if (d[i] == 0x00) {
-            ++i;  // a stray block terminator: libnsgif reads on past it, so must we
+        } else if (d[i] == 0x3B) {
+            break;  // the trailer
         } else {
-            break;  // the trailer, or something no decoder reads on from
+            // A stray byte between blocks (a block terminator too many, junk):
+            // libnsgif reads on past it to the next frame, so the gate does too.
+            ++i;
         }
     }
     return size;

@@ -46,8 +46,8 @@ TEST(ImageHeaderTest, GifFramesPastTheScreenCount) {
     ASSERT_TRUE(s);
     EXPECT_EQ(s->width, 21u);
     EXPECT_EQ(s->height, 768u);
-    // A stray block terminator before a frame (libvips reads on past it).
-    std::string stray = gif.substr(0, 27) + std::string(1, '\0') + gif.substr(27);
+    // Stray bytes before a frame (libvips reads on past them).
+    std::string stray = gif.substr(0, 27) + std::string("\0\x03\0", 3) + gif.substr(27);
     s = size_of(ImageFormat::gif, stray);
     ASSERT_TRUE(s);
     EXPECT_EQ(s->width, 21u);
