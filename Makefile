@@ -4,7 +4,7 @@ LISTEN ?= 127.0.0.1:9527
 DATA ?= var
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
 
-.PHONY: run cluster test check deps deps-test build build-asan web web-deps test-deps bench format clean
+.PHONY: run cluster test check deps deps-test build build-asan web web-deps test-deps bench format clean fuzz
 
 ## make run: install what is missing, build, start the server with its embedded SQLite store.
 run: deps build web
@@ -22,6 +22,25 @@ cluster: deps build web
 ## make test: everything (C++ unit + integration, web unit, browser, conformance), on the ASan+UBSan build.
 test: deps-test check build-asan web test-deps
 	ctest --preset asan -j $(JOBS)
+
+## make fuzz: builds the libFuzzer targets of tests/fuzz/ (clang-14, ASan + UBSan,
+## build/fuzz) and runs each for FUZZ_SECONDS, one after the other (FUZZ_TARGETS
+## picks some; FUZZ_ARGS go to libFuzzer). New inputs go to build/fuzz/corpus/<target>/,
+## a crash to build/fuzz/artifacts/<target>/; the seeds in tests/fuzz/corpus/ are
+## only read. Stops at the first target that finds something.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= url_admission image_header ws_frames client_messages job_body manifest
+FUZZ_ARGS ?=
+fuzz: deps-test
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/artifacts/$$t/ $(FUZZ_ARGS) \
+	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 # C++ sources formatted as .clang-format says; `make format` fixes what this finds.
 CXX_SOURCES = $(shell git ls-files 'src/*.cpp' 'src/*.hpp' 'tests/*.cpp' 'tests/*.hpp' 2>/dev/null)

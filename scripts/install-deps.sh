@@ -3,7 +3,8 @@
 # only those missing. Idempotent; run as root (make run / make test call it).
 #   scripts/install-deps.sh            build + run
 #   scripts/install-deps.sh test       + what the tests need (chromium, python3-websockets,
-#                                        PostgreSQL 15 for scripts/pg-temp.sh, nginx for the cluster demo)
+#                                        PostgreSQL 15 for scripts/pg-temp.sh, nginx for the cluster demo,
+#                                        clang-14 and libFuzzer for make fuzz)
 #   scripts/install-deps.sh cluster    + PostgreSQL 15 and nginx (make cluster)
 #   scripts/install-deps.sh bench      + the peers the benchmarks compare against
 # Debian's postgresql-15 may create and start a system cluster (15/main on
@@ -15,7 +16,8 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libcurl4-openssl-dev libssl-dev libvips-dev libvips-tools libsodium-dev libarchive-dev libsqlite3-dev libpq-dev
   libcli11-dev libspdlog-dev libfmt-dev python3)
-test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip clang-format postgresql-15 nginx)
+test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip clang-format postgresql-15 nginx
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 bench_pkgs=(curl wget2 aria2 libbenchmark-dev)
 
 want=("${build_pkgs[@]}")

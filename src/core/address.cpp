@@ -328,6 +328,7 @@ std::optional<CidrRange> parse_cidr(std::string_view text) {
         if (dots == 3) ip = parse_ipv4(addr);
     }
     if (!ip) return std::nullopt;
+    const bool mapped = ip->family == IpAddress::Family::v6 && unwrap_mapped(*ip) != *ip;
     int max = ip->family == IpAddress::Family::v4 ? 32 : 128;
     int prefix = max;
     if (slash != std::string_view::npos) {
@@ -336,6 +337,13 @@ std::optional<CidrRange> parse_cidr(std::string_view text) {
         if (p.empty() || ec != std::errc() || end != p.data() + p.size() || prefix < 0 ||
             prefix > max)
             return std::nullopt;
+    }
+    // contains() judges a mapped address as the IPv4 inside, so a range of
+    // mapped addresses (::ffff:10.0.0.0/104) is the IPv4 range it spells. One
+    // wider than the mapped block (/96) names no IPv4 range: refused.
+    if (mapped) {
+        if (prefix < 96) return std::nullopt;
+        return CidrRange{unwrap_mapped(*ip), prefix - 96};
     }
     return CidrRange{*ip, prefix};
 }

@@ -62,6 +62,8 @@ std::optional<IpAddress> parse_ip_host(std::string_view host);
 
 // An address range, "127.0.0.1/32" or "::1/128" (a bare address is a /32 or /128).
 // Used by --allow-cidr to let a few non-global ranges through the SSRF guard.
+// An IPv4-mapped range (::ffff:10.0.0.0/104) is read as the IPv4 range it
+// spells (10.0.0.0/8); one wider than /96 is refused.
 struct CidrRange {
     IpAddress base;
     int prefix = 0;

@@ -1,5 +1,7 @@
 #include "core/image_header.hpp"
 
+#include <algorithm>
+
 namespace litchi {
 namespace {
 
@@ -26,9 +28,41 @@ std::optional<DeclaredSize> png(std::span<const unsigned char> d) {
     return DeclaredSize{be32(d.data() + 16), be32(d.data() + 20)};
 }
 
+// Skips GIF data sub-blocks (a size byte, that many bytes; a zero size ends
+// them) from `i`; the offset after them, or d.size() when they run past the end.
+std::size_t skip_sub_blocks(std::span<const unsigned char> d, std::size_t i) {
+    while (i < d.size() && d[i] != 0) i += 1 + std::size_t(d[i]);
+    return std::min(i + 1, d.size());
+}
+
 std::optional<DeclaredSize> gif(std::span<const unsigned char> d) {
     if (d.size() < 10) return std::nullopt;
-    return DeclaredSize{le16(d.data() + 6), le16(d.data() + 8)};
+    DeclaredSize size{le16(d.data() + 6), le16(d.data() + 8)};
+    // A frame may reach past the logical screen, and decoders (libvips's
+    // libnsgif) grow the canvas to hold it: the size that decides is the
+    // screen and every frame the head shows, whichever is larger.
+    if (d.size() < 13) return size;
+    std::size_t i = 13;
+    if (d[10] & 0x80) i += 3u << ((d[10] & 7) + 1);  // global colour table
+    while (i < d.size()) {
+        if (d[i] == 0x21) {  // extension: label, then sub-blocks
+            i = skip_sub_blocks(d, i + 2);
+        } else if (d[i] == 0x2C && i + 10 <= d.size()) {  // image descriptor
+            const unsigned char* f = d.data() + i + 1;
+            size.width = std::max<std::uint64_t>(size.width, le16(f) + le16(f + 4));
+            size.height = std::max<std::uint64_t>(size.height, le16(f + 2) + le16(f + 6));
+            i += 10;
+            if (f[8] & 0x80) i += 3u << ((f[8] & 7) + 1);  // local colour table
+            i = skip_sub_blocks(d, i + 1);                 // LZW code size, then data
+        } else if (d[i] == 0x3B) {
+            break;  // the trailer
+        } else {
+            // A stray byte between blocks (a block terminator too many, junk):
+            // libnsgif reads on past it to the next frame, so the gate does too.
+            ++i;
+        }
+    }
+    return size;
 }
 
 std::optional<DeclaredSize> jpeg(std::span<const unsigned char> d) {

@@ -16,7 +16,8 @@ struct DeclaredSize {
     std::uint64_t height = 0;
 };
 
-// For PNG, GIF (logical screen), JPEG (first SOFn marker), WebP (VP8, VP8L,
+// For PNG, GIF (the logical screen, grown to every frame in `head` that
+// reaches past it, as decoders grow their canvas), JPEG (first SOFn marker), WebP (VP8, VP8L,
 // VP8X) and BMP. nullopt when the header is not there or not understood (the
 // caller then relies on the decoder's own header read).
 std::optional<DeclaredSize> read_declared_size(ImageFormat format,

@@ -15,6 +15,7 @@
 #include "server/auth.hpp"
 #include "server/body_streams.hpp"
 #include "server/event_wiring.hpp"
+#include "server/job_body.hpp"
 #include "server/json.hpp"
 #include "server/server_state.hpp"
 
@@ -23,11 +24,6 @@ namespace litchi::server {
 namespace json = boost::json;
 
 namespace {
-
-// How deep a job's JSON body may nest. The documented shape nests two levels
-// ({"urls": [...]}); this refuses pathological nesting early. A shape rule,
-// not a resource limit: the body size limit already bounds the parser's memory.
-constexpr unsigned kMaxJobJsonDepth = 8;
 
 // Max-Age of the cookie for a login-link token that never expires: a year
 // stands for "no expiry" (browsers cap Max-Age at about 400 days anyway). Not
@@ -251,60 +247,16 @@ Reply Api::me(RequestContext&, const Authenticated& auth) {
 
 Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
     const auto& limits = state_.config().http;
-    auto type = media_type(ctx.req);
-    std::string name;
-    std::vector<std::string_view> urls;
-    json::value parsed;  // owns the strings `urls` points into (JSON case)
-
-    auto too_many = [&] {
-        return error_response(ApiError::too_many_urls, fmt::format("a job may have at most {} URLs",
-                                                                   limits.max_urls_per_job));
-    };
-
-    if (type == "application/json") {
-        json::error_code ec;
-        json::parse_options options;
-        options.max_depth = kMaxJobJsonDepth;
-        parsed = json::parse(ctx.req.body(), ec, {}, options);
-        if (ec) return error_response(ApiError::malformed_json, "the body is not valid JSON");
-        auto* object = parsed.if_object();
-        if (!object) return error_response(ApiError::invalid_body, "expected a JSON object");
-        auto* list = object->if_contains("urls");
-        if (!list || !list->is_array()) {
-            return error_response(ApiError::invalid_body, "\"urls\" must be an array of strings");
-        }
-        if (list->as_array().size() > limits.max_urls_per_job) return too_many();
-        urls.reserve(list->as_array().size());
-        for (const auto& url : list->as_array()) {
-            if (!url.is_string()) {
-                return error_response(ApiError::invalid_body,
-                                      "\"urls\" must be an array of strings");
-            }
-            urls.emplace_back(url.as_string().data(), url.as_string().size());
-        }
-        if (auto* name_field = object->if_contains("name"); name_field && !name_field->is_null()) {
-            if (!name_field->is_string()) {
-                return error_response(ApiError::invalid_body, "\"name\" must be a string");
-            }
-            name = std::string(name_field->as_string());
-        }
-    } else if (type == "text/plain") {
-        urls = split_url_lines(ctx.req.body());
-        if (urls.size() > limits.max_urls_per_job) return too_many();
-        name = ctx.query("name").value_or("");
-    } else {
-        return error_response(
-            ApiError::unsupported_media_type,
-            "send application/json {\"urls\": [...]} or text/plain, one URL a line");
-    }
-    if (urls.empty()) return error_response(ApiError::no_urls, "the job has no URLs");
-    if (name.size() > limits.max_job_name_bytes) {
-        return error_response(
-            ApiError::invalid_body,
-            fmt::format("the name is longer than {} bytes", limits.max_job_name_bytes));
+    const auto type = media_type(ctx.req);
+    const auto name = type == "text/plain" ? ctx.query("name").value_or("") : std::string();
+    JobBody body;
+    if (auto error = read_job_body(type, ctx.req.body(), name,
+                                   {limits.max_urls_per_job, limits.max_job_name_bytes}, body)) {
+        return error_response(error->error, error->message);
     }
 
-    auto job = jobs_.create_job({.user = auth.user.id, .name = name, .urls = std::move(urls)});
+    auto job =
+        jobs_.create_job({.user = auth.user.id, .name = body.name, .urls = std::move(body.urls)});
     auto res = job_response(http::status::created, job);
     res.set(http::field::location, fmt::format("/api/jobs/{}", job.id));
     return res;

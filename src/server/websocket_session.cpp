@@ -7,40 +7,16 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/json.hpp>
-#include <cmath>
 
 #include "core/version.hpp"
+#include "server/client_message.hpp"
 #include "server/fail.hpp"
 
 namespace litchi::server {
 
 namespace net = boost::asio;
 namespace websocket = beast::websocket;
-namespace json = boost::json;
 using tcp = net::ip::tcp;
-
-namespace {
-
-// How deep a client message may nest. Protocol messages nest one level; this
-// refuses pathological nesting early. A shape rule, not a resource limit:
-// --ws-max-message already bounds what the parser holds.
-constexpr unsigned kMaxMessageDepth = 16;
-
-// A seq from a client: a non-negative integer (or an integral double, which
-// some JSON writers produce for large numbers).
-std::optional<std::uint64_t> as_seq(const json::value& value) {
-    if (value.is_uint64()) return value.get_uint64();
-    if (value.is_int64() && value.get_int64() >= 0)
-        return static_cast<std::uint64_t>(value.get_int64());
-    if (value.is_double()) {
-        double d = value.get_double();
-        if (d >= 0 && d < 1.8e19 && std::floor(d) == d) return static_cast<std::uint64_t>(d);
-    }
-    return std::nullopt;
-}
-
-}  // namespace
 
 bool is_event_socket_path(std::string_view path) {
     if (path == kWebSocketPath) return true;
@@ -225,47 +201,17 @@ void WebSocketSession::handle_frame(ws::Incoming& incoming) {
 }
 
 void WebSocketSession::handle_client_message(std::string_view text) {
-    json::error_code ec;
-    json::parse_options options;
-    options.max_depth = kMaxMessageDepth;
-    auto value = json::parse(text, ec, {}, options);
-    if (ec || !value.is_object())
-        return queue_error(LiveError::bad_message, "expected a JSON object");
-    const auto& message = value.as_object();
-    const auto* type = message.if_contains("type");
-    if (!type || !type->is_string())
-        return queue_error(LiveError::bad_message, "\"type\" must be a string");
-    std::string_view kind = type->as_string();
-
-    if (kind == "ping") return queue_reply(R"({"type":"pong"})");
+    using Kind = ClientMessage::Kind;
+    auto message = parse_client_message(text);
+    if (message.kind == Kind::invalid) return queue_error(message.error, message.why);
+    if (message.kind == Kind::ping) return queue_reply(R"({"type":"pong"})");
     if (!subscription_) return;
-    if (kind == "resume") {
-        const auto* since = message.if_contains("since");
-        auto seq = since ? as_seq(*since) : std::nullopt;
-        if (!seq)
-            return queue_error(LiveError::bad_message, "\"since\" must be a non-negative integer");
-        events::ResumePoint point{*seq, std::nullopt};
-        if (const auto* epoch = message.if_contains("epoch"); epoch && !epoch->is_null()) {
-            if (!epoch->is_string())
-                return queue_error(LiveError::bad_message, "\"epoch\" must be a string");
-            point.epoch = std::string(epoch->as_string());
-        }
-        subscription_->resume(point);
-        pop_again_ = true;
-        return do_write();
-    }
-    if (kind == "subscribe" || kind == "unsubscribe") {
-        const auto* job = message.if_contains("job");
-        // A number or a non-empty string is a job id (one naming no job is not_found).
-        const bool id_like = job && (job->is_int64() || job->is_uint64() ||
-                                     (job->is_string() && !job->as_string().empty()));
-        if (!id_like) return queue_error(LiveError::bad_message, "\"job\" must be a job id");
-        if (kind == "subscribe") {
-            const auto* items = message.if_contains("items");
-            if (!items || !items->is_bool() || !items->get_bool()) {
-                return queue_error(LiveError::bad_message, "\"items\" must be true");
-            }
-            switch (subscription_->subscribe_items(*job)) {
+    switch (message.kind) {
+        case Kind::resume:
+            subscription_->resume(events::ResumePoint{message.since, std::move(message.epoch)});
+            break;
+        case Kind::subscribe:
+            switch (subscription_->subscribe_items(message.job)) {
                 case events::ItemSubscribeResult::subscribed:
                     break;
                 case events::ItemSubscribeResult::not_found:
@@ -276,13 +222,17 @@ void WebSocketSession::handle_client_message(std::string_view text) {
                 case events::ItemSubscribeResult::closed:
                     break;
             }
-        } else if (!subscription_->unsubscribe_items(*job)) {
-            return queue_error(LiveError::not_found, "no such subscription");
-        }
-        pop_again_ = true;
-        return do_write();
+            break;
+        case Kind::unsubscribe:
+            if (!subscription_->unsubscribe_items(message.job))
+                return queue_error(LiveError::not_found, "no such subscription");
+            break;
+        case Kind::ping:
+        case Kind::invalid:
+            return;
     }
-    queue_error(LiveError::unknown_type, "unknown message type");
+    pop_again_ = true;
+    do_write();
 }
 
 void WebSocketSession::queue_error(LiveError error, std::string_view message) {

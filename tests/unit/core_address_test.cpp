@@ -103,5 +103,25 @@ TEST(AddressTest, CidrRanges) {
         EXPECT_FALSE(parse_cidr(bad).has_value()) << bad;
 }
 
+// Found by tests/fuzz/url_admission.cpp: an IPv4-mapped range
+// (::ffff:10.0.0.0/104) contained nothing, its own base included, because
+// contains() judges a mapped address as the IPv4 inside. Such a range is
+// the IPv4 range it spells; a mapped base under /96 names no IPv4 range.
+TEST(AddressTest, MappedRangesAreIpv4Ranges) {
+    auto mapped = parse_cidr("::ffff:10.0.0.0/104");
+    ASSERT_TRUE(mapped);
+    EXPECT_TRUE(mapped->contains(mapped->base));
+    EXPECT_TRUE(mapped->contains(*parse_ip_host("10.1.2.3")));
+    EXPECT_TRUE(mapped->contains(*parse_ip_host("[::ffff:10.1.2.3]")));
+    EXPECT_FALSE(mapped->contains(*parse_ip_host("11.0.0.1")));
+    auto one = parse_cidr("[::ffff:127.0.0.1]");
+    ASSERT_TRUE(one);
+    EXPECT_TRUE(one->contains(*parse_ip_host("127.0.0.1")));
+    EXPECT_FALSE(one->contains(*parse_ip_host("127.0.0.2")));
+    EXPECT_FALSE(parse_cidr("::ffff:10.0.0.0/80").has_value());
+    // Not mapped: ::/0 is every IPv6 address, not every IPv4 one.
+    EXPECT_FALSE(parse_cidr("::/0")->contains(*parse_ip_host("127.0.0.1")));
+}
+
 }  // namespace
 }  // namespace litchi

@@ -31,6 +31,32 @@ TEST(ImageHeaderTest, GifLogicalScreen) {
     EXPECT_EQ(s->height, 20000u);
 }
 
+// Found by tests/fuzz/image_header.cpp (cross-checked with libvips): a 7x3
+// screen whose frame is 768 rows tall is decoded 7x768 (the canvas grows to
+// hold the frame), and the gate read only the screen.
+TEST(ImageHeaderTest, GifFramesPastTheScreenCount) {
+    std::string gif("GIF89a\x07\x00\x03\x00\x80\x00\x00", 13);
+    gif += std::string("\x47\x70\x4c\x00\x00\x00", 6);          // global colour table, 2 colours
+    gif += std::string("\x21\xf9\x04\x05\x00\x00\x00\x00", 8);  // graphic control
+    gif += std::string("\x2c\x00\x00\x00\x00\x07\x00\x00\x03\x00", 10);  // 7x768 at 0,0
+    gif += std::string("\x02\x04\x8c\x8f\xa9\x05\x00", 7);               // LZW data
+    gif += std::string("\x2c\x10\x00\x20\x00\x05\x00\x05\x00\x00", 10);  // 5x5 at 16,32
+    gif += std::string("\x02\x01\x00\x00;", 5);
+    auto s = size_of(ImageFormat::gif, gif);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 21u);
+    EXPECT_EQ(s->height, 768u);
+    // Stray bytes before a frame (libvips reads on past them).
+    std::string stray = gif.substr(0, 27) + std::string("\0\x03\0", 3) + gif.substr(27);
+    s = size_of(ImageFormat::gif, stray);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 21u);
+    // Cut inside the first frame's data: what was read still counts.
+    s = size_of(ImageFormat::gif, gif.substr(0, 40));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->height, 768u);
+}
+
 TEST(ImageHeaderTest, JpegSkipsSegmentsToTheFrameHeader) {
     std::string jpg("\xFF\xD8", 2);
     jpg += std::string(
