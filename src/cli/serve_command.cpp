@@ -94,6 +94,15 @@ void add_request_flags(CLI::App* cmd, server::HttpLimits& http) {
     add_limit(cmd, "--login-clients", http.login_tracked_clients,
               "Client IPs the login limit remembers (the stalest are forgotten)", std::size_t(1),
               std::size_t(10'000'000));
+    add_limit(cmd, "--login-account-free", http.login_account_free,
+              "Failed logins in a row on one account name before each next attempt waits", 0,
+              1'000);
+    add_duration<seconds>(cmd, "--login-account-delay", http.login_account_delay,
+                          "Seconds the first wait lasts; it doubles with every further failure", 1,
+                          3600);
+    add_duration<seconds>(cmd, "--login-account-max-delay", http.login_account_max_delay,
+                          "Longest wait between attempts on one account (never a lockout)", 1,
+                          86'400);
     add_limit(cmd, "--thumb-min", http.thumb_min, "Smallest ?thumb= size, in pixels", 1, 16'384);
     add_limit(cmd, "--thumb-max", http.thumb_max, "Largest ?thumb= size, in pixels", 1, 16'384);
     add_limit(cmd, "--items-page", http.items_page_default,

@@ -133,7 +133,13 @@ Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& schedule
       blobs_(blobs),
       thumbs_(thumbs),
       login_limiter_(state.config().http.login_attempts_per_window,
-                     state.config().http.login_window, state.config().http.login_tracked_clients) {}
+                     state.config().http.login_window, state.config().http.login_tracked_clients),
+      account_throttle_(
+          AccountThrottleLimits{.free_failures = state.config().http.login_account_free,
+                                .base_delay = state.config().http.login_account_delay,
+                                .max_delay = state.config().http.login_account_max_delay,
+                                .quiet_reset = state.config().http.login_window * 2,
+                                .max_accounts = state.config().http.login_tracked_clients}) {}
 
 Router::Handler Api::authed(AuthedHandler handler) {
     return [this, handler](RequestContext& ctx) -> Reply {
@@ -213,11 +219,27 @@ Reply Api::login(RequestContext& ctx) {
         return error_response(ApiError::invalid_body,
                               "expected {\"username\": string, \"password\": string}");
     }
-    auto user = store_.users().verify_password(std::string_view(username->as_string()),
-                                               std::string_view(password->as_string()));
+    std::string_view name = username->as_string();
+    // Many source addresses guessing one account share this limit. Before
+    // the hash, like the per-IP one.
+    if (auto wait = account_throttle_.try_acquire(name)) {
+        auto res = error_response(ApiError::rate_limited,
+                                  "too many failed logins for this account; try again later");
+        res.set(http::field::retry_after, std::to_string(wait));
+        return res;
+    }
+    std::optional<UserRecord> user;
+    try {
+        user = store_.users().verify_password(name, std::string_view(password->as_string()));
+    } catch (...) {
+        account_throttle_.abandoned(name);  // no answer: not counted either way
+        throw;
+    }
     if (!user) {
+        account_throttle_.failed(name);
         return error_response(ApiError::invalid_credentials, "wrong user name or password");
     }
+    account_throttle_.succeeded(name);
     auto issued = store_.users().create_token(user->id, TokenKind::session);
     long max_age =
         issued.record.expires ? static_cast<long>((*issued.record.expires - now_ms()) / 1000) : 0;

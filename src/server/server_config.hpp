@@ -44,6 +44,11 @@ struct HttpLimits {
     int login_attempts_per_window = 10;     // --login-rate: per client IP ...
     std::chrono::seconds login_window{60};  // --login-window: ... in any window this long
     std::size_t login_tracked_clients = 10'000;  // --login-clients: IPs remembered (memory bound)
+    // --login-account-free, --login-account-delay, --login-account-max-delay:
+    // the per-account throttle (rate_limiter.hpp).
+    int login_account_free = 5;
+    std::chrono::seconds login_account_delay{1};
+    std::chrono::seconds login_account_max_delay{60};
     int thumb_min = 16, thumb_max = 1024;        // --thumb-min, --thumb-max: ?thumb=N bounds
     std::size_t items_page_default = 100;        // --items-page: items per page without ?limit=
     std::size_t items_page_max = 1000;           // --items-page-max: the largest ?limit=
