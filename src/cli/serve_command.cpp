@@ -52,7 +52,9 @@ void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
     add_limit(cmd, "--max-connections", config.http.max_connections,
               "Open HTTP connections at most", std::size_t(1), std::size_t(1'000'000));
     add_limit(cmd, "--workers", config.http.worker_threads,
-              "Threads for database, hashing, thumbnails and zips", 1, 256);
+              "Threads for database, hashing and zips", 1, 256);
+    add_limit(cmd, "--thumb-workers", config.http.thumb_threads,
+              "Threads for images and thumbnails (apart, so they never slow the API)", 1, 256);
     add_limit(cmd, "--io-threads", config.http.io_threads,
               "Threads that run the sockets (handlers never block them)", 1, 256);
     add_duration<seconds>(cmd, "--shutdown-grace", config.http.shutdown_grace,

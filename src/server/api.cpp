@@ -175,7 +175,8 @@ void Api::register_routes(Router& router) {
     router.add(verb::post, "/api/jobs/{}/retry", w, authed(&Api::retry_job));
     router.add(verb::get, "/api/jobs/{}/manifest.jsonl", w, authed(&Api::manifest));
     router.add(verb::get, "/api/jobs/{}/archive.zip", w, authed(&Api::archive));
-    router.add(verb::get, "/api/images/{}", w, authed(&Api::image));
+    // Its own pool: a burst of thumbnails must not slow the rest of the API.
+    router.add(verb::get, "/api/images/{}", Placement::images, authed(&Api::image));
 }
 
 Reply Api::login(RequestContext& ctx) {
@@ -456,6 +457,7 @@ Reply Api::image(RequestContext& ctx, const Authenticated& auth) {
                 ApiError::bad_thumb_size,
                 fmt::format("thumb must be {}..{}", limits.thumb_min, limits.thumb_max));
         }
+        thumb = snap_thumbnail_size(*thumb);
     }
     auto format = store_.jobs().find_user_blob(auth.user.id, sha256);
     if (!format) return not_found();

@@ -27,6 +27,8 @@ class ServerState {
     Router& router() { return router_; }
     ServerMetrics& metrics() { return metrics_; }
     boost::asio::thread_pool& workers() { return workers_; }
+    // Images and thumbnails only (Placement::images, --thumb-workers).
+    boost::asio::thread_pool& image_workers() { return image_workers_; }
 
     // The live-progress side: WebSocket upgrades and SSE go there.
     void set_events(std::shared_ptr<EventWiring> events) { events_ = std::move(events); }
@@ -39,7 +41,7 @@ class ServerState {
     // after their current response. Called once on SIGINT/SIGTERM.
     void stop_sessions();
 
-    // Waits for the worker pool's queued handlers to finish.
+    // Waits for the worker pools' queued handlers to finish.
     void join_workers();
 
   private:
@@ -48,6 +50,7 @@ class ServerState {
     ServerMetrics metrics_;
     std::shared_ptr<EventWiring> events_;
     boost::asio::thread_pool workers_;
+    boost::asio::thread_pool image_workers_;
     std::mutex sessions_mutex_;
     std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;
 };
