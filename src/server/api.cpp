@@ -500,6 +500,14 @@ Reply Api::healthz(RequestContext&) {
     if (health.ok && events && !events->log_healthy()) {
         health = {false, "the event log cannot be read"};
     }
+    // The store refuses writes (a full disk): results are kept and retried,
+    // and their items stay active until it takes them. Say so.
+    if (auto pending = scheduler_.stats().pending_results; health.ok && pending > 0) {
+        health = {false, fmt::format("{} download results wait to be stored (the database "
+                                     "refuses writes: is the disk full?); retried every few "
+                                     "seconds",
+                                     pending)};
+    }
     json::object body{{"status", health.ok ? "ok" : "degraded"}};
     body["node"] = state_.config().node;
     if (!health.ok) body["store"] = health.detail;
