@@ -48,6 +48,10 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
                                        "Seconds below --min-speed before giving up", 1, 3600);
     add_limit(cmd, "--max-bytes", limits.max_bytes, "Largest image accepted, in bytes",
               std::uint64_t(1), std::uint64_t(1) << 40);
+    add_limit(cmd, "--min-free", limits.min_free_bytes,
+              "Bytes a download leaves free on the image folder's disk; below, it fails with "
+              "reason io (0: off)",
+              std::uint64_t(0), std::uint64_t(1) << 50);
     add_limit(cmd, "--max-pixels", limits.max_pixels, "Largest width*height*pages accepted",
               std::uint64_t(1), std::uint64_t(1) << 50);
     add_limit(cmd, "--max-redirects", limits.max_redirects, "Redirects one URL may follow", 0, 50);

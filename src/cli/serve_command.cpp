@@ -59,7 +59,9 @@ void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
     add_duration<seconds>(cmd, "--accept-log-interval", config.http.accept_log_interval,
                           "Seconds between two log lines about failing accepts", 1, 3600);
     add_limit(cmd, "--workers", config.http.worker_threads,
-              "Threads for database, hashing, thumbnails and zips", 1, 256);
+              "Threads for database, hashing and zips", 1, 256);
+    add_limit(cmd, "--thumb-workers", config.http.thumb_threads,
+              "Threads for images and thumbnails (apart, so they never slow the API)", 1, 256);
     add_limit(cmd, "--io-threads", config.http.io_threads,
               "Threads that run the sockets (handlers never block them)", 1, 256);
     add_duration<seconds>(cmd, "--shutdown-grace", config.http.shutdown_grace,
@@ -104,6 +106,15 @@ void add_request_flags(CLI::App* cmd, server::HttpLimits& http) {
     add_limit(cmd, "--login-clients", http.login_tracked_clients,
               "Client IPs the login limit remembers (the stalest are forgotten)", std::size_t(1),
               std::size_t(10'000'000));
+    add_limit(cmd, "--login-account-free", http.login_account_free,
+              "Failed logins in a row on one account name before each next attempt waits", 0,
+              1'000);
+    add_duration<seconds>(cmd, "--login-account-delay", http.login_account_delay,
+                          "Seconds the first wait lasts; it doubles with every further failure", 1,
+                          3600);
+    add_duration<seconds>(cmd, "--login-account-max-delay", http.login_account_max_delay,
+                          "Longest wait between attempts on one account (never a lockout)", 1,
+                          86'400);
     add_limit(cmd, "--thumb-min", http.thumb_min, "Smallest ?thumb= size, in pixels", 1, 16'384);
     add_limit(cmd, "--thumb-max", http.thumb_max, "Largest ?thumb= size, in pixels", 1, 16'384);
     add_limit(cmd, "--items-page", http.items_page_default,

@@ -14,11 +14,16 @@
 namespace litchi {
 
 struct FetchLimits {
-    int concurrency = 32;                    // -j: transfers at once
-    int per_host = 0;                        // --per-host: transfers at once to one host (0: as -j)
-    int retries = 3;                         // --retries: extra attempts for transient failures
-    std::uint64_t max_bytes = 50ull << 20;   // --max-bytes: body size cap (50 MiB)
-    std::uint64_t max_pixels = 100'000'000;  // --max-pixels: width*height*pages cap
+    int concurrency = 32;                   // -j: transfers at once
+    int per_host = 0;                       // --per-host: transfers at once to one host (0: as -j)
+    int retries = 3;                        // --retries: extra attempts for transient failures
+    std::uint64_t max_bytes = 50ull << 20;  // --max-bytes: body size cap (50 MiB)
+    // --min-free: a download fails with `io` rather than leave less than this
+    // free on the blob folder's filesystem (checked as it starts and every
+    // MiB), so a full disk fails items instead of leaving the database no
+    // room to record what became of them. 0: off.
+    std::uint64_t min_free_bytes = 64ull << 20;
+    std::uint64_t max_pixels = 100'000'000;             // --max-pixels: width*height*pages cap
     std::chrono::milliseconds connect_timeout{10'000};  // --connect-timeout
     std::chrono::milliseconds total_timeout{120'000};   // --timeout: whole transfer
     long low_speed_bytes = 1024;                        // --min-speed: below this many bytes/s ...

@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
@@ -235,6 +236,20 @@ std::size_t abort_body(Transfer& t, FailureReason reason, std::string detail) {
     return 0;
 }
 
+// Less than --min-free left where the parts go? (A failing statvfs says no:
+// the write itself then reports what is wrong.)
+bool below_free_reserve(const std::filesystem::path& part, const FetchLimits& limits) {
+    if (limits.min_free_bytes == 0) return false;
+    struct statvfs fs {};
+    if (::statvfs(part.c_str(), &fs) != 0) return false;
+    return std::uint64_t(fs.f_bavail) * fs.f_frsize < limits.min_free_bytes;
+}
+
+std::string disk_full_message(const FetchLimits& limits) {
+    return "disk full: less than " + std::to_string(limits.min_free_bytes) +
+           " bytes free (--min-free)";
+}
+
 // Body bytes: counted, size-capped, sniffed early, hashed, streamed to disk.
 std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer) {
     auto* t = static_cast<Transfer*>(transfer);
@@ -255,6 +270,8 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
             if (t->fd < 0)
                 return abort_body(*t, FailureReason::io,
                                   std::string("open: ") + std::strerror(errno));
+            if (below_free_reserve(t->part, limits))
+                return abort_body(*t, FailureReason::io, disk_full_message(limits));
         }
     }
     t->bytes_received->fetch_add(len, std::memory_order_relaxed);
@@ -278,6 +295,9 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
             return abort_body(*t, FailureReason::not_image,
                               "content is not a supported image format");
     }
+    // The reserve again every MiB: other downloads fill the disk meanwhile.
+    if ((t->bytes >> 20) != ((t->bytes + len) >> 20) && below_free_reserve(t->part, limits))
+        return abort_body(*t, FailureReason::io, disk_full_message(limits));
     if (!write_all(t->fd, data, len))
         return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
     t->sha.update(data, len);

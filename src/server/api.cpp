@@ -129,7 +129,13 @@ Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& schedule
       blobs_(blobs),
       thumbs_(thumbs),
       login_limiter_(state.config().http.login_attempts_per_window,
-                     state.config().http.login_window, state.config().http.login_tracked_clients) {}
+                     state.config().http.login_window, state.config().http.login_tracked_clients),
+      account_throttle_(
+          AccountThrottleLimits{.free_failures = state.config().http.login_account_free,
+                                .base_delay = state.config().http.login_account_delay,
+                                .max_delay = state.config().http.login_account_max_delay,
+                                .quiet_reset = state.config().http.login_window * 2,
+                                .max_accounts = state.config().http.login_tracked_clients}) {}
 
 Router::Handler Api::authed(AuthedHandler handler) {
     return [this, handler](RequestContext& ctx) -> Reply {
@@ -154,8 +160,9 @@ void Api::register_routes(Router& router) {
     router.add(verb::post, "/api/login", w, plain(&Api::login));
     // Routes for a user: credentials judged on the header (Access::user).
     auto user = [&](verb method, std::string_view pattern, AuthedHandler handler,
-                    std::optional<std::uint64_t> body_limit = std::nullopt) {
-        router.add(method, pattern, w, authed(handler), body_limit, Access::user);
+                    std::optional<std::uint64_t> body_limit = std::nullopt,
+                    Placement placement = Placement::worker) {
+        router.add(method, pattern, placement, authed(handler), body_limit, Access::user);
     };
     user(verb::post, "/api/logout", &Api::logout);
     user(verb::get, "/api/me", &Api::me);
@@ -172,7 +179,8 @@ void Api::register_routes(Router& router) {
     user(verb::post, "/api/jobs/{}/retry", &Api::retry_job);
     user(verb::get, "/api/jobs/{}/manifest.jsonl", &Api::manifest);
     user(verb::get, "/api/jobs/{}/archive.zip", &Api::archive);
-    user(verb::get, "/api/images/{}", &Api::image);
+    // Its own pool: a burst of thumbnails must not slow the rest of the API.
+    user(verb::get, "/api/images/{}", &Api::image, std::nullopt, Placement::images);
 }
 
 Reply Api::login(RequestContext& ctx) {
@@ -216,11 +224,27 @@ Reply Api::login(RequestContext& ctx) {
         return error_response(ApiError::invalid_body,
                               "expected {\"username\": string, \"password\": string}");
     }
-    auto user = store_.users().verify_password(std::string_view(username->as_string()),
-                                               std::string_view(password->as_string()));
+    std::string_view name = username->as_string();
+    // Many source addresses guessing one account share this limit. Before
+    // the hash, like the per-IP one.
+    if (auto wait = account_throttle_.try_acquire(name)) {
+        auto res = error_response(ApiError::rate_limited,
+                                  "too many failed logins for this account; try again later");
+        res.set(http::field::retry_after, std::to_string(wait));
+        return res;
+    }
+    std::optional<UserRecord> user;
+    try {
+        user = store_.users().verify_password(name, std::string_view(password->as_string()));
+    } catch (...) {
+        account_throttle_.abandoned(name);  // no answer: not counted either way
+        throw;
+    }
     if (!user) {
+        account_throttle_.failed(name);
         return error_response(ApiError::invalid_credentials, "wrong user name or password");
     }
+    account_throttle_.succeeded(name);
     auto issued = store_.users().create_token(user->id, TokenKind::session);
     long max_age =
         issued.record.expires ? static_cast<long>((*issued.record.expires - now_ms()) / 1000) : 0;
@@ -393,6 +417,7 @@ Reply Api::image(RequestContext& ctx, const Authenticated& auth) {
                 ApiError::bad_thumb_size,
                 fmt::format("thumb must be {}..{}", limits.thumb_min, limits.thumb_max));
         }
+        thumb = snap_thumbnail_size(*thumb);
     }
     auto format = store_.jobs().find_user_blob(auth.user.id, sha256);
     if (!format) return not_found();
@@ -434,6 +459,14 @@ Reply Api::healthz(RequestContext&) {
     const auto& events = state_.events();
     if (health.ok && events && !events->log_healthy()) {
         health = {false, "the event log cannot be read"};
+    }
+    // The store refuses writes (a full disk): results are kept and retried,
+    // and their items stay active until it takes them. Say so.
+    if (auto pending = scheduler_.stats().pending_results; health.ok && pending > 0) {
+        health = {false, fmt::format("{} download results wait to be stored (the database "
+                                     "refuses writes: is the disk full?); retried every few "
+                                     "seconds",
+                                     pending)};
     }
     json::object body{{"status", health.ok ? "ok" : "degraded"}};
     body["node"] = state_.config().node;

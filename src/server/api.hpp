@@ -65,6 +65,7 @@ class Api {
     BlobStore& blobs_;
     ThumbnailCache& thumbs_;
     LoginRateLimiter login_limiter_;
+    AccountLoginThrottle account_throttle_;
 };
 
 }  // namespace litchi::server

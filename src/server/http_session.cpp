@@ -330,7 +330,8 @@ void HttpSession::run_route(const Router::Route& route, std::vector<std::string>
         }
     };
     if (route.placement == Placement::io) return send(invoke());
-    net::post(state_->workers(), [self = shared_from_this(), invoke = std::move(invoke)]() mutable {
+    auto& pool = route.placement == Placement::images ? state_->image_workers() : state_->workers();
+    net::post(pool, [self = shared_from_this(), invoke = std::move(invoke)]() mutable {
         Reply reply = invoke();
         // Back to the strand: only it may touch the socket.
         net::post(self->stream_.get_executor(),

@@ -41,8 +41,11 @@ struct RequestContext {
 
 // Where a handler runs: cheap ones (no disk, no lock) right on the socket's
 // thread; everything that touches SQLite, argon2id, libvips or files on the
-// worker pool, so a slow request never stalls other connections.
-enum class Placement { io, worker };
+// worker pool, so a slow request never stalls other connections. Images
+// (thumbnails: a full decode of a large picture) have a pool of their own
+// (--thumb-workers), so that no number of thumbnail requests can fill the
+// worker pool and slow the rest of the API down.
+enum class Placement { io, worker, images };
 
 // Who may use a route. The session judges an Access::user route's credentials
 // as soon as its header is in, so a request without a valid token gets its

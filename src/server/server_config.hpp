@@ -53,13 +53,20 @@ struct HttpLimits {
     int login_attempts_per_window = 10;          // --login-rate: per client IP ...
     std::chrono::seconds login_window{60};       // --login-window: ... in any window this long
     std::size_t login_tracked_clients = 10'000;  // --login-clients: IPs remembered (memory bound)
+    // --login-account-free, --login-account-delay, --login-account-max-delay:
+    // the per-account throttle (rate_limiter.hpp).
+    int login_account_free = 5;
+    std::chrono::seconds login_account_delay{1};
+    std::chrono::seconds login_account_max_delay{60};
     int thumb_min = 16, thumb_max = 1024;        // --thumb-min, --thumb-max: ?thumb=N bounds
+                                                 // (then snapped up to kThumbnailSizes)
     std::size_t items_page_default = 100;        // --items-page: items per page without ?limit=
     std::size_t items_page_max = 1000;           // --items-page-max: the largest ?limit=
     std::size_t stream_piece_bytes = 64 * 1024;  // --stream-piece: one chunk of a manifest or zip
     int stream_item_page = 500;  // --stream-page: items read per query while streaming
     int io_threads = 1;          // --io-threads: sockets; handlers never block them
     int worker_threads = 4;      // --workers: SQLite, argon2id, libvips, zip
+    int thumb_threads = 2;       // --thumb-workers: GET /api/images (thumbnails), apart
 };
 
 // Where the state lives and who this node is (docs/scale-out.md). With

@@ -11,9 +11,11 @@ ServerState::ServerState(ServerConfig config)
     : config_(std::move(config)),
       router_(config_.http.max_other_body_bytes),
       body_budget_(config_.http.max_body_in_flight),
-      workers_(static_cast<std::size_t>(std::max(config_.http.worker_threads, 1))) {}
+      workers_(static_cast<std::size_t>(std::max(config_.http.worker_threads, 1))),
+      image_workers_(static_cast<std::size_t>(std::max(config_.http.thumb_threads, 1))) {}
 
 ServerState::~ServerState() {
+    image_workers_.join();
     workers_.join();
 }
 
@@ -40,6 +42,7 @@ void ServerState::stop_sessions() {
 }
 
 void ServerState::join_workers() {
+    image_workers_.join();
     workers_.join();
 }
 

@@ -40,6 +40,9 @@ class ServerState {
     void set_users(UserStore* users) { users_ = users; }
     UserStore* users() const { return users_; }
 
+    // Images and thumbnails only (Placement::images, --thumb-workers).
+    boost::asio::thread_pool& image_workers() { return image_workers_; }
+
     // The live-progress side: WebSocket upgrades and SSE go there.
     void set_events(std::shared_ptr<EventWiring> events) { events_ = std::move(events); }
     const std::shared_ptr<EventWiring>& events() const { return events_; }
@@ -51,7 +54,7 @@ class ServerState {
     // after their current response. Called once on SIGINT/SIGTERM.
     void stop_sessions();
 
-    // Waits for the worker pool's queued handlers to finish.
+    // Waits for the worker pools' queued handlers to finish.
     void join_workers();
 
   private:
@@ -62,6 +65,7 @@ class ServerState {
     UserStore* users_ = nullptr;
     std::shared_ptr<EventWiring> events_;
     boost::asio::thread_pool workers_;
+    boost::asio::thread_pool image_workers_;
     std::mutex sessions_mutex_;
     std::unordered_map<HttpSession*, std::weak_ptr<HttpSession>> sessions_;
 };

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <iterator>
 #include <stdexcept>
 #include <system_error>
 #include <vips/vips8>
@@ -39,6 +40,12 @@ std::filesystem::path ThumbnailCache::get(std::string_view sha256,
     }
     std::filesystem::rename(part, target);
     return target;
+}
+
+int snap_thumbnail_size(int requested) {
+    for (int size : kThumbnailSizes)
+        if (requested <= size) return size;
+    return std::end(kThumbnailSizes)[-1];
 }
 
 void ThumbnailCache::remove(std::string_view sha256) {

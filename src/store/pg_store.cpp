@@ -13,7 +13,7 @@ PgStore::PgStore(std::string uri, StoreOptions options)
     if (!options_.clock) options_.clock = [] { return now_ms(); };
     pool_ = std::make_unique<pg::Pool>(uri_, options_.pool_size);
     migrate_pg(*pool_);
-    users_ = std::make_unique<PgUserStore>(*pool_, options_.users);
+    users_ = std::make_unique<PgUserStore>(*pool_, options_.users, options_.clock);
     jobs_ = std::make_unique<PgJobStore>(*pool_, options_);
     log_ = std::make_unique<PgEventLog>(*pool_, *jobs_, uri_, options_);
     if (options_.recover_on_open) recovery_ = jobs_->recover();

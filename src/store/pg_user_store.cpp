@@ -34,7 +34,8 @@ TokenKind token_kind(std::string_view text) {
 
 }  // namespace
 
-PgUserStore::PgUserStore(pg::Pool& pool, UserLimits limits) : pool_(pool), limits_(limits) {
+PgUserStore::PgUserStore(pg::Pool& pool, UserLimits limits, std::function<TimeMs()> clock)
+    : pool_(pool), limits_(limits), clock_(clock ? std::move(clock) : [] { return now_ms(); }) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
@@ -50,7 +51,7 @@ CreateUserResult PgUserStore::create_user(std::string_view name, std::string_vie
         return {std::nullopt, error};
     std::string hash = hash_password(password);  // slow: before taking a connection
 
-    UserRecord user{0, std::string(name), now_ms()};
+    UserRecord user{0, std::string(name), clock_()};
     auto conn = pool_.acquire();
     // Two nodes creating the same name at once: the constraint decides, one wins.
     auto inserted = conn->exec(
@@ -118,7 +119,7 @@ std::optional<UserRecord> PgUserStore::verify_password(std::string_view name,
 
 IssuedToken PgUserStore::create_token(UserId user, TokenKind kind,
                                       std::optional<std::chrono::milliseconds> lifetime) {
-    IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_);
+    IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_, clock_());
 
     pg::Params params;
     params.add(user).add(hash_token(issued.token)).add(to_string(kind)).add(issued.record.created);
@@ -141,7 +142,7 @@ std::optional<Authenticated> PgUserStore::authenticate(std::string_view token) {
     // nothing that is not valid text reaches the server).
     if (!user_secrets::plausible_token(token)) return std::nullopt;
     std::string hash = hash_token(token);
-    TimeMs now = now_ms();
+    TimeMs now = clock_();
 
     auto conn = pool_.acquire();
     auto r = conn->exec(
@@ -178,7 +179,7 @@ bool PgUserStore::revoke_token(std::string_view token) {
     std::string hash = hash_token(token);
     auto conn = pool_.acquire();
     auto r = conn->exec("UPDATE tokens SET revoked = $1 WHERE hash = $2 AND revoked IS NULL",
-                        pg::Params().add(now_ms()).add(hash));
+                        pg::Params().add(clock_()).add(hash));
     return r.affected() == 1;
 }
 
@@ -186,7 +187,7 @@ bool PgUserStore::revoke_token(UserId user, TokenId id) {
     auto conn = pool_.acquire();
     auto r = conn->exec(
         "UPDATE tokens SET revoked = $1 WHERE id = $2 AND user_id = $3 AND revoked IS NULL",
-        pg::Params().add(now_ms()).add(id).add(user));
+        pg::Params().add(clock_()).add(id).add(user));
     return r.affected() == 1;
 }
 
@@ -195,7 +196,7 @@ bool PgUserStore::token_active(TokenId id) {
     auto r = conn->exec("SELECT expires, revoked IS NOT NULL FROM tokens WHERE id = $1",
                         pg::Params().add(id));
     if (r.rows() == 0 || r.boolean(0, 1)) return false;
-    return r.is_null(0, 0) || r.int64(0, 0) > now_ms();
+    return r.is_null(0, 0) || r.int64(0, 0) > clock_();
 }
 
 std::vector<TokenRecord> PgUserStore::list_tokens(UserId user) {

@@ -2,6 +2,7 @@
 // the rules are the SQLite store's, shared by both backends' tests).
 #pragma once
 
+#include <functional>
 #include <mutex>
 
 #include "store/user_store.hpp"
@@ -14,8 +15,9 @@ class Pool;
 
 class PgUserStore final : public UserStore {
   public:
-    // Calls sodium_init(). `pool` must reach a migrated database and outlive this.
-    PgUserStore(pg::Pool& pool, UserLimits limits = {});
+    // Calls sodium_init(). `pool` must reach a migrated database and outlive
+    // this. `clock`: token expiry and last_used (default now_ms).
+    PgUserStore(pg::Pool& pool, UserLimits limits = {}, std::function<TimeMs()> clock = {});
 
     CreateUserResult create_user(std::string_view name, std::string_view password) override;
     UserError set_password(UserId user, std::string_view password) override;
@@ -37,6 +39,7 @@ class PgUserStore final : public UserStore {
 
     pg::Pool& pool_;
     UserLimits limits_;
+    std::function<TimeMs()> clock_;
     std::once_flag dummy_hash_once_;
     std::string dummy_hash_;  // verified against for unknown names
 };

@@ -140,7 +140,7 @@ SqliteStore::SqliteStore(const SqliteFile& file, StoreOptions options, DatabaseO
     if (file.path.has_parent_path()) std::filesystem::create_directories(file.path.parent_path());
     db_ = std::make_unique<Database>(file.path, database);
     migrate(*db_);
-    users_ = std::make_unique<SqliteUserStore>(*db_, options.users);
+    users_ = std::make_unique<SqliteUserStore>(*db_, options.users, options.clock);
     jobs_ = std::make_unique<SqliteJobStore>(*db_, options);
     if (options.recover_on_open) recovery_ = jobs_->recover();
 }

@@ -42,7 +42,8 @@ std::string_view to_string(UserError error) {
     return "error";
 }
 
-SqliteUserStore::SqliteUserStore(Database& db, UserLimits limits) : db_(db), limits_(limits) {
+SqliteUserStore::SqliteUserStore(Database& db, UserLimits limits, std::function<TimeMs()> clock)
+    : db_(db), limits_(limits), clock_(clock ? std::move(clock) : [] { return now_ms(); }) {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
@@ -71,7 +72,7 @@ CreateUserResult SqliteUserStore::create_user(std::string_view name, std::string
     std::string hash = hash_password(password);  // slow: outside the lock
 
     std::lock_guard lock(db_.mutex());
-    UserRecord user{0, std::string(name), now_ms()};
+    UserRecord user{0, std::string(name), clock_()};
     // The constraint decides, not a check first: another process (a CLI
     // command beside the server) may insert the same name in between.
     auto insert = db_.prepare(
@@ -142,7 +143,7 @@ std::string UserStore::hash_token(std::string_view token) {
 
 IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,
                                           std::optional<std::chrono::milliseconds> lifetime) {
-    IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_);
+    IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_, clock_());
 
     std::lock_guard lock(db_.mutex());
     auto insert = db_.prepare(
@@ -162,7 +163,7 @@ std::optional<Authenticated> SqliteUserStore::authenticate(std::string_view toke
     // Cheap shape check first: no hashing or query for obvious garbage.
     if (!user_secrets::plausible_token(token)) return std::nullopt;
     std::string hash = hash_token(token);
-    TimeMs now = now_ms();
+    TimeMs now = clock_();
 
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare(
@@ -197,7 +198,7 @@ bool SqliteUserStore::revoke_token(std::string_view token) {
     std::string hash = hash_token(token);
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare("UPDATE tokens SET revoked = ? WHERE hash = ? AND revoked IS NULL");
-    stmt.bind(1, now_ms()).bind(2, hash).run();
+    stmt.bind(1, clock_()).bind(2, hash).run();
     return db_.changes() == 1;
 }
 
@@ -205,7 +206,7 @@ bool SqliteUserStore::revoke_token(UserId user, TokenId id) {
     std::lock_guard lock(db_.mutex());
     auto stmt = db_.prepare(
         "UPDATE tokens SET revoked = ? WHERE id = ? AND user_id = ? AND revoked IS NULL");
-    stmt.bind(1, now_ms()).bind(2, id).bind(3, user).run();
+    stmt.bind(1, clock_()).bind(2, id).bind(3, user).run();
     return db_.changes() == 1;
 }
 
@@ -214,7 +215,7 @@ bool SqliteUserStore::token_active(TokenId id) {
     auto stmt = db_.prepare("SELECT expires, revoked FROM tokens WHERE id = ?");
     stmt.bind(1, id);
     if (!stmt.step() || !stmt.is_null(1)) return false;
-    return stmt.is_null(0) || stmt.column_int64(0) > now_ms();
+    return stmt.is_null(0) || stmt.column_int64(0) > clock_();
 }
 
 std::vector<TokenRecord> SqliteUserStore::list_tokens(UserId user) {

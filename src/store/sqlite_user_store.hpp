@@ -2,6 +2,7 @@
 // each call promises).
 #pragma once
 
+#include <functional>
 #include <mutex>
 
 #include "store/user_store.hpp"
@@ -12,8 +13,10 @@ class Database;
 
 class SqliteUserStore final : public UserStore {
   public:
-    // Calls sodium_init(). `db` must be migrated and outlive this.
-    explicit SqliteUserStore(Database& db, UserLimits limits = {});
+    // Calls sodium_init(). `db` must be migrated and outlive this. `clock`:
+    // token expiry and last_used (StoreOptions::clock; default now_ms).
+    explicit SqliteUserStore(Database& db, UserLimits limits = {},
+                             std::function<TimeMs()> clock = {});
 
     CreateUserResult create_user(std::string_view name, std::string_view password) override;
     UserError set_password(UserId user, std::string_view password) override;
@@ -35,6 +38,7 @@ class SqliteUserStore final : public UserStore {
 
     Database& db_;
     UserLimits limits_;
+    std::function<TimeMs()> clock_;
     std::once_flag dummy_hash_once_;
     std::string dummy_hash_;  // verified against for unknown names
 };

@@ -60,13 +60,13 @@ std::string new_token() {
 }
 
 IssuedToken issue_token(UserId user, TokenKind kind,
-                        std::optional<std::chrono::milliseconds> lifetime,
-                        const UserLimits& limits) {
+                        std::optional<std::chrono::milliseconds> lifetime, const UserLimits& limits,
+                        TimeMs now) {
     IssuedToken issued;
     issued.token = new_token();
     issued.record.user = user;
     issued.record.kind = kind;
-    issued.record.created = now_ms();
+    issued.record.created = now;
     if (!lifetime && kind == TokenKind::session)
         lifetime = std::chrono::duration_cast<std::chrono::milliseconds>(limits.session_lifetime);
     if (lifetime) issued.record.expires = issued.record.created + lifetime->count();

@@ -32,11 +32,11 @@ std::string dummy_password_hash();
 std::string new_token();
 
 // A new token for `user` with its record filled in but for the row id (the
-// store sets it on insert): created now, and an expiry when `lifetime` is
+// store sets it on insert): created at `now`, and an expiry when `lifetime` is
 // given, or the session lifetime for a session token.
 IssuedToken issue_token(UserId user, TokenKind kind,
-                        std::optional<std::chrono::milliseconds> lifetime,
-                        const UserLimits& limits);
+                        std::optional<std::chrono::milliseconds> lifetime, const UserLimits& limits,
+                        TimeMs now);
 
 // False for text that cannot be a token (no hashing, no query for it).
 bool plausible_token(std::string_view token);

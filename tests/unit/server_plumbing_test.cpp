@@ -101,6 +101,81 @@ TEST(LoginRateLimiter, MemoryIsBoundedByMaxClients) {
     EXPECT_GT(limiter.try_acquire("client99", t0 + std::chrono::seconds(1)), 0);
 }
 
+// The per-account throttle runs on a driven clock: no test sleeps.
+TEST(AccountLoginThrottle, FreeFailuresThenDoublingDelaysCappedAtTheMax) {
+    using std::chrono::seconds;
+    AccountLoginThrottle throttle({.free_failures = 3,
+                                   .base_delay = seconds(1),
+                                   .max_delay = seconds(8),
+                                   .quiet_reset = seconds(60),
+                                   .max_accounts = 100});
+    auto now = AccountLoginThrottle::Clock::time_point{} + std::chrono::hours(1);
+    // Three failures in a row cost nothing.
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(throttle.try_acquire("alice", now), 0) << i;
+        throttle.failed("alice", now);
+    }
+    // Then 1, 2, 4, 8, 8, 8 s: the wait doubles up to the cap, never beyond.
+    for (long expected : {1, 2, 4, 8, 8, 8}) {
+        EXPECT_EQ(throttle.try_acquire("alice", now), expected);
+        EXPECT_EQ(
+            throttle.try_acquire("alice", now + seconds(expected) - std::chrono::milliseconds(500)),
+            1);
+        now += seconds(expected);
+        ASSERT_EQ(throttle.try_acquire("alice", now), 0) << "after " << expected << " s";
+        throttle.failed("alice", now);
+    }
+    // The limit is per account name, whatever the source address.
+    EXPECT_EQ(throttle.try_acquire("bob", now), 0);
+    // The owner gets in after at most the cap, and a success clears the count.
+    now += seconds(8);
+    ASSERT_EQ(throttle.try_acquire("alice", now), 0);
+    throttle.succeeded("alice");
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(throttle.try_acquire("alice", now), 0) << i;
+        throttle.failed("alice", now);
+    }
+}
+
+TEST(AccountLoginThrottle, ParallelGuessesCannotOutrunTheFirstFailure) {
+    using std::chrono::seconds;
+    AccountLoginThrottle throttle({.free_failures = 2, .max_delay = seconds(60)});
+    auto now = AccountLoginThrottle::Clock::time_point{} + std::chrono::hours(1);
+    // Outcomes not known yet count as failures: 40 at once, 2 get through.
+    int allowed = 0;
+    for (int i = 0; i < 40; ++i) allowed += throttle.try_acquire("alice", now) == 0;
+    EXPECT_EQ(allowed, 2);
+    // An attempt that ended without an answer is not a failure.
+    throttle.abandoned("alice");
+    throttle.abandoned("alice");
+    EXPECT_EQ(throttle.try_acquire("alice", now + seconds(1)), 0);
+}
+
+TEST(AccountLoginThrottle, AQuietSpellForgivesAndMemoryIsBounded) {
+    using std::chrono::seconds;
+    AccountLoginThrottle throttle({.free_failures = 1,
+                                   .base_delay = seconds(1),
+                                   .max_delay = seconds(10),
+                                   .quiet_reset = seconds(20),
+                                   .max_accounts = 4});
+    auto now = AccountLoginThrottle::Clock::time_point{} + std::chrono::hours(1);
+    for (int i = 0; i < 5; ++i) {
+        now += seconds(10);
+        ASSERT_EQ(throttle.try_acquire("carol", now), 0);
+        throttle.failed("carol", now);
+    }
+    EXPECT_GT(throttle.try_acquire("carol", now), 0);
+    now += seconds(30);  // max_delay + quiet_reset without a failure
+    ASSERT_EQ(throttle.try_acquire("carol", now), 0);
+    throttle.failed("carol", now);
+    EXPECT_EQ(throttle.try_acquire("carol", now), 1) << "counting starts again from one failure";
+
+    for (int i = 0; i < 100; ++i) {
+        throttle.try_acquire("name" + std::to_string(i), now + std::chrono::milliseconds(i));
+        EXPECT_LE(throttle.tracked(), 4u);
+    }
+}
+
 TEST(Router, MatchesPlaceholdersAndReports405) {
     Router router;
     int hit = 0;

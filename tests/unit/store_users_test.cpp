@@ -3,6 +3,8 @@
 // last_used is written. Every test runs on both backends (store_backends.hpp).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "store_backends.hpp"
@@ -14,16 +16,22 @@ using testing::Backend;
 using testing::kPassword;
 using testing::StoreBackend;
 
-StoreOptions user_test_options() {
+StoreOptions user_test_options(std::shared_ptr<std::atomic<TimeMs>> clock = nullptr) {
     auto options = tool_store_options();
     options.pool_size = 4;
+    if (clock) options.clock = [clock] { return clock->load(); };
     return options;
 }
 
 class StoreUsers : public ::testing::TestWithParam<Backend> {
   protected:
+    // The store's clock: tests move it forward instead of sleeping.
+    std::shared_ptr<std::atomic<TimeMs>> clock =
+        std::make_shared<std::atomic<TimeMs>>(1'700'000'000'000);
+    void advance(TimeMs ms) { *clock += ms; }
+
     StoreBackend db{GetParam()};
-    std::unique_ptr<Store> store = db.open(user_test_options());
+    std::unique_ptr<Store> store = db.open(user_test_options(clock));
     UserStore& users = store->users();
 };
 
@@ -154,7 +162,9 @@ TEST_P(StoreUsers, ExpiredTokensAreRejected) {
 
     auto brief = users.create_token(user->id, TokenKind::session, std::chrono::milliseconds(50));
     EXPECT_TRUE(users.authenticate(brief.token));
-    std::this_thread::sleep_for(std::chrono::milliseconds(80));
+    advance(49);
+    EXPECT_TRUE(users.authenticate(brief.token));
+    advance(1);
     EXPECT_FALSE(users.authenticate(brief.token));
     EXPECT_FALSE(users.token_active(brief.record.id));
     EXPECT_TRUE(users.authenticate(session.token));
@@ -177,20 +187,27 @@ TEST_P(StoreUsers, LastUsedIsWrittenAtMostOnceAMinute) {
     auto issued = users.create_token(user->id, TokenKind::api);
     auto id = std::to_string(issued.record.id);
     auto last_used = [&] { return db.scalar("SELECT last_used FROM tokens WHERE id = " + id); };
+    const TimeMs first = clock->load();
     ASSERT_TRUE(users.authenticate(issued.token));
-    EXPECT_GT(last_used(), 0);
+    EXPECT_EQ(last_used(), first);
 
-    // Used 30 s ago: a request now is no write.
-    TimeMs recent = now_ms() - 30'000;
-    db.exec("UPDATE tokens SET last_used = " + std::to_string(recent) + " WHERE id = " + id);
+    // Every request within the next minute is no write.
+    for (int i = 0; i < 59; ++i) {
+        advance(1'000);
+        ASSERT_TRUE(users.authenticate(issued.token));
+        EXPECT_EQ(last_used(), first) << "after " << i + 1 << " s";
+    }
+    advance(999);
     ASSERT_TRUE(users.authenticate(issued.token));
-    EXPECT_EQ(last_used(), recent);
+    EXPECT_EQ(last_used(), first);
 
-    // Used 61 s ago: written again.
-    TimeMs old = now_ms() - 61'000;
-    db.exec("UPDATE tokens SET last_used = " + std::to_string(old) + " WHERE id = " + id);
+    // A minute after the last write: written again, once.
+    advance(1);
     ASSERT_TRUE(users.authenticate(issued.token));
-    EXPECT_GT(last_used(), old + 60'000);
+    EXPECT_EQ(last_used(), first + 60'000);
+    advance(30'000);
+    ASSERT_TRUE(users.authenticate(issued.token));
+    EXPECT_EQ(last_used(), first + 60'000);
     auto listed = users.list_tokens(user->id);
     ASSERT_EQ(listed.size(), 1u);
     EXPECT_EQ(listed[0].last_used, last_used());
@@ -213,10 +230,12 @@ TEST_P(StoreUsers, FailingToRecordLastUseDoesNotFailAuthentication) {
             "CREATE TRIGGER refuse_last_used BEFORE UPDATE OF last_used ON tokens "
             "BEGIN SELECT RAISE(ABORT, 'last_used is read-only'); END");
     }
+    // Each attempt a minute after the last: every one tries the write.
     for (int i = 0; i < 3; ++i) {
         auto auth = users.authenticate(issued.token);
         ASSERT_TRUE(auth) << "attempt " << i;
         EXPECT_EQ(auth->user.id, user->id);
+        advance(61'000);
     }
     EXPECT_EQ(db.scalar("SELECT count(*) FROM tokens WHERE last_used IS NOT NULL"), 0);
     // The store still works afterwards (on PostgreSQL: the pool's connections).
