@@ -30,7 +30,7 @@ JobOpResult SqliteJobStore::Impl::pause(UserId user, JobId id) {
     StoreChanges pending;
     Transaction txn(db);
     job->state = JobState::paused;
-    write_job(*job, now_ms());
+    write_job(*job, now());
     result.in_flight = active_items(id);
     txn.commit();
     pending.changed.push_back({*job, true});
@@ -63,7 +63,7 @@ JobOpResult SqliteJobStore::Impl::resume(UserId user, JobId id) {
     }
     job->state = started ? JobState::running : JobState::queued;
     sqlite_rows::settle_state(*job);
-    write_job(*job, now_ms());
+    write_job(*job, now());
     txn.commit();
     pending.changed.push_back({*job, true});
     changes.push(std::move(pending));
@@ -85,7 +85,7 @@ JobOpResult SqliteJobStore::Impl::cancel(UserId user, JobId id) {
         result.job = *job;
         return result;
     }
-    TimeMs now = now_ms();
+    TimeMs now = this->now();
     StoreChanges pending;
     Transaction txn(db);
     result.in_flight = active_items(id);
@@ -116,7 +116,7 @@ JobOpResult SqliteJobStore::Impl::retry(UserId user, JobId id) {
         result.job = *job;
         return result;
     }
-    TimeMs now = now_ms();
+    TimeMs now = this->now();
     StoreChanges pending;
     Transaction txn(db);
     // bad_url items would fail the same way again: they stay failed.
@@ -176,7 +176,7 @@ JobOpResult SqliteJobStore::Impl::remove(UserId user, JobId id) {
 }
 
 std::int64_t SqliteJobStore::Impl::requeue(Requeue which) {
-    TimeMs now = now_ms();
+    TimeMs now = this->now();
     StoreChanges pending;
     Transaction txn(db);
     // One statement: the items go back and say which jobs they belonged to,
@@ -195,7 +195,7 @@ std::int64_t SqliteJobStore::Impl::requeue(Requeue which) {
         if (which == Requeue::own_node)
             update.bind(2, options.node);
         else
-            update.bind(2, lease_now());
+            update.bind(2, now);
         while (update.step()) ++per_job[update.column_int64(0)];
     }
     if (per_job.empty()) return 0;  // nothing moved; the transaction rolls back unchanged
@@ -218,13 +218,13 @@ std::int64_t SqliteJobStore::Impl::requeue(Requeue which) {
 std::int64_t SqliteJobStore::Impl::renew_leases() {
     auto update = db.prepare("UPDATE items SET lease_until = ? WHERE job_id IN " ACTIVE_JOBS
                              " AND state = 'active' AND node = ?");
-    update.bind(1, lease_now() + options.lease.count()).bind(2, options.node).run();
+    update.bind(1, now() + options.lease.count()).bind(2, options.node).run();
     return db.changes();
 }
 
 RecoverySummary SqliteJobStore::Impl::recover() {
     RecoverySummary summary;
-    TimeMs now = now_ms();
+    TimeMs now = this->now();
     Transaction txn(db);
     std::map<JobId, JobCounts> counts;
     std::map<JobId, std::int64_t> bytes;

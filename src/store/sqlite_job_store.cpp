@@ -79,7 +79,7 @@ std::vector<ItemId> SqliteJobStore::Impl::active_items(JobId job) {
 }
 
 JobSnapshot SqliteJobStore::Impl::create_job(const NewJob& request) {
-    TimeMs now = now_ms();
+    TimeMs now = this->now();
     JobSnapshot job;
     job.user = request.user;
     job.created = job.updated = now;
@@ -197,8 +197,8 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
     if (runnable.empty()) return claimed;
     std::map<JobId, std::int64_t> quota = share_slots(runnable, max, fairness);
 
-    TimeMs now = now_ms();
-    TimeMs lease_until = lease_now() + options.lease.count();
+    TimeMs now = this->now();
+    TimeMs lease_until = now + options.lease.count();
     StoreChanges pending;
     Transaction txn(db);
     // Lease ids come from a counter in the file, read and written once per
@@ -248,7 +248,7 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
 ApplySummary SqliteJobStore::Impl::apply(const std::vector<ItemOutcome>& outcomes) {
     ApplySummary summary;
     if (outcomes.empty()) return summary;
-    TimeMs now = now_ms();
+    TimeMs now = this->now();
     StoreChanges pending;
     std::map<JobId, std::pair<JobSnapshot, JobState>> jobs;  // current, state before
     Transaction txn(db);

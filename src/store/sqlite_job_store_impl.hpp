@@ -24,8 +24,9 @@ struct SqliteJobStore::Impl {
     ChangeQueue changes;
     FairnessCursor fairness;
 
-    // The lease clock (StoreOptions::clock, injectable for tests).
-    TimeMs lease_now() const { return options.clock ? options.clock() : now_ms(); }
+    // The store's clock (StoreOptions::clock, injectable for tests): every
+    // time it writes (created, updated, leases, progress) comes from here.
+    TimeMs now() const { return options.clock ? options.clock() : now_ms(); }
 
     // --- rows ---
 

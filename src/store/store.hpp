@@ -47,9 +47,9 @@ struct StoreOptions {
     // claims every lease/3; an item whose lease ran out goes back to the queue
     // for any node, and the old holder's late result is refused (fenced).
     std::chrono::milliseconds lease{std::chrono::seconds(30)};
-    // Milliseconds since 1970 for lease expiry, event times, token expiry and
-    // last_used; injectable
-    // for tests. Default: the system clock (nodes need NTP-synced clocks; the
+    // Milliseconds since 1970 for every time a store writes or compares (job
+    // and item times, leases, event times, token expiry and last_used);
+    // injectable for tests. Default: the system clock (nodes need NTP-synced clocks; the
     // lease must be much longer than their skew).
     std::function<TimeMs()> clock;
 
