@@ -25,7 +25,16 @@ class LiveSecurityTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        # Whatever order the tests ran in: the server's whole output (complete,
+        # the process has exited) holds none of the tokens any test used, and
+        # the admin's login link only once (printed at first start, by design).
+        result = cls.live.server.stop()
         cls.live.close()
+        output = result.stdout + result.stderr
+        if any(token in output for token in cls.used_tokens):
+            raise AssertionError("a token reached the server's output")
+        if output.count(cls.live.admin_token) != 1:
+            raise AssertionError("the admin's login link was printed more than once")
 
     def raw(self, path, headers):
         ws = live.RawWebSocket(self.live.port, path, headers=headers)
@@ -176,7 +185,7 @@ class LiveSecurityTest(unittest.TestCase):
 
     def test_seed_path_spellings_are_redacted(self):
         # Percent-encoded and absolute-form spellings of the seed path reach the
-        # access log too; none may show the token (test_zz checks the log).
+        # access log too; none may show the token (tearDownClass checks the log).
         token = self.live.bob_token
         encoded = self.raw(f"/api/%6Citchi/{token}", {})
         self.assertEqual(encoded.handshake(), 101)
@@ -192,16 +201,23 @@ class LiveSecurityTest(unittest.TestCase):
                 self.assertTrue(reply.startswith(b"HTTP/1.1 "), reply[:40])  # 400, or the web app's page
                 self.assertNotIn(CANARY.encode(), reply)
 
-    def test_zz_no_token_in_logs(self):
-        # Run last (alphabetical order): every token used above is a canary.
-        time.sleep(0.5)
-        output = self.live.server.process.stdout_so_far() + self.live.server.stderr_so_far()
-        self.assertIn("/api/litchi/[redacted]", output)  # the seed-form requests were logged, redacted
-        for token in self.used_tokens:
-            self.assertNotIn(token, output)
-        # The admin's login link is printed once at first start (by design), never again.
-        self.assertEqual(output.count(self.live.admin_token), 1)
-
+    def test_seed_form_is_logged_redacted(self):
+        token = self.live.bob_token
+        ws = self.raw(f"/api/litchi/{token}", {})
+        self.assertEqual(ws.handshake(), 101)
+        self.assertEqual(ws.recv_json()["type"], "hello")
+        ws.close()
+        # A marker request after it: once its access-log line is there, so is
+        # the seed request's (answered first).
+        marker = "seed-form-marker"
+        self.assertEqual(self.live.admin.get(f"/healthz?m={marker}").status, 200)
+        deadline = time.monotonic() + 10
+        while marker not in (output := self.live.server.process.stdout_so_far() +
+                             self.live.server.stderr_so_far()):
+            self.assertLess(time.monotonic(), deadline, "no access-log line for the marker")
+            time.sleep(0.02)
+        self.assertIn("/api/litchi/[redacted]", output)
+        self.assertNotIn(token, output)
 
 if __name__ == "__main__":
     unittest.main()

@@ -232,6 +232,9 @@ MAX_BODY = 256 * 1024
 MAX_URLS = 1000
 
 
+LOG_CANARY = "lt_CANARYcanaryCANARY0123456789abcdefXYZ"
+
+
 class ServerApiTest(unittest.TestCase):
     """One server for the whole class: admin (first start) and bob (CLI)."""
 
@@ -263,6 +266,34 @@ class ServerApiTest(unittest.TestCase):
         cls.server.stop()
         cls.origin.__exit__(None, None, None)
         lt.shutil.rmtree(cls.tmp, ignore_errors=True)
+        # Whatever order the tests ran in, the server's whole log (complete:
+        # the process has exited) holds none of the secrets any of them used.
+        logs = cls.server.stderr_so_far()
+        for name, secret in (("admin token", cls.admin_token), ("bob's token", cls.bob_token),
+                             ("admin password", cls.server.admin_password), ("bob's password", "bob-password-1"),
+                             ("canary", LOG_CANARY)):
+            if secret and secret in logs:
+                raise AssertionError(f"the server's log holds {name}")
+
+    def wait_for_access_log(self, marker):
+        """Sends GET /healthz?m=<marker> and waits for its access-log line: every
+        request answered before it is logged by then."""
+        c = self.server.client()
+        c.get(f"/healthz?m={marker}")
+        c.close()
+        deadline = time.monotonic() + 10
+        while marker not in self.server.stderr_so_far():
+            self.assertLess(time.monotonic(), deadline, "no access-log line for the marker")
+            time.sleep(0.02)
+        return self.server.stderr_so_far()
+
+    def wait_for(self, read, ready, timeout=30):
+        """Polls read() until ready(value); returns that value."""
+        deadline = time.monotonic() + timeout
+        while not ready(value := read()):
+            self.assertLess(time.monotonic(), deadline, f"still not ready: {value}")
+            time.sleep(0.02)
+        return value
 
     def img(self, label, ext="png", **query):
         q = "&".join(f"{k}={v}" for k, v in query.items())
@@ -435,9 +466,9 @@ class ServerApiTest(unittest.TestCase):
         response = self.admin.post(base + "/pause")
         self.assertEqual(response.status, 200, response)
         self.assertEqual(response.json()["state"], "paused")
-        time.sleep(1.5)  # in-flight items come back
-        paused = self.admin.job(job["id"])
-        time.sleep(1.0)
+        # In-flight items finish or come back; then nothing moves.
+        paused = self.wait_for(lambda: self.admin.job(job["id"]), lambda j: j["counts"]["active"] == 0)
+        time.sleep(1.0)  # a window in which nothing may happen: no event marks its end
         later = self.admin.job(job["id"])
         self.assertEqual(later["state"], "paused")
         self.assertEqual(paused["counts"]["done"], later["counts"]["done"], "downloads went on while paused")
@@ -607,7 +638,8 @@ class ServerApiTest(unittest.TestCase):
 
     def test_small_job_after_big_finishes_first(self):
         big = self.admin.create_job([self.img(f"fb{i}", delay=400) for i in range(80)])
-        time.sleep(0.5)
+        # The big job is downloading before the small one arrives.
+        self.wait_for(lambda: self.admin.job(big["id"]), lambda j: j["counts"]["active"] >= 1)
         small = self.admin.create_job([self.img(f"fs{i}", delay=400) for i in range(4)])
         done = self.admin.wait_job(small["id"], timeout=60)
         self.assertEqual(done["counts"]["done"], 4)
@@ -697,8 +729,12 @@ class ServerApiTest(unittest.TestCase):
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400"))
         self.assertEqual(self.admin.get("/healthz").status, 200)
 
-    def test_zz_no_secret_in_logs(self):
-        canary = "lt_CANARYcanaryCANARY0123456789abcdefXYZ"
+    def test_no_secret_in_logs(self):
+        canary = LOG_CANARY
+        self.admin.get("/api/me")
+        self.bob.get("/api/jobs")
+        self.assertEqual(self.server.client().post("/api/login", {"username": "bob",
+                                                                  "password": "bob-password-1"}).status, 200)
         c = self.server.client()
         c.get("/api/jobs", token=canary)
         c.get(f"/api/jobs?token={canary}", token=canary)
@@ -707,8 +743,7 @@ class ServerApiTest(unittest.TestCase):
         c.post("/api/login", {"token": canary})
         c.get("/api/jobs", headers={"Cookie": f"litchi_session={canary}"}, token=None)
         c.close()
-        time.sleep(0.3)
-        logs = self.server.stderr_so_far()
+        logs = self.wait_for_access_log("no-secret-marker")
         self.assertIn("/api/jobs", logs, "no access log at all?")
         for secret in (canary, self.admin_token, self.bob_token, self.server.admin_password, "bob-password-1"):
             self.assertNotIn(secret, logs)
