@@ -53,10 +53,9 @@ JobOpResult PgJobStore::Impl::resume(UserId user, JobId id) {
         // otherwise to queued (it was paused before it started).
         bool started = row->job.counts.active > 0 || row->job.counts.done > 0;
         if (!started)
-            started = conn.exec(
-                              "SELECT 1 FROM items WHERE job_id = $1 AND (attempts > 0 OR "
-                              "state = 'done') LIMIT 1",
-                              pg::Params().add(id))
+            started = conn.exec(std::string("SELECT 1 FROM items WHERE ") + kJobItems +
+                                    " AND (attempts > 0 OR state = 'done') LIMIT 1",
+                                pg::Params().add(id))
                           .rows() > 0;
         TimeMs now = this->now();
         row->job.state = started ? JobState::running : JobState::queued;
@@ -79,11 +78,12 @@ JobOpResult PgJobStore::Impl::cancel(UserId user, JobId id) {
         // active ones are ignored (apply_outcomes): they keep their lease
         // id, so a late one reads as cancelled, not fenced.
         auto changed = conn.exec(
-            "WITH old AS (SELECT id, state FROM items WHERE job_id = $1 AND "
-            "state IN ('queued', 'active') AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND "
-            "user_id = $3 AND state NOT IN ('done', 'cancelled')) ORDER BY id FOR UPDATE) "
-            "UPDATE items i SET state = 'cancelled', reason = 'cancelled', updated = $2, "
-            "lease_until = NULL FROM old WHERE i.id = old.id RETURNING i.id, old.state",
+            std::string("WITH old AS (SELECT id, state FROM items WHERE ") + kJobItems +
+                " AND state IN ('queued', 'active') AND EXISTS (SELECT 1 FROM jobs WHERE "
+                "id = $1 AND user_id = $3 AND state NOT IN ('done', 'cancelled')) ORDER BY id "
+                "FOR UPDATE) "
+                "UPDATE items i SET state = 'cancelled', reason = 'cancelled', updated = $2, "
+                "lease_until = NULL FROM old WHERE i.id = old.id RETURNING i.id, old.state",
             pg::Params().add(id).add(now).add(user));
         auto row = lock_user_job(conn, user, id);
         if (!row) return JobOpResult{};
@@ -147,12 +147,14 @@ JobOpResult PgJobStore::Impl::remove(UserId user, JobId id) {
         // user's: what was in flight, and the blobs the job's done items
         // used.
         auto gone = conn.exec(
-            "WITH gone AS (DELETE FROM items WHERE id IN (SELECT id FROM items WHERE job_id = $1 "
-            "AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND user_id = $2) ORDER BY id "
-            "FOR UPDATE) RETURNING id, state, sha256, format) "
-            "SELECT id, NULL, NULL FROM gone WHERE state = 'active' UNION ALL "
-            "SELECT DISTINCT NULL::bigint, sha256, format FROM gone "
-            "WHERE state = 'done' AND sha256 IS NOT NULL",
+            std::string("WITH gone AS (DELETE FROM items WHERE id IN (SELECT id FROM items "
+                        "WHERE ") +
+                kJobItems +
+                " AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND user_id = $2) ORDER BY id "
+                "FOR UPDATE) RETURNING id, state, sha256, format) "
+                "SELECT id, NULL, NULL FROM gone WHERE state = 'active' UNION ALL "
+                "SELECT DISTINCT NULL::bigint, sha256, format FROM gone "
+                "WHERE state = 'done' AND sha256 IS NOT NULL",
             pg::Params().add(id).add(user));
         auto row = lock_user_job(conn, user, id);
         if (!row) return JobOpResult{};

@@ -709,11 +709,16 @@ std::optional<ItemPage> PgJobStore::list_items(UserId user, JobId job, const Ite
     pg::Result result;
     // One row more than asked tells whether there is a next page.
     if (query.state) {
-        result = conn->exec(
-            std::string("SELECT ") + pg_rows::kItemColumns +
-                " FROM items WHERE job_id = $1 AND state = $2 AND id > $3 "
-                "ORDER BY id LIMIT $4",
-            pg::Params().add(job).add(to_string(*query.state)).add(query.after).add(limit + 1));
+        result =
+            conn->exec(std::string("SELECT ") + pg_rows::kItemColumns +
+                           " FROM items WHERE id > $1 AND id <= $2 AND job_id = $3 AND state = $4 "
+                           "ORDER BY id LIMIT $5",
+                       pg::Params()
+                           .add(std::max(query.after, first - 1))
+                           .add(last)
+                           .add(job)
+                           .add(to_string(*query.state))
+                           .add(limit + 1));
     } else {
         // A primary-key range scan: the job's items have (nearly) contiguous ids.
         result = conn->exec(

@@ -42,6 +42,14 @@ struct PgJobRow {
     bool progress_pending = false;
 };
 
+// The items of job $1, as a primary-key range: a job's items have the ids of
+// the block create_job reserved (jobs.first_item..last_item), so the items
+// table needs no index on job_id (one index fewer for every item written;
+// claims and retries use the partial indexes of their state).
+inline constexpr const char* kJobItems =
+    "id BETWEEN (SELECT first_item FROM jobs WHERE id = $1) AND "
+    "(SELECT last_item FROM jobs WHERE id = $1) AND job_id = $1";
+
 namespace pg_rows {
 
 // The job columns the job store locks and rewrites: what clients see (the

@@ -131,6 +131,13 @@ CREATE INDEX events_at ON events(at);
 -- exactly those (an item leaves it when claimed), so the claim never walks
 -- past finished items, whatever the planner's statistics say about the job.
 CREATE INDEX items_queued ON items(job_id, id) WHERE state = 'queued';
+-- No index on (job_id, state): a job's items are the primary-key range of the
+-- id block create_job reserved (jobs.first_item..last_item), which is how the
+-- store reads "the items of job J". The states a job's work looks up alone
+-- have partial indexes: queued (above), failed (retry), active (below). One
+-- b-tree fewer for every item a job adds and every change of its state.
+DROP INDEX items_job_state;
+CREATE INDEX items_failed ON items(job_id, id) WHERE state = 'failed';
 -- One index for the leased items instead of two: renewals and a node's
 -- requeue look them up by node, expiry scans them all (few: what the nodes
 -- hold right now). Each claim writes one index entry fewer.
