@@ -229,6 +229,22 @@ describe('pure map helpers', () => {
     expect(Object.keys(jobs)).toEqual(['1', '2'])
   })
 
+  it('a cut hello keeps the finished jobs it leaves out and drops the unfinished ones', () => {
+    const reducer = new LiveReducer()
+    const before: JobMap = {
+      old: makeJob('old', 100, 100, { state: 'done' }),
+      gone: makeJob('gone', 3, 100, { state: 'running' }),
+      live: makeJob('live', 1, 100, { state: 'running' }),
+    }
+    const cut = msg({ type: 'hello', protocol: 1, seq: 5, jobs: [makeJob('live', 2)], truncated: true })
+    const result = reducer.apply(before, [cut], recorder().sink)
+    expect(Object.keys(result.jobs!).sort()).toEqual(['live', 'old'])
+    expect(result.jobs!.live.counts.done).toBe(2)
+    // A whole list still replaces everything.
+    const whole = new LiveReducer().apply(before, [hello(5, [makeJob('live', 2)])], recorder().sink)
+    expect(Object.keys(whole.jobs!)).toEqual(['live'])
+  })
+
   it('replaceJobs keys by id and merges over what was there', () => {
     expect(replaceJobs({}, [makeJob('a', 1), makeJob('b', 2)])).toEqual({ a: makeJob('a', 1), b: makeJob('b', 2) })
     const merged = replaceJobs({ a: makeJob('a', 9, 100, { name: 'kept' }) }, [makeJob('a', 4, 100, { name: '' })])

@@ -73,12 +73,15 @@ export interface HelloMessage {
   epoch?: string
   seq: number
   jobs: Job[]
+  /** The list was cut at the server's --snapshot-jobs: every unfinished job is in it, finished ones only the newest. */
+  truncated?: boolean
 }
 export interface SnapshotMessage {
   type: 'snapshot'
   epoch?: string
   seq: number
   jobs: Job[]
+  truncated?: boolean
 }
 export interface ProgressMessage {
   type: 'progress'
@@ -227,9 +230,10 @@ export function parseServerMessage(raw: unknown): ServerMessage | null {
       const jobs = parseJobs(raw.jobs)
       if (!jobs) return null
       const epoch = typeof raw.epoch === 'string' && raw.epoch.length > 0 ? { epoch: raw.epoch } : {}
+      const cut = raw.truncated === true ? { truncated: true } : {}
       return raw.type === 'hello'
-        ? { type: 'hello', protocol: count(raw.protocol), ...epoch, seq, jobs }
-        : { type: 'snapshot', ...epoch, seq, jobs }
+        ? { type: 'hello', protocol: count(raw.protocol), ...epoch, seq, jobs, ...cut }
+        : { type: 'snapshot', ...epoch, seq, jobs, ...cut }
     }
     case 'progress': {
       const job = parseJob(raw.job)

@@ -56,8 +56,17 @@ export interface BatchResult {
 const ORDERED = { ordered: true } as const
 
 /** A map of `list` by id, each merged over the entry `previous` holds for it. */
-export function replaceJobs(previous: JobMap, list: Job[]): JobMap {
+export function replaceJobs(previous: JobMap, list: Job[], options: { truncated?: boolean } = {}): JobMap {
   const fresh: JobMap = {}
+  // A cut list (the server's --snapshot-jobs) holds every unfinished job and
+  // only the newest finished ones: a finished job it leaves out is older, not
+  // gone, so the app keeps what it knew of it. An unfinished one left out was
+  // deleted meanwhile.
+  if (options.truncated) {
+    for (const [id, known] of Object.entries(previous)) {
+      if (known.state === 'done' || known.state === 'cancelled') fresh[id] = known
+    }
+  }
   for (const next of list) fresh[next.id] = mergeJob(previous[next.id], next, ORDERED)
   return fresh
 }
@@ -150,7 +159,7 @@ export class LiveReducer {
           case 'hello':
           case 'snapshot': {
             if (accepted.epoch) this.streamEpoch = accepted.epoch
-            next = replaceJobs(edit(), accepted.jobs)
+            next = replaceJobs(edit(), accepted.jobs, { truncated: accepted.truncated })
             replaced = true
             touched.push(...accepted.jobs.map((j) => j.id))
             break
