@@ -14,7 +14,7 @@
  * rule): they pass straight through, never held, never moving `last`. They
  * are idempotent upserts, so a replayed one does no harm.
  */
-import type { SequencedMessage } from '@/api/protocol'
+import type { SequencedMessage } from '../protocol.js'
 
 export interface SequencerResult {
   /** Messages to apply, in order. */

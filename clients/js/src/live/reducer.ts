@@ -23,9 +23,9 @@
  * new SSE stream starting from `lastSeq` as it is then, not at the end of the
  * batch. Returning effects in a list would be purer but would move that moment.
  */
-import type { ClientMessage, Item, Job, ServerMessage } from '@/api/protocol'
-import { mergeJob } from './job-merge'
-import { Sequencer } from './sequencer'
+import type { ClientMessage, Item, Job, ServerMessage } from '../protocol.js'
+import { mergeJob } from './job-merge.js'
+import { Sequencer } from './sequencer.js'
 
 /** Every job of the user by id. */
 export type JobMap = Record<string, Job>

@@ -4,8 +4,7 @@
  * URLs or tokens; garbage in storage is ignored, not trusted.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createPinia, setActivePinia } from 'pinia'
-import { useLiveStore } from '@/stores/live'
+import { freshLive, useLive } from './helpers.js'
 import {
   decodeLiveState,
   encodeLiveState,
@@ -15,16 +14,16 @@ import {
   PERSIST_THROTTLE_MS,
   saveLiveState,
   ThrottledSave,
-} from '@/stores/live/persist'
-import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from './fakes'
+} from '../src/live/persist.js'
+import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from '../src/testing.js'
 
 beforeEach(() => {
   vi.useFakeTimers()
-  setActivePinia(createPinia())
+  freshLive()
   resetFakes()
 })
 afterEach(() => {
-  useLiveStore().stop()
+  useLive().stop()
   vi.useRealTimers()
 })
 
@@ -32,7 +31,7 @@ describe('persisted live state', () => {
   it('stores exactly the small keys, and nothing about items or tokens', () => {
     const storage = new MemoryStorage()
     const clock = new ManualFrameClock()
-    const live = useLiveStore()
+    const live = useLive()
     live.start({ environment: makeEnvironment({ token: () => 'canary-token-123' }), clock, storage })
     const socket = FakeWebSocket.latest()
     socket.serverOpen()

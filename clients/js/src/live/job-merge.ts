@@ -12,7 +12,7 @@
  * answer that may have been read before the last event) is not, unless the
  * caller knows it is the answer to a retry.
  */
-import type { Counts, Job } from '@/api/protocol'
+import type { Counts, Job } from '../protocol.js'
 
 export interface MergeOptions {
   /** The source delivers views of this job in order (seq, sequential polls). */

@@ -4,10 +4,10 @@
  * percent.
  */
 import { describe, expect, it } from 'vitest'
-import type { Item } from '@/api/protocol'
-import { ItemFeeds, type ItemFeed } from '@/stores/live/item-feeds'
-import { newestFirst, percentOf } from '@/stores/live/job-list'
-import { makeJob } from './fakes'
+import type { Item } from '../src/protocol.js'
+import { ItemFeeds, type ItemFeed } from '../src/live/item-feeds.js'
+import { newestFirst, percentOf } from '../src/live/job-list.js'
+import { makeJob } from '../src/testing.js'
 
 function feed(log: string[], name: string): ItemFeed {
   return { item: (item: Item) => log.push(`${name} ${item.id}`), reset: () => log.push(`${name} reset`) }

@@ -1,21 +1,19 @@
 /*
- * The live store end to end with a fake WebSocket: seq order, duplicates,
+ * The live state (LiveJobs) end to end with a fake WebSocket: seq order, duplicates,
  * gaps (→ resume), snapshot replace, counts that never go backwards, one
  * batch per animation frame, and the reload path (paint from sessionStorage,
  * first frame is `resume`).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createPinia, setActivePinia } from 'pinia'
-import { watch } from 'vue'
-import { useLiveStore } from '@/stores/live'
-import { PERSIST_KEY } from '@/stores/live/persist'
-import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from './fakes'
+import { freshLive, useLive } from './helpers.js'
+import { PERSIST_KEY } from '../src/live/persist.js'
+import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from '../src/testing.js'
 
 let clock: ManualFrameClock
 let storage: MemoryStorage
 
 function startStore(options: { storage?: MemoryStorage } = {}) {
-  const live = useLiveStore()
+  const live = useLive()
   live.start({ environment: makeEnvironment(), clock, storage: options.storage ?? storage })
   return live
 }
@@ -29,14 +27,14 @@ function connectedStore() {
 
 beforeEach(() => {
   vi.useFakeTimers()
-  setActivePinia(createPinia())
+  freshLive()
   resetFakes()
   clock = new ManualFrameClock()
   storage = new MemoryStorage()
 })
 
 afterEach(() => {
-  useLiveStore().stop()
+  useLive().stop()
   vi.useRealTimers()
 })
 
@@ -168,9 +166,9 @@ describe('epochs and item side messages', () => {
     expect(socket.sent).toContainEqual({ type: 'resume', since: 20, epoch: 'boot7-1' })
     live.persistNow()
     live.stop()
-    setActivePinia(createPinia())
+    freshLive()
     resetFakes()
-    useLiveStore().start({ environment: makeEnvironment(), clock, storage })
+    useLive().start({ environment: makeEnvironment(), clock, storage })
     FakeWebSocket.latest().serverOpen()
     expect(FakeWebSocket.latest().sent[0]).toEqual({ type: 'resume', since: 20, epoch: 'boot7-1' })
   })
@@ -247,11 +245,9 @@ describe('batching', () => {
   it('applies a burst once, on the next animation frame', () => {
     const { live, socket } = connectedStore()
     let updates = 0
-    const stopWatching = watch(
-      () => live.jobs,
-      () => updates++,
-      { flush: 'sync' },
-    )
+    const stopWatching = live.onChange((change) => {
+      if (change.jobs) updates++
+    })
     socket.serverSend({ type: 'hello', protocol: 1, seq: 0, jobs: [makeJob('1', 0, 1000)] })
     for (let seq = 1; seq <= 300; seq++) socket.serverSend({ type: 'progress', seq, job: makeJob('1', seq, 1000) })
     expect(live.job('1')).toBeUndefined()
@@ -284,9 +280,9 @@ describe('reload', () => {
     first.live.stop()
 
     // A new page: a fresh Pinia, the same tab's sessionStorage.
-    setActivePinia(createPinia())
+    freshLive()
     resetFakes()
-    const live = useLiveStore()
+    const live = useLive()
     live.start({ environment: makeEnvironment(), clock, storage })
     expect(live.job('1')?.counts.done).toBe(42)
     expect(live.job('1')?.name).toBe('holiday')
@@ -319,7 +315,7 @@ describe('reload', () => {
 
 describe('one connection', () => {
   it('start() twice opens one socket; the bearer token goes in the subprotocol', () => {
-    const live = useLiveStore()
+    const live = useLive()
     live.start({ environment: makeEnvironment({ token: () => 'secret-token' }), clock, storage })
     live.start({ environment: makeEnvironment(), clock, storage })
     expect(FakeWebSocket.instances).toHaveLength(1)

@@ -13,7 +13,7 @@
  * A transport reports open, messages and one close; it never reconnects by
  * itself (the connection decides when and with what).
  */
-import { decodeServerFrame, type ClientMessage, type Job, type ServerMessage } from '@/api/protocol'
+import { decodeServerFrame, type ClientMessage, type Job, type ServerMessage } from '../protocol.js'
 
 export type TransportKind = 'ws' | 'sse' | 'poll'
 
@@ -69,8 +69,15 @@ export const WS_PROTOCOL = 'litchi.v1'
 /** Event names the server may use on SSE (`event:` field); plain `message` too. */
 const SSE_EVENT_NAMES = ['message', 'hello', 'snapshot', 'progress', 'job', 'item', 'error']
 
-export function webSocketUrl(location: { protocol: string; host: string }): string {
-  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/ws`
+/**
+ * The socket's URL: on the page's own host, or on `baseUrl`'s when it names a
+ * server (`https://host` → `wss://host/api/ws`); a path-only `baseUrl`
+ * (`/litchi`, behind a proxy) stays on the page's host under that path.
+ */
+export function webSocketUrl(location: { protocol: string; host: string }, baseUrl = ''): string {
+  const absolute = /^(https?):\/\/(.*)$/i.exec(baseUrl)
+  if (absolute) return `${absolute[1].toLowerCase() === 'https' ? 'wss' : 'ws'}://${absolute[2]}/api/ws`
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${baseUrl}/api/ws`
 }
 
 export function webSocketProtocols(token: string | null): string[] {
@@ -123,10 +130,15 @@ export function openWebSocket(
   }
 }
 
-export function openEventSource(Factory: EventSourceFactory, since: number, handlers: TransportHandlers): Transport {
+export function openEventSource(
+  Factory: EventSourceFactory,
+  since: number,
+  handlers: TransportHandlers,
+  baseUrl = '',
+): Transport {
   let opened = false
   let finished = false
-  const url = since >= 0 ? `/api/events?since=${since}` : '/api/events'
+  const url = since >= 0 ? `${baseUrl}/api/events?since=${since}` : `${baseUrl}/api/events`
   const source = new Factory(url, { withCredentials: true })
   const finish = () => {
     if (finished) return

@@ -1,27 +1,28 @@
 /*
  * The real world the live connection runs in: the browser's WebSocket and
- * EventSource, the HTTP API for polling and the auth check, the page's
- * location, online and visibility state. connection.ts takes all of this as
- * a LiveConnectionEnvironment and never reaches for a global itself, so its
+ * EventSource, the HTTP API for polling and the auth check, where the server
+ * is, online and visibility state. connection.ts takes all of this as a
+ * LiveConnectionEnvironment and never reaches for a global itself, so its
  * tests hand it fakes; this is the one place that reaches for them.
  */
-import { ApiError, checkAuth, getProgress, listJobs } from '@/api/http'
-import type { LiveConnectionEnvironment } from './connection'
-import type { EventSourceFactory, WebSocketFactory } from './transports'
+import { ApiError, type LitchiApi } from '../api.js'
+import type { LiveConnectionEnvironment } from './connection.js'
+import type { EventSourceFactory, WebSocketFactory } from './transports.js'
 
-export function browserEnvironment(): LiveConnectionEnvironment {
+export function browserEnvironment(api: LitchiApi): LiveConnectionEnvironment {
   const hasWindow = typeof window !== 'undefined'
   return {
     WebSocket: typeof WebSocket === 'undefined' ? null : (WebSocket as unknown as WebSocketFactory),
     EventSource: typeof EventSource === 'undefined' ? null : (EventSource as unknown as EventSourceFactory),
     poll: {
-      listJobs,
-      getProgress,
+      listJobs: (signal) => api.listJobs(signal),
+      getProgress: (id, signal) => api.getProgress(id, signal),
       isUnauthorized: (error) => error instanceof ApiError && error.status === 401,
       isGone: (error) => error instanceof ApiError && error.status === 404,
     },
-    checkAuth: () => checkAuth(),
-    token: () => null,
+    checkAuth: () => api.checkAuth(),
+    token: () => api.token(),
+    baseUrl: api.baseUrl,
     location: hasWindow ? window.location : { protocol: 'http:', host: '127.0.0.1:9527' },
     random: Math.random,
     now: () => Date.now(),

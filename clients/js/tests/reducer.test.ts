@@ -6,9 +6,9 @@
  * count going backwards whatever the delivery order.
  */
 import { describe, expect, it } from 'vitest'
-import type { Item, ServerMessage } from '@/api/protocol'
-import { LiveReducer, replaceJobs, withJob, withoutJob, type Incoming, type JobMap } from '@/stores/live/reducer'
-import { makeJob } from './fakes'
+import type { Item, ServerMessage } from '../src/protocol.js'
+import { LiveReducer, replaceJobs, withJob, withoutJob, type Incoming, type JobMap } from '../src/live/reducer.js'
+import { makeJob } from '../src/testing.js'
 
 const msg = (message: ServerMessage): Incoming => ({ kind: 'message', message })
 const progress = (seq: number, id: string, done: number, total = 100): Incoming =>

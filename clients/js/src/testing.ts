@@ -1,14 +1,21 @@
 /*
- * Test doubles for the live store: a WebSocket and an EventSource the test
- * drives by hand, a polling API, a frame clock whose frames run on demand,
- * and an in-memory sessionStorage.
+ * Test doubles for code built on the live state (litchi-client/testing): a
+ * WebSocket and an EventSource the test drives by hand, a polling API, a
+ * frame clock whose frames run on demand, an in-memory sessionStorage, and
+ * a job maker. Hand `makeEnvironment()` and a ManualFrameClock to
+ * `LiveJobs.start({ environment, clock })` and play the server's part:
+ *
+ *   FakeWebSocket.latest().serverOpen()
+ *   FakeWebSocket.latest().serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [makeJob('1', 0)] })
+ *   clock.runFrame()
+ *
+ * No test framework is needed; the package's own Vitest tests use these.
  */
-import { vi } from 'vitest'
-import type { Job, JobState } from '@/api/protocol'
-import type { LiveConnectionEnvironment } from '@/stores/live/connection'
-import type { FrameClock } from '@/stores/live/frame-batcher'
-import type { KeyValueStorage } from '@/stores/live/persist'
-import type { EventSourceLike, WebSocketLike } from '@/stores/live/transports'
+import type { Job, JobState } from './protocol.js'
+import type { LiveConnectionEnvironment } from './live/connection.js'
+import type { FrameClock } from './live/frame-batcher.js'
+import type { KeyValueStorage } from './live/persist.js'
+import type { EventSourceLike, WebSocketLike } from './live/transports.js'
 
 export class FakeWebSocket implements WebSocketLike {
   static instances: FakeWebSocket[] = []
@@ -160,12 +167,12 @@ export function makeEnvironment(overrides: Partial<LiveConnectionEnvironment> = 
     WebSocket: FakeWebSocket,
     EventSource: FakeEventSource,
     poll: {
-      listJobs: vi.fn(async () => []),
-      getProgress: vi.fn(async (id: string) => makeJob(id, 0)),
+      listJobs: async () => [],
+      getProgress: async (id: string) => makeJob(id, 0),
       isUnauthorized: () => false,
       isGone: () => false,
     },
-    checkAuth: vi.fn(async () => 'ok' as const),
+    checkAuth: async () => 'ok' as const,
     token: () => null,
     location: { protocol: 'http:', host: '127.0.0.1:9527' },
     random: () => 0.5,

@@ -6,7 +6,7 @@
  * sessionStorage is per tab, which is what we want: each tab resumes its own
  * stream. A token never goes here. Saves are throttled (ThrottledSave, below).
  */
-import { emptyCounts, isActiveJob, type Job, type JobState } from '@/api/protocol'
+import { emptyCounts, isActiveJob, type Job, type JobState } from '../protocol.js'
 
 export const PERSIST_KEY = 'litchi.live.v1'
 export const MAX_PERSISTED_JOBS = 50

@@ -13,7 +13,7 @@
  * The clock is injected so tests can step it; nothing here is reactive, the
  * store decides when to assign the result.
  */
-import { finishedCount, type Job } from '@/api/protocol'
+import { finishedCount, type Job } from '../protocol.js'
 
 export interface JobSpeed {
   itemsPerSecond: number

@@ -5,7 +5,7 @@
  * last, and after a reconnect re-subscribes every job that still has one.
  * This keeps the counting; the store does the sending.
  */
-import type { Item } from '@/api/protocol'
+import type { Item } from '../protocol.js'
 
 /** Follows one job's items: each changed item, and "re-read them all" (`items_reset`). */
 export interface ItemFeed {

@@ -3,7 +3,7 @@
  * the job list and the overall percent in the tab title. Pure, so the rules
  * (ties, empty jobs) are tested without a store.
  */
-import { finishedCount, type Job } from '@/api/protocol'
+import { finishedCount, type Job } from '../protocol.js'
 
 /** Newest first; ids break ties (numeric ids compare as numbers, so 10 after 9). */
 export function newestFirst(a: Job, b: Job): number {

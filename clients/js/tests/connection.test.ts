@@ -5,31 +5,31 @@
  * fallback WS → SSE → polling only when HTTP works, WS retried later, 401 stops.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createPinia, setActivePinia } from 'pinia'
-import { backoffCeiling, backoffDelay } from '@/stores/live/backoff'
-import { useLiveStore, type LiveStartOptions } from '@/stores/live'
-import type { LiveConnectionEnvironment } from '@/stores/live/connection'
-import type { Job } from '@/api/protocol'
-import { FakeEventSource, FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from './fakes'
+import { backoffCeiling, backoffDelay } from '../src/live/backoff.js'
+import type { LiveStartOptions } from '../src/live/live-jobs.js'
+import { freshLive, useLive } from './helpers.js'
+import type { LiveConnectionEnvironment } from '../src/live/connection.js'
+import type { Job } from '../src/protocol.js'
+import { FakeEventSource, FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from '../src/testing.js'
 
 let clock: ManualFrameClock
 
 function start(environment: Partial<LiveConnectionEnvironment> = {}, extra: Partial<LiveStartOptions> = {}) {
   const env = makeEnvironment(environment)
-  const live = useLiveStore()
+  const live = useLive()
   live.start({ environment: env, clock, storage: new MemoryStorage(), ...extra })
   return { live, env }
 }
 
 beforeEach(() => {
   vi.useFakeTimers()
-  setActivePinia(createPinia())
+  freshLive()
   resetFakes()
   clock = new ManualFrameClock()
 })
 
 afterEach(() => {
-  useLiveStore().stop()
+  useLive().stop()
   vi.useRealTimers()
 })
 

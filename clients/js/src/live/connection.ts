@@ -12,7 +12,7 @@
  * polling the same way, at once and without showing it. While on a fallback a
  * WebSocket is tried again now and then and adopted as soon as one opens.
  */
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff'
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js'
 import {
   openEventSource,
   openWebSocket,
@@ -25,8 +25,8 @@ import {
   type TransportHandlers,
   type TransportKind,
   type WebSocketFactory,
-} from './transports'
-import type { ClientMessage, Job, ServerMessage } from '@/api/protocol'
+} from './transports.js'
+import type { ClientMessage, Job, ServerMessage } from '../protocol.js'
 
 export type ConnectionState = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'offline'
 
@@ -77,6 +77,8 @@ export interface LiveConnectionEnvironment {
   /** Is plain HTTP working and are we signed in? Asked after a failure to open. */
   checkAuth: () => Promise<'ok' | 'unauthorized' | 'unreachable'>
   token: () => string | null
+  /** The server's URL ('' or absent: the page's own origin); see webSocketUrl. */
+  baseUrl?: string
   location: { protocol: string; host: string }
   random: () => number
   now: () => number
@@ -224,10 +226,10 @@ export class LiveConnection {
 
   private openTransport(kind: TransportKind, handlers: TransportHandlers): Transport {
     if (kind === 'ws' && this.env.WebSocket) {
-      return openWebSocket(this.env.WebSocket, webSocketUrl(this.env.location), this.env.token(), handlers)
+      return openWebSocket(this.env.WebSocket, webSocketUrl(this.env.location, this.env.baseUrl), this.env.token(), handlers)
     }
     if (kind === 'sse' && this.env.EventSource) {
-      return openEventSource(this.env.EventSource, this.callbacks.lastSeq(), handlers)
+      return openEventSource(this.env.EventSource, this.callbacks.lastSeq(), handlers, this.env.baseUrl)
     }
     return startPolling(
       this.env.poll,
@@ -334,7 +336,7 @@ export class LiveConnection {
     if (!this.running || !this.transportOpen || this.transport?.kind === 'ws' || !this.env.WebSocket) return
     // The generation this probe runs under once adopted; null while it is only a probe.
     let adoptedAs: number | null = null
-    const probe = openWebSocket(this.env.WebSocket, webSocketUrl(this.env.location), this.env.token(), {
+    const probe = openWebSocket(this.env.WebSocket, webSocketUrl(this.env.location, this.env.baseUrl), this.env.token(), {
       open: () => {
         this.probe = null
         if (!this.running || !this.transportOpen) return probe.close()

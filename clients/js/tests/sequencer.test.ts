@@ -1,8 +1,8 @@
 /* The Sequencer on its own: order, duplicates, gaps, held messages, resets. */
 import { describe, expect, it } from 'vitest'
-import type { SequencedMessage } from '@/api/protocol'
-import { Sequencer } from '@/stores/live/sequencer'
-import { makeJob } from './fakes'
+import type { SequencedMessage } from '../src/protocol.js'
+import { Sequencer } from '../src/live/sequencer.js'
+import { makeJob } from '../src/testing.js'
 
 const progress = (seq: number): SequencedMessage => ({ type: 'progress', seq, job: makeJob('1', seq) })
 const seqs = (messages: SequencedMessage[]) => messages.map((m) => m.seq)

@@ -5,8 +5,8 @@
  * not running shows no rate, and removed jobs lose their speed.
  */
 import { describe, expect, it } from 'vitest'
-import { noSpeed, RATE_SMOOTHING, RATE_WINDOW_MS, SpeedEstimator, type JobSpeed } from '@/stores/live/speed'
-import { makeJob } from './fakes'
+import { noSpeed, RATE_SMOOTHING, RATE_WINDOW_MS, SpeedEstimator, type JobSpeed } from '../src/live/speed.js'
+import { makeJob } from '../src/testing.js'
 
 function steppedClock(start = 1_000_000) {
   let now = start
