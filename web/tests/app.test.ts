@@ -12,7 +12,7 @@ import App from '@/App.vue'
 import { createAppRouter } from '@/router'
 import { useLiveStore } from '@/stores/live'
 import { useSessionStore } from '@/stores/session'
-import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from './fakes'
+import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorage, resetFakes } from 'litchi-client/testing'
 
 let app: VueApp
 let router: Router
