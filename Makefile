@@ -3,6 +3,7 @@ JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:9527
 DATA ?= var
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.ts -type f 2>/dev/null)
+CLIENT_JS_SOURCES := $(shell find clients/js/src clients/js/package.json clients/js/tsconfig.json clients/js/tsconfig.build.json -type f 2>/dev/null)
 
 .PHONY: run cluster test check deps deps-test build build-asan web web-deps test-deps bench format clean fuzz
 
@@ -19,7 +20,7 @@ cluster: deps build web
 	@scripts/install-deps.sh cluster
 	scripts/cluster.sh --listen $(LISTEN) $(CLUSTER_ARGS)
 
-## make test: everything (C++ unit + integration, web unit, browser, conformance), on the ASan+UBSan build.
+## make test: everything (C++ unit + integration, web and litchi-client unit, browser, conformance), on the ASan+UBSan build.
 test: deps-test check build-asan web test-deps
 	ctest --preset asan -j $(JOBS)
 
@@ -65,13 +66,23 @@ build-asan:
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
 
+## make web: the litchi-client package (clients/js/dist, which the app imports
+## through file:../clients/js), then the app (web/dist).
 web: web/dist/index.html
+
+clients/js/node_modules/.package-lock.json: clients/js/package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund
+	@touch $@
+
+clients/js/dist/index.js: clients/js/node_modules/.package-lock.json $(CLIENT_JS_SOURCES)
+	cd clients/js && npm run build
+	@touch $@
 
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	@touch $@
 
-web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+web/dist/index.html: web/node_modules/.package-lock.json clients/js/dist/index.js $(WEB_SOURCES)
 	cd web && npm run build
 
 # npm packages the tests use (clients that are not ours, the browser driver).
@@ -90,4 +101,4 @@ format:
 	clang-format -i $(CXX_SOURCES)
 
 clean:
-	rm -rf build web/dist
+	rm -rf build web/dist clients/js/dist

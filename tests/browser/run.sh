@@ -5,8 +5,9 @@
 #   LITCHI_BIN=build/asan/litchi tests/browser/run.sh [extra node --test args]
 #   e.g. ... run.sh --test-name-pattern='^1:'
 #
-# It builds web/dist when missing (npm ci + npm run build in web/), installs
-# playwright-core here with `npm ci` (no browser download), then runs
+# It builds clients/js/dist (the litchi-client package, which the app and
+# client-example.test.mjs use) and web/dist when missing (npm ci + npm run
+# build in each), installs playwright-core here with `npm ci` (no browser download), then runs
 # `node --test` (TAP lines for CI). The test harness (harness.mjs) starts the
 # origin (tests/origin/origin.py) and one `litchi serve --allow-private` per
 # test on a fresh data folder, with a user made by `litchi user add`. The test
@@ -40,6 +41,10 @@ if [[ ! -x $chromium ]]; then
   exit 2
 fi
 
+if [[ ! -f $repo/clients/js/dist/index.js ]]; then
+  echo "run.sh: building the litchi-client package (clients/js/dist is missing)" >&2
+  (cd "$repo/clients/js" && npm ci --no-audit --no-fund && npm run build)
+fi
 if [[ ! -f $repo/web/dist/index.html ]]; then
   echo "run.sh: building the web app (web/dist is missing)" >&2
   (cd "$repo/web" && npm ci --no-audit --no-fund && npm run build)
