@@ -153,7 +153,9 @@ export async function startOrigin() {
  * the first start).
  */
 export class LitchiServer {
-  constructor(dataDir) {
+  /** `webDir`: what `--web` serves (default WEB_DIR, the built app). */
+  constructor(dataDir, { webDir = WEB_DIR } = {}) {
+    this.webDir = webDir
     this.dataDir = dataDir ?? path.join(scratchDir('server'), 'data')
     this.logFile = path.join(path.dirname(this.dataDir), 'server.log')
     this.port = 0
@@ -172,7 +174,7 @@ export class LitchiServer {
         const { entry, result } = await startProcess(
           'litchi',
           LITCHI_BIN,
-          ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.dataDir, '--web', WEB_DIR, ...SERVER_FLAGS],
+          ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', this.dataDir, '--web', this.webDir, ...SERVER_FLAGS],
           {
             logFile: this.logFile,
             ready: (line) => {
