@@ -57,9 +57,11 @@ describe('useJobProgress', () => {
 
 describe('useJobs in a component', () => {
   it('renders the live list from the provided client and unsubscribes on unmount', async () => {
+    let seen: ReturnType<typeof useJobs> | null = null
     const Jobs = defineComponent({
       setup() {
-        const { jobs, percent } = useJobs()
+        seen = useJobs()
+        const { jobs, percent } = seen
         return () => h('p', `${jobs.value.map((j) => j.id).join(',')} ${percent.value}%`)
       },
     })
@@ -77,11 +79,10 @@ describe('useJobs in a component', () => {
     await nextTick()
     expect(root.textContent).toBe('2,1 20%')
     app.unmount()
-    let calls = 0
-    const stop = client.live.onChange(() => calls++)
-    serverSays({ type: 'progress', seq: 2, job: makeJob('1', 90) })
-    expect(calls).toBe(1)
+    serverSays({ type: 'job', seq: 2, event: 'created', job: makeJob('3', 0) })
+    // Unmounted: its subscription ended, so its list no longer moves.
+    expect(seen!.jobs.value.map((j) => j.id)).toEqual(['2', '1'])
+    expect(client.live.job('3')).toBeDefined()
     expect(root.textContent).toBe('')
-    stop()
   })
 })
