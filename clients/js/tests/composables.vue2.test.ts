@@ -4,7 +4,8 @@
  * the default client, follow the live state, and unsubscribe on $destroy.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import Vue, { defineComponent, h, nextTick, ref, version } from 'vue'
+import * as vue from 'vue'
+import { defineComponent, h, nextTick, ref, version } from 'vue'
 import { LitchiClient } from '../src/client.js'
 import { FakeEventSource, FakeWebSocket, makeJob, MemoryStorage, resetFakes } from '../src/testing.js'
 import { setLitchiClient, useJobProgress, useJobs } from '../src/vue.js'
@@ -46,8 +47,9 @@ describe('Vue 2.7', () => {
         return () => h('p', `${job.value?.name ?? '-'} ${percent.value}% of ${jobs.value.length} ${connection.value}`)
       },
     })
-    // Vue 2's constructor API: mount on an element, as a Vue 2 app does.
-    const VueConstructor = Vue as unknown as new (options: object) => { $mount(el: Element): { $el: Element }; $destroy(): void }
+    // Vue 2's constructor (its default export; Vue 3's types know none): mount on an element, as a Vue 2 app does.
+    const VueConstructor = (vue as unknown as { default: new (options: object) => { $mount(el: Element): { $el: Element }; $destroy(): void } })
+      .default
     const host = document.createElement('div')
     document.body.appendChild(host)
     const vm = new VueConstructor({ render: (make: (component: unknown) => unknown) => make(Progress) })
