@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the web app's browser tests (issue 5): Debian's chromium via
-# playwright-core against a real `litchi serve` and the test origin.
+# Runs the web app's browser tests (issue 5) and litchi-client's (issue 13:
+# its README example in the browser, the client in Node): Debian's chromium
+# via playwright-core against a real `litchi serve` and the test origin.
 #
 #   LITCHI_BIN=build/asan/litchi tests/browser/run.sh [extra node --test args]
 #   e.g. ... run.sh --test-name-pattern='^1:'

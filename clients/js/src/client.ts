@@ -6,7 +6,7 @@
  */
 import { LitchiApi, type ApiOptions, type NewJob } from './api.js'
 import type { Job } from './protocol.js'
-import type { ConnectionStatus, LiveConnectionOptions } from './live/connection.js'
+import type { ConnectionStatus, LiveConnectionEnvironment, LiveConnectionOptions } from './live/connection.js'
 import type { ItemFeed } from './live/item-feeds.js'
 import { LiveJobs, type JobListener } from './live/live-jobs.js'
 import type { KeyValueStorage } from './live/persist.js'
@@ -16,21 +16,28 @@ export interface ClientOptions extends ApiOptions {
   storage?: KeyValueStorage | null
   /** Reconnect, fallback and polling timings (defaults in DEFAULT_CONNECTION_OPTIONS). */
   connection?: Partial<LiveConnectionOptions>
+  /**
+   * Parts of the outside world to use instead of the globals, e.g.
+   * `{ WebSocket }` from the `ws` package on Node 20, which has none.
+   */
+  environment?: Partial<LiveConnectionEnvironment>
 }
 
 export class LitchiClient extends LitchiApi {
   readonly live: LiveJobs
   private readonly connectionOptions: Partial<LiveConnectionOptions> | undefined
+  private readonly environment: Partial<LiveConnectionEnvironment> | undefined
 
   constructor(options: ClientOptions = {}) {
     super(options)
     this.live = new LiveJobs({ api: this, storage: options.storage })
     this.connectionOptions = options.connection
+    this.environment = options.environment
   }
 
   /** Opens the progress connection (WebSocket, else SSE, else polling); once. */
   connect(): this {
-    this.live.start({ connection: this.connectionOptions })
+    this.live.start({ connection: this.connectionOptions, environment: this.environment })
     return this
   }
 

@@ -1,0 +1,58 @@
+/*
+ * litchi-client outside a browser, against a real `litchi serve`: Node 20
+ * has fetch but no WebSocket or EventSource, so the client signs in, creates
+ * a job over REST and follows it by polling (the last transport of the
+ * fallback) to the server's exact end; a wrong password is an ApiError with
+ * the server's code. The package is imported from its built dist/, as any
+ * app would. No browser here; run.sh runs it with the browser tests.
+ */
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { ApiClient, LitchiServer, REPO, imageUrls, startOrigin, stopAll, uniqueTag, waitUntil } from './harness.mjs'
+
+const { ApiError, LitchiClient } = await import(pathToFileURL(path.join(REPO, 'clients', 'js', 'dist', 'index.js')).href)
+
+let origin
+let server
+
+describe('litchi-client in Node', { timeout: 180_000 }, () => {
+  before(async () => {
+    origin = await startOrigin()
+    server = await new LitchiServer().start()
+    server.addUser('node', 'node-password-1')
+  })
+
+  after(async () => {
+    await stopAll()
+  })
+
+  test('signs in, creates a job and follows it by polling to the exact end', { timeout: 120_000 }, async () => {
+    const anonymous = new LitchiClient({ baseUrl: server.base, storage: null })
+    await assert.rejects(anonymous.login('node', 'wrong'), (error) => error instanceof ApiError && error.code === 'invalid_credentials')
+    const { token, user } = await anonymous.login('node', 'node-password-1')
+    assert.equal(user, 'node')
+    assert.match(token, /^lt_/)
+
+    const client = new LitchiClient({ baseUrl: server.base, token, storage: null, connection: { pollIntervalMs: 200 } })
+    const job = await client.createJob({ urls: imageUrls(origin, uniqueTag('node'), 8, 300), name: 'from node' })
+    const seen = []
+    client.subscribe(job.id, (current) => current && seen.push(current))
+    try {
+      const rest = new ApiClient(server.base)
+      rest.token = token
+      const finished = await rest.waitFinished(job.id)
+      const last = await waitUntil(() => {
+        const current = seen.at(-1)
+        return current && current.state === finished.state && current.counts.done === finished.counts.done ? current : null
+      }, { what: 'the client to see the job finished' })
+      assert.deepEqual(last.counts, finished.counts)
+      assert.equal(client.live.transport, 'poll', 'no WebSocket or EventSource in Node 20: polling')
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i].counts.done >= seen[i - 1].counts.done, 'done never goes down')
+      assert.equal(seen[0].name, 'from node')
+    } finally {
+      client.close()
+    }
+  })
+})
