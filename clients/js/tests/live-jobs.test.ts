@@ -12,14 +12,14 @@ import { FakeWebSocket, makeEnvironment, makeJob, ManualFrameClock, MemoryStorag
 let clock: ManualFrameClock
 let storage: MemoryStorage
 
-function startStore(options: { storage?: MemoryStorage } = {}) {
+function startLive(options: { storage?: MemoryStorage } = {}) {
   const live = useLive()
   live.start({ environment: makeEnvironment(), clock, storage: options.storage ?? storage })
   return live
 }
 
-function connectedStore() {
-  const live = startStore()
+function connectedLive() {
+  const live = startLive()
   const socket = FakeWebSocket.latest()
   socket.serverOpen()
   return { live, socket }
@@ -40,7 +40,7 @@ afterEach(() => {
 
 describe('seq ordering', () => {
   it('applies a hello and then progress in seq order', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 10, jobs: [makeJob('1', 0)] })
     socket.serverSend({ type: 'progress', seq: 11, job: makeJob('1', 5) })
     socket.serverSend({ type: 'progress', seq: 12, job: makeJob('1', 9) })
@@ -51,7 +51,7 @@ describe('seq ordering', () => {
   })
 
   it('drops duplicates (seq <= last)', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [makeJob('1', 0)] })
     socket.serverSend({ type: 'progress', seq: 2, job: makeJob('1', 7) })
     socket.serverSend({ type: 'progress', seq: 2, job: makeJob('1', 3, 100, { name: 'duplicate' }) })
@@ -64,7 +64,7 @@ describe('seq ordering', () => {
   })
 
   it('on a gap sends one resume since last and applies the held message once the gap fills', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 5, jobs: [makeJob('1', 0), makeJob('2', 0)] })
     socket.serverSend({ type: 'progress', seq: 8, job: makeJob('1', 30) })
     socket.serverSend({ type: 'progress', seq: 9, job: makeJob('1', 40) })
@@ -87,7 +87,7 @@ describe('seq ordering', () => {
   })
 
   it('reconnects when a gap is not filled in time', async () => {
-    const { socket } = connectedStore()
+    const { socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [] })
     socket.serverSend({ type: 'progress', seq: 3, job: makeJob('1', 1) })
     clock.runFrame()
@@ -101,7 +101,7 @@ describe('seq ordering', () => {
   })
 
   it('a snapshot replaces the state: jobs it lacks are gone, its counts win', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [makeJob('1', 10), makeJob('2', 5)] })
     clock.runFrame()
     socket.serverSend({ type: 'snapshot', seq: 40, jobs: [makeJob('1', 60), makeJob('3', 1)] })
@@ -116,7 +116,7 @@ describe('seq ordering', () => {
   })
 
   it('a hello from a restarted server (lower seq) is accepted as the new baseline', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 500, jobs: [makeJob('1', 10)] })
     clock.runFrame()
     socket.serverClose(1012)
@@ -132,7 +132,7 @@ describe('seq ordering', () => {
   })
 
   it('job created and deleted events add and remove jobs', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [] })
     socket.serverSend({ type: 'job', seq: 2, event: 'created', job: makeJob('7', 0) })
     clock.runFrame()
@@ -143,7 +143,7 @@ describe('seq ordering', () => {
   })
 
   it('passes item events to subscribers and subscribes on the socket', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     const seen: string[] = []
     const unsubscribe = live.subscribeItems('1', { item: (item) => seen.push(item.id), reset: () => {} })
     expect(socket.sent).toContainEqual({ type: 'subscribe', job: '1', items: true })
@@ -159,7 +159,7 @@ describe('seq ordering', () => {
 
 describe('epochs and item side messages', () => {
   it('sends the hello epoch back with resume and keeps it across a reload', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, epoch: 'boot7-1', seq: 20, jobs: [] })
     socket.serverSend({ type: 'progress', seq: 22, job: makeJob('1', 1) })
     clock.runFrame()
@@ -174,7 +174,7 @@ describe('epochs and item side messages', () => {
   })
 
   it('routes items_reset to the job’s item feed and ignores subscription acks', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     const reset = vi.fn()
     live.subscribeItems('1', { item: () => {}, reset })
     socket.serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [makeJob('1', 0)] })
@@ -189,7 +189,7 @@ describe('epochs and item side messages', () => {
 
 describe('counts never go backwards', () => {
   it('keeps done from going down when stale data arrives out of band', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [makeJob('1', 50)] })
     clock.runFrame()
     live.upsertJob(makeJob('1', 20)) // e.g. an HTTP answer read before the last event
@@ -200,7 +200,7 @@ describe('counts never go backwards', () => {
   })
 
   it('shows a monotonic done count for any delivery order of a job’s events', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 0, jobs: [makeJob('1', 0, 1000)] })
     clock.runFrame()
     const events = Array.from({ length: 200 }, (_, i) => ({ type: 'progress', seq: i + 1, job: makeJob('1', (i + 1) * 5, 1000) }))
@@ -225,7 +225,7 @@ describe('counts never go backwards', () => {
   })
 
   it('lets failed go down only in order or as the answer to "retry failed"', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 1, jobs: [makeJob('1', 80, 100, { failed: 20, state: 'done' })] })
     clock.runFrame()
     live.upsertJob(makeJob('1', 75, 100, { failed: 5, state: 'running' })) // an HTTP answer read earlier
@@ -243,7 +243,7 @@ describe('counts never go backwards', () => {
 
 describe('batching', () => {
   it('applies a burst once, on the next animation frame', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     let updates = 0
     const stopWatching = live.onChange((change) => {
       if (change.jobs) updates++
@@ -261,7 +261,7 @@ describe('batching', () => {
   })
 
   it('uses a timer instead of animation frames while the tab is hidden', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     clock.hidden = true
     socket.serverSend({ type: 'hello', protocol: 1, seq: 0, jobs: [makeJob('1', 3)] })
     expect(clock.pendingFrames).toBe(0)
@@ -273,7 +273,7 @@ describe('batching', () => {
 
 describe('reload', () => {
   it('paints the saved numbers before any socket opens and resumes from the saved seq', () => {
-    const first = connectedStore()
+    const first = connectedLive()
     first.socket.serverSend({ type: 'hello', protocol: 1, seq: 77, jobs: [makeJob('1', 42, 100, { name: 'holiday' })] })
     clock.runFrame()
     first.live.persistNow()
@@ -294,7 +294,7 @@ describe('reload', () => {
   })
 
   it('saves the state throttled, after messages are applied', () => {
-    const { socket } = connectedStore()
+    const { socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 3, jobs: [makeJob('1', 1)] })
     clock.runFrame()
     expect(storage.getItem(PERSIST_KEY)).toBeNull()
@@ -303,7 +303,7 @@ describe('reload', () => {
   })
 
   it('sign-out forgets the saved state', () => {
-    const { live, socket } = connectedStore()
+    const { live, socket } = connectedLive()
     socket.serverSend({ type: 'hello', protocol: 1, seq: 3, jobs: [makeJob('1', 1)] })
     clock.runFrame()
     live.persistNow()

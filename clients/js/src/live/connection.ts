@@ -1,7 +1,7 @@
 /*
  * LiveConnection keeps exactly one progress transport open for the whole app
  * and decides when and how to reconnect. It knows nothing about jobs: it hands
- * every message to the store and asks the store what to send first on a new
+ * every message to LiveJobs and asks it what to send first on a new
  * connection (the `resume`, then subscriptions).
  *
  * Reconnects use exponential backoff with full jitter and a cap; `online`,

@@ -1,9 +1,9 @@
 /*
  * Who is following which job's items. Several views may follow one job, but
- * the socket needs one `subscribe` per job, not per view: so the store asks
+ * the socket needs one `subscribe` per job, not per view: so LiveJobs asks
  * the server when a job gains its first feed and lets go when it loses its
  * last, and after a reconnect re-subscribes every job that still has one.
- * This keeps the counting; the store does the sending.
+ * This keeps the counting; LiveJobs does the sending.
  */
 import type { Item } from '../protocol.js'
 

@@ -1,7 +1,7 @@
 /*
  * Read-only views of the job map that more than one page shows: the order of
  * the job list and the overall percent in the tab title. Pure, so the rules
- * (ties, empty jobs) are tested without a store.
+ * (ties, empty jobs) are tested without LiveJobs.
  */
 import { finishedCount, type Job } from '../protocol.js'
 

@@ -1,7 +1,7 @@
 /*
  * The live state's transitions, apart from Vue, timers and sockets: given the
  * job map on screen and one batch of incoming entries (server messages,
- * polled jobs), what is the next job map? The store owns the reactive refs
+ * polled jobs), what is the next job map? LiveJobs owns the state
  * and the connection; this owns the rules, so they can be tested on plain
  * objects.
  *
@@ -14,7 +14,7 @@
  *
  * The map given is never mutated: a batch edits one copy of it (a full state
  * builds a fresh one), so a burst of 500 messages costs one new object, and
- * the store assigns it once.
+ * LiveJobs assigns it once.
  *
  * What is not state — item events, "re-read the items", "ask for a resume" —
  * goes to the caller's `effects` in arrival order, in the middle of the batch.

@@ -11,7 +11,7 @@
  * server's own `rate` and `eta`, when it sends them, win over ours.
  *
  * The clock is injected so tests can step it; nothing here is reactive, the
- * store decides when to assign the result.
+ * caller (LiveJobs) decides when to assign the result.
  */
 import { finishedCount, type Job } from '../protocol.js'
 

@@ -1,6 +1,6 @@
 /*
  * The three ways the app hears about progress, behind one small interface so
- * the connection can fall back from one to the next without the store caring:
+ * the connection can fall back from one to the next without LiveJobs caring:
  *
  *  - WebSocket `/api/ws` (preferred): cookie auth, or the subprotocols
  *    `litchi.v1, bearer.TOKEN` when the app holds a token; two-way.
@@ -8,7 +8,7 @@
  *    EventSource cannot set Last-Event-ID, so the resume point goes in
  *    `?since=`; the browser's own reconnects send Last-Event-ID as usual.
  *  - Polling `GET /api/jobs` + `GET /api/jobs/{id}/progress`: no seq, the
- *    store merges what it reads without letting a count go backwards.
+ *    state merges what it reads without letting a count go backwards.
  *
  * A transport reports open, messages and one close; it never reconnects by
  * itself (the connection decides when and with what).
