@@ -3,8 +3,9 @@
  * real: the HTML block is cut from clients/js/README.md as it stands, served
  * by a real `litchi serve --web DIR` beside the package's built dist/
  * (clients/js/dist, copied to DIR/litchi-client/ as the README says), and
- * opened in Debian's chromium with `#job=ID&token=T`. It must show the job's
- * progress live (values between 0 and 100 on the way, never going down) over
+ * opened in Debian's chromium with `#job=ID&token=T`. The job waits paused
+ * until the page shows it; once resumed the page must show its progress live
+ * (values between 0 and 100 on the way, never going down) over
  * a WebSocket, end with the server's exact counts, and say "no such job" for
  * an id that does not exist. Run by run.sh.
  */
@@ -91,8 +92,11 @@ describe('litchi-client README example', { timeout: 3 * TEST_TIMEOUT_MS }, () =>
 
   test('shows a job live from 0 to its exact end over a WebSocket', { timeout: TEST_TIMEOUT_MS }, async () => {
     const tag = uniqueTag('ex')
-    // 16 images, 4 at a time, 600 ms each: about 2.5 s of visible progress.
-    const job = await api.createJob(imageUrls(origin, tag, 16, 600), 'readme example')
+    // 16 images, 4 at a time, 800 ms each: over 3 s of progress once resumed.
+    // Paused at once (its transfers go back to the queue), so however slow the
+    // page is to load, the job only runs once the page shows it.
+    const job = await api.createJob(imageUrls(origin, tag, 16, 800), 'readme example')
+    await api.call('POST', `/api/jobs/${encodeURIComponent(job.id)}/pause`)
     const context = await newContext(browser)
     const page = await context.newPage()
     const problems = watchPage(page, 'example')
@@ -100,6 +104,10 @@ describe('litchi-client README example', { timeout: 3 * TEST_TIMEOUT_MS }, () =>
     const samples = await recordExample(page)
 
     await page.goto(`${server.base}/progress.html#job=${encodeURIComponent(job.id)}&token=${encodeURIComponent(api.token)}`)
+    await waitUntil(async () => /^\d+ of 16 images, paused$/.test((await page.locator('#text').textContent()) ?? ''), {
+      what: 'the example page to show the paused job',
+    })
+    await api.call('POST', `/api/jobs/${encodeURIComponent(job.id)}/resume`)
     const finished = await api.waitFinished(job.id)
     const counts = finished.counts
     const endText = `${counts.done} of ${counts.total} images, ${finished.state}`
