@@ -359,6 +359,7 @@ void Scheduler::commit(std::vector<ItemOutcome>&& fresh, const std::vector<Fetch
         counters_.done += summary.done;
         counters_.failed += summary.failed;
         counters_.cancelled += summary.cancelled;
+        counters_.fenced += summary.fenced;
         counters_.bytes += summary.bytes;
         counters_.in_flight = in_flight_.size();
         counters_.pending_results = unstored;

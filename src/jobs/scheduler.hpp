@@ -89,6 +89,9 @@ struct SchedulerStats {
     std::uint64_t done = 0;
     std::uint64_t failed = 0;
     std::uint64_t cancelled = 0;
+    // Results refused by the fence: the item's lease had run out and passed
+    // to a later claim (this node was frozen or cut off), so it was redone.
+    std::uint64_t fenced = 0;
     std::array<std::uint64_t, 15> failed_by_reason{};  // indexed by FailureReason
     std::uint64_t bytes = 0;                           // bytes of items that became done
     std::uint64_t in_flight = 0;    // items handed to the engine, not yet returned

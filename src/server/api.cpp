@@ -480,6 +480,7 @@ Reply Api::metrics(RequestContext&) {
     DownloadFigures figures;
     figures.done = stats.done;
     figures.cancelled = stats.cancelled;
+    figures.fenced = stats.fenced;
     for (std::size_t i = 0;
          i < figures.failed_by_reason.size() && i < stats.failed_by_reason.size(); ++i) {
         figures.failed_by_reason[i] = stats.failed_by_reason[i];

@@ -149,15 +149,8 @@ void HttpSession::judge_header() {
         try {
             verdict = judge_request(*self->state_->users(), self->parser_->get(),
                                     self->state_->config().allowed_origins);
-        } catch (const StoreUnavailable& e) {
-            spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
-                         e.what());
-            verdict.refusal = error_response(ApiError::unavailable,
-                                             "the database is unreachable; try again shortly");
-        } catch (const std::exception& e) {
-            spdlog::error("{} {}: credential check failed: {}", self->log_method_,
-                          redact_target(self->log_target_), e.what());
-            verdict.refusal = error_response(ApiError::internal, "internal server error");
+        } catch (...) {
+            verdict.refusal = self->answer_failure("credential check");
         }
         net::post(self->stream_.get_executor(), [self, verdict = std::move(verdict)]() mutable {
             self->on_header_judged(std::move(verdict));
@@ -271,15 +264,8 @@ void HttpSession::start_websocket(std::string path) {
                 verdict.auth.reset();
                 verdict.refusal = too_many_sockets(events->limits().max_sockets_per_user);
             }
-        } catch (const StoreUnavailable& e) {
-            spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
-                         e.what());
-            verdict.refusal = error_response(ApiError::unavailable,
-                                             "the database is unreachable; try again shortly");
-        } catch (const std::exception& e) {
-            spdlog::error("{} {}: upgrade check failed: {}", self->log_method_,
-                          redact_target(self->log_target_), e.what());
-            verdict.refusal = error_response(ApiError::internal, "internal server error");
+        } catch (...) {
+            verdict.refusal = self->answer_failure("upgrade check");
         }
         net::post(self->stream_.get_executor(),
                   [self, verdict = std::move(verdict), slot = std::move(slot)]() mutable {
@@ -306,6 +292,26 @@ void HttpSession::on_upgrade_judged(UpgradeVerdict verdict, std::optional<UserSo
     session->run(std::move(req));
 }
 
+StringResponse HttpSession::answer_failure(std::string_view stage) const {
+    // Called inside a catch block: rethrow to sort what was thrown. The
+    // database being down or restarting (cluster mode) is neither a bug nor
+    // the client's fault: a 503 that says retrying is right. Anything else is
+    // a bug: a 500, logged with what threw it.
+    try {
+        throw;
+    } catch (const StoreUnavailable& e) {
+        spdlog::warn("{} {}: {}", log_method_, redact_target(log_target_), e.what());
+        return error_response(ApiError::unavailable,
+                              "the database is unreachable; try again shortly");
+    } catch (const std::exception& e) {
+        spdlog::error("{} {}: {} failed: {}", log_method_, redact_target(log_target_), stage,
+                      e.what());
+    } catch (...) {
+        spdlog::error("{} {}: {} failed", log_method_, redact_target(log_target_), stage);
+    }
+    return error_response(ApiError::internal, "internal server error");
+}
+
 void HttpSession::run_route(const Router::Route& route, std::vector<std::string> params,
                             std::string path) {
     // Both placements build the context the same way; only the thread differs.
@@ -316,17 +322,8 @@ void HttpSession::run_route(const Router::Route& route, std::vector<std::string>
         if (self->auth_) ctx.auth = &*self->auth_;
         try {
             return route.handler(ctx);
-        } catch (const StoreUnavailable& e) {
-            // Not a bug and not the client's fault: the database is down or
-            // restarting (cluster mode). Say so, and that retrying is right.
-            spdlog::warn("{} {}: {}", self->log_method_, redact_target(self->log_target_),
-                         e.what());
-            return Reply{error_response(ApiError::unavailable,
-                                        "the database is unreachable; try again shortly")};
-        } catch (const std::exception& e) {
-            spdlog::error("{} {}: handler failed: {}", self->log_method_,
-                          redact_target(self->log_target_), e.what());
-            return Reply{error_response(ApiError::internal, "internal server error")};
+        } catch (...) {
+            return Reply{self->answer_failure("handler")};
         }
     };
     if (route.placement == Placement::io) return send(invoke());

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
@@ -43,6 +44,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     void do_read();
     void on_read_header(beast::error_code ec, std::size_t bytes);
     void judge_header();
+    // The error answer for the exception being handled (call only in a catch
+    // block): 503 for an unreachable store, 500 (logged as a bug) otherwise.
+    StringResponse answer_failure(std::string_view stage) const;
     void on_header_judged(RequestVerdict verdict);
     void read_body();
     void on_read_body(beast::error_code ec, std::size_t bytes);

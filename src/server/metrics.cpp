@@ -28,6 +28,10 @@ std::string ServerMetrics::render(const DownloadFigures& downloads) const {
         out += fmt::format("litchi_downloads_total{{outcome=\"failed\",reason=\"{}\"}} {}\n",
                            to_string(static_cast<FailureReason>(i)), downloads.failed_by_reason[i]);
     }
+    header("litchi_fenced_results_total", "counter",
+           "Downloads this node finished whose result the store refused: the item's lease "
+           "had run out and passed to a later claim, which counts it instead.");
+    out += fmt::format("litchi_fenced_results_total {}\n", downloads.fenced);
     header("litchi_stored_bytes_total", "counter",
            "Bytes of images downloaded and stored since start.");
     out += fmt::format("litchi_stored_bytes_total {}\n", downloads.stored_bytes);

@@ -18,6 +18,7 @@ namespace litchi::server {
 struct DownloadFigures {
     std::uint64_t done = 0;
     std::uint64_t cancelled = 0;
+    std::uint64_t fenced = 0;  // results refused: the item's lease had passed on
     std::array<std::uint64_t, static_cast<std::size_t>(FailureReason::cancelled) + 1>
         failed_by_reason{};
     std::uint64_t stored_bytes = 0;      // bytes of items that became done

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace litchi::pg {
 namespace {
@@ -162,7 +163,23 @@ std::int64_t Result::affected() const {
 // --- Connection ---
 
 Connection::Connection(const std::string& uri) {
-    conn_ = PQconnectdb(uri.c_str());
+    // Defaults that the URI (processed last, so it wins) or libpq's own
+    // environment variables may override: a database host that is gone must
+    // cost a bounded wait, not the kernel's multi-minute TCP connect and
+    // retransmission timeouts, so the node reports 503 and retries instead of
+    // hanging a worker thread.
+    std::vector<const char*> keys, values;
+    auto fallback = [&](const char* key, const char* env, const char* value) {
+        if (std::getenv(env) == nullptr) keys.push_back(key), values.push_back(value);
+    };
+    fallback("connect_timeout", "PGCONNECT_TIMEOUT", "10");
+    keys.push_back("keepalives"), values.push_back("1");
+    keys.push_back("keepalives_idle"), values.push_back("30");
+    keys.push_back("keepalives_interval"), values.push_back("10");
+    keys.push_back("keepalives_count"), values.push_back("3");
+    keys.push_back("dbname"), values.push_back(uri.c_str());
+    keys.push_back(nullptr), values.push_back(nullptr);
+    conn_ = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
     if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
         std::string why = conn_ ? one_line(PQerrorMessage(conn_)) : "out of memory";
         if (conn_) PQfinish(conn_);
