@@ -47,6 +47,9 @@ void add_server_flags(CLI::App* cmd, server::ServerConfig& config) {
     add_duration<std::chrono::minutes>(cmd, "--event-retention", config.cluster.event_retention,
                                        "Minutes the PostgreSQL event log keeps events for resume",
                                        1, 7 * 24 * 60);
+    cmd->add_flag("--print-routes", config.print_routes,
+                  "Print the HTTP routes (METHOD PATH a line) and exit: opens the store as a "
+                  "start would, listens on nothing");
     cmd->add_option("--allow-origin", config.allowed_origins,
                     "Extra browser Origin allowed on the WebSocket and SSE and for "
                     "cookie-authenticated POST/PUT/DELETE (repeatable)");

@@ -222,6 +222,16 @@ int run_server(const ServerConfig& config) {
                 [&static_files](RequestContext& ctx) { return static_files.serve(ctx.req); });
         }
 
+        // What the router answers, as built: the OpenAPI document
+        // (docs/openapi.json) is tested against this list.
+        if (config.print_routes) {
+            for (const auto& route : state->router().routes()) {
+                std::printf("%s %s\n", std::string(http::to_string(route.method)).c_str(),
+                            route.pattern.c_str());
+            }
+            return 0;
+        }
+
         auto listener = std::make_shared<Listener>(ioc, endpoint, state);
         auto bound = listener->local_endpoint();
         std::string base_url = "http://" + url_host(bound) + ":" + std::to_string(bound.port());
