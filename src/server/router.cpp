@@ -44,13 +44,13 @@ std::optional<std::string> RequestContext::query(std::string_view key) const {
 
 void Router::add(http::verb method, std::string_view pattern, Placement placement, Handler handler,
                  std::optional<std::uint64_t> body_limit, Access access) {
-    routes_.push_back(Route{method, std::string(pattern), split_path(pattern), placement,
-                            std::move(handler), body_limit, access});
+    routes_.push_back(
+        Route{method, split_path(pattern), placement, std::move(handler), body_limit, access});
 }
 
 void Router::set_fallback(http::verb method, Placement placement, Handler handler) {
     fallbacks_.push_back(
-        Route{method, "", {}, placement, std::move(handler), std::nullopt, Access::open});
+        Route{method, {}, placement, std::move(handler), std::nullopt, Access::open});
 }
 
 std::uint64_t Router::body_limit(http::verb method, std::string_view path) const {

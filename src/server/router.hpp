@@ -62,7 +62,6 @@ class Router {
 
     struct Route {
         http::verb method;
-        std::string pattern;                // as registered: "/api/jobs/{}"
         std::vector<std::string> segments;  // "{}" is a placeholder
         Placement placement;
         Handler handler;

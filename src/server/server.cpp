@@ -123,7 +123,7 @@ bool parse_listen_address(const std::string& text, std::string& host, unsigned s
     return true;
 }
 
-int run_server(const ServerConfig& config) {
+int run_server(const ServerConfig& config, ServeMode mode) {
     // Logs go to stderr: stdout carries only the first-start credentials and
     // the listening line, for people and scripts to read.
     // Every line is scrubbed of token-shaped text on its way out.
@@ -224,10 +224,12 @@ int run_server(const ServerConfig& config) {
 
         // What the router answers, as built: the OpenAPI document
         // (docs/openapi.json) is tested against this list.
-        if (config.print_routes) {
+        if (mode == ServeMode::print_routes) {
             for (const auto& route : state->router().routes()) {
+                std::string pattern;
+                for (const auto& segment : route.segments) pattern += "/" + segment;
                 std::printf("%s %s\n", std::string(http::to_string(route.method)).c_str(),
-                            route.pattern.c_str());
+                            pattern.empty() ? "/" : pattern.c_str());
             }
             return 0;
         }

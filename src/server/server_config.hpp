@@ -94,9 +94,6 @@ struct ServerConfig {
     // --outstanding-per-slot, --in-engine-per-slot, --feeder-poll. Its `limits`
     // member is not read: the scheduler gets `fetch` above, the one copy.
     SchedulerOptions scheduler{};
-    // --print-routes: start as far as building the route table, print it
-    // (METHOD PATTERN a line) and exit without listening.
-    bool print_routes = false;
 };
 
 // Empty when `config` is usable, otherwise what is wrong, naming the flag
