@@ -85,9 +85,10 @@ web/node_modules/.package-lock.json: web/package-lock.json
 web/dist/index.html: web/node_modules/.package-lock.json clients/js/dist/index.js $(WEB_SOURCES)
 	cd web && npm run build
 
-# npm packages the tests use (clients that are not ours, the browser driver).
+# npm packages the tests use (clients that are not ours, the browser driver,
+# the OpenAPI validators of tests/openapi).
 test-deps:
-	@for d in tests/clients tests/browser; do \
+	@for d in tests/clients tests/browser tests/openapi; do \
 	  if [ -f $$d/package-lock.json ]; then (cd $$d && npm ci --no-audit --no-fund) || exit 1; fi; \
 	done
 

@@ -220,7 +220,15 @@ void add_serve_command(CLI::App& app, int& status) {
         "--items-page-max,\n"
         "--outstanding-per-slot <= --in-engine-per-slot, --retry-base <= --retry-cap) are "
         "checked at start (exit 2).");
-    cmd->callback([config, &status] { status = server::run_server(*config); });
+    auto print_routes = std::make_shared<bool>(false);
+    cmd->add_flag("--print-routes", *print_routes,
+                  "Print the HTTP routes (METHOD PATH a line) and exit: opens the store as a "
+                  "start would, listens on nothing")
+        ->group("Server");
+    cmd->callback([config, print_routes, &status] {
+        status = server::run_server(
+            *config, *print_routes ? server::ServeMode::print_routes : server::ServeMode::serve);
+    });
 }
 
 }  // namespace litchi::cli

@@ -17,6 +17,7 @@
 #include "server/event_wiring.hpp"
 #include "server/job_body.hpp"
 #include "server/json.hpp"
+#include "server/openapi.hpp"
 #include "server/server_state.hpp"
 
 namespace litchi::server {
@@ -158,6 +159,8 @@ void Api::register_routes(Router& router) {
     router.add(verb::get, "/healthz", w, plain(&Api::healthz));
     router.add(verb::get, "/metrics", w, plain(&Api::metrics));
     router.add(verb::post, "/api/login", w, plain(&Api::login));
+    // A constant in memory: answered on the socket's thread.
+    router.add(verb::get, "/api/openapi.json", Placement::io, plain(&Api::openapi));
     // Routes for a user: credentials judged on the header (Access::user).
     auto user = [&](verb method, std::string_view pattern, AuthedHandler handler,
                     std::optional<std::uint64_t> body_limit = std::nullopt,
@@ -447,6 +450,17 @@ Reply Api::image(RequestContext& ctx, const Authenticated& auth) {
     FileResponse res{http::status::ok, ctx.req.version()};
     set_image_headers(res.base(), etag, content_type);
     res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+Reply Api::openapi(RequestContext&) {
+    // The file as it is (docs/openapi.json), not re-serialised: what a
+    // reviewer read is what a client gets.
+    StringResponse res{http::status::ok, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::string(openapi_document());
     res.prepare_payload();
     return res;
 }

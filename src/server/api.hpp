@@ -1,6 +1,7 @@
 // The JSON API of `litchi serve` (the table in docs/api.md): login and
 // logout, jobs and their items, state changes, manifest and zip exports,
-// images and thumbnails, /healthz and /metrics. Every job, item and image
+// images and thumbnails, /healthz and /metrics, and the OpenAPI document
+// that describes all of them (GET /api/openapi.json). Every job, item and image
 // lookup is scoped by the authenticated user; another user's id is a 404.
 #pragma once
 
@@ -54,6 +55,7 @@ class Api {
     Reply image(RequestContext& ctx, const Authenticated& auth);
     Reply metrics(RequestContext& ctx);
     Reply healthz(RequestContext& ctx);
+    Reply openapi(RequestContext& ctx);
 
     // The job the path names, when it is this user's (anything else is a 404 to them).
     std::optional<JobSnapshot> path_job(const RequestContext& ctx, const Authenticated& auth);

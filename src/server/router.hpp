@@ -9,6 +9,9 @@
 // knows the limit as soon as the header is in and the one route that takes
 // large bodies (POST /api/jobs) says so where it is registered. Routes that
 // declare none get the default (--max-other-body).
+//
+// The table can be listed (routes()): `litchi serve --print-routes` prints it,
+// and the OpenAPI document (docs/openapi.json) is tested against that list.
 #pragma once
 
 #include <boost/url/url_view.hpp>
@@ -91,6 +94,9 @@ class Router {
     // The largest limit of any route: what a request is read with until its
     // header says which route it is for.
     std::uint64_t largest_body_limit() const;
+
+    // Every route (not the fallbacks), in the order they were added.
+    const std::vector<Route>& routes() const { return routes_; }
 
   private:
     std::uint64_t default_body_limit_;

@@ -123,7 +123,7 @@ bool parse_listen_address(const std::string& text, std::string& host, unsigned s
     return true;
 }
 
-int run_server(const ServerConfig& config) {
+int run_server(const ServerConfig& config, ServeMode mode) {
     // Logs go to stderr: stdout carries only the first-start credentials and
     // the listening line, for people and scripts to read.
     // Every line is scrubbed of token-shaped text on its way out.
@@ -220,6 +220,18 @@ int run_server(const ServerConfig& config) {
             state->router().set_fallback(
                 method, Placement::worker,
                 [&static_files](RequestContext& ctx) { return static_files.serve(ctx.req); });
+        }
+
+        // What the router answers, as built: the OpenAPI document
+        // (docs/openapi.json) is tested against this list.
+        if (mode == ServeMode::print_routes) {
+            for (const auto& route : state->router().routes()) {
+                std::string pattern;
+                for (const auto& segment : route.segments) pattern += "/" + segment;
+                std::printf("%s %s\n", std::string(http::to_string(route.method)).c_str(),
+                            pattern.empty() ? "/" : pattern.c_str());
+            }
+            return 0;
         }
 
         auto listener = std::make_shared<Listener>(ioc, endpoint, state);

@@ -13,7 +13,13 @@ namespace litchi::server {
 // malformed --listen, limits that contradict each other) prints a message and
 // returns 2; start-up failures (address in use, data folder locked or
 // unreadable) print a message and return 1.
-int run_server(const ServerConfig& config);
+//
+// ServeMode::print_routes starts as far as building the route table (the
+// store is opened, nothing listens), prints it, METHOD PATH a line with `{}`
+// for a path parameter, and returns 0: `litchi serve --print-routes`. The
+// OpenAPI document (docs/openapi.json) is tested against that list.
+enum class ServeMode { serve, print_routes };
+int run_server(const ServerConfig& config, ServeMode mode = ServeMode::serve);
 
 // "127.0.0.1:9527", "[::1]:80", "localhost:0" -> host and port. False if malformed.
 bool parse_listen_address(const std::string& text, std::string& host, unsigned short& port);
