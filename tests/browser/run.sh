@@ -6,7 +6,7 @@
 #   e.g. ... run.sh --test-name-pattern='^1:'
 #
 # It builds web/dist when missing (npm ci + npm run build in web/), installs
-# playwright-core here with `npm ci` (no browser download), then runs
+# playwright-core and axe-core here with `npm ci` (no browser download), then runs
 # `node --test` (TAP lines for CI). The test harness (harness.mjs) starts the
 # origin (tests/origin/origin.py) and one `litchi serve --allow-private` per
 # test on a fresh data folder, with a user made by `litchi user add`. The test
@@ -44,7 +44,7 @@ if [[ ! -f $repo/web/dist/index.html ]]; then
   echo "run.sh: building the web app (web/dist is missing)" >&2
   (cd "$repo/web" && npm ci --no-audit --no-fund && npm run build)
 fi
-if [[ ! -f $here/node_modules/playwright-core/package.json ]]; then
+if [[ ! -f $here/node_modules/playwright-core/package.json || ! -f $here/node_modules/axe-core/axe.min.js ]]; then
   (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 

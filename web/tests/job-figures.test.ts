@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Job } from '@/api/protocol'
 import { finishedFigures, leftCount, liveFigures, outcomeOf, outcomeText, shownPercent, tabTitle } from '@/components/job-figures'
-import { makeJob } from './fakes'
+import { makeJob } from './job-samples'
 
 function cancelledJob(done: number, failed: number, cancelled: number): Job {
   const job = makeJob('3', done, done + failed + cancelled, { failed, state: 'cancelled' })

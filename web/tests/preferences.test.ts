@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
 import { nextTick } from 'vue'
 import { endedMessage, jobsThatEnded, usePreferencesStore } from '@/stores/preferences'
-import { makeJob } from './fakes'
+import { makeJob } from './job-samples'
 
 describe('jobsThatEnded', () => {
   it('lists jobs that were active and are done or cancelled now', () => {

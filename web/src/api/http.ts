@@ -180,31 +180,6 @@ export async function jobAction(id: string, action: JobAction): Promise<Job | nu
   return parseJob(body)
 }
 
-/**
- * POST /api/jobs/{id}/retry: requeues failed items, those with a transient
- * reason when `reasons` is omitted, else those with one of `reasons`.
- * `requeued` is the server's count when it sends one, else null.
- */
-export async function retryJob(id: string, reasons?: string[]): Promise<{ job: Job | null; requeued: number | null }> {
-  const body = (await requestJson(`${jobPath(id)}/retry`, {
-    method: 'POST',
-    ...(reasons ? { body: { reasons } } : {}),
-  })) as { requeued?: unknown } | null
-  const requeued = typeof body?.requeued === 'number' && Number.isFinite(body.requeued) ? body.requeued : null
-  return { job: parseJob(body), requeued }
-}
-
-/** PATCH /api/jobs/{id} {"name"}: renames a job. */
-export async function renameJob(id: string, name: string): Promise<Job> {
-  return jobOrThrow(await requestJson(jobPath(id), { method: 'PATCH', body: { name } }))
-}
-
-/** When a finished job finished (the job's `finished` field), or null. */
-export async function getJobFinished(id: string): Promise<string | null> {
-  const body = (await requestJson(jobPath(id))) as { finished?: unknown } | null
-  return typeof body?.finished === 'string' ? body.finished : null
-}
-
 export async function deleteJob(id: string): Promise<void> {
   await request(jobPath(id), { method: 'DELETE' })
 }
@@ -232,71 +207,10 @@ export async function listItems(
   return { items, next }
 }
 
-export interface Me {
-  id: string
-  name: string
-  /** Signed in with a session (cookie or login) rather than an API token. */
-  session: boolean
-}
-
-export async function getMe(): Promise<Me> {
-  const body = (await requestJson('/api/me')) as Record<string, unknown> | null
-  if (!body || typeof body.name !== 'string') throw new ApiError(200, 'bad_response', 'The server did not say who is signed in.')
-  return { id: String(body.id ?? ''), name: body.name, session: body.session === true }
-}
-
-export interface TokenInfo {
-  id: string
-  kind: string
-  name: string
-  created: string
-  lastUsed: string
-  current: boolean
-}
-
-function parseToken(raw: unknown): TokenInfo | null {
-  if (typeof raw !== 'object' || raw === null) return null
-  const t = raw as Record<string, unknown>
-  if (t.id === undefined || t.id === null) return null
-  const text = (value: unknown) => (typeof value === 'string' ? value : typeof value === 'number' ? new Date(value).toISOString() : '')
-  return {
-    id: String(t.id),
-    kind: typeof t.kind === 'string' ? t.kind : '',
-    name: typeof t.name === 'string' ? t.name : '',
-    created: text(t.created),
-    lastUsed: text(t.last_used),
-    current: t.current === true,
-  }
-}
-
-export async function listTokens(): Promise<TokenInfo[]> {
-  const body = (await requestJson('/api/tokens')) as { tokens?: unknown } | null
-  if (!Array.isArray(body?.tokens)) throw new ApiError(200, 'bad_response', 'The token list is missing.')
-  return body.tokens.map(parseToken).filter((t): t is TokenInfo => t !== null)
-}
-
-/** POST /api/tokens: a new API token; its secret is in the answer only this once. */
-export async function createToken(name?: string): Promise<{ id: string; token: string }> {
-  const body = (await requestJson('/api/tokens', { method: 'POST', body: name ? { name } : {} })) as Record<string, unknown> | null
-  if (!body || typeof body.token !== 'string') throw new ApiError(200, 'bad_response', 'The server sent no token.')
-  return { id: String(body.id ?? ''), token: body.token }
-}
-
-export async function revokeToken(id: string): Promise<void> {
-  await request(`/api/tokens/${encodeURIComponent(id)}`, { method: 'DELETE' })
-}
-
-/** POST /api/me/password; a wrong current password is a 403 (not a sign-out). */
-export async function changePassword(current: string, next: string): Promise<void> {
-  await request('/api/me/password', { method: 'POST', body: { current, new: next }, quiet401: true })
-}
-
 export const imageUrl = (sha256: string, thumb?: number) =>
   `/api/images/${sha256}${thumb ? `?thumb=${thumb}` : ''}`
 export const manifestUrl = (id: string) => `${jobPath(id)}/manifest.jsonl`
-/** The zip; `names: 'url'` names files after their URLs (deduplicated, sanitised) instead of their sha256. */
-export const archiveUrl = (id: string, names: 'sha256' | 'url' = 'sha256') =>
-  `${jobPath(id)}/archive.zip${names === 'url' ? '?names=url' : ''}`
+export const archiveUrl = (id: string) => `${jobPath(id)}/archive.zip`
 
 /**
  * An object URL for a protected resource fetched with the bearer token; used

@@ -11,7 +11,8 @@
  */
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, watch } from 'vue'
-import { listItems, retryJob } from '@/api/http'
+import { listItems } from '@/api/http'
+import { retryJob } from '@/api/job-requests'
 import { isActiveJob, type Item } from '@/api/protocol'
 import { useLiveStore } from './live'
 

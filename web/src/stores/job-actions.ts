@@ -6,7 +6,8 @@
  */
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
-import { deleteJob, jobAction, renameJob } from '@/api/http'
+import { deleteJob, jobAction } from '@/api/http'
+import { renameJob } from '@/api/job-requests'
 import { useLiveStore } from './live'
 
 export type StateAction = 'pause' | 'resume' | 'cancel'
