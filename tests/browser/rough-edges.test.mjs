@@ -455,7 +455,7 @@ describe('issue 11: the web app', () => {
       await waitUntil(async () => (await page.title()) === 'Jobs · Litchi', { what: 'no percent on Jobs' })
 
       const opacity = () => page.locator('[data-count="done"]').first().evaluate((node) => Number(getComputedStyle(node).opacity))
-      assert.equal(await opacity(), 1, 'bright while live')
+      await waitUntil(async () => (await opacity()) === 1, { what: 'bright numbers while live' })
       assert.equal(await page.locator('main[data-stale]').count(), 0)
       await server.kill()
       await page.locator('main[data-stale]').waitFor()

@@ -70,7 +70,7 @@ TEST(JobsRate, AfterResumeOnlyRunningTimeCounts) {
     EXPECT_EQ(paused.rate, 0) << "nothing runs while paused";
     EXPECT_FALSE(paused.eta);
 
-    clock.now += 1h;  // a long pause
+    clock.now += 1h;                    // a long pause
     rates.observe(job_at(100, 20000));  // Resume
     clock.now += 1s;
     rates.observe(job_at(120, 20000));
