@@ -140,7 +140,7 @@ describe('web app live progress', { timeout: 8 * TEST_TIMEOUT_MS }, () => {
       assert.equal(forJob[0].value, 0, 'the bar starts at 0')
       assert.equal(forJob.at(-1).value, 100, 'the bar ends at 100')
       assertNeverDecreases(forJob, assert)
-      assert.match(await page.title(), /^\(100%\) Litchi$/)
+      assert.match(await page.title(), /^\(100%\) Holiday photos · Litchi$/, "the title names the job")
       assertUsedWebSocket(sockets, assert)
       assert.deepEqual(problems, [], 'no script errors on the page')
       assert.ok(shot.bytes < 300_000, `screenshot ${shot.file} is ${shot.bytes} bytes`)

@@ -14,7 +14,8 @@
  *   10  Not Found page; progress in the title only on the job's page; stale numbers dimmed while the server is down
  *   11  Settings: who is signed in, API tokens created (shown once) and revoked, password changed  [needs /api/me, /api/tokens]
  *   12  skip link, visible focus on "Choose file…" and thumbnails, axe (WCAG A/AA) clean in light and dark
- *   L   Jobs list: pause / resume / cancel per job, rename, bulk select          [rename needs PATCH /api/jobs/{id}]
+ *   L   Jobs list: pause / resume / cancel per job, bulk select
+ *   L2  rename from the list and the job page                                    [needs PATCH /api/jobs/{id}]
  *   N   theme toggle beside the OS setting; opt-in notification when a job finishes
  *
  * Run by run.sh with the live-progress tests.
@@ -565,7 +566,7 @@ describe('issue 11: the web app', () => {
     })
   })
 
-  test('L: the Jobs list pauses, resumes, cancels and renames jobs, one or several', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('L: the Jobs list pauses, resumes and cancels jobs, one or several', { timeout: TEST_TIMEOUT_MS }, async () => {
     await withSession(async ({ api, context, server }) => {
       const page = await context.newPage()
       const problems = watchPage(page, 'list')
@@ -581,14 +582,6 @@ describe('issue 11: the web app', () => {
       await card(jobs[0]).locator('[data-action="resume"]').waitFor()
       await card(jobs[0]).locator('[data-action="resume"]').click()
       await waitJobState(api, jobs[0].id, ['running', 'queued'], 'the first job to resume from the list')
-
-      await card(jobs[1]).locator('[data-action="rename"]').click()
-      await card(jobs[1]).locator('input[name="job-name"]').fill('Second, renamed')
-      await card(jobs[1]).locator('input[name="job-name"]').press('Enter')
-      await waitUntil(async () => (await api.getJob(jobs[1].id)).name === 'Second, renamed', { what: 'the rename to reach the server' })
-      await waitUntil(async () => (await card(jobs[1]).locator('.job-card__name').textContent()) === 'Second, renamed', {
-        what: 'the card to show the new name',
-      })
 
       // Bulk: select two, pause them, then cancel them (after a question).
       await card(jobs[0]).locator('[data-select]').check()
@@ -606,6 +599,31 @@ describe('issue 11: the web app', () => {
       await waitJobState(api, jobs[2].id, ['cancelled'], 'bulk cancel of the third')
       assert.notEqual((await api.getJob(jobs[1].id)).state, 'cancelled')
       await api.call('POST', `/api/jobs/${jobs[1].id}/cancel`)
+      assert.deepEqual(problems, [])
+    })
+  })
+
+  test('L2: a job is renamed from the Jobs list and from its page', { timeout: TEST_TIMEOUT_MS }, async () => {
+    await withSession(async ({ api, context, server }) => {
+      const page = await context.newPage()
+      const problems = watchPage(page, 'rename')
+      await signIn(page, server.base, USER, PASSWORD)
+      const job = await api.createJob(imageUrls(origin, uniqueTag('rename'), 2, 0), 'Old name')
+      const card = page.locator(`[data-job-id="${job.id}"]`)
+      await card.waitFor()
+      await card.locator('[data-action="rename"]').click()
+      await card.locator('input[name="job-name"]').fill('Second, renamed')
+      await card.locator('input[name="job-name"]').press('Enter')
+      await waitUntil(async () => (await api.getJob(job.id)).name === 'Second, renamed', { what: 'the rename to reach the server' })
+      await waitUntil(async () => (await card.locator('.job-card__name').textContent()) === 'Second, renamed', {
+        what: 'the card to show the new name',
+      })
+      await card.locator('.job-card__name').click()
+      await page.locator('main [data-action="rename"]').click()
+      await page.locator('input[name="job-name"]').fill('Third name')
+      await page.locator('input[name="job-name"]').press('Enter')
+      await waitUntil(async () => (await api.getJob(job.id)).name === 'Third name', { what: 'the rename from the job page' })
+      await waitUntil(async () => /^\(\d+%\) Third name · Litchi$/.test(await page.title()), { what: 'the title to follow' })
       assert.deepEqual(problems, [])
     })
   })
