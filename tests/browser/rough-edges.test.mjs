@@ -193,7 +193,7 @@ describe('issue 11: the web app', () => {
       const shown = await waitUntil(
         async () => {
           const now = await readJobPage(page)
-          const count = numberIn(await page.locator('[data-count="cancelled"]').textContent().catch(() => ''))
+          const count = numberIn(await page.evaluate(() => document.querySelector('[data-count="cancelled"]')?.textContent ?? ''))
           return now.state === 'cancelled' && count === cancelled.counts.cancelled ? { ...now, cancelled: count } : null
         },
         { what: 'the page to show the job cancelled with its Cancelled count' },

@@ -40,7 +40,9 @@ export async function getMe(): Promise<Me> {
 
 function time(value: unknown): string {
   if (typeof value === 'string') return value
-  return typeof value === 'number' && Number.isFinite(value) ? new Date(value).toISOString() : ''
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return ''
+  // Seconds or milliseconds since the epoch (anything below 1e12 ms is before 2001).
+  return new Date(value < 1e12 ? value * 1000 : value).toISOString()
 }
 
 export function parseToken(raw: unknown): TokenInfo | null {
