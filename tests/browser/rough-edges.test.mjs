@@ -646,7 +646,7 @@ describe('issue 11: the web app', () => {
       })
       await page.emulateMedia({ colorScheme: 'light' })
       await signIn(page, server.base, USER, PASSWORD, '/settings')
-      const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor)
+      const background = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor)
       const light = await background()
       await page.locator('select[name="theme"]').selectOption('dark')
       assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark')
