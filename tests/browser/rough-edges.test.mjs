@@ -225,8 +225,8 @@ describe('issue 11: the web app', () => {
       const problems = watchPage(page, 'counts')
       await signIn(page, server.base, USER, PASSWORD)
       const tag = uniqueTag('counts')
-      const urls = imageUrls(origin, tag, 60, 120)
-      for (let i = 0; i < 12; i++) urls.splice(i * 5, 0, `${origin.base}/status/404?n=${tag}-${i}&delay=120`)
+      const urls = imageUrls(origin, tag, 60, 300)
+      for (let i = 0; i < 12; i++) urls.splice(i * 5, 0, `${origin.base}/status/404?n=${tag}-${i}&delay=300`)
       const job = await api.createJob(urls, 'Counted')
       await openJob(page, server, job.id)
       let samples = 0
