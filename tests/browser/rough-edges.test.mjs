@@ -8,7 +8,7 @@
  *   5   one source of truth: lists never run ahead of the counts, headings equal the stats
  *   6   New job: duplicates are reported and not sent
  *   7   Retry failed requeues transient failures only and says how many; retry by reason  [needs the retry API with reasons]
- *   8   a finished job: "done with N failed", duration, finish time, average rate
+ *   8   a finished job: "done with N failed", duration, finish time, average rate (the job's `finished`)
  *   9   lightbox with previous / next, source URL, size, format; failed URLs copied and downloaded; search, filter, sort
  *   9z  zip with names from the URLs and the manifest                                    [needs archive.zip?names=url]
  *   10  Not Found page; progress in the title only on the job's page; stale numbers dimmed while the server is down
@@ -325,30 +325,55 @@ describe('issue 11: the web app', () => {
     })
   })
 
-  test('8, 9: a finished job, the lightbox, the failed URLs and item search', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('8: a finished job shows "done with N failed", its duration, finish time and average rate', { timeout: TEST_TIMEOUT_MS }, async () => {
+    await withSession(async ({ api, context, server }) => {
+      const page = await context.newPage()
+      const problems = watchPage(page, 'finished')
+      await signIn(page, server.base, USER, PASSWORD)
+      const tag = uniqueTag('fin')
+      const job = await api.createJob([...imageUrls(origin, tag, 8, 300), `${origin.base}/status/404?n=${tag}`, `${origin.base}/status/410?n=${tag}`], 'Finished')
+      await openJob(page, server, job.id)
+      const finished = await api.waitFinished(job.id)
+      await page.locator('[data-finished-at]').waitFor()
+      assert.equal(await text(page, '[data-job-outcome]'), 'done with 2 failed')
+      const badge = await page.locator('[data-job-outcome]').evaluate((node) => node.className)
+      assert.match(badge, /badge--done-with-failures/, 'not the plain green Done')
+      const duration = await text(page, '[data-figure="duration"]')
+      const seconds = (Date.parse(finished.finished) - Date.parse(finished.created)) / 1000
+      assert.equal(duration, seconds < 60 ? `${Math.round(seconds)} s` : duration, 'the duration is finished − created')
+      assert.ok(seconds > 0.3, `the job took its time (${seconds} s)`)
+      const average = numberIn(await text(page, '[data-figure="average-rate"]'))
+      assert.ok(Math.abs(average - 10 / seconds) <= 0.1 + 0.05 * (10 / seconds), `average ${average}/s = 10 items / ${seconds} s`)
+      assert.equal(await page.locator('[data-figure="eta"]').count(), 0, 'no ETA once finished')
+      assert.equal(await page.locator('[data-figure="rate"]').count(), 0, 'no live rate once finished')
+      assert.match(await page.title(), /^\(100%\) Finished · Litchi$/)
+      assert.deepEqual(problems, [])
+    })
+  })
+
+  test('9: the lightbox, the failed URLs and item search', { timeout: TEST_TIMEOUT_MS }, async () => {
     await withSession(async ({ api, context, server }) => {
       await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.base })
       const page = await context.newPage()
       const problems = watchPage(page, 'finished')
       await signIn(page, server.base, USER, PASSWORD)
       const tag = uniqueTag('fin')
-      const images = [0, 1, 2, 3, 4].map((i) => `${origin.base}/img/${tag}-${i}.png?w=${40 + i * 30}&h=30&delay=100`)
+      // Input (and arrival) order differs from URL order: e, a, d, b, c.
+      const labels = ['e', 'a', 'd', 'b', 'c']
+      const images = labels.map((label, i) => `${origin.base}/img/${tag}-${label}.png?delay=${100 + i * 150}`)
       const failed = [`${origin.base}/status/404?n=${tag}`, `${origin.base}/html-as-png.png?n=${tag}`]
       const job = await api.createJob([...images, ...failed], 'Finished')
       await api.waitFinished(job.id)
       await openJob(page, server, job.id)
 
-      // 8: what a finished job shows.
-      assert.equal(await text(page, '[data-job-outcome]'), 'done with 2 failed')
-      assert.match(await text(page, '[data-figure="duration"]'), /^\d+ s$|^\d+ min/)
-      assert.match(await text(page, '[data-figure="average-rate"]'), /^\d+(\.\d)?\/s$/)
-      await page.locator('[data-finished-at]').waitFor()
-      assert.equal(await page.locator('[data-figure="eta"]').count(), 0, 'no ETA once finished')
-      assert.match(await page.title(), /^\(100%\) Finished · Litchi$/)
-
-      // 9: the lightbox.
+      // The lightbox.
       const tiles = page.locator('.thumbs__tile')
-      await waitUntil(async () => (await tiles.count()) === 5, { what: 'five thumbnails' })
+      await waitUntil(async () => (await tiles.count()) === 5, {
+        what: 'five thumbnails',
+        timeoutMs: 30_000,
+      }).catch(async (error) => {
+        throw new Error(`${error.message}; the page: ${(await page.locator('main').innerText()).slice(0, 1500)}`)
+      })
       const firstCaption = await tiles.first().getAttribute('title')
       await tiles.first().click()
       const box = page.locator('[data-lightbox]')
@@ -357,8 +382,8 @@ describe('issue 11: the web app', () => {
       const firstUrl = await text(page, '[data-lightbox-url]')
       assert.ok(images.includes(firstUrl), `the source URL (${firstUrl}) is one of the job's`)
       assert.ok(firstCaption.startsWith(firstUrl.split('/').pop().split('?')[0]), 'the tile clicked is the one shown')
-      const width = 40 + 30 * Number(/-(\d)\.png/.exec(firstUrl)[1])
-      assert.match(await text(page, '[data-lightbox-size]'), new RegExp(`^${width} × 30 · [\\d.]+ \\w+$`))
+      const width = 64
+      assert.match(await text(page, '[data-lightbox-size]'), /^64 × 48 · [\d.]+ \w+$/)
       assert.equal(await text(page, '[data-lightbox-format]'), 'png')
       const loadedWidth = await waitUntil(
         () => page.locator('[data-lightbox-image]').evaluate((img) => (img.complete ? img.naturalWidth : 0)),
@@ -387,7 +412,7 @@ describe('issue 11: the web app', () => {
       assert.deepEqual(Buffer.concat(chunks).toString('utf8').trim().split('\n').sort(), [...failed].sort())
 
       // Search, filter, sort.
-      await page.locator('input[name="item-search"]').fill(`${tag}-3`)
+      await page.locator('input[name="item-search"]').fill(`${tag}-d`)
       await waitUntil(async () => (await page.locator('.thumbs').getAttribute('data-items')) === '1', { what: 'one image matches' })
       assert.match(await text(page, '[data-matches="done"]'), /1 match/)
       assert.match(await text(page, '[data-matches="failed"]'), /0 match/)
@@ -399,11 +424,13 @@ describe('issue 11: the web app', () => {
       assert.equal(await page.locator('[data-reason]').getAttribute('data-reason'), 'not_image')
       await page.locator('select[name="item-state"]').selectOption('all')
       await page.locator('select[name="item-reason"]').selectOption('')
-      await page.locator('select[name="item-sort"]').selectOption('largest')
-      await waitUntil(async () => (await tiles.first().getAttribute('title'))?.startsWith(`${tag}-4.png`), {
-        what: 'the largest image first',
-      })
-      assert.ok((await tiles.nth(4).getAttribute('title')).startsWith(`${tag}-0.png`), 'the smallest last')
+      const order = async () => (await tiles.evaluateAll((nodes) => nodes.map((node) => node.title.split('.png')[0].split('-').pop()))).join('')
+      const arrival = await order()
+      assert.equal([...arrival].sort().join(''), 'abcde')
+      await page.locator('select[name="item-sort"]').selectOption('url')
+      await waitUntil(async () => (await order()) === 'abcde', { what: 'the images sorted by URL' })
+      await page.locator('select[name="item-sort"]').selectOption('arrival')
+      await waitUntil(async () => (await order()) === arrival, { what: 'the images back in arrival order' })
       assert.deepEqual(problems, [])
     })
   })
