@@ -7,8 +7,10 @@
 #
 # It builds web/dist when missing (npm ci + npm run build in web/), installs
 # playwright-core and axe-core here with `npm ci` (no browser download), then runs
-# `node --test` (TAP lines for CI). The test harness (harness.mjs) starts the
-# origin (tests/origin/origin.py) and one `litchi serve --allow-private` per
+# `node --test` (TAP lines for CI). Each test bounds itself (its own timeout
+# option); --test-timeout, which node also applies to a whole test file, is the
+# overall budget, so a file of many tests is not cut at one test's limit.
+# The test harness (harness.mjs) starts the origin (tests/origin/origin.py) and one `litchi serve --allow-private` per
 # test on a fresh data folder, with a user made by `litchi user add`. The test
 # process runs in its own process group, which is killed on exit, so nothing
 # it started outlives this script even on failure or timeout.
@@ -18,8 +20,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# Below ctest's TIMEOUT (900 s) so this script, not ctest, ends a hung run and cleans up.
-overall_timeout_s=${LITCHI_BROWSER_TIMEOUT:-840}
+# Below ctest's TIMEOUT (1800 s) so this script, not ctest, ends a hung run and cleans up.
+overall_timeout_s=${LITCHI_BROWSER_TIMEOUT:-1740}
 
 update_docs=0
 args=()
@@ -63,7 +65,7 @@ trap cleanup EXIT INT TERM
 cd "$here"
 set -m
 timeout --kill-after=15 "$overall_timeout_s" \
-  node --test --test-concurrency=1 --test-timeout=200000 "${args[@]}" ./*.test.mjs &
+  node --test --test-concurrency=1 --test-timeout=$((overall_timeout_s * 1000)) "${args[@]}" ./*.test.mjs &
 test_pid=$!
 set +m
 status=0
