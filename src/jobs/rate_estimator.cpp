@@ -16,7 +16,10 @@ void RateEstimator::set_window(std::chrono::milliseconds window) {
 
 void RateEstimator::observe(const JobSnapshot& job) {
     std::lock_guard lock(mutex_);
-    if (job.state == JobState::done || job.state == JobState::cancelled) {
+    // Only running time counts: a paused (or not yet started) job keeps no
+    // samples, so after Resume the rate is measured from the moment it ran
+    // again, not across the pause (which read as "0.4/s, ETA 11 h").
+    if (job.state != JobState::running) {
         samples_.erase(job.id);
         return;
     }

@@ -4,8 +4,10 @@
 //
 // Each observed change of a job adds a (time, done + failed) sample; the rate
 // is the growth between the oldest sample at or just before the window's start
-// and the newest one. Samples per job are bounded (thinned to 64) however fast
-// results come, and a job that is done, cancelled or deleted is forgotten.
+// and the newest one. Only time the job spent running counts: a job that is
+// paused, queued, done, cancelled or deleted holds no samples, so right after
+// Resume the rate covers the seconds since it ran again (never the pause).
+// Samples per job are bounded (thinned to 64) however fast results come.
 //
 // The rate is rounded the way the API writes it (one decimal below 10/s,
 // whole from 10/s up), so two snapshots that would read the same on the wire

@@ -43,6 +43,9 @@ boost::json::object job_to_json(const JobSnapshot& job) {
     out["name"] = job.name;
     out["state"] = to_string(job.state);
     out["created"] = format_time_iso8601(job.created);
+    // A finished job's last change is when it finished (the web app's duration).
+    if ((job.state == JobState::done || job.state == JobState::cancelled) && job.updated > 0)
+        out["finished"] = format_time_iso8601(job.updated);
     out["counts"] = counts_to_json(job.counts);
     out["bytes"] = static_cast<std::int64_t>(job.bytes);
     out["rate"] = rate_to_json(job.rate);

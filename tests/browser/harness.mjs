@@ -14,7 +14,8 @@
  *   LITCHI_BROWSER_LOGS    1: echo server stderr and browser console to this process's stderr
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, createWriteStream, existsSync, statSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, createWriteStream, existsSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -489,4 +490,31 @@ export function assertUsedWebSocket(sockets, assert) {
     sockets.some((s) => s.receivedTypes.includes('hello')),
     `a WebSocket carried the progress (hello received); sockets: ${summary}`,
   )
+}
+
+// --- accessibility ------------------------------------------------------------
+
+let axeSource = null
+
+/**
+ * Runs axe-core (npm, loaded into the page) against the current document with
+ * the WCAG 2.0/2.1 A and AA rules; returns the violations as
+ * [{ id, impact, help, targets: [selector…], summary }].
+ */
+export async function runAxe(page) {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ content: axeSource })
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+      resultTypes: ['violations'],
+    })
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      targets: v.nodes.map((n) => n.target.join(' ')),
+      summary: v.nodes.map((n) => n.failureSummary).slice(0, 3),
+    }))
+  })
 }

@@ -8,9 +8,12 @@
 #
 # It builds clients/js/dist (the litchi-client package, which the app and
 # client-example.test.mjs use) and web/dist when missing (npm ci + npm run
-# build in each), installs playwright-core here with `npm ci` (no browser download), then runs
-# `node --test` (TAP lines for CI). The test harness (harness.mjs) starts the
-# origin (tests/origin/origin.py) and one `litchi serve --allow-private` per
+# build in each), installs playwright-core and axe-core here with `npm ci` (no
+# browser download), then runs `node --test` (TAP lines for CI). Each test
+# bounds itself (its own timeout option); --test-timeout, which node also
+# applies to a whole test file, is the overall budget, so a file of many tests
+# is not cut at one test's limit.
+# The test harness (harness.mjs) starts the origin (tests/origin/origin.py) and one `litchi serve --allow-private` per
 # test on a fresh data folder, with a user made by `litchi user add`. The test
 # process runs in its own process group, which is killed on exit, so nothing
 # it started outlives this script even on failure or timeout.
@@ -20,8 +23,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# Below ctest's TIMEOUT (900 s) so this script, not ctest, ends a hung run and cleans up.
-overall_timeout_s=${LITCHI_BROWSER_TIMEOUT:-840}
+# Below ctest's TIMEOUT (1800 s) so this script, not ctest, ends a hung run and cleans up.
+overall_timeout_s=${LITCHI_BROWSER_TIMEOUT:-1740}
 
 update_docs=0
 args=()
@@ -50,7 +53,7 @@ if [[ ! -f $repo/web/dist/index.html ]]; then
   echo "run.sh: building the web app (web/dist is missing)" >&2
   (cd "$repo/web" && npm ci --no-audit --no-fund && npm run build)
 fi
-if [[ ! -f $here/node_modules/playwright-core/package.json ]]; then
+if [[ ! -f $here/node_modules/playwright-core/package.json || ! -f $here/node_modules/axe-core/axe.min.js || ! -f $here/node_modules/ws/package.json ]]; then
   (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
@@ -69,7 +72,7 @@ trap cleanup EXIT INT TERM
 cd "$here"
 set -m
 timeout --kill-after=15 "$overall_timeout_s" \
-  node --test --test-concurrency=1 --test-timeout=200000 "${args[@]}" ./*.test.mjs &
+  node --test --test-concurrency=1 --test-timeout=$((overall_timeout_s * 1000)) "${args[@]}" ./*.test.mjs &
 test_pid=$!
 set +m
 status=0

@@ -3,6 +3,8 @@
 // finished or forgotten jobs hold nothing.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "jobs/rate_estimator.hpp"
 
 namespace litchi {
@@ -52,6 +54,34 @@ TEST(JobsRate, OldSamplesLeaveTheWindow) {
     // The window (10 s .. 15 s) keeps the last sample at or before its start
     // (the one at 1 s): 18 items in 14 s, not the fast start's 118 in 15 s.
     EXPECT_DOUBLE_EQ(job.rate, 1.3);
+}
+
+TEST(JobsRate, AfterResumeOnlyRunningTimeCounts) {
+    FakeClock clock;
+    RateEstimator rates(10s, [&] { return clock.now; });
+    rates.observe(job_at(0, 20000));
+    for (int second = 1; second <= 5; ++second) {
+        clock.now += 1s;
+        rates.observe(job_at(second * 20, 20000));  // 20/s
+    }
+    rates.observe(job_at(100, 20000, JobState::paused));
+    JobSnapshot paused = job_at(100, 20000, JobState::paused);
+    rates.fill(paused);
+    EXPECT_EQ(paused.rate, 0) << "nothing runs while paused";
+    EXPECT_FALSE(paused.eta);
+
+    clock.now += 1h;                    // a long pause
+    rates.observe(job_at(100, 20000));  // Resume
+    clock.now += 1s;
+    rates.observe(job_at(120, 20000));
+    clock.now += 1s;
+    rates.observe(job_at(140, 20000));
+    JobSnapshot job = job_at(140, 20000);
+    rates.fill(job);
+    // 40 items in the 2 s since Resume: not 140 over an hour and 5 s (0.04/s).
+    EXPECT_DOUBLE_EQ(job.rate, 20);
+    ASSERT_TRUE(job.eta);
+    EXPECT_DOUBLE_EQ(*job.eta, std::ceil((20000.0 - 140) / 20));
 }
 
 TEST(JobsRate, RoundedAsTheWireWritesIt) {

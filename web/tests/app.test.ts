@@ -91,7 +91,8 @@ describe('the app', () => {
     expect(badge().getAttribute('data-connection')).toBe('live')
     expect(badge().textContent).toContain('Live')
     expect(root.querySelector('[data-job-id="1"]')?.textContent).toContain('big one')
-    expect(document.title).toBe('(24%) Litchi')
+    // Progress goes in the title only on the job's own page (and names it).
+    expect(document.title).toBe('Jobs · Litchi')
   })
 
   it('job page: the main bar is the first progressbar with accessible values', async () => {
@@ -106,6 +107,7 @@ describe('the app', () => {
     expect(bar.getAttribute('aria-valuemax')).toBe('100')
     expect(bar.getAttribute('aria-valuetext')).toBe('1,234 of 5,000 images')
     expect(root.querySelector('[data-count="left"]')?.textContent).toBe('3,766')
+    expect(document.title).toBe('(24%) big one · Litchi')
     expect(FakeWebSocket.latest().sent).toContainEqual({ type: 'subscribe', job: '1', items: true })
     expect(requests).toContain('GET /api/jobs/1/items?state=done&limit=500')
   })
@@ -122,7 +124,7 @@ describe('the app', () => {
     await router.push('/jobs/1')
     await settle()
     expect(root.querySelector('main [role="progressbar"]')!.getAttribute('aria-valuenow')).toBe('50')
-    expect(document.title).toBe('(50%) Litchi')
+    expect(document.title).toBe('(50%) job 1 · Litchi')
     expect(FakeWebSocket.instances).toHaveLength(1)
   })
 
@@ -141,6 +143,40 @@ describe('the app', () => {
     expect(JSON.parse(String(post[1]!.body))).toEqual({ urls: ['https://a.example/1.jpg', 'https://a.example/2.jpg'] })
     expect(router.currentRoute.value.fullPath).toBe('/jobs/2')
     expect(useLiveStore().job('2')?.name).toBe('posted')
+  })
+
+  it('New job sends each URL once and says how many duplicates it left out', async () => {
+    FakeWebSocket.latest().serverOpen()
+    await router.push('/jobs/new')
+    await settle()
+    const textarea = root.querySelector('textarea')!
+    textarea.value = 'https://a.example/1.jpg\nhttps://a.example/2.jpg\nhttps://a.example/1.jpg\n'
+    textarea.dispatchEvent(new Event('input'))
+    await settle()
+    expect(root.querySelector('[data-valid-count]')?.textContent).toBe('2')
+    expect(root.querySelector('[data-duplicates]')?.textContent).toContain('1 duplicate left out')
+    root.querySelector('form')!.dispatchEvent(new Event('submit'))
+    await vi.waitFor(() => expect(router.currentRoute.value.fullPath).toBe('/jobs/2'))
+    const post = vi.mocked(fetch).mock.calls.find(([, init]) => init?.method === 'POST')!
+    expect(JSON.parse(String(post[1]!.body))).toEqual({ urls: ['https://a.example/1.jpg', 'https://a.example/2.jpg'] })
+  })
+
+  it('an unknown path shows Not Found instead of the job list', async () => {
+    await router.push('/no/such/page')
+    await settle()
+    expect(router.currentRoute.value.path).toBe('/no/such/page')
+    expect(root.querySelector('[data-not-found]')?.textContent).toContain('Page not found')
+    expect(document.title).toBe('Not found · Litchi')
+  })
+
+  it('dims the numbers while the connection is down', async () => {
+    FakeWebSocket.latest().serverOpen()
+    sendHello(10)
+    await settle()
+    expect(root.querySelector('main')!.hasAttribute('data-stale')).toBe(false)
+    FakeWebSocket.latest().serverClose(1006)
+    await settle()
+    expect(root.querySelector('main')!.hasAttribute('data-stale')).toBe(true)
   })
 
   it('sends signed-out users to /login', async () => {

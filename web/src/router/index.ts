@@ -1,6 +1,7 @@
 /*
  * The app's routes (external browser tests drive these paths): /login, /jobs,
- * /jobs/new, /jobs/:id, /settings. Everything but /login needs a session.
+ * /jobs/new, /jobs/:id, /settings; anything else is the Not Found page.
+ * Everything but /login needs a session.
  */
 import { createRouter, createWebHistory, type Router } from 'vue-router'
 import { useSessionStore } from '@/stores/session'
@@ -8,6 +9,7 @@ import JobsView from '@/views/JobsView.vue'
 import JobView from '@/views/JobView.vue'
 import LoginView from '@/views/LoginView.vue'
 import NewJobView from '@/views/NewJobView.vue'
+import NotFoundView from '@/views/NotFoundView.vue'
 import SettingsView from '@/views/SettingsView.vue'
 
 export function createAppRouter(): Router {
@@ -20,7 +22,7 @@ export function createAppRouter(): Router {
       { path: '/jobs/new', name: 'new-job', component: NewJobView, meta: { title: 'New job' } },
       { path: '/jobs/:id', name: 'job', component: JobView, props: true, meta: { title: 'Job' } },
       { path: '/settings', name: 'settings', component: SettingsView, meta: { title: 'Settings' } },
-      { path: '/:rest(.*)*', redirect: '/jobs' },
+      { path: '/:rest(.*)*', name: 'not-found', component: NotFoundView, meta: { title: 'Not found' } },
     ],
   })
 

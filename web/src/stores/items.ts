@@ -11,7 +11,8 @@
  */
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, watch } from 'vue'
-import { jobAction, listItems } from '@/api/http'
+import { listItems } from '@/api/http'
+import { retryJob } from '@/api/job-requests'
 import { isActiveJob, type Item } from '@/api/protocol'
 import { useLiveStore } from './live'
 
@@ -169,14 +170,25 @@ export const useItemsStore = defineStore('items', () => {
     reset()
   }
 
-  async function retryFailed(): Promise<void> {
+  /**
+   * Retry failed: transient reasons when `reasons` is omitted (the server's
+   * default), else the failures with one of `reasons`. Returns how many items
+   * were requeued (the server's count, else what the failed count dropped by).
+   * The requeued items leave the failed list at once; the rest stay.
+   */
+  async function retryFailed(reasons?: string[]): Promise<number> {
     const id = jobId.value
-    if (!id) return
-    const job = await jobAction(id, 'retry')
+    if (!id) return 0
+    const failedBefore = live.job(id)?.counts.failed ?? 0
+    const { job, requeued } = await retryJob(id, reasons)
     if (job) live.upsertJob(job, { requeue: true })
-    if (jobId.value !== id) return
+    const count = requeued ?? (job ? Math.max(0, failedBefore - job.counts.failed) : 0)
+    if (jobId.value !== id) return count
+    // Which items went back is the server's to say: read the failed list again.
     failedItems.value = []
     failedIndex = new Map()
+    void refresh()
+    return count
   }
 
   // Anything may have happened while the connection was down: catch up once.
