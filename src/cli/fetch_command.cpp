@@ -10,9 +10,9 @@
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <map>
-#include <iostream>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -112,12 +112,9 @@ void print_json_summary(const ProgressCounts& counts,
         failures[to_string(reason)] =
             boost::json::object{{"count", group.count}, {"examples", std::move(examples)}};
     }
-    boost::json::object summary{{"type", "summary"},
-                                {"total", counts.total},
-                                {"done", counts.done},
-                                {"failed", counts.failed},
-                                {"interrupted", interrupted},
-                                {"failures", std::move(failures)}};
+    boost::json::object summary{{"type", "summary"},          {"total", counts.total},
+                                {"done", counts.done},        {"failed", counts.failed},
+                                {"interrupted", interrupted}, {"failures", std::move(failures)}};
     std::fprintf(stderr, "%s\n", boost::json::serialize(summary).c_str());
     std::fflush(stderr);
 }
@@ -140,10 +137,10 @@ int run_fetch(FetchOptions& opt) {
                 return usage_error("cannot read " + opt.input + ": " + std::strerror(errno));
         }
     }
-    std::vector<std::string_view> entries(opt.urls.begin(), opt.urls.end());
+    std::vector<std::string_view> given(opt.urls.begin(), opt.urls.end());
     auto from_file = read_url_list(text);
-    entries.insert(entries.end(), from_file.lines.begin(), from_file.lines.end());
-    auto list = read_url_entries(entries);
+    given.insert(given.end(), from_file.lines.begin(), from_file.lines.end());
+    auto list = read_url_entries(given);
     std::vector<std::string> urls(list.lines.begin(), list.lines.end());
     if (std::size_t duplicates = list.duplicates + from_file.duplicates) {
         std::cerr << "litchi fetch: skipped " << duplicates << " duplicate URL"
@@ -268,8 +265,10 @@ int run_fetch(FetchOptions& opt) {
         }
     }
     auto failures = group_failures(entries);
-    if (mode == ProgressMode::json) print_json_summary(counts, failures, interrupted);
-    else print_failure_summary(failures, mode == ProgressMode::bar ? terminal_width(stderr) : 0);
+    if (mode == ProgressMode::json)
+        print_json_summary(counts, failures, interrupted);
+    else
+        print_failure_summary(failures, mode == ProgressMode::bar ? terminal_width(stderr) : 0);
     if (mode == ProgressMode::none && !interrupted) {
         // A one-line summary even without a bar: what a script's log wants to see.
         std::cerr << "litchi fetch: " << counts.done << " done, " << counts.failed << " failed of "

@@ -1,8 +1,8 @@
 // litchi: download batches of images from URLs, and show the progress live.
 #include <algorithm>
 #include <cstdio>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -179,14 +179,14 @@ void ProgressView::draw(const ProgressCounts& c) {
     double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
     double eta = eta_seconds(c);
     if (mode_ == ProgressMode::json) {
-        std::fprintf(
-            out_,
-            "{\"type\":\"progress\",\"total\":%llu,\"done\":%llu,\"failed\":%llu,"
-            "\"cancelled\":%llu,\"bytes\":%llu,"
-            "\"rate\":%.1f,\"bytes_per_s\":%.0f,\"eta\":%s,\"elapsed\":%.2f}\n",
-            (unsigned long long)c.total, (unsigned long long)c.done, (unsigned long long)c.failed,
-            (unsigned long long)c.cancelled, (unsigned long long)c.bytes, item_rate_, byte_rate_,
-            eta < 0 ? "null" : std::to_string(std::lround(eta)).c_str(), elapsed);
+        std::fprintf(out_,
+                     "{\"type\":\"progress\",\"total\":%llu,\"done\":%llu,\"failed\":%llu,"
+                     "\"cancelled\":%llu,\"bytes\":%llu,"
+                     "\"rate\":%.1f,\"bytes_per_s\":%.0f,\"eta\":%s,\"elapsed\":%.2f}\n",
+                     (unsigned long long)c.total, (unsigned long long)c.done,
+                     (unsigned long long)c.failed, (unsigned long long)c.cancelled,
+                     (unsigned long long)c.bytes, item_rate_, byte_rate_,
+                     eta < 0 ? "null" : std::to_string(std::lround(eta)).c_str(), elapsed);
         std::fflush(out_);
         return;
     }

@@ -101,9 +101,9 @@ int run_token_list(const TokenOptions& opt) {
                     "STATE", "NAME");
         auto now = now_ms();
         for (const auto& token : store->users().list_tokens(user->id)) {
-            const char* state = token.revoked                                ? "revoked"
-                                 : (token.expires && *token.expires <= now) ? "expired"
-                                                                             : "active";
+            const char* state = token.revoked                              ? "revoked"
+                                : (token.expires && *token.expires <= now) ? "expired"
+                                                                           : "active";
             std::printf("%-6lld %-8s %-21s %-21s %-8s %s\n", static_cast<long long>(token.id),
                         std::string(to_string(token.kind)).c_str(),
                         format_time(token.created).c_str(), format_time(token.last_used).c_str(),

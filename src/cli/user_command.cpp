@@ -214,8 +214,7 @@ void add_user_command(CLI::App& app, int& status) {
         "delete", "Delete a user with their tokens, jobs and the images no other job uses");
     remove->add_option("name", opt->name, "User name")->required();
     add_store_flags(remove, *opt);
-    remove->add_option("--blobs", opt->blobs_dir,
-                       "The server's image folder (default DATA/blobs)");
+    remove->add_option("--blobs", opt->blobs_dir, "The server's image folder (default DATA/blobs)");
     remove->callback([opt, &status] { status = run_user_delete(*opt); });
 }
 

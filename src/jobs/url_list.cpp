@@ -16,8 +16,7 @@ std::string_view trim(std::string_view text) {
 }
 
 // Applies the rule to one line (see the header); `seen` holds the kept ones.
-void take_line(std::string_view raw, UrlList& list,
-               std::unordered_set<std::string_view>& seen) {
+void take_line(std::string_view raw, UrlList& list, std::unordered_set<std::string_view>& seen) {
     auto line = trim(raw);
     if (line.empty()) return;
     if (line.front() == '#') {

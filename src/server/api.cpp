@@ -117,7 +117,8 @@ StreamResponse attachment(std::string_view content_type, const std::string& file
 // another media type, 400 for what is not a JSON object).
 std::optional<StringResponse> read_object_body(const Request& req, json::object& out) {
     if (media_type(req) != "application/json") {
-        return error_response(ApiError::unsupported_media_type, "send the body as application/json");
+        return error_response(ApiError::unsupported_media_type,
+                              "send the body as application/json");
     }
     json::error_code ec;
     auto body = json::parse(req.body(), ec);
@@ -307,11 +308,12 @@ Reply Api::logout(RequestContext& ctx, const Authenticated& auth) {
 Reply Api::me(RequestContext&, const Authenticated& auth) {
     // How this request is signed in: a session (a sign-in, usually the
     // cookie) or an API token; `token_id` is its entry in GET /api/tokens.
-    return json_response(http::status::ok, json::object{{"id", auth.user.id},
-                                                        {"name", auth.user.name},
-                                                        {"session", auth.kind == TokenKind::session},
-                                                        {"token_kind", to_string(auth.kind)},
-                                                        {"token_id", auth.token_id}});
+    return json_response(http::status::ok,
+                         json::object{{"id", auth.user.id},
+                                      {"name", auth.user.name},
+                                      {"session", auth.kind == TokenKind::session},
+                                      {"token_kind", to_string(auth.kind)},
+                                      {"token_id", auth.token_id}});
 }
 
 Reply Api::change_password(RequestContext& ctx, const Authenticated& auth) {
@@ -327,9 +329,9 @@ Reply Api::change_password(RequestContext& ctx, const Authenticated& auth) {
     std::string_view new_password = next->as_string();
     if (new_password.size() < limits.min_password_length ||
         new_password.size() > limits.max_password_length) {
-        return error_response(ApiError::invalid_body,
-                              "the new password is too short or too long: " +
-                                  describe_password_limits(limits));
+        return error_response(
+            ApiError::invalid_body,
+            "the new password is too short or too long: " + describe_password_limits(limits));
     }
     // The same throttles as POST /api/login: this is a password guess too.
     if (auto wait = login_limiter_.try_acquire(ctx.client_ip)) {
@@ -358,9 +360,9 @@ Reply Api::change_password(RequestContext& ctx, const Authenticated& auth) {
     account_throttle_.succeeded(name);
     if (auto error = store_.users().set_password(auth.user.id, new_password);
         error != UserError::none) {
-        return error_response(error == UserError::not_found ? ApiError::not_found
-                                                            : ApiError::invalid_body,
-                              std::string(to_string(error)));
+        return error_response(
+            error == UserError::not_found ? ApiError::not_found : ApiError::invalid_body,
+            std::string(to_string(error)));
     }
     StringResponse res{http::status::no_content, ctx.req.version()};
     res.set(http::field::cache_control, "no-store");
@@ -390,9 +392,9 @@ Reply Api::create_token(RequestContext& ctx, const Authenticated& auth) {
                 return error_response(ApiError::invalid_body, "\"name\" must be a string");
             name = std::string(trim_spaces(field->as_string()));
             if (name.size() > kMaxTokenNameBytes) {
-                return error_response(ApiError::invalid_body,
-                                      fmt::format("the name is longer than {} bytes",
-                                                  kMaxTokenNameBytes));
+                return error_response(
+                    ApiError::invalid_body,
+                    fmt::format("the name is longer than {} bytes", kMaxTokenNameBytes));
             }
         }
     }
@@ -530,8 +532,8 @@ Reply Api::retry_job(RequestContext& ctx, const Authenticated& auth) {
             }
             which = RetrySelection{};
             for (const auto& value : reasons->as_array()) {
-                auto reason = value.is_string() ? parse_failure_reason(value.as_string())
-                                                : std::nullopt;
+                auto reason =
+                    value.is_string() ? parse_failure_reason(value.as_string()) : std::nullopt;
                 if (!reason || *reason == FailureReason::none ||
                     *reason == FailureReason::cancelled) {
                     return error_response(
@@ -561,9 +563,9 @@ Reply Api::rename_job(RequestContext& ctx, const Authenticated& auth) {
     const auto& limits = state_.config().http;
     if (name.empty()) return error_response(ApiError::invalid_body, "the name is empty");
     if (name.size() > limits.max_job_name_bytes) {
-        return error_response(ApiError::invalid_body,
-                              fmt::format("the name is longer than {} bytes",
-                                          limits.max_job_name_bytes));
+        return error_response(
+            ApiError::invalid_body,
+            fmt::format("the name is longer than {} bytes", limits.max_job_name_bytes));
     }
     return job_op_reply(jobs_.rename_job(auth.user.id, *id, name), "rename");
 }
@@ -603,9 +605,9 @@ Reply Api::archive(RequestContext& ctx, const Authenticated& auth) {
     }
     StreamResponse res = attachment("application/zip", fmt::format("job-{}.zip", job->id));
     const auto& limits = state_.config().http;
-    res.body = std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id,
-                                           job->id, limits.stream_piece_bytes,
-                                           limits.stream_item_page, names);
+    res.body =
+        std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id, job->id,
+                                    limits.stream_piece_bytes, limits.stream_item_page, names);
     return res;
 }
 

@@ -218,8 +218,7 @@ void ZipStream::start_manifest() {
 
 bool ZipStream::start_next_entry() {
     while (const ItemRecord* item = cursor_.next()) {
-        if (item->sha256.empty() || names_.find(item->sha256))
-            continue;  // same bytes: one entry
+        if (item->sha256.empty() || names_.find(item->sha256)) continue;  // same bytes: one entry
         auto path = blobs_.absolute_path(item->sha256, item->format);
         file_.reset(std::fopen(path.c_str(), "rb"));
         if (!file_) throw std::runtime_error("blob missing for a done item: " + item->sha256);

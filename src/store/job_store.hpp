@@ -98,7 +98,7 @@ struct RetrySelection {
     bool http_transient_only = false;
 
     // What POST /api/jobs/{id}/retry does without a body: the reasons
-    // is_transient() can call transient (docs/api.md lists them).
+    // is_transient() can call transient, and io (docs/api.md lists them).
     static RetrySelection transient();
 };
 

@@ -125,11 +125,9 @@ bool PgUserStore::delete_user(UserId user) {
     // Tokens and jobs cascade; items have no foreign key (pg_schema.cpp), so
     // any left by the caller go in the same transaction.
     return pool_.transaction([&](pg::Connection& conn) {
-        conn.exec(
-            "DELETE FROM items WHERE job_id IN (SELECT id FROM jobs WHERE user_id = $1)",
-            pg::Params().add(user));
-        return conn.exec("DELETE FROM users WHERE id = $1", pg::Params().add(user)).affected() ==
-               1;
+        conn.exec("DELETE FROM items WHERE job_id IN (SELECT id FROM jobs WHERE user_id = $1)",
+                  pg::Params().add(user));
+        return conn.exec("DELETE FROM users WHERE id = $1", pg::Params().add(user)).affected() == 1;
     });
 }
 
@@ -273,9 +271,9 @@ bool PgUserStore::token_active(TokenId id) {
 
 std::vector<TokenRecord> PgUserStore::list_tokens(UserId user) {
     auto conn = pool_.acquire();
-    auto r = conn->exec(std::string("SELECT ") + kTokenColumns +
-                            " FROM tokens WHERE user_id = $1 ORDER BY id",
-                        pg::Params().add(user));
+    auto r = conn->exec(
+        std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE user_id = $1 ORDER BY id",
+        pg::Params().add(user));
     std::vector<TokenRecord> tokens;
     tokens.reserve(static_cast<std::size_t>(r.rows()));
     for (int i = 0; i < r.rows(); ++i) tokens.push_back(token_from_row(r, i));

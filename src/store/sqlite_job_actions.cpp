@@ -144,10 +144,9 @@ JobOpResult SqliteJobStore::Impl::retry(UserId user, JobId id, const RetrySelect
     Transaction txn(db);
     // bad_url items would fail the same way again: they stay failed. Not a
     // cached statement: the condition varies with the selection.
-    db.exec(
-        "UPDATE items SET state = 'queued', reason = NULL, http_status = NULL, updated = " +
-        std::to_string(now) + " WHERE job_id = " + std::to_string(id) +
-        " AND state = 'failed' AND " + sqlite_rows::retry_condition(which));
+    db.exec("UPDATE items SET state = 'queued', reason = NULL, http_status = NULL, updated = " +
+            std::to_string(now) + " WHERE job_id = " + std::to_string(id) +
+            " AND state = 'failed' AND " + sqlite_rows::retry_condition(which));
     auto requeued = static_cast<std::int64_t>(db.changes());
     result.requeued = requeued;
     if (requeued == 0) {

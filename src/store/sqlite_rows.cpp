@@ -128,10 +128,14 @@ namespace litchi {
 
 RetrySelection RetrySelection::transient() {
     RetrySelection which;
+    // What the engine retries by itself (is_transient), plus io: a local
+    // storage failure (a full disk) is worth a retry once someone fixed it,
+    // though not at once by the engine.
     for (auto reason : {FailureReason::dns, FailureReason::connect, FailureReason::timeout,
                         FailureReason::truncated, FailureReason::http})
         if (is_transient(reason, reason == FailureReason::http ? 503 : 0))
             which.reasons.push_back(reason);
+    which.reasons.push_back(FailureReason::io);
     which.http_transient_only = true;
     return which;
 }

@@ -30,7 +30,8 @@ TokenKind token_kind(std::string_view text) {
 }
 
 // The columns token_from_row reads, in order.
-constexpr const char* kTokenColumns = "id, user_id, kind, name, created, last_used, expires, revoked";
+constexpr const char* kTokenColumns =
+    "id, user_id, kind, name, created, last_used, expires, revoked";
 
 TokenRecord token_from_row(const Statement& stmt) {
     TokenRecord record;
@@ -145,8 +146,8 @@ std::vector<UserRecord> SqliteUserStore::list_users() {
     auto stmt = db_.prepare("SELECT id, name, created FROM users ORDER BY id");
     std::vector<UserRecord> users;
     while (stmt.step())
-        users.push_back(
-            UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)), stmt.column_int64(2)});
+        users.push_back(UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)),
+                                   stmt.column_int64(2)});
     return users;
 }
 

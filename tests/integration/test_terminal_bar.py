@@ -75,7 +75,7 @@ class TerminalBar(unittest.TestCase):
         return [self.origin.url(f"/img/{prefix}{i}.png?delay=150") for i in range(count)]
 
     def test_bar_fits_80_then_60_columns_and_summarises_failures(self):
-        urls = self.slow_urls(60, "w") + [self.origin.url("/status/404"), self.origin.url("/status/503")]
+        urls = self.slow_urls(100, "w") + [self.origin.url("/status/404"), self.origin.url("/status/503")]
         self.start(80, urls)
         seen = []
         # Several redraws at 80 columns: one bar line, never wider.
@@ -85,6 +85,11 @@ class TerminalBar(unittest.TestCase):
             self.assert_fits(lines, 80)
             seen = lines
         tmux("-L", self.socket, "resize-window", "-t", self.session, "-x", "60", "-y", "24")
+        # tmux reflows the old 80-column bar into two rows at once; the next
+        # draw (prompted by SIGWINCH) must clear both and fit.
+        seen = self.wait_for(lambda ls: any(BAR.search(line) and len(line) <= 60 for line in ls),
+                             "no redraw at 60 columns")
+        self.assert_fits(seen, 60)
         for _ in range(5):
             lines = self.wait_for(lambda ls: any(BAR.search(line) for line in ls) and ls != seen,
                                   "no bar (or no redraw) at 60 columns")
@@ -94,6 +99,7 @@ class TerminalBar(unittest.TestCase):
         lines = self.screen()
         self.assert_fits(lines, 60)
         self.assertEqual(self.done_marker.read_text().strip(), "1")  # some items failed
+        self.assertEqual(sum(1 for line in lines if BAR.search(line)), 1, "one bar left, not a stack")
         text = "\n".join(lines)
         self.assertIn("100%", text)
         self.assertIn("failures by reason", text)

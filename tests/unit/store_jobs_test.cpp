@@ -643,6 +643,75 @@ TEST_P(StoreJobs, DeleteReturnsOnlyBlobsNoOtherItemReferences) {
     jobs().set_observer(nullptr);
 }
 
+// Retry picks failed items by reason: the transient ones by default (HTTP
+// only for 408/429/5xx), exactly the asked-for ones otherwise; never bad_url.
+TEST_P(StoreJobs, RetrySelectsFailedItemsByReason) {
+    auto job = jobs().create_job(new_job(alice, "r", numbered_urls(5)));
+    auto claimed = jobs().claim_next_items(10);
+    ASSERT_EQ(claimed.size(), 5u);
+    auto fail_all = [&](const std::vector<ClaimedItem>& items) {
+        std::vector<ItemOutcome> batch;
+        for (const auto& c : items) {
+            switch ((c.item - claimed[0].item) % 5) {
+                case 0:
+                    batch.push_back(failed_result(c, FailureReason::http, 404));
+                    break;
+                case 1:
+                    batch.push_back(failed_result(c, FailureReason::http, 503));
+                    break;
+                case 2:
+                    batch.push_back(failed_result(c, FailureReason::not_image));
+                    break;
+                case 3:
+                    batch.push_back(failed_result(c, FailureReason::timeout));
+                    break;
+                default:
+                    batch.push_back(failed_result(c, FailureReason::io));
+                    break;
+            }
+        }
+        jobs().apply_outcomes(batch);
+    };
+    fail_all(claimed);
+    ASSERT_EQ(jobs().get_job(alice, job.id)->counts.failed, 5);
+
+    auto transient = jobs().retry_job(alice, job.id, RetrySelection::transient());
+    ASSERT_EQ(transient.status, JobOpStatus::ok);
+    EXPECT_EQ(transient.requeued, 3);  // the 503, the timeout, io
+    EXPECT_EQ(transient.job->counts.queued, 3);
+    expect_counts_exact(job.id, alice);
+    auto again = jobs().claim_next_items(10);
+    ASSERT_EQ(again.size(), 3u);
+    fail_all(again);
+
+    RetrySelection http;
+    http.reasons = {FailureReason::http, FailureReason::bad_url};
+    auto by_reason = jobs().retry_job(alice, job.id, http);
+    EXPECT_EQ(by_reason.requeued, 2);  // every HTTP failure, the 404 too
+    expect_counts_exact(job.id, alice);
+    fail_all(jobs().claim_next_items(10));
+
+    RetrySelection none;
+    none.reasons = {FailureReason::bad_url};
+    EXPECT_EQ(jobs().retry_job(alice, job.id, none).requeued, 0);
+    EXPECT_EQ(jobs().retry_job(alice, job.id).requeued, 5) << "no selection: every reason";
+    expect_counts_exact(job.id, alice);
+}
+
+// Rename changes the name only; the counts and state stay.
+TEST_P(StoreJobs, RenameKeepsEverythingButTheName) {
+    auto job = jobs().create_job(new_job(alice, "before", numbered_urls(2)));
+    auto renamed = jobs().rename_job(alice, job.id, "after");
+    ASSERT_EQ(renamed.status, JobOpStatus::ok);
+    EXPECT_EQ(renamed.job->name, "after");
+    auto read = jobs().get_job(alice, job.id);
+    EXPECT_EQ(read->name, "after");
+    EXPECT_EQ(read->counts, job.counts);
+    EXPECT_EQ(read->state, job.state);
+    EXPECT_EQ(jobs().rename_job(bob, job.id, "mine").status, JobOpStatus::not_found);
+    EXPECT_EQ(jobs().get_job(alice, job.id)->name, "after");
+}
+
 // Ids are never reused: deleting the newest job must not hand its id to the
 // next one (an old link would open the new job; a repeated DELETE remove it).
 TEST_P(StoreJobs, DeletedNewestJobIdIsNeverReused) {
