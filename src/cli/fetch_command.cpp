@@ -5,9 +5,14 @@
 #include <signal.h>
 
 #include <atomic>
+#include <boost/json.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -19,6 +24,7 @@
 #include "fetch/engine.hpp"
 #include "fetch/manifest.hpp"
 #include "fetch/url_check.hpp"
+#include "jobs/url_list.hpp"
 
 namespace litchi::cli {
 namespace {
@@ -42,41 +48,103 @@ struct FetchOptions {
     FetchLimits limits;
 };
 
-std::string trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-        s.remove_suffix(1);
-    return std::string(s);
-}
-
-// Blank lines and lines starting with '#' are skipped; everything else is an
-// item, even when it is not a URL (it then fails with bad_url).
-bool read_url_lines(std::istream& in, std::vector<std::string>& out) {
-    std::string line;
-    while (std::getline(in, line)) {
-        std::string t = trim(line);
-        if (t.empty() || t[0] == '#') continue;
-        out.push_back(std::move(t));
-    }
-    return !in.bad();
-}
-
 int usage_error(const std::string& message) {
     std::cerr << "litchi fetch: " << message << "\n";
     return 2;
 }
 
+// How many failed URLs the end-of-run summary names per reason.
+constexpr std::size_t kSummaryExamples = 3;
+
+struct FailureGroup {
+    std::size_t count = 0;
+    std::vector<const ManifestEntry*> examples;  // the first few, in input order
+};
+
+// Failed entries by reason, in the vocabulary's order.
+std::map<FailureReason, FailureGroup> group_failures(
+    const std::vector<std::optional<ManifestEntry>>& entries) {
+    std::map<FailureReason, FailureGroup> groups;
+    for (const auto& entry : entries) {
+        if (!entry || entry->done) continue;
+        auto& group = groups[entry->reason];
+        ++group.count;
+        if (group.examples.size() < kSummaryExamples) group.examples.push_back(&*entry);
+    }
+    return groups;
+}
+
+// "  http       3  http://a/x.png (404), http://a/y.png (500), ..." per reason;
+// on a terminal (`width` > 0) each line is cut to fit, like the bar.
+void print_failure_summary(const std::map<FailureReason, FailureGroup>& groups, int width) {
+    if (groups.empty()) return;
+    std::cerr << "litchi fetch: failures by reason:\n";
+    for (const auto& [reason, group] : groups) {
+        std::string line = "  " + std::string(to_string(reason));
+        line.resize(std::max<std::size_t>(line.size(), 22), ' ');
+        line += std::to_string(group.count);
+        line.resize(std::max<std::size_t>(line.size(), 29), ' ');
+        for (std::size_t i = 0; i < group.examples.size(); ++i) {
+            const auto* entry = group.examples[i];
+            line += (i ? ", " : "") + entry->url;
+            if (entry->http_status) line += " (" + std::to_string(entry->http_status) + ")";
+        }
+        if (group.count > group.examples.size()) line += ", ...";
+        if (width > 4 && line.size() > static_cast<std::size_t>(width - 1)) {
+            line.resize(static_cast<std::size_t>(width - 4));
+            line += "...";
+        }
+        std::cerr << line << "\n";
+    }
+}
+
+// The last line of --progress json: the totals and the same summary.
+void print_json_summary(const ProgressCounts& counts,
+                        const std::map<FailureReason, FailureGroup>& groups, bool interrupted) {
+    boost::json::object failures;
+    for (const auto& [reason, group] : groups) {
+        boost::json::array examples;
+        for (const auto* entry : group.examples) {
+            boost::json::object example{{"url", entry->url}};
+            if (entry->http_status) example["http_status"] = entry->http_status;
+            examples.push_back(std::move(example));
+        }
+        failures[to_string(reason)] =
+            boost::json::object{{"count", group.count}, {"examples", std::move(examples)}};
+    }
+    boost::json::object summary{{"type", "summary"},          {"total", counts.total},
+                                {"done", counts.done},        {"failed", counts.failed},
+                                {"interrupted", interrupted}, {"failures", std::move(failures)}};
+    std::fprintf(stderr, "%s\n", boost::json::serialize(summary).c_str());
+    std::fflush(stderr);
+}
+
 int run_fetch(FetchOptions& opt) {
-    std::vector<std::string> urls = opt.urls;
+    // The arguments, then the file's lines, through the one list rule
+    // (jobs/url_list.hpp): blank lines, '#' comments and duplicates go.
+    std::string text;
     if (!opt.input.empty()) {
         if (opt.input == "-") {
-            read_url_lines(std::cin, urls);
+            text.assign(std::istreambuf_iterator<char>(std::cin), {});
         } else {
-            std::ifstream in(opt.input);
-            if (!in) return usage_error("cannot read " + opt.input);
-            if (!read_url_lines(in, urls)) return usage_error("error reading " + opt.input);
+            std::error_code ec;
+            if (std::filesystem::is_directory(opt.input, ec))
+                return usage_error("cannot read " + opt.input + ": " + std::strerror(EISDIR));
+            std::ifstream in(opt.input, std::ios::binary);
+            if (!in) return usage_error("cannot read " + opt.input + ": " + std::strerror(errno));
+            text.assign(std::istreambuf_iterator<char>(in), {});
+            if (in.bad())
+                return usage_error("cannot read " + opt.input + ": " + std::strerror(errno));
         }
+    }
+    std::vector<std::string_view> given(opt.urls.begin(), opt.urls.end());
+    auto from_file = read_url_list(text);
+    given.insert(given.end(), from_file.lines.begin(), from_file.lines.end());
+    auto list = read_url_entries(given);
+    std::vector<std::string> urls(list.lines.begin(), list.lines.end());
+    if (std::size_t duplicates = list.duplicates + from_file.duplicates) {
+        std::cerr << "litchi fetch: skipped " << duplicates << " duplicate URL"
+                  << (duplicates == 1 ? "" : "s") << "\n";
     }
     if (urls.empty())
         return usage_error("no URLs given (pass them as arguments, or with -i FILE or -i -)");
@@ -196,6 +264,11 @@ int run_fetch(FetchOptions& opt) {
             return 1;
         }
     }
+    auto failures = group_failures(entries);
+    if (mode == ProgressMode::json)
+        print_json_summary(counts, failures, interrupted);
+    else
+        print_failure_summary(failures, mode == ProgressMode::bar ? terminal_width(stderr) : 0);
     if (mode == ProgressMode::none && !interrupted) {
         // A one-line summary even without a bar: what a script's log wants to see.
         std::cerr << "litchi fetch: " << counts.done << " done, " << counts.failed << " failed of "

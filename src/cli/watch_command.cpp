@@ -5,10 +5,14 @@
 //
 // With JOB: follows that job and exits when it is done (0: every item
 // downloaded; 1: some failed) or cancelled/deleted/unknown (1).
-// Without JOB: follows all of the user's jobs as one bar and exits when none
-// is queued, running or paused any more (0 when no item failed or was
-// cancelled, else 1). A user with no jobs exits 0 at once.
+// Without JOB: follows all of the user's jobs as one bar (cancelled items
+// count as finished, not left) and exits 0 with a one-line summary on stderr
+// when none is queued, running or paused any more. A user with no jobs exits
+// 0 at once. Connection trouble is one status line, rewritten in place;
+// --retry-for (default 60 s) without a connection gives up (exit 1).
 // Exit 2: usage errors, and a token the server refuses.
+#include <fmt/format.h>
+
 #include <boost/json.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -32,7 +36,7 @@ struct WatchOptions {
     std::string server;
     std::string token;
     std::string progress = "auto";
-    double retry_for_s = 300;
+    double retry_for_s = 60;
     server::WatchSettings settings;  // --connect-timeout, --idle-timeout, --retry-base, --retry-cap
 };
 
@@ -47,13 +51,15 @@ std::uint64_t number_of(const json::object& object, std::string_view key) {
     return 0;
 }
 
+// Cancelled items are finished, not left: the bar counts them as such.
 void add_counts(ProgressCounts& sum, std::uint64_t& cancelled, const json::object& job) {
     if (const auto* counts = job.if_contains("counts"); counts && counts->is_object()) {
         sum.total += number_of(counts->as_object(), "total");
         sum.done += number_of(counts->as_object(), "done");
         sum.failed += number_of(counts->as_object(), "failed");
-        cancelled += number_of(counts->as_object(), "cancelled");
+        sum.cancelled += number_of(counts->as_object(), "cancelled");
     }
+    cancelled = sum.cancelled;
     sum.bytes += number_of(job, "bytes");
 }
 
@@ -89,12 +95,12 @@ int run_watch_command(WatchOptions& opt) {
     int exit_status = 1;
     bool seen_job = false;
     std::string final_json;
+    std::string summary;  // without JOB: the closing line on stderr
 
     server::WatchCallbacks callbacks;
-    callbacks.on_notice = [mode](std::string_view notice) {
-        if (mode == ProgressMode::json) return;  // stderr carries JSON lines only
-        std::fprintf(stderr, "%slitchi watch: %.*s\n", mode == ProgressMode::bar ? "\r\033[K" : "",
-                     static_cast<int>(notice.size()), notice.data());
+    // Connection news: one status line in place, not a line per attempt.
+    callbacks.on_notice = [&view](std::string_view notice) {
+        view.status("litchi watch: " + std::string(notice));
     };
     callbacks.on_state = [&](const server::JobsById& jobs) {
         ProgressCounts counts{};
@@ -120,17 +126,33 @@ int run_watch_command(WatchOptions& opt) {
             return false;
         }
         bool all_final = true;
-        json::array list;
+        std::size_t cancelled_jobs = 0;
         for (const auto& [key, job] : jobs) {
             add_counts(counts, cancelled, job);
             auto state = state_of(job);
             if (state != "done" && state != "cancelled") all_final = false;
-            list.push_back(job);
+            if (state == "cancelled") ++cancelled_jobs;
         }
         last = counts;
         if (all_final) {
-            exit_status = counts.failed == 0 && cancelled == 0 ? 0 : 1;
-            final_json = json::serialize(json::object{{"jobs", std::move(list)}});
+            // Every watched job ended: that is success for a watcher; what
+            // they ended with is the summary's business, not the status's.
+            exit_status = 0;
+            if (mode == ProgressMode::json) {
+                summary = json::serialize(json::object{{"type", "summary"},
+                                                       {"jobs", jobs.size()},
+                                                       {"cancelled_jobs", cancelled_jobs},
+                                                       {"total", counts.total},
+                                                       {"done", counts.done},
+                                                       {"failed", counts.failed},
+                                                       {"cancelled", counts.cancelled}});
+            } else {
+                summary = fmt::format(
+                    "litchi watch: all {} job{} ended: {} done, {} failed, {} cancelled ({} job{} "
+                    "cancelled)",
+                    jobs.size(), jobs.size() == 1 ? "" : "s", counts.done, counts.failed,
+                    counts.cancelled, cancelled_jobs, cancelled_jobs == 1 ? "" : "s");
+            }
             return true;
         }
         view.update(counts);
@@ -146,14 +168,18 @@ int run_watch_command(WatchOptions& opt) {
         case server::WatchOutcome::stopped:
             view.finish(last);
             if (!final_json.empty()) std::printf("%s\n", final_json.c_str());
+            if (!summary.empty()) std::fprintf(stderr, "%s\n", summary.c_str());
             return exit_status;
         case server::WatchOutcome::unauthorized:
+            view.end_status();
             std::fprintf(stderr, "litchi watch: the server refused the token\n");
             return 2;
         case server::WatchOutcome::revoked:
+            view.end_status();
             std::fprintf(stderr, "litchi watch: the token was revoked\n");
             return 1;
         case server::WatchOutcome::gave_up:
+            view.end_status();
             std::fprintf(stderr, "litchi watch: no connection to %s for %.0f s; giving up\n",
                          opt.server.c_str(), opt.retry_for_s);
             return 1;
@@ -187,11 +213,11 @@ void add_watch_command(CLI::App& app, int& status) {
     cmd->footer(
         "With JOB: exits 0 when the job is done with every item downloaded, 1 when items failed or "
         "the job was\n"
-        "cancelled, deleted or not found. Without JOB: exits when no job is queued, running or "
-        "paused (0 if no item\n"
-        "failed or was cancelled). Exit 2: usage error or a token the server refuses. Reconnects "
-        "with backoff and\n"
-        "resumes by seq after any drop; prints the final job JSON on stdout.");
+        "cancelled, deleted or not found; prints the final job JSON on stdout. Without JOB: exits "
+        "0 with a summary\n"
+        "once no job is queued, running or paused. Exit 2: usage error or a token the server "
+        "refuses. Reconnects with\n"
+        "backoff and resumes by seq after any drop.");
     cmd->callback([opt, &status] { status = run_watch_command(*opt); });
 }
 

@@ -63,7 +63,21 @@ std::optional<ItemState> parse_item_state(std::string_view text) {
 }
 
 std::string_view to_string(TokenKind kind) {
-    return kind == TokenKind::api ? "api" : "session";
+    switch (kind) {
+        case TokenKind::api:
+            return "api";
+        case TokenKind::session:
+            return "session";
+        case TokenKind::link:
+            return "link";
+    }
+    return "api";
+}
+
+std::optional<TokenKind> parse_token_kind(std::string_view text) {
+    for (auto kind : {TokenKind::api, TokenKind::session, TokenKind::link})
+        if (text == to_string(kind)) return kind;
+    return std::nullopt;
 }
 
 std::int64_t& JobCounts::of(ItemState state) {

@@ -45,13 +45,18 @@ struct UserRecord {
     TimeMs created = 0;
 };
 
-enum class TokenKind { api, session };
+// api: made by `litchi token create` or POST /api/tokens, no expiry unless
+// asked. session: a sign-in (cookie). link: the first-start login link, good
+// for one exchange into a session (POST /api/login {"token"}), never a bearer.
+enum class TokenKind { api, session, link };
 std::string_view to_string(TokenKind kind);
+std::optional<TokenKind> parse_token_kind(std::string_view text);
 
 struct TokenRecord {
     TokenId id = 0;
     UserId user = 0;
     TokenKind kind = TokenKind::api;
+    std::string name;  // given at creation (API tokens), may be empty
     TimeMs created = 0;
     std::optional<TimeMs> last_used;
     std::optional<TimeMs> expires;

@@ -8,6 +8,7 @@
 
 #include "core/utf8.hpp"
 #include "fetch/url_check.hpp"
+#include "jobs/url_list.hpp"
 
 namespace litchi {
 namespace {
@@ -28,17 +29,7 @@ constexpr std::size_t kMaxAdmissionThreads = 4;
 }  // namespace
 
 std::vector<std::string_view> split_url_lines(std::string_view body) {
-    std::vector<std::string_view> lines;
-    // One allocation for a million lines instead of twenty growing copies.
-    lines.reserve(static_cast<std::size_t>(std::count(body.begin(), body.end(), '\n')) + 1);
-    while (!body.empty()) {
-        auto newline = body.find('\n');
-        auto line = trim(body.substr(0, newline));
-        if (!line.empty()) lines.push_back(line);
-        if (newline == std::string_view::npos) break;
-        body.remove_prefix(newline + 1);
-    }
-    return lines;
+    return read_url_list(body).lines;
 }
 
 namespace {

@@ -27,8 +27,8 @@ struct AdmissionLimits {
     std::size_t max_refused_url_bytes = 2048;  // a refused line is kept, cut to this
 };
 
-// Splits a text/plain body into URL lines: trims spaces, tabs and CR, skips
-// blank lines. The views point into `body`.
+// The lines of a text/plain body by the list rule (url_list.hpp: trimmed;
+// blank, comment and duplicate lines dropped). The views point into `body`.
 std::vector<std::string_view> split_url_lines(std::string_view body);
 
 // The NewJob's items may point into the text `request.urls` points into: keep

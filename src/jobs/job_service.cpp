@@ -91,10 +91,14 @@ JobOpResult JobService::cancel_job(UserId user, JobId job) {
     return with_rate(std::move(result));
 }
 
-JobOpResult JobService::retry_job(UserId user, JobId job) {
-    JobOpResult result = store_.retry_job(user, job);
+JobOpResult JobService::retry_job(UserId user, JobId job, const RetrySelection& which) {
+    JobOpResult result = store_.retry_job(user, job, which);
     if (result.status == JobOpStatus::ok) scheduler_.wake();
     return with_rate(std::move(result));
+}
+
+JobOpResult JobService::rename_job(UserId user, JobId job, std::string_view name) {
+    return with_rate(store_.rename_job(user, job, name));
 }
 
 JobOpResult JobService::delete_job(UserId user, JobId job) {

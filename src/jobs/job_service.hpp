@@ -58,7 +58,9 @@ class JobService final : private StoreObserver {
     JobOpResult pause_job(UserId user, JobId job);
     JobOpResult resume_job(UserId user, JobId job);
     JobOpResult cancel_job(UserId user, JobId job);
-    JobOpResult retry_job(UserId user, JobId job);
+    JobOpResult retry_job(UserId user, JobId job,
+                          const RetrySelection& which = RetrySelection::transient());
+    JobOpResult rename_job(UserId user, JobId job, std::string_view name);
     JobOpResult delete_job(UserId user, JobId job);
 
     JobStore& store() { return store_; }

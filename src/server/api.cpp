@@ -26,11 +26,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Max-Age of the cookie for a login-link token that never expires: a year
-// stands for "no expiry" (browsers cap Max-Age at about 400 days anyway). Not
-// a limit of ours: the token's own lifetime decides, and it has none.
-constexpr long kNoExpiryCookieSeconds = 365L * 24 * 3600;
-
 StringResponse job_not_found() {
     return error_response(ApiError::not_found, "no such job");
 }
@@ -119,6 +114,52 @@ StreamResponse attachment(std::string_view content_type, const std::string& file
     return res;
 }
 
+// A request's JSON object body into `out`; the refusal otherwise (415 for
+// another media type, 400 for what is not a JSON object).
+std::optional<StringResponse> read_object_body(const Request& req, json::object& out) {
+    if (media_type(req) != "application/json") {
+        return error_response(ApiError::unsupported_media_type,
+                              "send the body as application/json");
+    }
+    json::error_code ec;
+    auto body = json::parse(req.body(), ec);
+    if (ec || !body.is_object()) {
+        return error_response(ApiError::malformed_json, "the body must be a JSON object");
+    }
+    out = std::move(body.as_object());
+    return std::nullopt;
+}
+
+// Leading and trailing ASCII white space off.
+std::string_view trim_spaces(std::string_view text) {
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    while (!text.empty() && space(text.front())) text.remove_prefix(1);
+    while (!text.empty() && space(text.back())) text.remove_suffix(1);
+    return text;
+}
+
+// A token as its owner sees it in GET /api/tokens: never the secret.
+json::object token_to_json(const TokenRecord& token, TokenId current) {
+    json::object out{{"id", token.id},
+                     {"kind", to_string(token.kind)},
+                     {"created", token.created},
+                     {"last_used", token.last_used ? json::value(*token.last_used) : nullptr},
+                     {"current", token.id == current}};
+    if (!token.name.empty()) out["name"] = token.name;
+    if (token.expires) out["expires"] = *token.expires;
+    return out;
+}
+
+// A new session: its token in the body (for non-browser clients) and in the cookie.
+StringResponse session_reply(const IssuedToken& issued, const std::string& user) {
+    long max_age =
+        issued.record.expires ? static_cast<long>((*issued.record.expires - now_ms()) / 1000) : 0;
+    auto res =
+        json_response(http::status::ok, json::object{{"token", issued.token}, {"user", user}});
+    res.set(http::field::set_cookie, session_cookie(issued.token, max_age));
+    return res;
+}
+
 }  // namespace
 
 Api::Api(ServerState& state, Store& store, JobService& jobs, Scheduler& scheduler, BlobStore& blobs,
@@ -169,11 +210,16 @@ void Api::register_routes(Router& router) {
     };
     user(verb::post, "/api/logout", &Api::logout);
     user(verb::get, "/api/me", &Api::me);
+    user(verb::post, "/api/me/password", &Api::change_password);
+    user(verb::get, "/api/tokens", &Api::list_tokens);
+    user(verb::post, "/api/tokens", &Api::create_token);
+    user(verb::delete_, "/api/tokens/{}", &Api::revoke_token);
     // The one route that takes a large body: the URL list (--max-body).
     user(verb::post, "/api/jobs", &Api::create_job, limits.max_job_body_bytes);
     user(verb::get, "/api/jobs", &Api::list_jobs);
     user(verb::get, "/api/jobs/{}", &Api::get_job);
     user(verb::delete_, "/api/jobs/{}", &Api::delete_job);
+    user(verb::patch, "/api/jobs/{}", &Api::rename_job);
     user(verb::get, "/api/jobs/{}/items", &Api::list_items);
     user(verb::get, "/api/jobs/{}/progress", &Api::progress);
     user(verb::post, "/api/jobs/{}/pause", &Api::pause_job);
@@ -191,13 +237,6 @@ Reply Api::login(RequestContext& ctx) {
         return error_response(ApiError::unsupported_media_type,
                               "send the credentials as application/json");
     }
-    // Before any hashing: the limit exists to cap what a client can make us spend.
-    if (auto wait = login_limiter_.try_acquire(ctx.client_ip)) {
-        auto res =
-            error_response(ApiError::rate_limited, "too many login attempts; try again later");
-        res.set(http::field::retry_after, std::to_string(wait));
-        return res;
-    }
     json::error_code ec;
     auto body = json::parse(ctx.req.body(), ec);
     if (ec || !body.is_object()) {
@@ -205,22 +244,30 @@ Reply Api::login(RequestContext& ctx) {
     }
     const auto& object = body.as_object();
 
-    // A token (the one-time login link) is exchanged for the cookie as is.
+    // The one-time login link: used up here, swapped for a new session.
     if (auto token_field = object.if_contains("token")) {
         if (!token_field->is_string()) {
             return error_response(ApiError::invalid_body, "\"token\" must be a string");
         }
-        std::string token(token_field->as_string());
-        auto auth = store_.users().authenticate(token);
-        if (!auth) return error_response(ApiError::invalid_credentials, "invalid or expired token");
-        auto res = json_response(http::status::ok,
-                                 json::object{{"token", token}, {"user", auth->user.name}});
-        long max_age = auth->expires ? static_cast<long>((*auth->expires - now_ms()) / 1000)
-                                     : kNoExpiryCookieSeconds;
-        res.set(http::field::set_cookie, session_cookie(token, max_age));
-        return res;
+        auto issued = store_.users().exchange_link(std::string_view(token_field->as_string()));
+        if (!issued) {
+            return error_response(ApiError::invalid_credentials,
+                                  "this sign-in link is invalid, expired or already used");
+        }
+        auto user = store_.users().find_user(issued->record.user);
+        if (!user) return error_response(ApiError::invalid_credentials, "no such user");
+        return session_reply(*issued, user->name);
     }
 
+    // Before any hashing: the limit exists to cap what a client can make us
+    // spend (argon2). A link exchange above costs a SHA-256 and a lookup,
+    // and its 256-bit token cannot be guessed: not counted.
+    if (auto wait = login_limiter_.try_acquire(ctx.client_ip)) {
+        auto res =
+            error_response(ApiError::rate_limited, "too many login attempts; try again later");
+        res.set(http::field::retry_after, std::to_string(wait));
+        return res;
+    }
     auto username = object.if_contains("username");
     auto password = object.if_contains("password");
     if (!username || !password || !username->is_string() || !password->is_string()) {
@@ -248,13 +295,7 @@ Reply Api::login(RequestContext& ctx) {
         return error_response(ApiError::invalid_credentials, "wrong user name or password");
     }
     account_throttle_.succeeded(name);
-    auto issued = store_.users().create_token(user->id, TokenKind::session);
-    long max_age =
-        issued.record.expires ? static_cast<long>((*issued.record.expires - now_ms()) / 1000) : 0;
-    auto res = json_response(http::status::ok,
-                             json::object{{"token", issued.token}, {"user", user->name}});
-    res.set(http::field::set_cookie, session_cookie(issued.token, max_age));
-    return res;
+    return session_reply(store_.users().create_token(user->id, TokenKind::session), user->name);
 }
 
 Reply Api::logout(RequestContext& ctx, const Authenticated& auth) {
@@ -268,8 +309,118 @@ Reply Api::logout(RequestContext& ctx, const Authenticated& auth) {
 }
 
 Reply Api::me(RequestContext&, const Authenticated& auth) {
+    // How this request is signed in: a session (a sign-in, usually the
+    // cookie) or an API token; `token_id` is its entry in GET /api/tokens.
     return json_response(http::status::ok,
-                         json::object{{"id", auth.user.id}, {"name", auth.user.name}});
+                         json::object{{"id", auth.user.id},
+                                      {"name", auth.user.name},
+                                      {"session", auth.kind == TokenKind::session},
+                                      {"token_kind", to_string(auth.kind)},
+                                      {"token_id", auth.token_id}});
+}
+
+Reply Api::change_password(RequestContext& ctx, const Authenticated& auth) {
+    json::object body;
+    if (auto refusal = read_object_body(ctx.req, body)) return std::move(*refusal);
+    auto current = body.if_contains("current");
+    auto next = body.if_contains("new");
+    if (!current || !next || !current->is_string() || !next->is_string()) {
+        return error_response(ApiError::invalid_body,
+                              "expected {\"current\": string, \"new\": string}");
+    }
+    const UserLimits limits{};
+    std::string_view new_password = next->as_string();
+    if (new_password.size() < limits.min_password_length ||
+        new_password.size() > limits.max_password_length) {
+        return error_response(
+            ApiError::invalid_body,
+            "the new password is too short or too long: " + describe_password_limits(limits));
+    }
+    // The same throttles as POST /api/login: this is a password guess too.
+    if (auto wait = login_limiter_.try_acquire(ctx.client_ip)) {
+        auto res = error_response(ApiError::rate_limited, "too many attempts; try again later");
+        res.set(http::field::retry_after, std::to_string(wait));
+        return res;
+    }
+    const std::string& name = auth.user.name;
+    if (auto wait = account_throttle_.try_acquire(name)) {
+        auto res = error_response(ApiError::rate_limited,
+                                  "too many failed attempts for this account; try again later");
+        res.set(http::field::retry_after, std::to_string(wait));
+        return res;
+    }
+    std::optional<UserRecord> verified;
+    try {
+        verified = store_.users().verify_password(name, std::string_view(current->as_string()));
+    } catch (...) {
+        account_throttle_.abandoned(name);
+        throw;
+    }
+    if (!verified) {
+        account_throttle_.failed(name);
+        return error_response(ApiError::wrong_password, "the current password is wrong");
+    }
+    account_throttle_.succeeded(name);
+    if (auto error = store_.users().set_password(auth.user.id, new_password);
+        error != UserError::none) {
+        return error_response(
+            error == UserError::not_found ? ApiError::not_found : ApiError::invalid_body,
+            std::string(to_string(error)));
+    }
+    StringResponse res{http::status::no_content, ctx.req.version()};
+    res.set(http::field::cache_control, "no-store");
+    return res;
+}
+
+Reply Api::list_tokens(RequestContext&, const Authenticated& auth) {
+    json::array tokens;
+    for (const auto& token : store_.users().list_tokens(auth.user.id)) {
+        // Only the usable ones: a revoked or expired token is history.
+        if (token.revoked || (token.expires && *token.expires <= now_ms())) continue;
+        if (token.kind == TokenKind::link) continue;  // not a credential (user_store.hpp)
+        tokens.push_back(token_to_json(token, auth.token_id));
+    }
+    auto res = json_response(http::status::ok, json::object{{"tokens", std::move(tokens)}});
+    res.set(http::field::cache_control, "no-store");
+    return res;
+}
+
+Reply Api::create_token(RequestContext& ctx, const Authenticated& auth) {
+    std::string name;
+    if (!ctx.req.body().empty()) {
+        json::object body;
+        if (auto refusal = read_object_body(ctx.req, body)) return std::move(*refusal);
+        if (auto field = body.if_contains("name"); field && !field->is_null()) {
+            if (!field->is_string())
+                return error_response(ApiError::invalid_body, "\"name\" must be a string");
+            name = std::string(trim_spaces(field->as_string()));
+            if (name.size() > kMaxTokenNameBytes) {
+                return error_response(
+                    ApiError::invalid_body,
+                    fmt::format("the name is longer than {} bytes", kMaxTokenNameBytes));
+            }
+        }
+    }
+    auto issued = store_.users().create_token(auth.user.id, TokenKind::api, std::nullopt, name);
+    auto body = token_to_json(issued.record, auth.token_id);
+    body["token"] = issued.token;  // shown this once
+    auto res = json_response(http::status::created, body);
+    res.set(http::field::cache_control, "no-store");
+    return res;
+}
+
+Reply Api::revoke_token(RequestContext& ctx, const Authenticated& auth) {
+    auto id = ctx.params.empty() ? std::nullopt : parse_number<TokenId>(ctx.params[0]);
+    if (!id || *id <= 0 || !store_.users().revoke_token(auth.user.id, *id)) {
+        return error_response(ApiError::not_found, "no such token");
+    }
+    // Its sockets close now (1008), as at logout.
+    if (const auto& events = state_.events()) events->credential_revoked(*id);
+    StringResponse res{http::status::no_content, ctx.req.version()};
+    res.set(http::field::cache_control, "no-store");
+    // Revoking the session this very request came with signs it out.
+    if (*id == auth.token_id) res.set(http::field::set_cookie, session_cookie("", 0));
+    return res;
 }
 
 Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
@@ -284,7 +435,9 @@ Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
 
     auto job =
         jobs_.create_job({.user = auth.user.id, .name = body.name, .urls = std::move(body.urls)});
-    auto res = job_response(http::status::created, job);
+    auto created = job_to_json(job);
+    created["duplicates"] = body.duplicates;  // dropped by the list rule, reported
+    auto res = json_response(http::status::created, created);
     res.set(http::field::location, fmt::format("/api/jobs/{}", job.id));
     return res;
 }
@@ -369,7 +522,55 @@ Reply Api::cancel_job(RequestContext& ctx, const Authenticated& auth) {
 
 Reply Api::retry_job(RequestContext& ctx, const Authenticated& auth) {
     auto id = job_id_param(ctx);
-    return id ? job_op_reply(jobs_.retry_job(auth.user.id, *id), "retry") : job_not_found();
+    if (!id) return job_not_found();
+    // No body: the transient reasons. {"reasons": [...]}: exactly those.
+    auto which = RetrySelection::transient();
+    if (!ctx.req.body().empty()) {
+        json::object body;
+        if (auto refusal = read_object_body(ctx.req, body)) return std::move(*refusal);
+        if (auto reasons = body.if_contains("reasons"); reasons && !reasons->is_null()) {
+            if (!reasons->is_array() || reasons->as_array().empty()) {
+                return error_response(ApiError::invalid_body,
+                                      "\"reasons\" must be a non-empty array of failure reasons");
+            }
+            which = RetrySelection{};
+            for (const auto& value : reasons->as_array()) {
+                auto reason =
+                    value.is_string() ? parse_failure_reason(value.as_string()) : std::nullopt;
+                if (!reason || *reason == FailureReason::none ||
+                    *reason == FailureReason::cancelled) {
+                    return error_response(
+                        ApiError::invalid_body,
+                        fmt::format("unknown failure reason {}", json::serialize(value)));
+                }
+                which.reasons.push_back(*reason);
+            }
+        }
+    }
+    auto result = jobs_.retry_job(auth.user.id, *id, which);
+    if (result.status != JobOpStatus::ok) return job_op_reply(result, "retry");
+    auto body = job_to_json(*result.job);
+    body["requeued"] = result.requeued;
+    return json_response(http::status::ok, body);
+}
+
+Reply Api::rename_job(RequestContext& ctx, const Authenticated& auth) {
+    auto id = job_id_param(ctx);
+    if (!id) return job_not_found();
+    json::object body;
+    if (auto refusal = read_object_body(ctx.req, body)) return std::move(*refusal);
+    auto field = body.if_contains("name");
+    if (!field || !field->is_string())
+        return error_response(ApiError::invalid_body, "expected {\"name\": string}");
+    auto name = trim_spaces(field->as_string());
+    const auto& limits = state_.config().http;
+    if (name.empty()) return error_response(ApiError::invalid_body, "the name is empty");
+    if (name.size() > limits.max_job_name_bytes) {
+        return error_response(
+            ApiError::invalid_body,
+            fmt::format("the name is longer than {} bytes", limits.max_job_name_bytes));
+    }
+    return job_op_reply(jobs_.rename_job(auth.user.id, *id, name), "rename");
 }
 
 Reply Api::delete_job(RequestContext& ctx, const Authenticated& auth) {
@@ -398,11 +599,18 @@ Reply Api::manifest(RequestContext& ctx, const Authenticated& auth) {
 Reply Api::archive(RequestContext& ctx, const Authenticated& auth) {
     auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
+    auto names = ArchiveNames::sha256;
+    if (auto style = ctx.query("names"); style && !style->empty()) {
+        if (*style == "url")
+            names = ArchiveNames::url;
+        else if (*style != "sha256")
+            return error_response(ApiError::bad_query, "names must be sha256 or url");
+    }
     StreamResponse res = attachment("application/zip", fmt::format("job-{}.zip", job->id));
     const auto& limits = state_.config().http;
     res.body =
         std::make_shared<ZipStream>(state_.workers(), store_.jobs(), blobs_, auth.user.id, job->id,
-                                    limits.stream_piece_bytes, limits.stream_item_page);
+                                    limits.stream_piece_bytes, limits.stream_item_page, names);
     return res;
 }
 

@@ -40,6 +40,11 @@ class Api {
     Reply login(RequestContext& ctx);
     Reply logout(RequestContext& ctx, const Authenticated& auth);
     Reply me(RequestContext& ctx, const Authenticated& auth);
+    Reply change_password(RequestContext& ctx, const Authenticated& auth);
+    Reply list_tokens(RequestContext& ctx, const Authenticated& auth);
+    Reply create_token(RequestContext& ctx, const Authenticated& auth);
+    Reply revoke_token(RequestContext& ctx, const Authenticated& auth);
+    Reply rename_job(RequestContext& ctx, const Authenticated& auth);
     Reply create_job(RequestContext& ctx, const Authenticated& auth);
     Reply list_jobs(RequestContext& ctx, const Authenticated& auth);
     Reply get_job(RequestContext& ctx, const Authenticated& auth);

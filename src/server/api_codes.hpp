@@ -23,6 +23,7 @@ enum class ApiError {
     unauthorized,         // no valid token or session (with WWW-Authenticate: Bearer)
     invalid_credentials,  // a login that failed
     forbidden_origin,     // a browser Origin that may not open the live transports
+    wrong_password,       // a password change whose current password is wrong
     // 404 / 405 / 409
     not_found,
     method_not_allowed,  // with Allow

@@ -22,6 +22,7 @@ http::status status_of(ApiError error) {
         case ApiError::invalid_credentials:
             return s::unauthorized;
         case ApiError::forbidden_origin:
+        case ApiError::wrong_password:
             return s::forbidden;
         case ApiError::not_found:
             return s::not_found;
@@ -70,6 +71,8 @@ std::string_view code_of(ApiError error) {
             return "invalid_credentials";
         case ApiError::forbidden_origin:
             return "forbidden_origin";
+        case ApiError::wrong_password:
+            return "wrong_password";
         case ApiError::not_found:
             return "not_found";
         case ApiError::method_not_allowed:

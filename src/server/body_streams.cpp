@@ -6,7 +6,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/url/parse.hpp>
+#include <cctype>
 #include <stdexcept>
 
 #include "blobs/blob_store.hpp"
@@ -57,6 +60,71 @@ std::string archive_entry_name(const ItemRecord& item) {
     return item.sha256 + "." + std::string(extension(item.format));
 }
 
+std::string url_file_stem(std::string_view url) {
+    constexpr std::size_t kMaxStem = 100;
+    std::string segment;
+    if (auto parsed = boost::urls::parse_uri_reference(url)) {
+        auto segments = parsed->segments();  // percent-decoded
+        for (auto it = segments.begin(); it != segments.end(); ++it) segment = *it;
+    }
+    std::string stem;
+    for (unsigned char c : segment) {
+        bool keep = std::isalnum(c) || c == '.' || c == '-' || c == '_';
+        stem += keep ? static_cast<char>(c) : '_';
+    }
+    if (auto dot = stem.rfind('.'); dot != std::string::npos) stem.resize(dot);
+    while (!stem.empty() && (stem.front() == '.' || stem.front() == '_')) stem.erase(0, 1);
+    if (stem.size() > kMaxStem) stem.resize(kMaxStem);
+    while (!stem.empty() && (stem.back() == '.' || stem.back() == '_')) stem.pop_back();
+    return stem.empty() ? "image" : stem;
+}
+
+const std::string& ArchiveNamer::name(const ItemRecord& item) {
+    if (auto found = by_sha_.find(item.sha256); found != by_sha_.end()) return found->second;
+    std::string chosen;
+    if (style_ == ArchiveNames::sha256) {
+        chosen = archive_entry_name(item);
+    } else {
+        const std::string ext = "." + std::string(extension(item.format));
+        const std::string stem = url_file_stem(item.url);
+        chosen = stem + ext;
+        for (int n = 2; taken_.contains(chosen); ++n) chosen = stem + "-" + std::to_string(n) + ext;
+    }
+    taken_.insert(chosen);
+    return by_sha_.emplace(item.sha256, std::move(chosen)).first->second;
+}
+
+const std::string* ArchiveNamer::find(const std::string& sha256) const {
+    auto found = by_sha_.find(sha256);
+    return found == by_sha_.end() ? nullptr : &found->second;
+}
+
+namespace {
+
+// One manifest line for a finished item; "file" is `file` (done items).
+std::string manifest_line(const ItemRecord& item, const std::string* file) {
+    ManifestEntry entry;
+    entry.url = item.url;
+    entry.done = item.state == ItemState::done;
+    entry.attempts = item.attempts;
+    entry.http_status = item.http_status;
+    if (entry.done) {
+        entry.file = file ? *file : archive_entry_name(item);
+        entry.sha256 = item.sha256;
+        entry.bytes = item.bytes;
+        entry.width = item.width;
+        entry.height = item.height;
+        entry.format = item.format;
+    } else {
+        entry.reason = item.state == ItemState::cancelled && item.reason == FailureReason::none
+                           ? FailureReason::cancelled
+                           : item.reason;
+    }
+    return to_manifest_line(entry);
+}
+
+}  // namespace
+
 ManifestStream::ManifestStream(boost::asio::thread_pool& pool, JobStore& jobs, UserId user,
                                JobId job, std::size_t piece_bytes, int item_page)
     : BlockingBodyStream(pool, piece_bytes), cursor_(jobs, user, job, std::nullopt, item_page) {}
@@ -66,25 +134,7 @@ bool ManifestStream::produce(std::string& out) {
         const ItemRecord* item = cursor_.next();
         if (!item) return false;
         if (item->state == ItemState::queued || item->state == ItemState::active) continue;
-        ManifestEntry entry;
-        entry.url = item->url;
-        entry.done = item->state == ItemState::done;
-        entry.attempts = item->attempts;
-        entry.http_status = item->http_status;
-        if (entry.done) {
-            entry.file = archive_entry_name(*item);
-            entry.sha256 = item->sha256;
-            entry.bytes = item->bytes;
-            entry.width = item->width;
-            entry.height = item->height;
-            entry.format = item->format;
-        } else {
-            entry.reason =
-                item->state == ItemState::cancelled && item->reason == FailureReason::none
-                    ? FailureReason::cancelled
-                    : item->reason;
-        }
-        out += to_manifest_line(entry);
+        out += manifest_line(*item, nullptr);
         out += '\n';
     }
     return true;
@@ -100,10 +150,16 @@ struct ZipWriteCallback {
 };
 
 ZipStream::ZipStream(boost::asio::thread_pool& pool, JobStore& jobs, const BlobStore& blobs,
-                     UserId user, JobId job, std::size_t piece_bytes, int item_page)
+                     UserId user, JobId job, std::size_t piece_bytes, int item_page,
+                     ArchiveNames names)
     : BlockingBodyStream(pool, piece_bytes),
+      jobs_(jobs),
+      user_(user),
+      job_(job),
+      item_page_(item_page),
       blobs_(blobs),
       cursor_(jobs, user, job, ItemState::done, item_page),
+      names_(names),
       slice_(piece_bytes) {}
 
 ZipStream::~ZipStream() {
@@ -124,10 +180,45 @@ void ZipStream::open_archive() {
     }
 }
 
+void ZipStream::write_header(const std::string& name, std::uint64_t size, TimeMs mtime) {
+    std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(archive_entry_new(),
+                                                                   &archive_entry_free);
+    archive_entry_set_pathname(entry.get(), name.c_str());
+    archive_entry_set_filetype(entry.get(), AE_IFREG);
+    archive_entry_set_perm(entry.get(), 0644);
+    archive_entry_set_size(entry.get(), static_cast<la_int64_t>(size));
+    archive_entry_set_mtime(entry.get(), static_cast<time_t>(mtime / 1000), 0);
+    if (archive_write_header(archive_, entry.get()) != ARCHIVE_OK) {
+        throw std::runtime_error(std::string("zip header: ") + archive_error_string(archive_));
+    }
+}
+
+void ZipStream::start_manifest() {
+    manifest_written_ = true;
+    file_.reset(std::tmpfile());
+    if (!file_) throw std::runtime_error("cannot create a temporary file for the zip's manifest");
+    ItemCursor all(jobs_, user_, job_, std::nullopt, item_page_);
+    std::uint64_t size = 0;
+    TimeMs newest = 0;
+    while (const ItemRecord* item = all.next()) {
+        if (item->state == ItemState::queued || item->state == ItemState::active) continue;
+        std::string line = manifest_line(*item, names_.find(item->sha256));
+        line += '\n';
+        if (std::fwrite(line.data(), 1, line.size(), file_.get()) != line.size())
+            throw std::runtime_error("cannot write the zip's manifest to a temporary file");
+        size += line.size();
+        newest = std::max(newest, item->updated);
+    }
+    if (std::fflush(file_.get()) != 0 || std::fseek(file_.get(), 0, SEEK_SET) != 0)
+        throw std::runtime_error("cannot read back the zip's manifest");
+    file_left_ = size;
+    write_header("manifest.jsonl", size, newest);
+    if (file_left_ == 0) file_.reset();
+}
+
 bool ZipStream::start_next_entry() {
     while (const ItemRecord* item = cursor_.next()) {
-        if (item->sha256.empty() || !seen_.insert(item->sha256).second)
-            continue;  // same bytes: one entry
+        if (item->sha256.empty() || names_.find(item->sha256)) continue;  // same bytes: one entry
         auto path = blobs_.absolute_path(item->sha256, item->format);
         file_.reset(std::fopen(path.c_str(), "rb"));
         if (!file_) throw std::runtime_error("blob missing for a done item: " + item->sha256);
@@ -135,17 +226,7 @@ bool ZipStream::start_next_entry() {
         if (::fstat(::fileno(file_.get()), &info) != 0)
             throw std::runtime_error("cannot stat blob " + item->sha256);
         file_left_ = static_cast<std::uint64_t>(info.st_size);
-
-        std::unique_ptr<archive_entry, void (*)(archive_entry*)> entry(archive_entry_new(),
-                                                                       &archive_entry_free);
-        archive_entry_set_pathname(entry.get(), archive_entry_name(*item).c_str());
-        archive_entry_set_filetype(entry.get(), AE_IFREG);
-        archive_entry_set_perm(entry.get(), 0644);
-        archive_entry_set_size(entry.get(), static_cast<la_int64_t>(file_left_));
-        archive_entry_set_mtime(entry.get(), static_cast<time_t>(item->updated / 1000), 0);
-        if (archive_write_header(archive_, entry.get()) != ARCHIVE_OK) {
-            throw std::runtime_error(std::string("zip header: ") + archive_error_string(archive_));
-        }
+        write_header(names_.name(*item), file_left_, item->updated);
         return true;
     }
     return false;
@@ -167,7 +248,11 @@ bool ZipStream::produce(std::string& out) {
     while (output_.size() < piece_bytes() && !finished_) {
         if (file_) {
             copy_slice();
-        } else if (!start_next_entry()) {
+        } else if (start_next_entry()) {
+            continue;
+        } else if (!manifest_written_) {
+            start_manifest();
+        } else {
             // Writes the central directory through the callback.
             if (archive_write_close(archive_) != ARCHIVE_OK) {
                 throw std::runtime_error(std::string("zip close: ") +

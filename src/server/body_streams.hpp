@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -71,6 +72,30 @@ class ItemCursor {
 // manifest's "file" field gives).
 std::string archive_entry_name(const ItemRecord& item);
 
+// A file name stem from a URL's last path segment (percent-decoded, then
+// anything but letters, digits, '.', '-' and '_' becomes '_', its extension
+// dropped, at most 100 bytes); "image" when nothing is left. Never "",
+// never starts with '.', never holds a '/'.
+std::string url_file_stem(std::string_view url);
+
+// How GET /api/jobs/{id}/archive.zip names its images (?names=).
+enum class ArchiveNames { sha256, url };
+
+// Names from URLs, unique within one archive: "cat.jpg", "cat-2.jpg", ...
+class ArchiveNamer {
+  public:
+    explicit ArchiveNamer(ArchiveNames style) : style_(style) {}
+    // The entry name of a done item; the same bytes always get the first name given.
+    const std::string& name(const ItemRecord& item);
+    // The name already given to these bytes, if any.
+    const std::string* find(const std::string& sha256) const;
+
+  private:
+    ArchiveNames style_;
+    std::unordered_map<std::string, std::string> by_sha_;
+    std::unordered_set<std::string> taken_;
+};
+
 // GET /api/jobs/{id}/manifest.jsonl: one line per finished item (done, failed
 // or cancelled, the last as failed with reason "cancelled"), in input order.
 class ManifestStream final : public BlockingBodyStream {
@@ -85,24 +110,35 @@ class ManifestStream final : public BlockingBodyStream {
 
 // GET /api/jobs/{id}/archive.zip: every done image of the job once (same
 // bytes from two URLs are one entry), stored uncompressed (images are
-// compressed already, and storing keeps the CPU cost at a copy).
+// compressed already, and storing keeps the CPU cost at a copy), then
+// manifest.jsonl (the job's manifest, its "file" fields naming the entries).
+// The manifest is written to an unnamed temporary file first (a zip entry
+// needs its size up front), so memory stays one page of items whatever the job.
 class ZipStream final : public BlockingBodyStream {
   public:
     ZipStream(boost::asio::thread_pool& pool, JobStore& jobs, const BlobStore& blobs, UserId user,
-              JobId job, std::size_t piece_bytes, int item_page);
+              JobId job, std::size_t piece_bytes, int item_page,
+              ArchiveNames names = ArchiveNames::sha256);
     ~ZipStream() override;
 
   private:
     bool produce(std::string& out) override;
     void open_archive();
     bool start_next_entry();  // false at the end of the items
+    void start_manifest();    // the manifest into a temporary file, then its entry
     void copy_slice();        // one read of the current blob into the archive
+    void write_header(const std::string& name, std::uint64_t size, TimeMs mtime);
 
+    JobStore& jobs_;
+    UserId user_;
+    JobId job_;
+    int item_page_;
     const BlobStore& blobs_;
     ItemCursor cursor_;
     struct archive* archive_ = nullptr;
-    std::string output_;                    // what libarchive wrote since the last pull
-    std::unordered_set<std::string> seen_;  // sha256 already in the archive
+    std::string output_;  // what libarchive wrote since the last pull
+    ArchiveNamer names_;  // also: which bytes are in the archive already
+    bool manifest_written_ = false;
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr,
                                                           &std::fclose};  // the blob being copied
     std::uint64_t file_left_ = 0;

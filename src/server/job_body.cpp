@@ -3,7 +3,7 @@
 
 #include <boost/json/parse.hpp>
 
-#include "jobs/admission.hpp"
+#include "jobs/url_list.hpp"
 
 namespace litchi::server {
 
@@ -21,6 +21,7 @@ std::optional<JobBodyError> read_job_body(std::string_view media_type, std::stri
     };
     out.urls.clear();
     out.name.clear();
+    out.duplicates = 0;
     if (media_type == "application/json") {
         json::error_code ec;
         json::parse_options options;
@@ -32,18 +33,25 @@ std::optional<JobBodyError> read_job_body(std::string_view media_type, std::stri
         auto* list = object->if_contains("urls");
         if (!list || !list->is_array()) return not_strings();
         if (list->as_array().size() > limits.max_urls) return too_many();
-        out.urls.reserve(list->as_array().size());
+        std::vector<std::string_view> entries;
+        entries.reserve(list->as_array().size());
         for (const auto& url : list->as_array()) {
             if (!url.is_string()) return not_strings();
-            out.urls.emplace_back(url.as_string().data(), url.as_string().size());
+            entries.emplace_back(url.as_string().data(), url.as_string().size());
         }
+        // The list rule (jobs/url_list.hpp): blank, comment and duplicate entries go.
+        auto kept = read_url_entries(entries);
+        out.urls = std::move(kept.lines);
+        out.duplicates = kept.duplicates;
         if (auto* name = object->if_contains("name"); name && !name->is_null()) {
             if (!name->is_string())
                 return JobBodyError{ApiError::invalid_body, "\"name\" must be a string"};
             out.name = std::string(name->as_string());
         }
     } else if (media_type == "text/plain") {
-        out.urls = split_url_lines(body);
+        auto kept = read_url_list(body);
+        out.urls = std::move(kept.lines);
+        out.duplicates = kept.duplicates;
         if (out.urls.size() > limits.max_urls) return too_many();
         out.name = std::string(query_name);
     } else {

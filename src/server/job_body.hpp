@@ -1,6 +1,7 @@
 // The body of POST /api/jobs (docs/api.md, "Create a job"), read: JSON
 // ({"urls": [...], "name": ...}) or text/plain (one URL a line, the name from
-// ?name=). Only the shape is checked here; what each URL becomes is
+// ?name=), both through the one list rule (jobs/url_list.hpp: blank lines,
+// '#' comments and duplicates go). Only the shape is checked here; what each URL becomes is
 // jobs/admission.hpp's business. No I/O and no Beast, so the reader is tested
 // and fuzzed on its own (tests/fuzz/job_body.cpp).
 #pragma once
@@ -34,7 +35,8 @@ struct JobBody {
     JobBody(const JobBody&) = delete;
     JobBody& operator=(const JobBody&) = delete;
 
-    std::vector<std::string_view> urls;
+    std::vector<std::string_view> urls;  // after the list rule (jobs/url_list.hpp)
+    std::size_t duplicates = 0;          // entries dropped as repeats of an earlier one
     std::string name;
     boost::json::value json;
 };

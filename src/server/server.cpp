@@ -86,10 +86,13 @@ void create_first_user(UserStore& users, const std::string& base_url) {
     if (!created.user)
         throw std::runtime_error(std::string("cannot create admin: ") +
                                  std::string(to_string(created.error)));
-    auto issued = users.create_token(created.user->id, TokenKind::session);
+    // One-time: the web app exchanges it for a session (POST /api/login
+    // {"token"}); it is no bearer token, and dead once used.
+    auto issued = users.create_token(created.user->id, TokenKind::link);
     std::printf(
         "Created the first user.\n  user:     admin\n  password: %s\n"
-        "Log in with this link (it holds a session token; keep it private):\n  %s/login#token=%s\n",
+        "Log in with this one-time link (it works once; keep it private):\n"
+        "  %s/login#token=%s\n",
         password.c_str(), base_url.c_str(), issued.token.c_str());
     std::fflush(stdout);
 }

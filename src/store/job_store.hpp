@@ -89,8 +89,22 @@ enum class JobOpStatus {
     conflict,   // not allowed from the job's state (e.g. resume a cancelled job)
 };
 
+// Which failed items a retry puts back in the queue. bad_url items never go
+// back (they would fail the same way), whatever is asked.
+struct RetrySelection {
+    std::vector<FailureReason> reasons;  // empty: every reason
+    // For FailureReason::http: only statuses worth another try (408, 429,
+    // 5xx; core/reason.hpp's is_transient), not 404 and the like.
+    bool http_transient_only = false;
+
+    // What POST /api/jobs/{id}/retry does without a body: the reasons
+    // is_transient() can call transient, and io (docs/api.md lists them).
+    static RetrySelection transient();
+};
+
 struct JobOpResult {
     JobOpStatus status = JobOpStatus::not_found;
+    std::int64_t requeued = 0;          // retry only: failed items put back in the queue
     std::optional<JobSnapshot> job;     // the job after the change (ok and conflict)
     std::vector<ItemId> in_flight;      // items the engine must cancel (pause/cancel/delete)
     std::vector<BlobKey> unreferenced;  // delete only: blob files no item references any more
@@ -202,13 +216,17 @@ class JobStore {
     //  resume: paused -> queued/running (or done if nothing is left).
     //  cancel: queued and active items -> cancelled at once; job cancelled.
     //          Late outcomes for those items are ignored.
-    //  retry:  failed items -> queued (reason cleared; bad_url stays failed);
-    //          job back to queued/running unless paused. Conflict when cancelled.
+    //  retry:  the failed items `which` selects -> queued (reason cleared;
+    //          bad_url stays failed); job back to queued/running unless
+    //          paused. Conflict when cancelled.
+    //  rename: the job's name (the caller checked it); watchers get a
+    //          progress message carrying it.
     //  delete: removes job and items; `unreferenced` lists blobs to delete.
     virtual JobOpResult pause_job(UserId user, JobId job) = 0;
     virtual JobOpResult resume_job(UserId user, JobId job) = 0;
     virtual JobOpResult cancel_job(UserId user, JobId job) = 0;
-    virtual JobOpResult retry_job(UserId user, JobId job) = 0;
+    virtual JobOpResult retry_job(UserId user, JobId job, const RetrySelection& which = {}) = 0;
+    virtual JobOpResult rename_job(UserId user, JobId job, std::string_view name) = 0;
     virtual JobOpResult delete_job(UserId user, JobId job) = 0;
 
     // --- the scheduler's side ---

@@ -111,7 +111,25 @@ JobOpResult PgJobStore::Impl::cancel(UserId user, JobId id) {
     });
 }
 
-JobOpResult PgJobStore::Impl::retry(UserId user, JobId id) {
+JobOpResult PgJobStore::Impl::rename(UserId user, JobId id, std::string_view name) {
+    return pool.transaction([&](pg::Connection& conn) {
+        auto row = lock_user_job(conn, user, id);
+        if (!row) return JobOpResult{};
+        if (row->job.name == name) return with(JobOpStatus::ok, row->job);
+        TimeMs now = this->now();
+        conn.exec("UPDATE jobs SET name = $2 WHERE id = $1", pg::Params().add(id).add(name));
+        row->job.name = std::string(name);
+        row->job.updated = now;
+        // A progress entry carries the job, name included: logged now, not coalesced.
+        LogWriter log;
+        note_progress(*row, now, log, true);
+        write_jobs(conn, {&*row});
+        log.write(conn, now);
+        return with(JobOpStatus::ok, row->job);
+    });
+}
+
+JobOpResult PgJobStore::Impl::retry(UserId user, JobId id, const RetrySelection& which) {
     return pool.transaction([&](pg::Connection& conn) {
         auto row = lock_user_job(conn, user, id);
         if (!row) return JobOpResult{};
@@ -122,7 +140,8 @@ JobOpResult PgJobStore::Impl::retry(UserId user, JobId id) {
                                 "UPDATE items SET state = 'queued', reason = NULL, "
                                 "http_status = NULL, updated = $2, node = NULL, "
                                 "lease_id = NULL, lease_until = NULL WHERE job_id = $1 AND "
-                                "state = 'failed' AND reason IS DISTINCT FROM 'bad_url'",
+                                "state = 'failed' AND " +
+                                    sqlite_rows::retry_condition(which),
                                 pg::Params().add(id).add(now))
                             .affected();
         if (requeued == 0) return with(JobOpStatus::ok, row->job);  // nothing to retry
@@ -136,7 +155,9 @@ JobOpResult PgJobStore::Impl::retry(UserId user, JobId id) {
         note_progress(*row, now, log);
         write_jobs(conn, {&*row});
         log.write(conn, now);
-        return with(JobOpStatus::ok, job);
+        auto result = with(JobOpStatus::ok, job);
+        result.requeued = requeued;
+        return result;
     });
 }
 

@@ -796,8 +796,12 @@ JobOpResult PgJobStore::resume_job(UserId user, JobId job) {
 JobOpResult PgJobStore::cancel_job(UserId user, JobId job) {
     return impl_->cancel(user, job);
 }
-JobOpResult PgJobStore::retry_job(UserId user, JobId job) {
-    return impl_->retry(user, job);
+JobOpResult PgJobStore::rename_job(UserId user, JobId job, std::string_view name) {
+    return impl_->rename(user, job, name);
+}
+
+JobOpResult PgJobStore::retry_job(UserId user, JobId job, const RetrySelection& which) {
+    return impl_->retry(user, job, which);
 }
 JobOpResult PgJobStore::delete_job(UserId user, JobId job) {
     return impl_->remove(user, job);

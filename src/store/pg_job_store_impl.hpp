@@ -137,7 +137,8 @@ struct PgJobStore::Impl {
     JobOpResult pause(UserId user, JobId id);
     JobOpResult resume(UserId user, JobId id);
     JobOpResult cancel(UserId user, JobId id);
-    JobOpResult retry(UserId user, JobId id);
+    JobOpResult retry(UserId user, JobId id, const RetrySelection& which);
+    JobOpResult rename(UserId user, JobId id, std::string_view name);
     JobOpResult remove(UserId user, JobId id);
     std::int64_t requeue_active();
     RecoverySummary recover();

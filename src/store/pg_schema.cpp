@@ -149,6 +149,15 @@ CREATE INDEX items_active ON items(node, lease_until) WHERE state = 'active';
 DROP INDEX events_at;
 CREATE INDEX events_at ON events USING brin(at);
 )sql",
+    // 2 -> 3: tokens have a name (API tokens made in the web app) and a third
+    // kind, 'link': the first-start login link, good for one exchange into a
+    // session (user_store.hpp). Job ids already come from a sequence (never
+    // reused), unlike SQLite's schema 2.
+    R"sql(
+ALTER TABLE tokens ADD COLUMN name text;
+ALTER TABLE tokens DROP CONSTRAINT tokens_kind_check;
+ALTER TABLE tokens ADD CONSTRAINT tokens_kind_check CHECK (kind IN ('api', 'session', 'link'));
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));

@@ -28,8 +28,26 @@ UserRecord user_from_row(const pg::Result& r, int row, int c) {
     return UserRecord{r.int64(row, c), std::string(r.text(row, c + 1)), r.int64(row, c + 2)};
 }
 
+// An unknown kind (a newer Litchi's) counts as the least powerful one.
 TokenKind token_kind(std::string_view text) {
-    return text == "session" ? TokenKind::session : TokenKind::api;
+    return parse_token_kind(text).value_or(TokenKind::link);
+}
+
+// The columns token_from_row reads, in order.
+constexpr const char* kTokenColumns =
+    "id, user_id, kind, name, created, last_used, expires, revoked IS NOT NULL";
+
+TokenRecord token_from_row(const pg::Result& r, int i) {
+    TokenRecord record;
+    record.id = r.int64(i, 0);
+    record.user = r.int64(i, 1);
+    record.kind = token_kind(r.text(i, 2));
+    if (!r.is_null(i, 3)) record.name = std::string(r.text(i, 3));
+    record.created = r.int64(i, 4);
+    record.last_used = r.optional_int64(i, 5);
+    record.expires = r.optional_int64(i, 6);
+    record.revoked = r.boolean(i, 7);
+    return record;
 }
 
 }  // namespace
@@ -95,6 +113,24 @@ std::int64_t PgUserStore::user_count() {
     return conn->exec("SELECT count(*) FROM users").int64(0, 0);
 }
 
+std::vector<UserRecord> PgUserStore::list_users() {
+    auto conn = pool_.acquire();
+    auto r = conn->exec("SELECT id, name, created FROM users ORDER BY id");
+    std::vector<UserRecord> users;
+    for (int i = 0; i < r.rows(); ++i) users.push_back(user_from_row(r, i, 0));
+    return users;
+}
+
+bool PgUserStore::delete_user(UserId user) {
+    // Tokens and jobs cascade; items have no foreign key (pg_schema.cpp), so
+    // any left by the caller go in the same transaction.
+    return pool_.transaction([&](pg::Connection& conn) {
+        conn.exec("DELETE FROM items WHERE job_id IN (SELECT id FROM jobs WHERE user_id = $1)",
+                  pg::Params().add(user));
+        return conn.exec("DELETE FROM users WHERE id = $1", pg::Params().add(user)).affected() == 1;
+    });
+}
+
 std::optional<UserRecord> PgUserStore::verify_password(std::string_view name,
                                                        std::string_view password) {
     std::optional<UserRecord> user;
@@ -118,8 +154,10 @@ std::optional<UserRecord> PgUserStore::verify_password(std::string_view name,
 }
 
 IssuedToken PgUserStore::create_token(UserId user, TokenKind kind,
-                                      std::optional<std::chrono::milliseconds> lifetime) {
+                                      std::optional<std::chrono::milliseconds> lifetime,
+                                      std::string_view name) {
     IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_, clock_());
+    issued.record.name = std::string(name);
 
     pg::Params params;
     params.add(user).add(hash_token(issued.token)).add(to_string(kind)).add(issued.record.created);
@@ -127,14 +165,44 @@ IssuedToken PgUserStore::create_token(UserId user, TokenKind kind,
         params.add(*issued.record.expires);
     else
         params.add_null();
+    if (name.empty())
+        params.add_null();
+    else
+        params.add(name);
     auto conn = pool_.acquire();
     // A foreign-key failure (unknown user) throws PgError: a caller bug.
     auto r = conn->exec(
-        "INSERT INTO tokens(user_id, hash, kind, created, expires) VALUES ($1, $2, $3, $4, $5) "
-        "RETURNING id",
+        "INSERT INTO tokens(user_id, hash, kind, created, expires, name) "
+        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         params);
     issued.record.id = r.int64(0, 0);
     return issued;
+}
+
+std::optional<IssuedToken> PgUserStore::exchange_link(std::string_view token) {
+    if (!user_secrets::plausible_token(token)) return std::nullopt;
+    std::string hash = hash_token(token);
+    TimeMs now = clock_();
+    UserId user = 0;
+    {
+        auto conn = pool_.acquire();
+        // One statement: of two nodes exchanging the same link, one updates the row.
+        auto r = conn->exec(
+            "UPDATE tokens SET revoked = $1, last_used = $1 WHERE hash = $2 AND kind = 'link' "
+            "AND revoked IS NULL AND (expires IS NULL OR expires > $1) RETURNING user_id",
+            pg::Params().add(now).add(hash));
+        if (r.rows() == 0) return std::nullopt;
+        user = r.int64(0, 0);
+    }
+    return create_token(user, TokenKind::session, std::nullopt, {});
+}
+
+std::optional<TokenRecord> PgUserStore::find_token(TokenId id) {
+    auto conn = pool_.acquire();
+    auto r = conn->exec(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE id = $1",
+                        pg::Params().add(id));
+    if (r.rows() == 0) return std::nullopt;
+    return token_from_row(r, 0);
 }
 
 std::optional<Authenticated> PgUserStore::authenticate(std::string_view token) {
@@ -153,9 +221,11 @@ std::optional<Authenticated> PgUserStore::authenticate(std::string_view token) {
     if (r.boolean(0, 3)) return std::nullopt;  // revoked
     auto expires = r.optional_int64(0, 2);
     if (expires && *expires <= now) return std::nullopt;
+    auto kind = token_kind(r.text(0, 1));
+    if (kind == TokenKind::link) return std::nullopt;  // exchanged, never presented
     Authenticated auth;
     auth.token_id = r.int64(0, 0);
-    auth.kind = token_kind(r.text(0, 1));
+    auth.kind = kind;
     auth.expires = expires;
     auth.user = user_from_row(r, 0, 5);
     auto last_used = r.optional_int64(0, 4);
@@ -202,22 +272,11 @@ bool PgUserStore::token_active(TokenId id) {
 std::vector<TokenRecord> PgUserStore::list_tokens(UserId user) {
     auto conn = pool_.acquire();
     auto r = conn->exec(
-        "SELECT id, kind, created, last_used, expires, revoked IS NOT NULL FROM tokens "
-        "WHERE user_id = $1 ORDER BY id",
+        std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE user_id = $1 ORDER BY id",
         pg::Params().add(user));
     std::vector<TokenRecord> tokens;
     tokens.reserve(static_cast<std::size_t>(r.rows()));
-    for (int i = 0; i < r.rows(); ++i) {
-        TokenRecord record;
-        record.id = r.int64(i, 0);
-        record.user = user;
-        record.kind = token_kind(r.text(i, 1));
-        record.created = r.int64(i, 2);
-        record.last_used = r.optional_int64(i, 3);
-        record.expires = r.optional_int64(i, 4);
-        record.revoked = r.boolean(i, 5);
-        tokens.push_back(record);
-    }
+    for (int i = 0; i < r.rows(); ++i) tokens.push_back(token_from_row(r, i));
     return tokens;
 }
 

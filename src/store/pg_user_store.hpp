@@ -24,11 +24,16 @@ class PgUserStore final : public UserStore {
     std::optional<UserRecord> find_user(std::string_view name) override;
     std::optional<UserRecord> find_user(UserId id) override;
     std::int64_t user_count() override;
+    std::vector<UserRecord> list_users() override;
+    bool delete_user(UserId user) override;
     std::optional<UserRecord> verify_password(std::string_view name,
                                               std::string_view password) override;
     IssuedToken create_token(UserId user, TokenKind kind,
-                             std::optional<std::chrono::milliseconds> lifetime) override;
+                             std::optional<std::chrono::milliseconds> lifetime,
+                             std::string_view name) override;
     std::optional<Authenticated> authenticate(std::string_view token) override;
+    std::optional<IssuedToken> exchange_link(std::string_view token) override;
+    std::optional<TokenRecord> find_token(TokenId id) override;
     bool revoke_token(std::string_view token) override;
     bool revoke_token(UserId user, TokenId id) override;
     bool token_active(TokenId id) override;

@@ -106,7 +106,30 @@ JobOpResult SqliteJobStore::Impl::cancel(UserId user, JobId id) {
     return result;
 }
 
-JobOpResult SqliteJobStore::Impl::retry(UserId user, JobId id) {
+JobOpResult SqliteJobStore::Impl::rename(UserId user, JobId id, std::string_view name) {
+    JobOpResult result;
+    auto job = load_user_job(user, id);
+    if (!job) return result;
+    result.status = JobOpStatus::ok;
+    if (job->name == name) {
+        result.job = *job;
+        return result;
+    }
+    StoreChanges pending;
+    Transaction txn(db);
+    auto update = db.prepare("UPDATE jobs SET name = ? WHERE id = ?");
+    update.bind(1, name).bind(2, id).run();
+    job->name = std::string(name);
+    write_job(*job, now());
+    txn.commit();
+    // A progress message carries the job, name included.
+    pending.changed.push_back({*job, false});
+    changes.push(std::move(pending));
+    result.job = *job;
+    return result;
+}
+
+JobOpResult SqliteJobStore::Impl::retry(UserId user, JobId id, const RetrySelection& which) {
     JobOpResult result;
     auto job = load_user_job(user, id);
     if (!job) return result;
@@ -119,12 +142,13 @@ JobOpResult SqliteJobStore::Impl::retry(UserId user, JobId id) {
     TimeMs now = this->now();
     StoreChanges pending;
     Transaction txn(db);
-    // bad_url items would fail the same way again: they stay failed.
-    auto update = db.prepare(
-        "UPDATE items SET state = 'queued', reason = NULL, http_status = NULL, updated = ? "
-        "WHERE job_id = ? AND state = 'failed' AND reason IS NOT 'bad_url'");
-    update.bind(1, now).bind(2, id).run();
+    // bad_url items would fail the same way again: they stay failed. Not a
+    // cached statement: the condition varies with the selection.
+    db.exec("UPDATE items SET state = 'queued', reason = NULL, http_status = NULL, updated = " +
+            std::to_string(now) + " WHERE job_id = " + std::to_string(id) +
+            " AND state = 'failed' AND " + sqlite_rows::retry_condition(which));
     auto requeued = static_cast<std::int64_t>(db.changes());
+    result.requeued = requeued;
     if (requeued == 0) {
         result.job = *job;
         return result;  // nothing to retry; the transaction rolls back unchanged

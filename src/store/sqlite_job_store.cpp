@@ -479,8 +479,12 @@ JobOpResult SqliteJobStore::cancel_job(UserId user, JobId job) {
     return write([&](Impl& impl) { return impl.cancel(user, job); });
 }
 
-JobOpResult SqliteJobStore::retry_job(UserId user, JobId job) {
-    return write([&](Impl& impl) { return impl.retry(user, job); });
+JobOpResult SqliteJobStore::retry_job(UserId user, JobId job, const RetrySelection& which) {
+    return write([&](Impl& impl) { return impl.retry(user, job, which); });
+}
+
+JobOpResult SqliteJobStore::rename_job(UserId user, JobId job, std::string_view name) {
+    return write([&](Impl& impl) { return impl.rename(user, job, name); });
 }
 
 JobOpResult SqliteJobStore::delete_job(UserId user, JobId job) {

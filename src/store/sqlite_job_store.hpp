@@ -33,7 +33,8 @@ class SqliteJobStore final : public JobStore {
     JobOpResult pause_job(UserId user, JobId job) override;
     JobOpResult resume_job(UserId user, JobId job) override;
     JobOpResult cancel_job(UserId user, JobId job) override;
-    JobOpResult retry_job(UserId user, JobId job) override;
+    JobOpResult retry_job(UserId user, JobId job, const RetrySelection& which) override;
+    JobOpResult rename_job(UserId user, JobId job, std::string_view name) override;
     JobOpResult delete_job(UserId user, JobId job) override;
     std::vector<ClaimedItem> claim_next_items(std::size_t max) override;
     ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) override;

@@ -97,4 +97,47 @@ ItemRecord read_item(const Statement& stmt) {
     return item;
 }
 
+std::string retry_condition(const RetrySelection& which) {
+    // The http condition is_transient() states (core/reason.cpp), in SQL.
+    constexpr const char* kTransientHttp =
+        "(reason = 'http' AND (http_status IN (408, 429) OR http_status BETWEEN 500 AND 599))";
+    std::string any_of;
+    auto add = [&any_of](const std::string& part) {
+        any_of += any_of.empty() ? "(" : " OR ";
+        any_of += part;
+    };
+    if (which.reasons.empty()) {
+        add(which.http_transient_only ? std::string("reason <> 'http'") : "1 = 1");
+        if (which.http_transient_only) add(kTransientHttp);
+    }
+    for (FailureReason reason : which.reasons) {
+        if (reason == FailureReason::bad_url || reason == FailureReason::none) continue;
+        if (reason == FailureReason::http && which.http_transient_only)
+            add(kTransientHttp);
+        else
+            add("reason = '" + std::string(to_string(reason)) + "'");
+    }
+    if (any_of.empty()) return "1 = 0";  // only bad_url asked for: nothing
+    // NULL reasons (none recorded) never match a comparison: excluded too.
+    return "reason IS NOT NULL AND reason <> 'bad_url' AND " + any_of + ")";
+}
+
 }  // namespace litchi::sqlite_rows
+
+namespace litchi {
+
+RetrySelection RetrySelection::transient() {
+    RetrySelection which;
+    // What the engine retries by itself (is_transient), plus io: a local
+    // storage failure (a full disk) is worth a retry once someone fixed it,
+    // though not at once by the engine.
+    for (auto reason : {FailureReason::dns, FailureReason::connect, FailureReason::timeout,
+                        FailureReason::truncated, FailureReason::http})
+        if (is_transient(reason, reason == FailureReason::http ? 503 : 0))
+            which.reasons.push_back(reason);
+    which.reasons.push_back(FailureReason::io);
+    which.http_transient_only = true;
+    return which;
+}
+
+}  // namespace litchi

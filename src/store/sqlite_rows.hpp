@@ -4,6 +4,7 @@
 // its counts.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "core/records.hpp"
@@ -45,6 +46,11 @@ ItemState apply_outcome(const ItemOutcome& result, ItemRecord& item, JobSnapshot
                         ApplySummary& summary, TimeMs now);
 
 bool is_sha256_hex(std::string_view text);
+
+// The SQL condition (on an items row already known to be failed) that picks
+// the items `which` selects; bad_url is never among them. Built from the
+// fixed reason vocabulary only, no user text.
+std::string retry_condition(const RetrySelection& which);
 
 }  // namespace sqlite_rows
 }  // namespace litchi

@@ -109,6 +109,62 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 INSERT INTO meta(key, value) VALUES ('last_lease_id', 0);
 )sql",
+    // 2 -> 3: job ids are never reused, tokens have a name and a third kind.
+    // Job ids: A plain INTEGER PRIMARY KEY hands out
+    // max(id)+1, so deleting the newest job gave its id to the next one (an
+    // old /jobs/N link opened someone's newer job, a repeated DELETE removed
+    // it). AUTOINCREMENT can only be declared, so the table is rebuilt (the
+    // SQLite manual's twelve steps; migrate() turns foreign keys off around
+    // it, so dropping the old table does not cascade to items). Copying the
+    // rows sets sqlite_sequence to the highest id present.
+    R"sql(
+CREATE TABLE jobs_v3 (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('queued','running','paused','done','cancelled')),
+    created    INTEGER NOT NULL,
+    updated    INTEGER NOT NULL,
+    first_item INTEGER NOT NULL DEFAULT 0,
+    last_item  INTEGER NOT NULL DEFAULT 0,
+    total      INTEGER NOT NULL DEFAULT 0,
+    queued     INTEGER NOT NULL DEFAULT 0,
+    active     INTEGER NOT NULL DEFAULT 0,
+    done       INTEGER NOT NULL DEFAULT 0,
+    failed     INTEGER NOT NULL DEFAULT 0,
+    cancelled  INTEGER NOT NULL DEFAULT 0,
+    bytes      INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO jobs_v3 (id, user_id, name, state, created, updated, first_item, last_item, total,
+                     queued, active, done, failed, cancelled, bytes)
+    SELECT id, user_id, name, state, created, updated, first_item, last_item, total,
+           queued, active, done, failed, cancelled, bytes FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v3 RENAME TO jobs;
+CREATE INDEX jobs_user ON jobs(user_id, id);
+CREATE INDEX jobs_runnable ON jobs(user_id, id)
+    WHERE state IN ('queued', 'running') AND queued > 0;
+CREATE INDEX jobs_active ON jobs(id) WHERE active > 0;
+-- Tokens: 'link' is the first-start login link, good for one exchange into a
+-- session (user_store.hpp); `name` is what its owner called an API token.
+-- Nothing references tokens, so the rebuild is plain.
+CREATE TABLE tokens_v3 (
+    id        INTEGER PRIMARY KEY,
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    hash      TEXT NOT NULL UNIQUE,
+    kind      TEXT NOT NULL CHECK (kind IN ('api', 'session', 'link')),
+    name      TEXT,
+    created   INTEGER NOT NULL,
+    last_used INTEGER,
+    expires   INTEGER,
+    revoked   INTEGER
+);
+INSERT INTO tokens_v3 (id, user_id, hash, kind, created, last_used, expires, revoked)
+    SELECT id, user_id, hash, kind, created, last_used, expires, revoked FROM tokens;
+DROP TABLE tokens;
+ALTER TABLE tokens_v3 RENAME TO tokens;
+CREATE INDEX tokens_user ON tokens(user_id);
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
@@ -123,9 +179,26 @@ void migrate(Database& db, int up_to) {
         throw std::runtime_error(db.file().string() + " has schema version " +
                                  std::to_string(version) + "; this Litchi knows up to " +
                                  std::to_string(kSchemaVersion));
+    if (version >= std::min(up_to, kSchemaVersion)) return;
+    // Off while steps rebuild tables (a DROP would otherwise cascade); the
+    // pragma is ignored inside a transaction, hence here. Checked before each
+    // commit, switched back on whatever happens.
+    db.exec("PRAGMA foreign_keys=OFF");
+    struct ForeignKeysBackOn {
+        Database& db;
+        ~ForeignKeysBackOn() {
+            try {
+                db.exec("PRAGMA foreign_keys=ON");
+            } catch (...) {
+            }
+        }
+    } back_on{db};
     for (; version < std::min(up_to, kSchemaVersion); ++version) {
         Transaction txn(db);
         db.exec(kMigrations[version]);
+        if (db.prepare("PRAGMA foreign_key_check").step())
+            throw std::runtime_error(db.file().string() + ": migration to schema " +
+                                     std::to_string(version + 1) + " broke a foreign key");
         db.set_user_version(version +
                             1);  // inside the txn: the step and its number commit together
         txn.commit();

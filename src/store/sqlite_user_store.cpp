@@ -24,6 +24,28 @@ std::optional<TimeMs> optional_time(const Statement& stmt, int column) {
     return stmt.column_int64(column);
 }
 
+// An unknown kind (a newer Litchi's) counts as the least powerful one.
+TokenKind token_kind(std::string_view text) {
+    return parse_token_kind(text).value_or(TokenKind::link);
+}
+
+// The columns token_from_row reads, in order.
+constexpr const char* kTokenColumns =
+    "id, user_id, kind, name, created, last_used, expires, revoked";
+
+TokenRecord token_from_row(const Statement& stmt) {
+    TokenRecord record;
+    record.id = stmt.column_int64(0);
+    record.user = stmt.column_int64(1);
+    record.kind = token_kind(stmt.column_text(2));
+    if (!stmt.is_null(3)) record.name = std::string(stmt.column_text(3));
+    record.created = stmt.column_int64(4);
+    record.last_used = optional_time(stmt, 5);
+    record.expires = optional_time(stmt, 6);
+    record.revoked = !stmt.is_null(7);
+    return record;
+}
+
 }  // namespace
 
 std::string_view to_string(UserError error) {
@@ -35,11 +57,16 @@ std::string_view to_string(UserError error) {
         case UserError::name_taken:
             return "a user with that name exists";
         case UserError::invalid_password:
-            return "the password is too short or too long";
+            return "the password is too short or too long (passwords are 8 to 1024 characters)";
         case UserError::not_found:
             return "no such user";
     }
     return "error";
+}
+
+std::string describe_password_limits(const UserLimits& limits) {
+    return "passwords are " + std::to_string(limits.min_password_length) + " to " +
+           std::to_string(limits.max_password_length) + " characters";
 }
 
 SqliteUserStore::SqliteUserStore(Database& db, UserLimits limits, std::function<TimeMs()> clock)
@@ -114,6 +141,24 @@ std::int64_t SqliteUserStore::user_count() {
     return db_.query_int64("SELECT count(*) FROM users");
 }
 
+std::vector<UserRecord> SqliteUserStore::list_users() {
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare("SELECT id, name, created FROM users ORDER BY id");
+    std::vector<UserRecord> users;
+    while (stmt.step())
+        users.push_back(UserRecord{stmt.column_int64(0), std::string(stmt.column_text(1)),
+                                   stmt.column_int64(2)});
+    return users;
+}
+
+bool SqliteUserStore::delete_user(UserId user) {
+    std::lock_guard lock(db_.mutex());
+    // Tokens (and any job left) go with it: ON DELETE CASCADE.
+    auto stmt = db_.prepare("DELETE FROM users WHERE id = ?");
+    stmt.bind(1, user).run();
+    return db_.changes() == 1;
+}
+
 std::optional<UserRecord> SqliteUserStore::verify_password(std::string_view name,
                                                            std::string_view password) {
     std::optional<UserRecord> user;
@@ -142,21 +187,54 @@ std::string UserStore::hash_token(std::string_view token) {
 }
 
 IssuedToken SqliteUserStore::create_token(UserId user, TokenKind kind,
-                                          std::optional<std::chrono::milliseconds> lifetime) {
+                                          std::optional<std::chrono::milliseconds> lifetime,
+                                          std::string_view name) {
     IssuedToken issued = user_secrets::issue_token(user, kind, lifetime, limits_, clock_());
+    issued.record.name = std::string(name);
 
     std::lock_guard lock(db_.mutex());
     auto insert = db_.prepare(
-        "INSERT INTO tokens(user_id, hash, kind, created, expires) VALUES (?, ?, ?, ?, ?)");
+        "INSERT INTO tokens(user_id, hash, kind, created, expires, name) VALUES (?, ?, ?, ?, ?, "
+        "?)");
     insert.bind(1, user).bind(2, hash_token(issued.token)).bind(3, to_string(kind));
     insert.bind(4, issued.record.created);
     if (issued.record.expires)
         insert.bind(5, *issued.record.expires);
     else
         insert.bind(5, nullptr);
+    if (name.empty())
+        insert.bind(6, nullptr);
+    else
+        insert.bind(6, name);
     insert.run();  // a foreign-key failure (unknown user) throws: a caller bug
     issued.record.id = db_.last_insert_rowid();
     return issued;
+}
+
+std::optional<IssuedToken> SqliteUserStore::exchange_link(std::string_view token) {
+    if (!user_secrets::plausible_token(token)) return std::nullopt;
+    std::string hash = hash_token(token);
+    TimeMs now = clock_();
+    UserId user = 0;
+    {
+        std::lock_guard lock(db_.mutex());
+        // Used up by this write, whoever else asks at the same time.
+        auto stmt = db_.prepare(
+            "UPDATE tokens SET revoked = ?, last_used = ? WHERE hash = ? AND kind = 'link' "
+            "AND revoked IS NULL AND (expires IS NULL OR expires > ?) RETURNING user_id");
+        stmt.bind(1, now).bind(2, now).bind(3, hash).bind(4, now);
+        if (!stmt.step()) return std::nullopt;
+        user = stmt.column_int64(0);
+    }
+    return create_token(user, TokenKind::session, std::nullopt, {});
+}
+
+std::optional<TokenRecord> SqliteUserStore::find_token(TokenId id) {
+    std::lock_guard lock(db_.mutex());
+    auto stmt = db_.prepare(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE id = ?");
+    stmt.bind(1, id);
+    if (!stmt.step()) return std::nullopt;
+    return token_from_row(stmt);
 }
 
 std::optional<Authenticated> SqliteUserStore::authenticate(std::string_view token) {
@@ -174,9 +252,11 @@ std::optional<Authenticated> SqliteUserStore::authenticate(std::string_view toke
     if (!stmt.is_null(3)) return std::nullopt;  // revoked
     auto expires = optional_time(stmt, 2);
     if (expires && *expires <= now) return std::nullopt;
+    auto kind = token_kind(stmt.column_text(1));
+    if (kind == TokenKind::link) return std::nullopt;  // exchanged, never presented
     Authenticated auth;
     auth.token_id = stmt.column_int64(0);
-    auth.kind = stmt.column_text(1) == "session" ? TokenKind::session : TokenKind::api;
+    auth.kind = kind;
     auth.expires = expires;
     auth.user =
         UserRecord{stmt.column_int64(5), std::string(stmt.column_text(6)), stmt.column_int64(7)};
@@ -220,22 +300,11 @@ bool SqliteUserStore::token_active(TokenId id) {
 
 std::vector<TokenRecord> SqliteUserStore::list_tokens(UserId user) {
     std::lock_guard lock(db_.mutex());
-    auto stmt = db_.prepare(
-        "SELECT id, kind, created, last_used, expires, revoked FROM tokens WHERE user_id = ? "
-        "ORDER BY id");
+    auto stmt = db_.prepare(std::string("SELECT ") + kTokenColumns +
+                            " FROM tokens WHERE user_id = ? ORDER BY id");
     stmt.bind(1, user);
     std::vector<TokenRecord> tokens;
-    while (stmt.step()) {
-        TokenRecord record;
-        record.id = stmt.column_int64(0);
-        record.user = user;
-        record.kind = stmt.column_text(1) == "session" ? TokenKind::session : TokenKind::api;
-        record.created = stmt.column_int64(2);
-        record.last_used = optional_time(stmt, 3);
-        record.expires = optional_time(stmt, 4);
-        record.revoked = !stmt.is_null(5);
-        tokens.push_back(record);
-    }
+    while (stmt.step()) tokens.push_back(token_from_row(stmt));
     return tokens;
 }
 

@@ -67,7 +67,7 @@ IssuedToken issue_token(UserId user, TokenKind kind,
     issued.record.user = user;
     issued.record.kind = kind;
     issued.record.created = now;
-    if (!lifetime && kind == TokenKind::session)
+    if (!lifetime && kind != TokenKind::api)
         lifetime = std::chrono::duration_cast<std::chrono::milliseconds>(limits.session_lifetime);
     if (lifetime) issued.record.expires = issued.record.created + lifetime->count();
     return issued;

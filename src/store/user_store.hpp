@@ -27,6 +27,12 @@ struct UserLimits {
 enum class UserError { none, invalid_name, name_taken, invalid_password, not_found };
 std::string_view to_string(UserError error);  // a human sentence for the CLI/API
 
+// "passwords are 8 to 1024 characters": what a refused password is told.
+std::string describe_password_limits(const UserLimits& limits = {});
+
+// Longest name a token may be given (POST /api/tokens).
+inline constexpr std::size_t kMaxTokenNameBytes = 100;
+
 struct CreateUserResult {
     std::optional<UserRecord> user;  // set on success
     UserError error = UserError::none;
@@ -59,6 +65,11 @@ class UserStore {
     virtual std::optional<UserRecord> find_user(std::string_view name) = 0;
     virtual std::optional<UserRecord> find_user(UserId id) = 0;
     virtual std::int64_t user_count() = 0;
+    // Every user, by id.
+    virtual std::vector<UserRecord> list_users() = 0;
+    // Removes the user and their tokens (their jobs are the job store's:
+    // the caller deletes them first, to release their blobs). False if absent.
+    virtual bool delete_user(UserId user) = 0;
 
     // The user when name and password match. Spends the same argon2 time on
     // an unknown name as on a wrong password (no user enumeration by timing),
@@ -68,14 +79,26 @@ class UserStore {
 
     // A new token. API tokens never expire unless `lifetime` is given;
     // session tokens default to UserLimits::session_lifetime.
+    // Session and link tokens default to UserLimits::session_lifetime.
     virtual IssuedToken create_token(
         UserId user, TokenKind kind,
-        std::optional<std::chrono::milliseconds> lifetime = std::nullopt) = 0;
+        std::optional<std::chrono::milliseconds> lifetime = std::nullopt,
+        std::string_view name = {}) = 0;
 
     // The owner of a token that exists, is not revoked and not expired;
-    // nullopt otherwise (also for malformed text). Updates last_used at most
-    // once a minute per token, so a request is not a write.
+    // nullopt otherwise (also for malformed text, and for a link token: it is
+    // not a credential, only something to exchange). Updates last_used at
+    // most once a minute per token, so a request is not a write.
     virtual std::optional<Authenticated> authenticate(std::string_view token) = 0;
+
+    // A login link (TokenKind::link) that is active: revoked and swapped for
+    // a new session token of the same user, in one conditional write, so that
+    // of two racing exchanges (two browsers, two nodes) exactly one wins.
+    // nullopt for anything else (used, expired, unknown, not a link).
+    virtual std::optional<IssuedToken> exchange_link(std::string_view token) = 0;
+
+    // One token's record (for `litchi token revoke ID`), revoked ones too.
+    virtual std::optional<TokenRecord> find_token(TokenId id) = 0;
 
     // True if it was active and is now revoked.
     virtual bool revoke_token(std::string_view token) = 0;

@@ -179,6 +179,9 @@ export class LitchiServer {
           {
             logFile: this.logFile,
             ready: (line) => {
+              // First start (no user yet): the one-time login link comes first.
+              const link = /\/login#token=(\S+)/.exec(line)
+              if (link) this.linkToken = link[1]
               const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
               return match ? Number(match[1]) : null
             },

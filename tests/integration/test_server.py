@@ -44,13 +44,17 @@ class LitchiServer:
         self.base = None
         self.port = None
         self.admin_password = None
+        # The first start's one-time link is exchanged at once (POST
+        # /api/login {"token"}): admin_link_token is the session it gave,
+        # admin_link the link's own (now dead) token.
+        self.admin_link = None
         self.admin_link_token = None
         self.logs = []  # stderr of every run so far, for leak checks
 
     def start(self):
         args = ["serve", "--listen", "127.0.0.1:0", "--data", self.data_dir, "--web", self.web_dir,
                 "--allow-private", *self.extra_args]
-        self.admin_password = self.admin_link_token = None
+        self.admin_password = self.admin_link = self.admin_link_token = None
         self.process = lt.LitchiProcess(args)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -60,7 +64,8 @@ class LitchiServer:
                 self.base, self.port = match.group(1), int(match.group(2))
                 password, link = PASSWORD_RE.search(out), LINK_RE.search(out)
                 if password and link:
-                    self.admin_password, self.admin_link_token = password.group(1), link.group(1)
+                    self.admin_password, self.admin_link = password.group(1), link.group(1)
+                    self.admin_link_token = self.exchange_link(self.admin_link)
                 return self
             if not self.process.running():
                 result = self.process.wait(timeout=5)
@@ -89,6 +94,17 @@ class LitchiServer:
 
     def client(self, token=None):
         return ApiClient(self.port, token)
+
+    def exchange_link(self, link_token):
+        """The session token the one-time login link is exchanged for."""
+        client = self.client()
+        try:
+            response = client.post("/api/login", {"token": link_token})
+            if response.status != 200:
+                raise RuntimeError(f"the login link was refused: {response}")
+            return response.json()["token"]
+        finally:
+            client.close()
 
 
 class Response:
@@ -330,12 +346,24 @@ class ServerApiTest(unittest.TestCase):
         assert_error(self, client.get("/api/jobs", headers={"Cookie": "x=y"}, token=token), 401, "unauthorized")
         client.close()
 
-    def test_login_with_link_token_sets_cookie(self):
+    def test_login_link_is_one_time(self):
+        # The harness exchanged the first start's link when the server came
+        # up (LitchiServer.start): that gave a new session, not the link.
+        link = self.server.admin_link
+        self.assertTrue(link and link.startswith("lt_"), link)
+        self.assertNotEqual(link, self.admin_token)
         client = self.server.client()
-        response = client.post("/api/login", {"token": self.admin_token})
-        self.assertEqual(response.status, 200, response)
-        self.assertIn(f"litchi_session={self.admin_token}", response.header("set-cookie"))
+        # Used once: a second exchange, from anyone, is refused...
+        assert_error(self, client.post("/api/login", {"token": link}), 401, "invalid_credentials")
+        # ...and the link never was a bearer token.
+        assert_error(self, client.get("/api/jobs", token=link), 401, "unauthorized")
+        assert_error(self, client.get("/api/jobs", headers={"Cookie": f"litchi_session={link}"}, token=None),
+                     401, "unauthorized")
         assert_error(self, client.post("/api/login", {"token": "lt_not-a-token"}), 401)
+        # A session or API token is not a link: it cannot be swapped for another session.
+        assert_error(self, client.post("/api/login", {"token": self.admin_token}), 401)
+        assert_error(self, client.post("/api/login", {"token": self.bob_token}), 401)
+        self.assertEqual(self.admin.get("/api/me").status, 200, "the refused swap left the session alone")
         client.close()
 
     def test_login_bad_input(self):

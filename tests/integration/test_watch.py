@@ -42,7 +42,8 @@ class FixedPortServer(live.LitchiServer):
                 self.base, self.port = match.group(1), int(match.group(2))
                 link = re.search(r"/login#token=(\S+)", out)
                 if link:
-                    self.admin_link_token = link.group(1)
+                    self.admin_link = link.group(1)
+                    self.admin_link_token = self.exchange_link(self.admin_link)
                 return self
             if not self.process.running():
                 raise RuntimeError("litchi serve exited at start:\n" + self.process.wait(timeout=5).describe())
@@ -90,10 +91,37 @@ class WatchTest(unittest.TestCase):
         job = self.client.create_job(self.urls(10, 10, "all"))
         result = self.watch("--token", self.token).wait(timeout=120)
         self.assertEqual(result.returncode, 0, result.describe())
-        final = json.loads(result.stdout.strip().splitlines()[-1])
-        ids = {j["id"] for j in final["jobs"]}
-        self.assertIn(job["id"], ids)
-        self.assertTrue(all(j["state"] in ("done", "cancelled") for j in final["jobs"]))
+        summary = json.loads(result.stderr.strip().splitlines()[-1])
+        self.assertEqual(summary["type"], "summary")
+        jobs = self.client.get("/api/jobs").json()["jobs"]
+        self.assertEqual(summary["jobs"], len(jobs))
+        self.assertEqual(summary["done"], sum(j["counts"]["done"] for j in jobs))
+        self.assertIn(job["id"], {j["id"] for j in jobs})
+        self.assertEqual(result.stdout, "", "no JSON dump of every job")
+
+    def test_watch_all_counts_cancelled_items_as_finished(self):
+        # A cancelled job's items are not "left": the watcher ends with a
+        # clean summary and exit 0 once every job ended.
+        cancelled = self.client.create_job(self.urls(40, 2000, "cx"))
+        self.assertEqual(self.client.post(f"/api/jobs/{cancelled['id']}/cancel").status, 200)
+        result = lt.LitchiProcess(["watch", "--server", self.server.base, "--progress", "none",
+                                   "--token", self.token]).wait(timeout=120)
+        self.assertEqual(result.returncode, 0, result.describe())
+        last = result.stderr.strip().splitlines()[-1]
+        self.assertRegex(last, r"^litchi watch: all \d+ jobs? ended: \d+ done, \d+ failed, \d+ cancelled")
+        self.assertNotIn("{", result.stdout + result.stderr)
+
+    def test_unreachable_server_is_one_status_line_and_gives_up(self):
+        port = free_port()
+        result = lt.LitchiProcess(["watch", "--server", f"http://127.0.0.1:{port}", "--token", self.token,
+                                   "--progress", "none", "--retry-for", "3", "--retry-base", "50",
+                                   "--retry-cap", "200"]).wait(timeout=60)
+        self.assertEqual(result.returncode, 1, result.describe())
+        lines = result.stderr.strip().splitlines()
+        # Many attempts in 3 s, but the same news is said once, then the end.
+        self.assertLessEqual(len(lines), 3, result.describe())
+        self.assertIn("giving up", lines[-1])
+        self.assertNotIn(self.token, result.stderr)
 
     def test_usage_errors_and_refused_token(self):
         cases = [["watch", "1"],  # no --server

@@ -480,6 +480,12 @@ def r_img(h, label, ext):
     h.send_image(ext, label)
 
 
+# A PNG labelled by the folder, under any file name (the zip's ?names=url).
+@route(r"/dir/" + LABEL + r"/[^?]+")
+def r_dir(h, label):
+    h.send_image("png", label)
+
+
 @route(r"/same/" + LABEL + r"\.png")
 def r_same(h, _label):
     h.send_image("png", "same")

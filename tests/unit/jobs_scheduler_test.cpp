@@ -182,7 +182,12 @@ class FlakyJobs final : public JobStore {
     JobOpResult pause_job(UserId user, JobId job) override { return inner_.pause_job(user, job); }
     JobOpResult resume_job(UserId user, JobId job) override { return inner_.resume_job(user, job); }
     JobOpResult cancel_job(UserId user, JobId job) override { return inner_.cancel_job(user, job); }
-    JobOpResult retry_job(UserId user, JobId job) override { return inner_.retry_job(user, job); }
+    JobOpResult retry_job(UserId user, JobId job, const RetrySelection& which) override {
+        return inner_.retry_job(user, job, which);
+    }
+    JobOpResult rename_job(UserId user, JobId job, std::string_view name) override {
+        return inner_.rename_job(user, job, name);
+    }
     JobOpResult delete_job(UserId user, JobId job) override { return inner_.delete_job(user, job); }
     std::vector<ClaimedItem> claim_next_items(std::size_t max) override {
         return inner_.claim_next_items(max);

@@ -33,6 +33,7 @@ const std::vector<Pinned> kPinned = {
     {ApiError::unauthorized, "unauthorized", 401},
     {ApiError::invalid_credentials, "invalid_credentials", 401},
     {ApiError::forbidden_origin, "forbidden_origin", 403},
+    {ApiError::wrong_password, "wrong_password", 403},
     {ApiError::not_found, "not_found", 404},
     {ApiError::method_not_allowed, "method_not_allowed", 405},
     {ApiError::conflict, "conflict", 409},

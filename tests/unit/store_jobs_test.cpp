@@ -643,6 +643,89 @@ TEST_P(StoreJobs, DeleteReturnsOnlyBlobsNoOtherItemReferences) {
     jobs().set_observer(nullptr);
 }
 
+// Retry picks failed items by reason: the transient ones by default (HTTP
+// only for 408/429/5xx), exactly the asked-for ones otherwise; never bad_url.
+TEST_P(StoreJobs, RetrySelectsFailedItemsByReason) {
+    auto job = jobs().create_job(new_job(alice, "r", numbered_urls(5)));
+    auto claimed = jobs().claim_next_items(10);
+    ASSERT_EQ(claimed.size(), 5u);
+    auto fail_all = [&](const std::vector<ClaimedItem>& items) {
+        std::vector<ItemOutcome> batch;
+        for (const auto& c : items) {
+            switch ((c.item - claimed[0].item) % 5) {
+                case 0:
+                    batch.push_back(failed_result(c, FailureReason::http, 404));
+                    break;
+                case 1:
+                    batch.push_back(failed_result(c, FailureReason::http, 503));
+                    break;
+                case 2:
+                    batch.push_back(failed_result(c, FailureReason::not_image));
+                    break;
+                case 3:
+                    batch.push_back(failed_result(c, FailureReason::timeout));
+                    break;
+                default:
+                    batch.push_back(failed_result(c, FailureReason::io));
+                    break;
+            }
+        }
+        jobs().apply_outcomes(batch);
+    };
+    fail_all(claimed);
+    ASSERT_EQ(jobs().get_job(alice, job.id)->counts.failed, 5);
+
+    auto transient = jobs().retry_job(alice, job.id, RetrySelection::transient());
+    ASSERT_EQ(transient.status, JobOpStatus::ok);
+    EXPECT_EQ(transient.requeued, 3);  // the 503, the timeout, io
+    EXPECT_EQ(transient.job->counts.queued, 3);
+    expect_counts_exact(job.id, alice);
+    auto again = jobs().claim_next_items(10);
+    ASSERT_EQ(again.size(), 3u);
+    fail_all(again);
+
+    RetrySelection http;
+    http.reasons = {FailureReason::http, FailureReason::bad_url};
+    auto by_reason = jobs().retry_job(alice, job.id, http);
+    EXPECT_EQ(by_reason.requeued, 2);  // every HTTP failure, the 404 too
+    expect_counts_exact(job.id, alice);
+    fail_all(jobs().claim_next_items(10));
+
+    RetrySelection none;
+    none.reasons = {FailureReason::bad_url};
+    EXPECT_EQ(jobs().retry_job(alice, job.id, none).requeued, 0);
+    EXPECT_EQ(jobs().retry_job(alice, job.id).requeued, 5) << "no selection: every reason";
+    expect_counts_exact(job.id, alice);
+}
+
+// Rename changes the name only; the counts and state stay.
+TEST_P(StoreJobs, RenameKeepsEverythingButTheName) {
+    auto job = jobs().create_job(new_job(alice, "before", numbered_urls(2)));
+    auto renamed = jobs().rename_job(alice, job.id, "after");
+    ASSERT_EQ(renamed.status, JobOpStatus::ok);
+    EXPECT_EQ(renamed.job->name, "after");
+    auto read = jobs().get_job(alice, job.id);
+    EXPECT_EQ(read->name, "after");
+    EXPECT_EQ(read->counts, job.counts);
+    EXPECT_EQ(read->state, job.state);
+    EXPECT_EQ(jobs().rename_job(bob, job.id, "mine").status, JobOpStatus::not_found);
+    EXPECT_EQ(jobs().get_job(alice, job.id)->name, "after");
+}
+
+// Ids are never reused: deleting the newest job must not hand its id to the
+// next one (an old link would open the new job; a repeated DELETE remove it).
+TEST_P(StoreJobs, DeletedNewestJobIdIsNeverReused) {
+    auto a = jobs().create_job(new_job(alice, "a", numbered_urls(1)));
+    auto b = jobs().create_job(new_job(alice, "b", numbered_urls(1)));
+    ASSERT_GT(b.id, a.id);
+    ASSERT_EQ(jobs().delete_job(alice, b.id).status, JobOpStatus::ok);
+    auto c = jobs().create_job(new_job(alice, "c", numbered_urls(1)));
+    EXPECT_GT(c.id, b.id);
+    EXPECT_FALSE(jobs().get_job(alice, b.id));
+    EXPECT_EQ(jobs().delete_job(alice, b.id).status, JobOpStatus::not_found);
+    EXPECT_TRUE(jobs().get_job(alice, c.id)) << "a repeated DELETE of the old id left it alone";
+}
+
 TEST_P(StoreJobs, BatchThroughput) {
     // Numbers only: sanitizer builds are slow, and timing asserts flake.
     auto request =
@@ -677,6 +760,46 @@ TEST_P(StoreJobs, BatchThroughput) {
                 kApplied, ms(t3 - t2), kApplied / (ms(t3 - t2) / 1000));
     std::printf("[ bench    ] cancel the remaining %zu items: %.0f ms\n", 100'000 - kApplied,
                 ms(t4 - t3));
+}
+
+// A schema-2 file (plain INTEGER PRIMARY KEY ids) keeps its jobs and items
+// through the rebuild to AUTOINCREMENT, and from then on ids are not reused.
+TEST(StoreJobsMigration, SchemaTwoFileKeepsDataAndStopsReusingIds) {
+    TempDir dir;
+    auto path = SqliteStore::database_path(dir.path());
+    {
+        Database old(path);
+        migrate(old, 2);
+        std::lock_guard lock(old.mutex());
+        ASSERT_EQ(old.user_version(), 2);
+        old.exec(
+            "INSERT INTO users(id, name, password_hash, created) VALUES (1, 'alice', 'x', 0);"
+            "INSERT INTO jobs(id, user_id, name, state, created, updated, first_item, last_item, "
+            "total, queued, done) VALUES (1, 1, 'one', 'running', 0, 0, 1, 2, 2, 1, 1),"
+            "(2, 1, 'two', 'queued', 0, 0, 3, 3, 1, 1, 0);"
+            "INSERT INTO items(id, job_id, position, url, state, updated) VALUES "
+            "(1, 1, 0, 'http://example.com/0.jpg', 'done', 0),"
+            "(2, 1, 1, 'http://example.com/1.jpg', 'queued', 0),"
+            "(3, 2, 0, 'http://example.com/2.jpg', 'queued', 0);");
+    }
+    SqliteStore store(dir.path());
+    {
+        std::lock_guard lock(store.database().mutex());
+        EXPECT_EQ(store.database().user_version(), kSchemaVersion);
+        EXPECT_EQ(store.database().query_int64("SELECT count(*) FROM items"), 3);
+    }
+    auto one = store.jobs().get_job(1, 1);
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->name, "one");
+    EXPECT_EQ(one->counts.done, 1);
+    ASSERT_EQ(store.jobs().delete_job(1, 2).status, JobOpStatus::ok);
+    {
+        std::lock_guard lock(store.database().mutex());
+        EXPECT_EQ(store.database().query_int64("SELECT count(*) FROM items"), 2)
+            << "deleting job 2 cascades to its items: foreign keys are back on";
+    }
+    auto next = store.jobs().create_job(testing::new_job(1, "three", numbered_urls(1)));
+    EXPECT_EQ(next.id, 3);
 }
 
 }  // namespace

@@ -153,6 +153,61 @@ TEST_P(StoreUsers, RevokedTokensAreRejected) {
     EXPECT_TRUE(listed[1].revoked);
 }
 
+// The first start's login link: never a credential, exchanged once for a new
+// session, then dead; nothing else can be exchanged.
+TEST_P(StoreUsers, LoginLinkIsExchangedOnceForANewSession) {
+    auto user = users.create_user("admin", kPassword).user;
+    ASSERT_TRUE(user);
+    auto link = users.create_token(user->id, TokenKind::link);
+    EXPECT_TRUE(link.record.expires) << "an unused link expires";
+    EXPECT_FALSE(users.authenticate(link.token)) << "a link is no bearer token";
+
+    auto session = users.exchange_link(link.token);
+    ASSERT_TRUE(session);
+    EXPECT_NE(session->token, link.token);
+    EXPECT_EQ(session->record.kind, TokenKind::session);
+    EXPECT_EQ(session->record.user, user->id);
+    auto auth = users.authenticate(session->token);
+    ASSERT_TRUE(auth);
+    EXPECT_EQ(auth->kind, TokenKind::session);
+
+    EXPECT_FALSE(users.exchange_link(link.token)) << "used up";
+    EXPECT_FALSE(users.exchange_link(session->token)) << "a session is not a link";
+    auto api = users.create_token(user->id, TokenKind::api, std::nullopt, "script");
+    EXPECT_FALSE(users.exchange_link(api.token));
+    EXPECT_TRUE(users.authenticate(api.token)) << "a refused exchange leaves the token alone";
+    EXPECT_FALSE(users.exchange_link("lt_garbage"));
+
+    auto expired = users.create_token(user->id, TokenKind::link, std::chrono::milliseconds(1000));
+    advance(2000);
+    EXPECT_FALSE(users.exchange_link(expired.token));
+
+    auto found = users.find_token(api.record.id);
+    ASSERT_TRUE(found);
+    EXPECT_EQ(found->name, "script");
+    EXPECT_EQ(found->user, user->id);
+    auto listed = users.list_tokens(user->id);
+    ASSERT_EQ(listed.size(), 4u);  // the link, its session, the API token, the expired link
+    EXPECT_EQ(listed[0].kind, TokenKind::link);
+    EXPECT_TRUE(listed[0].revoked);
+}
+
+TEST_P(StoreUsers, ListsAndDeletesUsers) {
+    auto a = users.create_user("amy", kPassword).user;
+    auto b = users.create_user("ben", kPassword).user;
+    ASSERT_TRUE(a && b);
+    auto token = users.create_token(b->id, TokenKind::api);
+    auto all = users.list_users();
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].name, "amy");
+    EXPECT_EQ(all[1].name, "ben");
+    EXPECT_TRUE(users.delete_user(b->id));
+    EXPECT_FALSE(users.delete_user(b->id));
+    EXPECT_FALSE(users.authenticate(token.token)) << "tokens go with the user";
+    EXPECT_FALSE(users.find_token(token.record.id));
+    EXPECT_EQ(users.list_users().size(), 1u);
+}
+
 TEST_P(StoreUsers, ExpiredTokensAreRejected) {
     auto user = users.create_user("heidi", kPassword).user;
     ASSERT_TRUE(user);

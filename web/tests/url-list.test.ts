@@ -1,6 +1,41 @@
-/* New job: counting valid URL lines in pasted text and .txt/.csv files. */
+/*
+ * New job: counting valid URL lines in pasted text and .txt/.csv files. The
+ * list rule's cases are shared with the C++ side (tests/cases/url-list.json,
+ * read by tests/unit/jobs_url_list_test.cpp too).
+ */
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { normaliseUrl, summariseUrlList, urlFromLine } from '@/api/url-list'
+
+interface SharedCase {
+  name: string
+  text: string
+  lines: string[]
+  refused: string[]
+  duplicates: number
+  comments: number
+}
+
+const shared = JSON.parse(
+  // Vitest runs in web/ (npm test, ctest's web.unit).
+  readFileSync(resolve(process.cwd(), '..', 'tests', 'cases', 'url-list.json'), 'utf8'),
+) as { cases: SharedCase[] }
+
+describe('the shared URL list cases', () => {
+  it('has cases to run', () => {
+    expect(shared.cases.length).toBeGreaterThanOrEqual(5)
+  })
+  for (const c of shared.cases) {
+    it(c.name, () => {
+      const summary = summariseUrlList(c.text)
+      // What the server keeps and does not refuse is what the form submits.
+      expect(summary.urls).toEqual(c.lines.filter((line) => !c.refused.includes(line)))
+      expect(summary.invalid).toBe(c.refused.length)
+      expect(summary.duplicates).toBe(c.duplicates)
+    })
+  }
+})
 
 describe('summariseUrlList', () => {
   it('counts valid, invalid and duplicate lines; skips blanks and comments', () => {
@@ -15,9 +50,10 @@ describe('summariseUrlList', () => {
       'https://',
     ].join('\r\n')
     const summary = summariseUrlList(text)
-    expect(summary.urls).toEqual(['https://example.com/a.jpg', 'http://example.com/b.png', 'https://example.com/a.jpg'])
+    expect(summary.urls).toEqual(['https://example.com/a.jpg', 'http://example.com/b.png'])
     expect(summary.invalid).toBe(3)
     expect(summary.invalidLines).toEqual([5, 6, 8])
+    expect(normaliseUrl('http://user:pw@example.com/a.jpg')).toBeNull()
     expect(summary.duplicates).toBe(1)
   })
 

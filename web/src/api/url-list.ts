@@ -1,9 +1,15 @@
 /*
  * Turns pasted text or a dropped .txt/.csv file into the URL list a new job
  * sends (POST /api/jobs {"urls"}), counting valid and invalid lines as the
- * user types. A line is valid when it holds an absolute http(s) URL; in CSV
- * input the first field that is one wins, so exported spreadsheets work.
- * Blank lines and `#` comments are ignored, not counted as invalid.
+ * user types. A line is valid when it holds an absolute http(s) URL without
+ * a user name or password; in CSV input the first field that is one wins, so
+ * exported spreadsheets work.
+ *
+ * The list rule is the server's and `litchi fetch`'s (src/jobs/url_list.hpp),
+ * tested with the same cases (tests/cases/url-list.json): lines split at \n,
+ * \r\n or \r and trimmed; blank lines and `#` comments skipped; a line equal
+ * to an earlier one is a duplicate, dropped (not submitted) and counted;
+ * `http://user:pw@host/` is refused like any unusable line.
  */
 
 export interface UrlListSummary {
@@ -12,6 +18,7 @@ export interface UrlListSummary {
   invalid: number
   /** Line numbers (1-based) of the first few invalid lines, for a hint. */
   invalidLines: number[]
+  /** Lines dropped because an earlier line was the same. */
   duplicates: number
 }
 
@@ -25,6 +32,8 @@ export function normaliseUrl(candidate: string): string | null {
   try {
     const url = new URL(text)
     if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname.length === 0) return null
+    // Credentials in a URL are refused everywhere (the server says bad_url).
+    if (url.username.length > 0 || url.password.length > 0 || /^[^/]*\/\/[^/?#]*@/.test(text)) return null
     // Keep what the user wrote (the server re-parses it); only trim quotes and spaces.
     return text
   } catch {
@@ -76,6 +85,12 @@ export function summariseUrlList(text: string): UrlListSummary {
   for (let index = 0; index < lines.length; index++) {
     const line = lines[index].trim()
     if (line.length === 0 || line.startsWith('#')) continue
+    // Duplicates are judged on the line, valid or not, and never submitted.
+    if (seen.has(line)) {
+      duplicates++
+      continue
+    }
+    seen.add(line)
     const url = urlFromLine(line)
     if (!url) {
       // A CSV header row ("url,name") is not an error worth flagging.
@@ -84,8 +99,6 @@ export function summariseUrlList(text: string): UrlListSummary {
       if (invalidLines.length < INVALID_LINE_SAMPLE) invalidLines.push(index + 1)
       continue
     }
-    if (seen.has(url)) duplicates++
-    else seen.add(url)
     urls.push(url)
   }
   return { urls, invalid, invalidLines, duplicates }

@@ -9,13 +9,18 @@ export function formatCount(value: number): string {
   return countFormat.format(Math.max(0, Math.floor(value)))
 }
 
-const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB']
+/*
+ * Bytes in binary units (1 KiB = 1024 B), the convention `litchi fetch` and
+ * `litchi watch` use too (src/cli/progress_view.cpp), so the terminal and the
+ * browser show the same figure for the same bytes.
+ */
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
 
 export function formatBytes(bytes: number): string {
   let value = Math.max(0, bytes)
   let unit = 0
-  while (value >= 1000 && unit < BYTE_UNITS.length - 1) {
-    value /= 1000
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024
     unit++
   }
   return `${unit === 0 ? Math.round(value) : rateFormat.format(value)} ${BYTE_UNITS[unit]}`

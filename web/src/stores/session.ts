@@ -9,11 +9,10 @@
  * probably exists; the server's 401 has the last word.
  *
  * The one-time link `/login#token=T` (the fragment never reaches a server log)
- * is first offered to POST /api/login {"token"} to be swapped for the same
- * cookie. If the server does not take that form, the token is checked with
- * `Authorization: Bearer` and kept in memory and in this tab's sessionStorage
- * only (gone when the tab closes); HTTP then sends it as a header, the socket
- * as the `bearer.` subprotocol, and images are fetched with it.
+ * is exchanged by POST /api/login {"token"} for a new session cookie; the
+ * link is dead from then on (it never was a bearer token). A token held in
+ * this tab's sessionStorage (bearer mode: HTTP sends it as a header, the
+ * socket as the `bearer.` subprotocol) is still honoured if present.
  */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
@@ -42,7 +41,7 @@ function writeStorage(storage: Storage | undefined, key: string, value: string |
 const local = () => (typeof localStorage === 'undefined' ? undefined : localStorage)
 const session = () => (typeof sessionStorage === 'undefined' ? undefined : sessionStorage)
 
-export type LinkLoginResult = 'cookie' | 'bearer' | 'invalid'
+export type LinkLoginResult = 'cookie' | 'invalid'
 
 export const useSessionStore = defineStore('session', () => {
   /** The signed-in user's name ('' when signed in by a link and the name is unknown). */
@@ -77,17 +76,11 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   async function loginWithLink(linkToken: string): Promise<LinkLoginResult> {
-    if (await http.loginWithToken(linkToken)) {
-      markSignedIn('')
-      return 'cookie'
-    }
-    const verdict = await http.checkAuth(linkToken)
-    if (verdict === 'unreachable') throw new http.ApiError(0, 'network', 'The server cannot be reached.')
-    if (verdict === 'unauthorized') return 'invalid'
-    token.value = linkToken
-    expired.value = false
-    writeStorage(session(), TOKEN_KEY, linkToken)
-    return 'bearer'
+    if (!(await http.loginWithToken(linkToken))) return 'invalid'
+    token.value = null
+    writeStorage(session(), TOKEN_KEY, null)
+    markSignedIn('')
+    return 'cookie'
   }
 
   /** A session cookie set in another tab (or before the marker) also counts. */
