@@ -12,6 +12,12 @@
 //   committer       makes a whole batch durable at once (group commit), renames
 //                   it into the blob store, then reports it (committer.cpp).
 //
+// Hosts: each has its queue, its health (host_health.hpp: down hosts fail
+// their items at once, one probe brings them back), a Retry-After pause and a
+// --per-host-rate bucket. A host that must not start anything now is
+// "parked": its queued items count as waiting, not queued, and a timer (or the
+// probe's end) wakes it.
+//
 // Ownership: a Transfer is owned by exactly one place at a time, always by a
 // unique_ptr: its host's pending queue, the retry queue, the running map (while
 // its easy handle is in the multi handle), or the probe pool.
@@ -25,6 +31,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -35,6 +42,7 @@
 #include "core/backoff.hpp"
 #include "fetch/committer.hpp"
 #include "fetch/curl_errors.hpp"
+#include "fetch/host_health.hpp"
 #include "fetch/part_pool.hpp"
 #include "fetch/transfer.hpp"
 #include "fetch/url_check.hpp"
@@ -96,6 +104,7 @@ struct Engine::Impl {
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> n_queued{0};
     std::atomic<std::uint64_t> n_active{0};
+    std::atomic<std::uint64_t> n_waiting{0};
 
     // Outstanding = submitted and not yet reported; wait_idle waits for zero.
     std::mutex idle_mutex;
@@ -110,17 +119,24 @@ struct Engine::Impl {
 
     // Network thread state (touched only there).
     CURLM* multi = nullptr;
+    CURLSH* share = nullptr;  // DNS cache and TLS sessions across easy handles
     std::vector<CURL*> spare_easy;
     struct HostQueue {
         std::deque<std::unique_ptr<Transfer>> pending;
         int active = 0;
         bool in_ready = false;
+        bool parked = false;  // pending items count as waiting (paused, or the probe is out)
+        HostHealth health;
+        RateBucket rate;
+        Clock::time_point paused_until{};  // Retry-After
+        Clock::time_point wake_at{};       // the earliest timer set for this host
     };
     std::unordered_map<std::string, HostQueue> hosts;
     std::deque<std::string> ready_hosts;  // hosts with pending work and room: round robin
     std::unordered_map<std::uint64_t, Transfer*> by_id;                // queued, waiting or running
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> running;  // in the multi handle
     RetryQueue retries;
+    std::multimap<Clock::time_point, std::string> host_timers;  // pauses and rate waits
     std::mt19937_64 rng{std::random_device{}()};
     int still_running = 0;
 
@@ -150,12 +166,21 @@ struct Engine::Impl {
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, long(limits.per_host));
         curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, long(limits.concurrency) * 2);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
+        // The multi handle already pools connections (and DNS) for its easy
+        // handles; a share adds TLS session resumption across them. Only the
+        // network thread uses it, so it needs no lock callbacks.
+        share = curl_share_init();
+        if (share) {
+            curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+            curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        }
         network_thread = std::thread([this] { network_loop(); });
     }
 
     ~Impl() {
         stop();
         curl_multi_cleanup(multi);
+        if (share) curl_share_cleanup(share);
     }
 
     // ---- public entry points (any thread) ---------------------------------
@@ -231,7 +256,9 @@ struct Engine::Impl {
             }
             for (auto& r : fresh) enqueue(std::move(r));
             for (auto id : cancels) cancel_one(id);
+            if (!cancels.empty()) drop_cancelled_from_parked_hosts();
             promote_due_retries();
+            wake_due_hosts();
             start_transfers();
             curl_multi_perform(multi, &still_running);
             reap_finished();
@@ -262,18 +289,85 @@ struct Engine::Impl {
         push_pending(std::move(t), /*front=*/false);
     }
 
+    HostQueue& host_queue(const std::string& host) {
+        auto [it, fresh] = hosts.try_emplace(host);
+        if (fresh)
+            it->second.health = HostHealth(HostHealthPolicy{
+                limits.host_failures, limits.host_cooloff, limits.host_cooloff_cap});
+        return it->second;
+    }
+
+    // `t` is counted as queued; it stays so unless its host is parked.
     void push_pending(std::unique_ptr<Transfer> t, bool front) {
-        auto& hq = hosts[t->host];
+        auto& hq = host_queue(t->host);
         std::string host = t->host;
         if (front)
             hq.pending.push_front(std::move(t));
         else
             hq.pending.push_back(std::move(t));
+        if (hq.parked) {
+            --n_queued;
+            ++n_waiting;
+        }
         mark_ready(host, hq);
     }
 
+    // Parks the host (its pending items become waiting) while it is paused
+    // or its probe is out; unparks it (and offers it a slot) otherwise.
+    void refresh_park(const std::string& host, HostQueue& hq, Clock::time_point now) {
+        bool park = hq.paused_until > now || hq.health.probing();
+        if (park != hq.parked) {
+            auto n = hq.pending.size();
+            if (park) {
+                n_queued -= n;
+                n_waiting += n;
+            } else {
+                n_waiting -= n;
+                n_queued += n;
+            }
+            hq.parked = park;
+        }
+        mark_ready(host, hq);
+    }
+
+    void wake_host_at(const std::string& host, HostQueue& hq, Clock::time_point when) {
+        if (hq.wake_at != Clock::time_point{} && hq.wake_at <= when) return;
+        hq.wake_at = when;
+        host_timers.emplace(when, host);
+    }
+
+    void wake_due_hosts() {
+        auto now = Clock::now();
+        while (!host_timers.empty() && host_timers.begin()->first <= now) {
+            auto [when, host] = std::move(*host_timers.begin());
+            host_timers.erase(host_timers.begin());
+            auto it = hosts.find(host);
+            if (it == hosts.end() || it->second.wake_at != when) continue;  // superseded
+            it->second.wake_at = {};
+            refresh_park(host, it->second, now);
+        }
+    }
+
+    // The host is down: everything of it that waits fails now, with its reason.
+    void fail_host_queue(const std::string& host, HostQueue& hq, Clock::time_point now) {
+        auto detail = hq.health.down_detail(now);
+        auto reason = hq.health.reason();
+        while (!hq.pending.empty()) {
+            auto t = std::move(hq.pending.front());
+            hq.pending.pop_front();
+            --(hq.parked ? n_waiting : n_queued);
+            auto why = t->cancelled ? FailureReason::cancelled : reason;
+            finish_failed(std::move(t), why, 0, detail);
+        }
+        for (auto& t : retries.take_if([&](const Transfer& x) { return x.host == host; })) {
+            --n_waiting;
+            auto why = t->cancelled ? FailureReason::cancelled : reason;
+            finish_failed(std::move(t), why, 0, detail);
+        }
+    }
+
     void mark_ready(const std::string& host, HostQueue& hq) {
-        if (!hq.in_ready && !hq.pending.empty() && hq.active < limits.per_host) {
+        if (!hq.in_ready && !hq.parked && !hq.pending.empty() && hq.active < limits.per_host) {
             hq.in_ready = true;
             ready_hosts.push_back(host);
         }
@@ -283,16 +377,42 @@ struct Engine::Impl {
         while (int(n_active) < limits.concurrency && !ready_hosts.empty()) {
             std::string host = std::move(ready_hosts.front());
             ready_hosts.pop_front();
-            auto& hq = hosts[host];
+            auto& hq = host_queue(host);
             hq.in_ready = false;
-            if (hq.pending.empty() || hq.active >= limits.per_host) continue;
+            while (!hq.pending.empty() && hq.pending.front()->cancelled) {
+                auto t = std::move(hq.pending.front());
+                hq.pending.pop_front();
+                --(hq.parked ? n_waiting : n_queued);
+                finish_failed(std::move(t), FailureReason::cancelled, 0);
+            }
+            if (hq.pending.empty() || hq.active >= limits.per_host || hq.parked) continue;
+            const auto now = Clock::now();
+            if (hq.paused_until > now) {  // a Retry-After came back meanwhile
+                refresh_park(host, hq, now);
+                wake_host_at(host, hq, hq.paused_until);
+                continue;
+            }
+            const auto gate = hq.health.gate(now);
+            if (gate == HostHealth::Gate::down) {
+                fail_host_queue(host, hq, now);
+                continue;
+            }
+            if (gate == HostHealth::Gate::wait) {
+                refresh_park(host, hq, now);
+                continue;
+            }
+            if (auto when = hq.rate.take(limits.per_host_rate, now)) {
+                wake_host_at(host, hq, *when);
+                continue;
+            }
             auto t = std::move(hq.pending.front());
             hq.pending.pop_front();
-            mark_ready(host, hq);  // back of the line: round robin across hosts
-            if (t->cancelled) {
-                --n_queued;
-                finish_failed(std::move(t), FailureReason::cancelled, 0);
-                continue;
+            t->is_probe = gate == HostHealth::Gate::probe;
+            if (t->is_probe) {
+                hq.health.begin_probe();
+                refresh_park(host, hq, now);  // the rest wait for the probe
+            } else {
+                mark_ready(host, hq);  // back of the line: round robin across hosts
             }
             if (!t->redirect_hop) ++t->attempts;
             t->redirect_hop = false;
@@ -303,9 +423,13 @@ struct Engine::Impl {
         // Drop empty host entries so a long run over many hosts stays small.
         if (hosts.size() > 1024) {
             for (auto it = hosts.begin(); it != hosts.end();)
-                it = (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready)
-                         ? hosts.erase(it)
-                         : std::next(it);
+                it =
+                    (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready &&
+                     !it->second.parked && it->second.wake_at == Clock::time_point{} &&
+                     it->second.health.healthy_and_quiet() &&
+                     it->second.paused_until <= Clock::now())
+                        ? hosts.erase(it)
+                        : std::next(it);
         }
     }
 
@@ -324,8 +448,9 @@ struct Engine::Impl {
             }
         }
         configure_easy(t, limits);
+        if (share) curl_easy_setopt(t.easy, CURLOPT_SHARE, share);
         running.emplace(&t, std::move(owned));
-        ++hosts[t.host].active;
+        ++host_queue(t.host).active;
         ++n_active;
         curl_multi_add_handle(multi, t.easy);
     }
@@ -339,15 +464,21 @@ struct Engine::Impl {
     }
 
     int poll_timeout_ms() {
-        if (retries.empty()) return 1000;
-        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retries.next_due() -
-                                                                          Clock::now());
+        auto next = Clock::now() + std::chrono::seconds(1);
+        if (!retries.empty()) next = std::min(next, retries.next_due());
+        if (!host_timers.empty()) next = std::min(next, host_timers.begin()->first);
+        // Round up: waking a millisecond early would only spin.
+        auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now());
         return int(std::clamp<long long>(wait.count(), 0, 1000));
     }
 
     void promote_due_retries() {
         auto now = Clock::now();
-        while (auto t = retries.pop_due(now)) push_pending(std::move(t), /*front=*/true);
+        while (auto t = retries.pop_due(now)) {
+            --n_waiting;
+            ++n_queued;
+            push_pending(std::move(t), /*front=*/true);
+        }
     }
 
     void cancel_one(std::uint64_t id) {
@@ -357,6 +488,11 @@ struct Engine::Impl {
         if (raw->cancelled) return;
         raw->cancelled = true;
         if (auto t = take_running(raw)) {
+            if (t->is_probe) {
+                auto& hq = host_queue(t->host);
+                hq.health.on_probe_lost();
+                refresh_park(t->host, hq, Clock::now());
+            }
             release_slot(*t);
             int status = t->status_checked ? int(t->status) : 0;
             finish_failed(std::move(t), FailureReason::cancelled, status);
@@ -364,14 +500,31 @@ struct Engine::Impl {
         // A queued transfer is dropped when it next comes up. Waiting ones
         // (retry queue) would come up only when due; pull them forward now.
         for (auto& w : retries.take_if([](const Transfer& x) { return x.cancelled; })) {
-            --n_queued;
+            --n_waiting;
             finish_failed(std::move(w), FailureReason::cancelled, 0);
+        }
+    }
+
+    // A parked host's queue does not move until it wakes (up to
+    // --retry-after-cap away): its cancelled items end now instead.
+    void drop_cancelled_from_parked_hosts() {
+        for (auto& [host, hq] : hosts) {
+            if (!hq.parked) continue;
+            auto keep = std::stable_partition(hq.pending.begin(), hq.pending.end(),
+                                              [](const auto& t) { return !t->cancelled; });
+            std::vector<std::unique_ptr<Transfer>> gone(std::make_move_iterator(keep),
+                                                        std::make_move_iterator(hq.pending.end()));
+            hq.pending.erase(keep, hq.pending.end());
+            for (auto& t : gone) {
+                --n_waiting;
+                finish_failed(std::move(t), FailureReason::cancelled, 0);
+            }
         }
     }
 
     void release_slot(Transfer& t) {
         --n_active;
-        auto& hq = hosts[t.host];
+        auto& hq = host_queue(t.host);
         --hq.active;
         mark_ready(t.host, hq);
         if (t.easy) {
@@ -395,6 +548,16 @@ struct Engine::Impl {
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         t->status = status;
+        const auto now = Clock::now();
+        const bool answered = status > 0;
+        if (answered) {
+            // Proof of life, whatever the status: the host is up (again).
+            auto& hq = host_queue(t->host);
+            if (hq.health.down() || hq.health.failures_in_row() > 0) {
+                hq.health.on_answer();
+                refresh_park(t->host, hq, now);
+            }
+        }
         if (rc == CURLE_OK && status >= 300 && status < 400 && status != 304) {
             char* location = nullptr;
             curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &location);
@@ -408,6 +571,7 @@ struct Engine::Impl {
             struct curl_header* h = nullptr;
             if (curl_easy_header(t->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h)
                 retry_after = h->value;
+            if (auto secs = parse_retry_after_seconds(retry_after)) pause_host(*t, *secs, now);
         }
         release_slot(*t);
 
@@ -430,6 +594,24 @@ struct Engine::Impl {
             detail = t->detail.empty() ? std::string(curl_easy_strerror(rc)) : t->detail;
         }
         if (t->cancelled) reason = FailureReason::cancelled;
+        if (reason != FailureReason::cancelled && !answered) {
+            auto& hq = host_queue(t->host);
+            if (is_host_failure(reason, answered)) {
+                if (hq.health.on_failure(reason, detail, now, t->is_probe)) {
+                    spdlog::info("host {} is down: {}", t->host, hq.health.down_detail(now));
+                    fail_host_queue(t->host, hq, now);
+                    refresh_park(t->host, hq, now);
+                }
+                // Down: no retry; the probe decides when the host is back.
+                if (hq.health.down()) {
+                    finish_failed(std::move(t), reason, int(status), detail);
+                    return;
+                }
+            } else if (t->is_probe) {
+                hq.health.on_probe_lost();
+                refresh_park(t->host, hq, now);
+            }
+        }
         if (reason != FailureReason::cancelled && is_transient(reason, int(status)) &&
             t->attempts <= limits.retries) {
             schedule_retry(std::move(t), reason, int(status), retry_after);
@@ -468,6 +650,18 @@ struct Engine::Impl {
         push_pending(std::move(t), /*front=*/true);
     }
 
+    // 429/503 with Retry-After: nothing more goes to the host until then
+    // (what is in flight may still arrive); capped by --retry-after-cap.
+    void pause_host(const Transfer& t, std::chrono::seconds secs, Clock::time_point now) {
+        auto wanted = std::min<Clock::duration>(secs, limits.retry_after_cap);
+        auto& hq = host_queue(t.host);
+        if (now + wanted <= hq.paused_until) return;
+        hq.paused_until = now + wanted;
+        spdlog::debug("host {} paused for {} s (Retry-After)", t.host, secs.count());
+        refresh_park(t.host, hq, now);
+        wake_host_at(t.host, hq, hq.paused_until);
+    }
+
     void schedule_retry(std::unique_ptr<Transfer> t, FailureReason reason, int status,
                         const std::string& retry_after) {
         std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -480,7 +674,7 @@ struct Engine::Impl {
                       to_string(reason), status);
         close_part(*t);
         t->not_before = Clock::now() + delay;
-        ++n_queued;
+        ++n_waiting;
         retries.push(std::move(t));
     }
 
@@ -507,12 +701,14 @@ struct Engine::Impl {
         }
         running.clear();
         retries.clear();
+        host_timers.clear();
         for (auto& [host, hq] : hosts) hq.pending.clear();
         hosts.clear();
         ready_hosts.clear();
         by_id.clear();
         n_active = 0;
         n_queued = 0;
+        n_waiting = 0;
     }
 };
 
@@ -539,6 +735,7 @@ EngineStats Engine::stats() const {
     s.bytes_received = impl_->bytes_received;
     s.queued = impl_->n_queued;
     s.active = impl_->n_active;
+    s.waiting = impl_->n_waiting;
     s.probing = impl_->probes.in_flight();
     return s;
 }

@@ -45,6 +45,7 @@ struct Transfer {
     int redirects = 0;
     bool cancelled = false;
     bool redirect_hop = false;  // the next start is a redirect hop, not a new attempt
+    bool is_probe = false;      // this attempt is its host's probe (host_health.hpp)
 
     // Per attempt.
     int fd = -1;
