@@ -144,6 +144,13 @@ class ServerTestCase(unittest.TestCase):
         cls.server.stop()
         lt.shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    def metric(self, name):
+        body = self.admin.get("/metrics", token=None).body.decode()
+        for line in body.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        self.fail(f"{name} not in /metrics")
+
     def wait_for(self, ready, rounds=600):
         """Polls `ready` (an event the test cannot be told about) a bounded number of times."""
         for _ in range(rounds):
@@ -186,6 +193,9 @@ class ServeHostTest(ServerTestCase):
         still = self.admin.job(paused["id"])
         self.assertEqual(still["state"], "running", still)
         self.assertEqual(still["counts"]["done"], 0, still)
+        # The paused job's items are parked in the engine (claimed, holding no slot).
+        self.assertGreaterEqual(self.metric("litchi_parked_items"), 1)
+        self.assertEqual(self.metric("litchi_active_transfers"), 0)
         # Nothing more went to the paused host while it asked us to wait:
         # only the (at most 2) requests in flight when the first 429 went out.
         self.assertLessEqual(ORIGIN.get_json(f"/window/{key}")["refused"], 2)
