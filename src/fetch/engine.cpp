@@ -343,8 +343,11 @@ struct Engine::Impl {
             host_timers.erase(host_timers.begin());
             auto it = hosts.find(host);
             if (it == hosts.end() || it->second.wake_at != when) continue;  // superseded
-            it->second.wake_at = {};
-            refresh_park(host, it->second, now);
+            auto& hq = it->second;
+            hq.wake_at = {};
+            refresh_park(host, hq, now);
+            // A later Retry-After lengthened the pause meanwhile.
+            if (hq.paused_until > now) wake_host_at(host, hq, hq.paused_until);
         }
     }
 

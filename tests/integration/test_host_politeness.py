@@ -120,7 +120,10 @@ class FetchHostTest(FetchTestCase):
             gaps = [b - a for a, b in zip(times, times[1:])]
             # 10 per second: starts 100 ms apart at least (a few ms of loopback
             # jitter between the engine's start and the origin's arrival stamp).
-            self.assertGreaterEqual(min(gaps), 0.09, gaps)
+            # The first request also opened the connection the next ones reuse,
+            # so it arrived late by that much: its gap is left out.
+            self.assertGreaterEqual(min(gaps[1:]), 0.09, gaps)
+            self.assertLessEqual((len(times) - 2) / (times[-1] - times[1]), 10.5, times)
         # Per host, not in all: the other host's requests ran meanwhile.
         self.assertLess(other_times[0], main_times[-1])
         self.assertLess(main_times[0], other_times[-1])
