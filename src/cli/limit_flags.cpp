@@ -2,6 +2,7 @@
 #include "cli/limit_flags.hpp"
 
 #include <cstdint>
+#include <map>
 #include <sstream>
 
 namespace litchi::cli {
@@ -54,6 +55,13 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
               std::uint64_t(0), std::uint64_t(1) << 50);
     add_limit(cmd, "--max-pixels", limits.max_pixels, "Largest width*height*pages accepted",
               std::uint64_t(1), std::uint64_t(1) << 50);
+    static const std::map<std::string, VerifyMode> kVerifyModes{{"header", VerifyMode::header},
+                                                                {"decode", VerifyMode::decode}};
+    cmd->add_option("--verify", limits.verify,
+                    "How a downloaded image is checked: header (its structure, read without a "
+                    "decoder) or decode (every pixel decoded by libvips)")
+        ->transform(CLI::CheckedTransformer(kVerifyModes))
+        ->default_str("header");
     add_limit(cmd, "--max-redirects", limits.max_redirects, "Redirects one URL may follow", 0, 50);
     add_limit(cmd, "--probe-threads", limits.probe_threads,
               "Threads that check downloaded images (and create .part files ahead)", 1, 256);
