@@ -151,5 +151,119 @@ TEST(ImageStructureTest, DamagedFilesAgreeWithLibvips) {
     EXPECT_LT(refused, compared);
 }
 
+Bytes from_hex(const std::string& hex) {
+    Bytes out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        out.push_back(static_cast<unsigned char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return out;
+}
+
+// Found by fuzzing (issue 10): a graphic control and an application
+// extension whose block size byte is 0. libnsgif (inside libvips) reads that
+// byte as the size of a block to skip and then sub-blocks up to a terminator,
+// as the GIF grammar has it; the gate used to take the 0 for the terminator,
+// read the wrong bytes as the first frame and judged a 65345x65535 canvas
+// where the decoder allocates 31295x70249. Both readers now follow libnsgif.
+TEST(ImageStructureTest, GifExtensionWithBlockSizeZeroIsReadAsLibnsgifDoes) {
+    ASSERT_TRUE(kInit);
+    auto gif = from_hex(
+        "4749463839610700030000000021ff0021f9002c0800000039ffffffffffffffff21ff0021f900260800"
+        "0000070000030000002c000400213f7669f1010012070000030000002c000400217669f101001200");
+    auto theirs = vips_verdict(ImageFormat::gif, gif);
+    EXPECT_EQ(theirs, (Verdict{true, 31295, 70249, 1}));
+    EXPECT_EQ(our_verdict(ImageFormat::gif, gif), theirs);
+    auto declared = read_declared_size(ImageFormat::gif, gif);
+    ASSERT_TRUE(declared);
+    EXPECT_EQ(declared->width, 31295u);
+    EXPECT_EQ(declared->height, 70249u);
+}
+
+class ProbeFileTest : public ::testing::Test {
+  protected:
+    std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                ("litchi-structure-" + std::to_string(::getpid()));
+    void SetUp() override {
+        ASSERT_TRUE(kInit);
+        std::filesystem::create_directories(dir);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir); }
+
+    ProbeResult probe(const Bytes& bytes, VerifyMode verify) {
+        auto file = dir / "x.part";
+        std::ofstream(file, std::ios::binary)
+            .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+        return probe_image_file(file, std::span(bytes.data(), std::min(bytes.size(), kSniffBytes)),
+                                100'000'000, verify);
+    }
+};
+
+// Over 256 KiB of APP segments (ICC profiles, XMP) before the frame header:
+// the check reads the whole file (mapped, past its read buffer), not a head.
+TEST_F(ProbeFileTest, JpegWithLargeSegmentsBeforeTheFrameHeader) {
+    auto jpg = read_file(std::filesystem::path(LITCHI_TEST_IMAGES) / "exif-baseline.jpg");
+    Bytes big(jpg.begin(), jpg.begin() + 2);
+    for (int k = 0; k < 5; ++k) {  // five APP2 segments of 65533 payload bytes
+        big.insert(big.end(), {0xFF, 0xE2, 0xFF, 0xFF});
+        big.insert(big.end(), 65533, static_cast<unsigned char>('a' + k));
+    }
+    big.insert(big.end(), jpg.begin() + 2, jpg.end());
+    ASSERT_GT(big.size(), 320'000u);
+    EXPECT_EQ(our_verdict(ImageFormat::jpeg, big), vips_verdict(ImageFormat::jpeg, big));
+    auto r = probe(big, VerifyMode::header);
+    EXPECT_EQ(r.reason, FailureReason::none) << r.detail;
+    EXPECT_EQ(r.format, ImageFormat::jpeg);
+    EXPECT_EQ(r.width, 48);
+    EXPECT_EQ(r.height, 32);
+    r = probe(big, VerifyMode::decode);
+    EXPECT_EQ(r.reason, FailureReason::none) << r.detail;
+}
+
+// Every real file passes both modes with the size and pages libvips reports.
+TEST_F(ProbeFileTest, RealFilesPassHeaderAndDecode) {
+    for (const auto& file : corpus()) {
+        SCOPED_TRACE(file.filename().string());
+        auto bytes = read_file(file);
+        auto theirs = vips_verdict(format_of(bytes), bytes);
+        for (auto mode : {VerifyMode::header, VerifyMode::decode}) {
+            auto r = probe(bytes, mode);
+            EXPECT_EQ(r.reason, FailureReason::none) << r.detail;
+            EXPECT_EQ(r.format, format_of(bytes));
+            EXPECT_EQ((Verdict{true, std::uint64_t(r.width), std::uint64_t(r.height),
+                               std::uint32_t(r.pages)}),
+                      theirs);
+        }
+    }
+}
+
+// A file cut inside its pixel data has a whole header: `header` takes it (as
+// a libvips header open did), `decode` finds the missing pixels.
+TEST_F(ProbeFileTest, DecodeFindsPixelsTheHeaderCannot) {
+    for (const char* name : {"progressive.jpg", "exif-baseline.jpg", "rgb.png", "interlaced.png"}) {
+        SCOPED_TRACE(name);
+        auto whole = read_file(std::filesystem::path(LITCHI_TEST_IMAGES) / name);
+        Bytes cut(whole.begin(), whole.begin() + std::ptrdiff_t(whole.size() * 3 / 4));
+        EXPECT_TRUE(vips_verdict(format_of(cut), cut).valid);  // libvips's header read takes it too
+        auto header = probe(cut, VerifyMode::header);
+        EXPECT_EQ(header.reason, FailureReason::none) << header.detail;
+        auto decode = probe(cut, VerifyMode::decode);
+        EXPECT_EQ(decode.reason, FailureReason::not_image);
+        EXPECT_EQ(decode.detail.rfind("decode: ", 0), 0u) << decode.detail;
+    }
+}
+
+// The structural check refuses with a reason a user can read.
+TEST_F(ProbeFileTest, BrokenStructureIsNotAnImageWithItsReason) {
+    auto png = read_file(std::filesystem::path(LITCHI_TEST_IMAGES) / "rgb.png");
+    png[23] ^= 0x01;  // the height 32 becomes 33: the IHDR CRC no longer matches
+    auto r = probe(png, VerifyMode::header);
+    EXPECT_EQ(r.reason, FailureReason::not_image);
+    EXPECT_EQ(r.detail, "PNG IHDR CRC mismatch");
+    auto webp = read_file(std::filesystem::path(LITCHI_TEST_IMAGES) / "animated.webp");
+    webp.resize(webp.size() - 100);
+    r = probe(webp, VerifyMode::header);
+    EXPECT_EQ(r.reason, FailureReason::not_image);
+    EXPECT_EQ(r.detail, "WebP cut short: the file is smaller than its RIFF size");
+}
+
 }  // namespace
 }  // namespace litchi
