@@ -224,7 +224,8 @@ ImageStructure png_structure(std::span<const unsigned char> d) {
         for (int k = 0; k < 4; ++k)
             if (!std::isalpha(type[k])) return invalid("PNG chunk type is not letters");
         if (png_chunk_is(type, "IDAT")) break;
-        if (std::size_t(len) + 12 > d.size() - i) return invalid("PNG cut short before its image data");
+        if (std::size_t(len) + 12 > d.size() - i)
+            return invalid("PNG cut short before its image data");
         const bool critical = !(type[0] & 0x20);
         if (critical) {
             if (crc32(type, 4 + std::size_t(len)) != be32(type + 4 + len))
@@ -255,7 +256,8 @@ ImageStructure png_structure(std::span<const unsigned char> d) {
 // arithmetic; 8-bit), table segments of sane shape, and the checks of
 // libjpeg's initial_setup (size 1..65500, 1..10 components, sampling 1..4).
 ImageStructure jpeg_structure(std::span<const unsigned char> d) {
-    if (d.size() < 2 || d[0] != 0xFF || d[1] != 0xD8) return invalid("JPEG does not start with SOI");
+    if (d.size() < 2 || d[0] != 0xFF || d[1] != 0xD8)
+        return invalid("JPEG does not start with SOI");
     std::size_t i = 2;
     bool have_sof = false;
     std::uint64_t width = 0, height = 0;
@@ -287,7 +289,8 @@ ImageStructure jpeg_structure(std::span<const unsigned char> d) {
             if (in_scan < 1 || in_scan > 4 || n != 4 + 2 * std::size_t(in_scan))
                 return invalid("JPEG scan header malformed");
             for (unsigned c = 0; c < in_scan; ++c) {
-                if (have < 2 + 2 * std::size_t(c)) return invalid("JPEG cut short in its scan header");
+                if (have < 2 + 2 * std::size_t(c))
+                    return invalid("JPEG cut short in its scan header");
                 if (std::find(ids, ids + components, p[1 + 2 * c]) == ids + components)
                     return invalid("JPEG scan names a component the frame does not have");
             }
@@ -309,11 +312,14 @@ ImageStructure jpeg_structure(std::span<const unsigned char> d) {
                 if (n != 6 + 3 * std::size_t(components))
                     return invalid("JPEG frame header length does not match its components");
                 if (width == 0 || height == 0) return invalid("JPEG declares no pixels");
-                if (width > 65500 || height > 65500) return invalid("JPEG wider or taller than 65500");
-                if (components == 0 || components > 10) return invalid("JPEG component count out of range");
+                if (width > 65500 || height > 65500)
+                    return invalid("JPEG wider or taller than 65500");
+                if (components == 0 || components > 10)
+                    return invalid("JPEG component count out of range");
                 for (unsigned c = 0; c < components; ++c) {
                     const unsigned h = p[7 + 3 * c] >> 4, v = p[7 + 3 * c] & 15;
-                    if (h < 1 || h > 4 || v < 1 || v > 4) return invalid("JPEG sampling factors out of range");
+                    if (h < 1 || h > 4 || v < 1 || v > 4)
+                        return invalid("JPEG sampling factors out of range");
                     ids[c] = p[6 + 3 * c];
                 }
                 have_sof = true;
@@ -522,7 +528,8 @@ ImageStructure webp_structure(std::span<const unsigned char> d) {
         return invalid("WebP RIFF header missing");
     const std::uint64_t riff = le32(d.data() + 4);
     if (riff < 8 || riff > kMaxPayload) return invalid("WebP RIFF size out of range");
-    if (riff + 8 > d.size()) return invalid("WebP cut short: the file is smaller than its RIFF size");
+    if (riff + 8 > d.size())
+        return invalid("WebP cut short: the file is smaller than its RIFF size");
     const std::size_t end = std::size_t(riff) + 8;  // bytes after the RIFF are not the image's
     struct Chunk {
         const unsigned char* tag = nullptr;
@@ -537,7 +544,8 @@ ImageStructure webp_structure(std::span<const unsigned char> d) {
         const std::uint64_t size = le32(d.data() + at + 4);
         const std::uint64_t padded = size + (size & 1);
         if (size > kMaxPayload || padded > end - at - 8) return false;
-        c = Chunk{d.data() + at, d.data() + at + 8, std::size_t(size), at + 8 + std::size_t(padded)};
+        c = Chunk{d.data() + at, d.data() + at + 8, std::size_t(size),
+                  at + 8 + std::size_t(padded)};
         return true;
     };
     // After a chunk: the RIFF's end, or a whole chunk header with a size that fits.
@@ -582,7 +590,8 @@ ImageStructure webp_structure(std::span<const unsigned char> d) {
     const std::uint64_t canvas_w = std::uint64_t(le24(first.data + 4)) + 1;
     const std::uint64_t canvas_h = std::uint64_t(le24(first.data + 7)) + 1;
     if (canvas_w * canvas_h >= (std::uint64_t(1) << 32)) return invalid("WebP canvas too large");
-    if (canvas_w > kMaxSide || canvas_h > kMaxSide) return invalid("WebP wider or taller than 16383");
+    if (canvas_w > kMaxSide || canvas_h > kMaxSide)
+        return invalid("WebP wider or taller than 16383");
     const bool animation = flags & 0x02;
     std::uint32_t frames = 0;
     bool still = false, anim_seen = false;

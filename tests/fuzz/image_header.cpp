@@ -118,13 +118,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         int pages = 0;
         const bool opens = vips_size(sniffed, data, size, width, height, &pages);
         const bool ours = structure && structure->valid;
-        if (ours != opens ||
-            (opens && (structure->width != std::uint64_t(width) ||
-                       structure->height != std::uint64_t(height) ||
-                       structure->pages != std::uint32_t(pages)))) {
-            std::fprintf(stderr, "image_header: %s structure says %s %llux%llu x%u, libvips %s %dx%d x%d\n",
+        if (ours != opens || (opens && (structure->width != std::uint64_t(width) ||
+                                        structure->height != std::uint64_t(height) ||
+                                        structure->pages != std::uint32_t(pages)))) {
+            std::fprintf(stderr,
+                         "image_header: %s structure says %s %llux%llu x%u, libvips %s %dx%d x%d\n",
                          std::string(format_name(sniffed)).c_str(),
-                         ours ? "image" : structure ? structure->problem : "unchecked",
+                         ours        ? "image"
+                         : structure ? structure->problem
+                                     : "unchecked",
                          static_cast<unsigned long long>(structure ? structure->width : 0),
                          static_cast<unsigned long long>(structure ? structure->height : 0),
                          structure ? structure->pages : 0u, opens ? "opens" : "refuses", width,

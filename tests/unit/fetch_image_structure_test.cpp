@@ -180,8 +180,8 @@ TEST(ImageStructureTest, GifExtensionWithBlockSizeZeroIsReadAsLibnsgifDoes) {
 
 class ProbeFileTest : public ::testing::Test {
   protected:
-    std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                ("litchi-structure-" + std::to_string(::getpid()));
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("litchi-structure-" + std::to_string(::getpid()));
     void SetUp() override {
         ASSERT_TRUE(kInit);
         std::filesystem::create_directories(dir);
