@@ -1,6 +1,7 @@
 // Benchmark-only driver: `litchi fetch` alone, built from the same sources as
 // litchi's fetch command (the full binary links the server too).
 #include <string>
+
 #include "cli/commands.hpp"
 #include "fetch/engine.hpp"
 int main(int argc, char** argv) {
@@ -9,6 +10,11 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     int status = 0;
     litchi::cli::add_fetch_command(app, status);
-    try { app.parse(argc, argv); } catch (const CLI::ParseError& e) { int rc = app.exit(e); return rc == 0 ? 0 : 2; }
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
     return status;
 }
