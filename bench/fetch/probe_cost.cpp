@@ -2,8 +2,9 @@
 // structural check (--verify header), the libvips header-only open the probe
 // used before it, a full decode (--verify decode), and opening and closing the
 // file alone (to subtract). Not part of the build; after a release build:
-//   c++ -std=c++20 -O2 -Isrc $(pkg-config --cflags vips) bench/fetch/probe_cost.cpp \
-//       build/release/liblitchi_fetch.a build/release/liblitchi_core.a $(pkg-config --libs vips) \
+//   c++ -std=c++20 -O2 -Isrc -Ibuild/release/generated $(pkg-config --cflags vips) \
+//       bench/fetch/probe_cost.cpp build/release/liblitchi_{fetch,blobs,crypto,core}.a \
+//       $(pkg-config --libs vips libcurl) -lspdlog -lfmt -lboost_url -lcrypto -pthread \
 //       -o /tmp/probe_cost && /tmp/probe_cost bench/out/fetch-images 2000
 #include <fcntl.h>
 #include <unistd.h>
