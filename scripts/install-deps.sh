@@ -6,7 +6,8 @@
 #                                        PostgreSQL 15 for scripts/pg-temp.sh, nginx for the cluster demo,
 #                                        clang-14 and libFuzzer for make fuzz)
 #   scripts/install-deps.sh cluster    + PostgreSQL 15 and nginx (make cluster)
-#   scripts/install-deps.sh bench      + the peers the benchmarks compare against
+#   scripts/install-deps.sh bench      + the peers the benchmarks compare against (and valgrind)
+#   scripts/install-deps.sh corpus     + the encoders tests/unit/images/make-corpus.sh runs
 # Debian's postgresql-15 may create and start a system cluster (15/main on
 # port 5432); the tests never use it: scripts/pg-temp.sh runs its own servers
 # in throwaway folders on free ports, so it is left alone either way.
@@ -18,13 +19,15 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libcli11-dev libspdlog-dev libfmt-dev python3)
 test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip clang-format postgresql-15 nginx
   clang-14 libfuzzer-14-dev libclang-rt-14-dev)
-bench_pkgs=(curl wget2 aria2 libbenchmark-dev)
+bench_pkgs=(curl wget2 aria2 libbenchmark-dev valgrind)
+corpus_pkgs=(libvips-tools webp gifsicle libjpeg-turbo-progs)
 
 want=("${build_pkgs[@]}")
 case "${1:-}" in
   test) want+=("${test_pkgs[@]}") ;;
   cluster) want+=(postgresql-15 nginx) ;;
   bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  corpus) want+=("${corpus_pkgs[@]}") ;;
 esac
 
 missing=()

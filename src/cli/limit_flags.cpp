@@ -54,6 +54,16 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
               std::uint64_t(0), std::uint64_t(1) << 50);
     add_limit(cmd, "--max-pixels", limits.max_pixels, "Largest width*height*pages accepted",
               std::uint64_t(1), std::uint64_t(1) << 50);
+    cmd->add_option_function<std::string>(
+           "--verify",
+           [&limits](const std::string& mode) {
+               limits.verify = mode == "decode" ? VerifyMode::decode : VerifyMode::header;
+           },
+           "How a downloaded image is checked: header (its structure, read without a decoder) "
+           "or decode (every pixel decoded by libvips)")
+        ->check(CLI::IsMember({"header", "decode"}))
+        ->option_text("header|decode=header")
+        ->default_str("header");
     add_limit(cmd, "--max-redirects", limits.max_redirects, "Redirects one URL may follow", 0, 50);
     add_limit(cmd, "--probe-threads", limits.probe_threads,
               "Threads that check downloaded images (and create .part files ahead)", 1, 256);

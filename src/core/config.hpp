@@ -13,6 +13,14 @@
 
 namespace litchi {
 
+// How hard a downloaded image is checked before it counts as done.
+//   header  the structure of the file, read by core/image_header for PNG, JPEG,
+//           GIF, WebP and BMP (libvips's header read for TIFF, HEIF, AVIF):
+//           microseconds per image.
+//   decode  that, then every pixel decoded by libvips (off the network
+//           thread): proof the pixels are whole, at the cost of a full decode.
+enum class VerifyMode { header, decode };
+
 struct FetchLimits {
     int concurrency = 32;                   // -j: transfers at once
     int per_host = 0;                       // --per-host: transfers at once to one host (0: as -j)
@@ -24,6 +32,7 @@ struct FetchLimits {
     // room to record what became of them. 0: off.
     std::uint64_t min_free_bytes = 64ull << 20;
     std::uint64_t max_pixels = 100'000'000;             // --max-pixels: width*height*pages cap
+    VerifyMode verify = VerifyMode::header;             // --verify header|decode
     std::chrono::milliseconds connect_timeout{10'000};  // --connect-timeout
     std::chrono::milliseconds total_timeout{120'000};   // --timeout: whole transfer
     long low_speed_bytes = 1024;                        // --min-speed: below this many bytes/s ...

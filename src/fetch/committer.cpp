@@ -30,6 +30,20 @@ void Committer::push(CommitItem item) {
     cv_.notify_one();
 }
 
+void Committer::push(std::vector<CommitItem>&& items) {
+    if (items.empty()) return;
+    {
+        std::lock_guard lock(mutex_);
+        if (queue_.empty())
+            queue_ = std::move(items);
+        else
+            queue_.insert(queue_.end(), std::make_move_iterator(items.begin()),
+                          std::make_move_iterator(items.end()));
+    }
+    items.clear();
+    cv_.notify_one();
+}
+
 void Committer::close() {
     {
         std::lock_guard lock(mutex_);
@@ -99,13 +113,19 @@ ProbePool::ProbePool(const FetchLimits& limits, BlobStore& blobs, PartPool& part
     for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { loop(); });
 }
 
-void ProbePool::push(std::unique_ptr<Transfer> t) {
+void ProbePool::add(std::unique_ptr<Transfer> t) {
     ++in_flight_;
+    held_.push_back(std::move(t));
+}
+
+void ProbePool::flush() {
+    if (held_.empty()) return;
     {
         std::lock_guard lock(mutex_);
-        queue_.push_back(std::move(t));
+        for (auto& t : held_) queue_.push_back(std::move(t));
     }
-    cv_.notify_one();
+    held_.clear();
+    cv_.notify_one();  // the thread that wakes wakes another if it leaves work behind
 }
 
 void ProbePool::close() {
@@ -119,28 +139,44 @@ void ProbePool::close() {
 }
 
 void ProbePool::loop() {
+    const std::size_t threads = threads_.size();
+    std::vector<std::unique_ptr<Transfer>> batch;
+    std::vector<CommitItem> results;
     while (true) {
         parts_.refill();
-        std::unique_ptr<Transfer> t;
         {
             std::unique_lock lock(mutex_);
             cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
             if (queue_.empty()) return;  // closing and drained
-            t = std::move(queue_.front());
-            queue_.pop_front();
+            // Header checks are microseconds: one thread takes them all, so
+            // a batch costs one wake-up. Decoding is not: split it evenly.
+            std::size_t take = queue_.size();
+            if (limits_.verify == VerifyMode::decode)
+                take = (queue_.size() + threads - 1) / std::max<std::size_t>(threads, 1);
+            for (std::size_t k = 0; k < take; ++k) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+            if (!queue_.empty()) cv_.notify_one();
         }
-        probe_one(std::move(t));
+        for (auto& t : batch) results.push_back(probe_one(std::move(t)));
+        const std::size_t n = batch.size();
+        batch.clear();
+        committer_.push(std::move(results));
+        results.clear();
+        in_flight_ -= n;
     }
 }
 
-void ProbePool::probe_one(std::unique_ptr<Transfer> t) {
+CommitItem ProbePool::probe_one(std::unique_ptr<Transfer> t) {
     CommitItem item;
     auto& r = item.result;
     r.id = t->id;
     r.url = t->original_url;
     r.http_status = int(t->status);
     r.attempts = t->attempts;
-    auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), limits_.max_pixels);
+    auto probe =
+        probe_image_fd(t->fd, std::span(t->head, t->head_len), limits_.max_pixels, limits_.verify);
     r.format = probe.format;
     r.width = probe.width;
     r.height = probe.height;
@@ -160,8 +196,7 @@ void ProbePool::probe_one(std::unique_ptr<Transfer> t) {
         t->part.clear();  // the committer owns the file now
     }
     close_part(*t);
-    --in_flight_;
-    committer_.push(std::move(item));
+    return item;
 }
 
 }  // namespace litchi

@@ -7,8 +7,9 @@
 //                   transfer becomes. transfer.cpp: the easy handle's options,
 //                   the SSRF guard and the body writer; curl_errors.cpp: what
 //                   a CURLcode means; part_pool.cpp: .part files made ahead.
-//   probe pool      magic bytes, declared size, libvips header: per-file work,
-//                   done in parallel and off the network thread (committer.cpp).
+//   probe pool      magic bytes, declared size, structure (libvips only for
+//                   TIFF/HEIF/AVIF and --verify decode): per-file work, done
+//                   off the network thread (committer.cpp).
 //   committer       makes a whole batch durable at once (group commit), renames
 //                   it into the blob store, then reports it (committer.cpp).
 //
@@ -17,6 +18,9 @@
 // --per-host-rate bucket. A host that must not start anything now is
 // "parked": its queued items count as waiting, not queued, and a timer (or the
 // probe's end) wakes it.
+//
+// Each pass of the network loop hands what it finished to the next stage in
+// one batch (hand_over): one lock and one wake-up per pass, not per image.
 //
 // Ownership: a Transfer is owned by exactly one place at a time, always by a
 // unique_ptr: its host's pending queue, the retry queue, the running map (while
@@ -137,6 +141,7 @@ struct Engine::Impl {
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> running;  // in the multi handle
     RetryQueue retries;
     std::multimap<Clock::time_point, std::string> host_timers;  // pauses and rate waits
+    std::vector<CommitItem> failed;  // this pass's failures, for the committer
     std::mt19937_64 rng{std::random_device{}()};
     int still_running = 0;
 
@@ -263,8 +268,10 @@ struct Engine::Impl {
             curl_multi_perform(multi, &still_running);
             reap_finished();
             start_transfers();
+            hand_over();
             curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
         }
+        hand_over();  // what finished before the stop is still reported
         abandon_everything();
     }
 
@@ -584,7 +591,7 @@ struct Engine::Impl {
                 return;
             }
             by_id.erase(t->id);
-            probes.push(std::move(t));
+            probes.add(std::move(t));  // handed over with the rest of this pass
             return;
         }
         FailureReason reason = FailureReason::http;
@@ -692,7 +699,15 @@ struct Engine::Impl {
         item.result.http_status = status;
         item.result.attempts = t->attempts;
         item.result.detail = detail.empty() ? t->detail : std::move(detail);
-        committer.push(std::move(item));
+        failed.push_back(std::move(item));  // handed over with the rest of this pass
+    }
+
+    // What one pass of the loop finished goes on in one hand-off per stage,
+    // not one per image: a wake-up costs more than a header check.
+    void hand_over() {
+        probes.flush();
+        committer.push(std::move(failed));
+        failed.clear();
     }
 
     // Stop: nothing queued or running is reported; its .part files go away.

@@ -4,7 +4,7 @@
 //
 //   submit() ──> network thread (curl_multi_poll; SSRF guard; size cap; sha256
 //                while streaming to a .part file; retries with backoff)
-//            ──> probe pool (magic bytes + libvips header; fdatasync)
+//            ──> probe pool (magic bytes, declared size, structure; batches)
 //            ──> committer (rename batch, fsync folders once) ──> on_results(batch)
 //
 // Results are delivered in batches on the committer thread, only after every

@@ -1,14 +1,15 @@
 #include "fetch/probe.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <vector>
 
 #include "core/image_header.hpp"
@@ -24,46 +25,159 @@ ProbeResult refuse(FailureReason reason, ImageFormat format, std::string detail)
     return r;
 }
 
-std::vector<unsigned char> read_head(int fd, std::size_t max) {
-    // Only as much as the file holds: most images are far smaller than max.
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && st.st_size >= 0) max = std::min(max, std::size_t(st.st_size));
-    std::vector<unsigned char> buf(max);
-    std::size_t got = 0;
-    while (got < max) {
-        ssize_t n = ::pread(fd, buf.data() + got, max - got, off_t(got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += std::size_t(n);
-    }
-    buf.resize(got);
-    return buf;
-}
-
 std::string dims(std::uint64_t w, std::uint64_t h) {
     return std::to_string(w) + "x" + std::to_string(h);
+}
+
+// A whole file's bytes, for the structural check. Small files (nearly all
+// images) are read into a buffer each probe thread keeps and reuses, so a
+// probe costs no allocation; larger ones are mapped, so only the pages the
+// check touches (headers, chunk and frame boundaries) are read.
+class FileBytes {
+  public:
+    static constexpr std::size_t kReadLimit = 256 * 1024;
+
+    explicit FileBytes(int fd) {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || st.st_size < 0) {
+            error_ = errno;
+            return;
+        }
+        const auto size = std::size_t(st.st_size);
+        if (size > kReadLimit) {
+            void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p == MAP_FAILED) {
+                error_ = errno;
+                return;
+            }
+            map_ = p;
+            bytes_ = std::span(static_cast<const unsigned char*>(p), size);
+            return;
+        }
+        thread_local std::vector<unsigned char> buffer;
+        if (buffer.size() < size) buffer.resize(std::max(size, std::size_t(64 * 1024)));
+        std::size_t got = 0;
+        while (got < size) {
+            ssize_t n = ::pread(fd, buffer.data() + got, size - got, off_t(got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                error_ = errno;
+                return;
+            }
+            if (n == 0) break;
+            got += std::size_t(n);
+        }
+        bytes_ = std::span<const unsigned char>(buffer.data(), got);
+    }
+    ~FileBytes() {
+        if (map_) ::munmap(map_, bytes_.size());
+    }
+    FileBytes(const FileBytes&) = delete;
+    FileBytes& operator=(const FileBytes&) = delete;
+
+    int error() const { return error_; }
+    std::span<const unsigned char> bytes() const { return bytes_; }
+
+  private:
+    std::span<const unsigned char> bytes_;
+    void* map_ = nullptr;
+    int error_ = 0;
+};
+
+std::string vips_failure(const char* what) {
+    std::string why = vips_error_buffer();
+    vips_error_clear();
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    if (why.empty()) why = "no decoder accepts the file";
+    return std::string(what) + ": " + why.substr(0, 200);
+}
+
+bool multi_page(ImageFormat format) {
+    return format == ImageFormat::gif || format == ImageFormat::webp ||
+           format == ImageFormat::tiff || format == ImageFormat::avif ||
+           format == ImageFormat::heic;
+}
+
+// Opens the file with the loader the sniffed format names: vips never
+// guesses (which would try every loader in turn) and never reaches an
+// untrusted one. `decode`: every page, failing on truncated or corrupt data.
+// These loaders are lazy: until pixels are asked for, only the header is read.
+VipsImage* vips_open(int fd, ImageFormat format, bool decode) {
+    VipsSource* source = vips_source_new_from_descriptor(fd);  // dups fd; reads from the start
+    if (!source) return nullptr;
+    VipsImage* image = nullptr;
+    constexpr auto seq = VIPS_ACCESS_SEQUENTIAL;
+    const VipsFailOn fail_on = decode ? VIPS_FAIL_ON_ERROR : VIPS_FAIL_ON_NONE;
+    const int pages = decode && multi_page(format) ? -1 : 1;
+    switch (format) {
+        case ImageFormat::jpeg:
+            vips_jpegload_source(source, &image, "access", seq, "fail_on", fail_on, nullptr);
+            break;
+        case ImageFormat::png:
+            vips_pngload_source(source, &image, "access", seq, "fail_on", fail_on, nullptr);
+            break;
+        case ImageFormat::gif:
+            vips_gifload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+                                nullptr);
+            break;
+        case ImageFormat::webp:
+            vips_webpload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+                                 nullptr);
+            break;
+        case ImageFormat::tiff:
+            vips_tiffload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+                                 nullptr);
+            break;
+        case ImageFormat::avif:
+        case ImageFormat::heic:
+            vips_heifload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+                                 nullptr);
+            break;
+        default:
+            break;
+    }
+    g_object_unref(source);
+    return image;
+}
+
+// Every pixel of every page, through libvips, in strips (sequential access:
+// memory stays bounded by the width, not the height).
+std::string decode_all(int fd, ImageFormat format) {
+    VipsImage* image = vips_open(fd, format, /*decode=*/true);
+    if (!image) return vips_failure("decode");
+    double mean = 0;
+    const int rc = vips_avg(image, &mean, nullptr);
+    g_object_unref(image);
+    if (rc != 0) return vips_failure("decode");
+    return {};
 }
 
 }  // namespace
 
 ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const unsigned char> head,
-                             std::uint64_t max_pixels) {
+                             std::uint64_t max_pixels, VerifyMode verify) {
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return refuse(FailureReason::io, ImageFormat::unknown,
                       std::string("open: ") + std::strerror(errno));
-    auto r = probe_image_fd(fd, head, max_pixels);
+    auto r = probe_image_fd(fd, head, max_pixels, verify);
     ::close(fd);
     return r;
 }
 
-ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels) {
+ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels,
+                           VerifyMode verify) {
     ImageFormat sniffed = sniff_image(head);
     if (sniffed == ImageFormat::unknown)
         return refuse(FailureReason::not_image, sniffed, "content is not a supported image format");
+    FileBytes file(fd);
+    if (file.error() != 0)
+        return refuse(FailureReason::io, sniffed,
+                      std::string("read: ") + std::strerror(file.error()));
+    const auto bytes = file.bytes();
     // The declared size decides bombs before any decoder allocates for them.
-    auto header = read_head(fd, kDeclaredSizeBytes);
-    auto declared = read_declared_size(sniffed, header);
+    auto declared =
+        read_declared_size(sniffed, bytes.first(std::min(bytes.size(), kDeclaredSizeBytes)));
     if (declared) {
         if (declared->width == 0 || declared->height == 0)
             return refuse(FailureReason::not_image, sniffed, "image declares no pixels");
@@ -75,68 +189,24 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
             return r;
         }
     }
-    // libvips reads BMP only through ImageMagick, which VIPS_BLOCK_UNTRUSTED
-    // blocks (rightly); the BMP header is all we check.
-    if (sniffed == ImageFormat::bmp) {
-        if (!declared) return refuse(FailureReason::not_image, sniffed, "BMP header truncated");
-        ProbeResult r;
-        r.format = sniffed;
-        r.width = int(declared->width);
-        r.height = int(declared->height);
-        r.pages = 1;
-        return r;
-    }
 
-    // The sniffed format picks the loader: vips never guesses (which would
-    // try every loader in turn) and never reaches an untrusted one.
-    VipsImage* image = nullptr;
-    VipsSource* source = vips_source_new_from_descriptor(fd);  // dups fd; reads from the start
-    if (!source) {
-        vips_error_clear();
-        return refuse(FailureReason::io, sniffed, "cannot read the downloaded file");
-    }
-    int rc = -1;
-    constexpr auto seq = VIPS_ACCESS_SEQUENTIAL;
-    switch (sniffed) {
-        case ImageFormat::jpeg:
-            rc = vips_jpegload_source(source, &image, "access", seq, nullptr);
-            break;
-        case ImageFormat::png:
-            rc = vips_pngload_source(source, &image, "access", seq, nullptr);
-            break;
-        case ImageFormat::gif:
-            rc = vips_gifload_source(source, &image, "access", seq, nullptr);
-            break;
-        case ImageFormat::webp:
-            rc = vips_webpload_source(source, &image, "access", seq, nullptr);
-            break;
-        case ImageFormat::tiff:
-            rc = vips_tiffload_source(source, &image, "access", seq, nullptr);
-            break;
-        case ImageFormat::avif:
-        case ImageFormat::heic:
-            rc = vips_heifload_source(source, &image, "access", seq, nullptr);
-            break;
-        default:
-            break;
-    }
-    g_object_unref(source);
-    // These loaders are lazy: only the header has been read so far.
-    if (rc != 0 || !image) {
-        std::string why = vips_error_buffer();
-        vips_error_clear();
-        while (!why.empty() && why.back() == '\n') why.pop_back();
-        if (why.empty()) why = "no decoder accepts the header";
-        return refuse(FailureReason::not_image, sniffed,
-                      "header unreadable: " + why.substr(0, 200));
-    }
     ProbeResult r;
     r.format = sniffed;
-    r.width = vips_image_get_width(image);
-    r.height = vips_image_get_height(image);
-    r.pages = std::max(1, vips_image_get_n_pages(image));
-    // For a multi-page file vips reports the first page's height; every page counts.
-    g_object_unref(image);
+    if (auto structure = check_image_structure(sniffed, bytes)) {
+        if (!structure->valid) return refuse(FailureReason::not_image, sniffed, structure->problem);
+        r.width = int(std::min<std::uint64_t>(structure->width, INT32_MAX));
+        r.height = int(std::min<std::uint64_t>(structure->height, INT32_MAX));
+        r.pages = int(structure->pages);
+    } else {
+        VipsImage* image = vips_open(fd, sniffed, /*decode=*/false);
+        if (!image)
+            return refuse(FailureReason::not_image, sniffed, vips_failure("header unreadable"));
+        r.width = vips_image_get_width(image);
+        r.height = vips_image_get_height(image);
+        // For a multi-page file vips reports the first page's height; every page counts.
+        r.pages = std::max(1, vips_image_get_n_pages(image));
+        g_object_unref(image);
+    }
     if (r.width <= 0 || r.height <= 0)
         return refuse(FailureReason::not_image, sniffed, "image with no pixels");
     std::uint64_t pixels =
@@ -145,6 +215,13 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
         r.reason = FailureReason::too_many_pixels;
         r.detail = std::to_string(r.width) + "x" + std::to_string(r.height) + "x" +
                    std::to_string(r.pages) + " pages is over the pixel limit";
+        return r;
+    }
+    // libvips reads BMP only through ImageMagick, which VIPS_BLOCK_UNTRUSTED
+    // blocks (rightly): for BMP the header is all there is to check.
+    if (verify == VerifyMode::decode && sniffed != ImageFormat::bmp) {
+        if (auto failure = decode_all(fd, sniffed); !failure.empty())
+            return refuse(FailureReason::not_image, sniffed, std::move(failure));
     }
     return r;
 }

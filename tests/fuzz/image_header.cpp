@@ -7,6 +7,11 @@
 // read both answer, they must give the same size for PNG, GIF and JPEG (the
 // formats whose header we read the way the decoder does), so the gate judges
 // the pixels the decoder will allocate.
+//
+// The input is also a whole file to the structural check (check_image_structure),
+// which the probe uses in place of a libvips header open for PNG, JPEG, GIF and
+// WebP: it must agree with libvips on whether the file opens, and on its width,
+// height and page count.
 #include "core/image_header.hpp"
 
 #include <vips/vips.h>
@@ -36,7 +41,7 @@ bool start_vips() {
 
 // What libvips says the image's size is, from its header alone (the loaders are lazy).
 bool vips_size(ImageFormat format, const std::uint8_t* data, std::size_t size, int& width,
-               int& height) {
+               int& height, int* pages = nullptr) {
     static const bool started = start_vips();
     (void)started;
     VipsImage* image = nullptr;
@@ -52,6 +57,10 @@ bool vips_size(ImageFormat format, const std::uint8_t* data, std::size_t size, i
         case ImageFormat::jpeg:
             rc = vips_jpegload_buffer(buf, size, &image, nullptr);
             break;
+        case ImageFormat::webp:
+            if (!pages) return false;  // the declared-size check covers PNG, GIF, JPEG
+            rc = vips_webpload_buffer(buf, size, &image, nullptr);
+            break;
         default:
             return false;
     }
@@ -59,6 +68,7 @@ bool vips_size(ImageFormat format, const std::uint8_t* data, std::size_t size, i
     if (rc != 0 || !image) return false;
     width = vips_image_get_width(image);
     height = vips_image_get_height(image);
+    if (pages) *pages = std::max(1, vips_image_get_n_pages(image));
     g_object_unref(image);
     return true;
 }
@@ -98,6 +108,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                          std::string(format_name(sniffed)).c_str(),
                          static_cast<unsigned long long>(declared->width),
                          static_cast<unsigned long long>(declared->height), width, height);
+            std::abort();
+        }
+    }
+
+    if (sniffed == ImageFormat::png || sniffed == ImageFormat::jpeg ||
+        sniffed == ImageFormat::gif || sniffed == ImageFormat::webp) {
+        auto structure = check_image_structure(sniffed, head);
+        int pages = 0;
+        const bool opens = vips_size(sniffed, data, size, width, height, &pages);
+        const bool ours = structure && structure->valid;
+        if (ours != opens || (opens && (structure->width != std::uint64_t(width) ||
+                                        structure->height != std::uint64_t(height) ||
+                                        structure->pages != std::uint32_t(pages)))) {
+            std::fprintf(stderr,
+                         "image_header: %s structure says %s %llux%llu x%u, libvips %s %dx%d x%d\n",
+                         std::string(format_name(sniffed)).c_str(),
+                         ours        ? "image"
+                         : structure ? structure->problem
+                                     : "unchecked",
+                         static_cast<unsigned long long>(structure ? structure->width : 0),
+                         static_cast<unsigned long long>(structure ? structure->height : 0),
+                         structure ? structure->pages : 0u, opens ? "opens" : "refuses", width,
+                         height, pages);
             std::abort();
         }
     }

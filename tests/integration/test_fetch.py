@@ -286,6 +286,24 @@ class TestFailureReasons(FetchTestCase):
         self.assertEqual(blob_files(run.out) if run.out.exists() else [], [])
         self.assertCleanDir(run)
 
+    def test_verify_decode_refuses_what_the_header_check_takes(self):
+        # Cut inside the pixels: the structure (`--verify header`, the default) is
+        # whole, a full decode (`--verify decode`) finds the missing pixels.
+        urls = [ORIGIN.url("/img/whole-v.jpg"), ORIGIN.url("/cut/cut-v.jpg"), ORIGIN.url("/cut/cut-v.png")]
+        run = self.fetch(urls, ["--retries", "0"])
+        self.assertManifestUrls(run, urls)
+        for i in range(3):
+            self.assertDone(run, i)
+        self.assertEqual(run.result.returncode, 0, run.result.describe())
+        run = self.fetch(urls, ["--retries", "0", "--verify", "decode"])
+        self.assertManifestUrls(run, urls)
+        self.assertDone(run, 0, "jpg")
+        for i in (1, 2):
+            self.assertFailed(run, i, "not_image")
+        self.assertEqual(run.result.returncode, 1, run.result.describe())
+        self.assertEqual(len(blob_files(run.out)), 1)
+        self.assertCleanDir(run)
+
     def test_max_pixels_flag_applies(self):
         run, _ = self.fetch_one_failure(ORIGIN.url("/img/mp.png"), "too_many_pixels",
                                         flags=("--retries", "0", "--max-pixels", "1000"))
@@ -434,6 +452,11 @@ class TestCommandLine(FetchTestCase):
 
     def test_missing_output_folder_is_usage_error(self):
         self.usage_error(["fetch", "--allow-private", ORIGIN.url("/img/1.png")])
+
+    def test_unknown_verify_mode_is_usage_error(self):
+        out = make_temp_dir(self)
+        result = self.usage_error(["fetch", "-o", out, "--verify", "pixels", ORIGIN.url("/img/1.png")])
+        self.assertIn("--verify", result.stderr)
 
     def test_unknown_flag_is_usage_error(self):
         out = make_temp_dir(self)

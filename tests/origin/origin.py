@@ -706,6 +706,14 @@ def r_truncated(h, label):
     h.close_connection = True
 
 
+@route(r"/cut/" + LABEL + r"\.(jpg|png)")
+def r_cut(h, label, ext):
+    # A whole HTTP response whose image is cut short inside its pixel data: the
+    # header is complete, the last quarter of the file is missing.
+    body = h.server.fixtures.image(ext, label)
+    h.send_bytes(200, body[: len(body) * 3 // 4], "image/jpeg" if ext == "jpg" else "image/png")
+
+
 @route(r"/drip/" + LABEL + r"\.png")
 def r_drip(h, label):
     body = h.server.fixtures.image("png", label)

@@ -100,5 +100,40 @@ TEST(ImageHeaderTest, BmpBottomUpAndTopDown) {
     EXPECT_FALSE(size_of(ImageFormat::tiff, bmp));
 }
 
+// Issue 10: an extension's first byte after its label is a block size; a 0
+// there is an empty block, then sub-blocks follow up to a terminator (libnsgif
+// reads it so). Here that puts the first frame at 1024,8448, 30271x61801.
+TEST(ImageHeaderTest, GifExtensionBlockSizeZeroIsNotItsTerminator) {
+    std::string gif("GIF89a\x07\x00\x03\x00\x00\x00\x00", 13);
+    gif += std::string("\x21\xff\x00", 3);  // application extension, block size 0
+    gif += std::string("\x21", 1);          // ...so this is a 33-byte sub-block
+    gif += std::string(33, '\x01');
+    gif += std::string("\x00", 1);  // terminator
+    gif += std::string("\x2c\x00\x04\x00\x21\x3f\x76\x69\xf1\x01", 10);
+    gif += std::string("\x00\x01\x00\x00;", 5);
+    auto s = size_of(ImageFormat::gif, gif);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->width, 1024u + 30271u);
+    EXPECT_EQ(s->height, 8448u + 61801u);
+    auto structure = check_image_structure(
+        ImageFormat::gif,
+        std::span(reinterpret_cast<const unsigned char*>(gif.data()), gif.size()));
+    ASSERT_TRUE(structure);
+    EXPECT_TRUE(structure->valid);
+    EXPECT_EQ(structure->width, 1024u + 30271u);
+    EXPECT_EQ(structure->pages, 1u);
+}
+
+TEST(ImageHeaderTest, StructureIsCheckedOnlyForTheFormatsItKnows) {
+    std::string tiff("II*\0\x08\0\0\0", 8);
+    EXPECT_FALSE(check_image_structure(
+        ImageFormat::tiff,
+        std::span(reinterpret_cast<const unsigned char*>(tiff.data()), tiff.size())));
+    auto png = check_image_structure(ImageFormat::png, {});
+    ASSERT_TRUE(png);
+    EXPECT_FALSE(png->valid);
+    EXPECT_STREQ(png->problem, "PNG signature missing");
+}
+
 }  // namespace
 }  // namespace litchi
