@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <sstream>
 
+#include "core/request_options.hpp"
+
 namespace litchi::cli {
 
 CLI::Option* add_seconds(CLI::App* cmd, const std::string& name, std::chrono::milliseconds& field,
@@ -61,6 +63,12 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
     add_duration<std::chrono::seconds>(cmd, "--retry-after-cap", limits.retry_after_cap,
                                        "Seconds a server's Retry-After is honoured at most", 0,
                                        86'400);
+    cmd->add_option("--user-agent", limits.user_agent,
+                    "User-Agent of every request (a job's own user_agent wins)")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& value) { return check_header_text("--user-agent", value); },
+            "TEXT"));
 }
 
 }  // namespace litchi::cli

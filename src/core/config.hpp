@@ -10,8 +10,16 @@
 
 #include "core/address.hpp"
 #include "core/backoff.hpp"
+#include "core/version.hpp"
 
 namespace litchi {
+
+// One request header (core/request_options.hpp has the rules for them).
+struct HeaderField {
+    std::string name;
+    std::string value;
+    bool operator==(const HeaderField&) const = default;
+};
 
 struct FetchLimits {
     int concurrency = 32;                   // -j: transfers at once
@@ -37,6 +45,11 @@ struct FetchLimits {
     BackoffPolicy backoff{};  // --retry-base, --retry-cap
     // --retry-after-cap: never wait longer than this for a server's Retry-After.
     std::chrono::milliseconds retry_after_cap{60'000};
+    // --user-agent: the User-Agent of every request unless a job sets its own.
+    std::string user_agent{kServerName};
+    // -H (fetch only): extra headers on every request (checked by the header
+    // rules); a job's own headers come after them.
+    std::vector<HeaderField> headers;
 };
 
 // Empty when `limits` are usable, otherwise what is wrong with them (naming

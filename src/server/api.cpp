@@ -11,6 +11,7 @@
 
 #include "blobs/blob_store.hpp"
 #include "jobs/admission.hpp"
+#include "fetch/url_check.hpp"
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
 #include "server/body_streams.hpp"
@@ -29,6 +30,11 @@ namespace {
 // stands for "no expiry" (browsers cap Max-Age at about 400 days anyway). Not
 // a limit of ours: the token's own lifetime decides, and it has none.
 constexpr long kNoExpiryCookieSeconds = 365L * 24 * 3600;
+
+// The server's --per-host-rate (0: none), the bound of a job's per_host_rate.
+double server_per_host_rate(const FetchLimits&) {
+    return 0;  // no server-wide request rate yet: any job rate is tighter
+}
 
 StringResponse job_not_found() {
     return error_response(ApiError::not_found, "no such job");
@@ -279,9 +285,28 @@ Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
         return error_response(error->error, error->message);
     }
 
-    auto job =
-        jobs_.create_job({.user = auth.user.id, .name = body.name, .urls = std::move(body.urls)});
-    auto res = job_response(http::status::created, job);
+    // What needs the server's limits: only tighter limits, a webhook the
+    // SSRF guard lets through (a name is judged again at connect time).
+    const auto& fetch = state_.config().fetch;
+    if (auto why = check_tighter(body.options.limits, fetch, server_per_host_rate(fetch));
+        !why.empty()) {
+        return error_response(ApiError::limit_too_loose, why);
+    }
+    if (body.options.webhook) {
+        auto checked = check_url(body.options.webhook->url, fetch);
+        if (!checked.ok) {
+            return error_response(ApiError::bad_webhook,
+                                  fmt::format("the webhook URL is refused ({}): {}",
+                                              to_string(checked.reason), checked.detail));
+        }
+        body.options.webhook->url = checked.url;
+    }
+
+    auto job = jobs_.create_job({.user = auth.user.id,
+                                 .name = body.name,
+                                 .urls = std::move(body.urls),
+                                 .options = std::move(body.options)});
+    auto res = job_response_with_options(http::status::created, job);
     res.set(http::field::location, fmt::format("/api/jobs/{}", job.id));
     return res;
 }
@@ -301,7 +326,18 @@ std::optional<JobSnapshot> Api::path_job(const RequestContext& ctx, const Authen
 Reply Api::get_job(RequestContext& ctx, const Authenticated& auth) {
     auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
-    return job_response(http::status::ok, *job);
+    return job_response_with_options(http::status::ok, *job);
+}
+
+StringResponse Api::job_response_with_options(http::status status, const JobSnapshot& job) {
+    auto object = job_to_json(job);
+    auto& store = jobs_.store();
+    if (auto options = store.request_options(job.id); options && !options->empty()) {
+        std::optional<WebhookDelivery> last;
+        if (options->webhook) last = store.last_webhook(job.id);
+        add_request_options(object, *options, last);
+    }
+    return json_response(status, std::move(object));
 }
 
 Reply Api::list_items(RequestContext& ctx, const Authenticated& auth) {

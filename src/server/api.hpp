@@ -57,6 +57,8 @@ class Api {
 
     // The job the path names, when it is this user's (anything else is a 404 to them).
     std::optional<JobSnapshot> path_job(const RequestContext& ctx, const Authenticated& auth);
+    // The job object plus its request options and last webhook delivery.
+    StringResponse job_response_with_options(http::status status, const JobSnapshot& job);
 
     ServerState& state_;
     Store& store_;

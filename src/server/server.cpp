@@ -20,6 +20,7 @@
 
 #include "blobs/blob_store.hpp"
 #include "jobs/scheduler.hpp"
+#include "server/webhook_sender.hpp"
 #include "server/api.hpp"
 #include "server/event_wiring.hpp"
 #include "server/listener.hpp"
@@ -254,6 +255,9 @@ int run_server(const ServerConfig& config) {
         sweep_timer.expires_after(std::max(config.cluster.lease / 2, std::chrono::seconds(1)));
         sweep_timer.async_wait(sweep_parts);
         scheduler.start();
+        // Completion webhooks: any node sends any job's (claims are leased).
+        WebhookSender webhooks(store->jobs(), config.fetch, config.webhooks);
+        webhooks.start();
         listener->run();
         std::vector<std::thread> io_threads;
         for (int i = 0; i < std::max(config.http.io_threads, 1); ++i)
@@ -269,6 +273,7 @@ int run_server(const ServerConfig& config) {
         listener->stop();
         net::post(ioc, [&sweep_timer] { sweep_timer.cancel(); });
         scheduler.stop();  // in-flight items go back to the queue
+        webhooks.stop();   // an attempt in flight ends first (at most --webhook-timeout)
         events->stop();    // every watcher gets 1001 (SSE: the stream ends)
         state->stop_sessions();
         auto deadline = std::chrono::steady_clock::now() + config.http.shutdown_grace;

@@ -19,7 +19,7 @@ namespace pg {
 class Pool;
 }
 
-inline constexpr int kPgSchemaVersion = 2;
+inline constexpr int kPgSchemaVersion = 3;
 
 class PgUserStore;
 class PgJobStore;

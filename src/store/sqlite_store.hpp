@@ -13,7 +13,7 @@
 
 namespace litchi {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Brings the schema to kSchemaVersion (PRAGMA user_version), one transaction
 // per step. Idempotent; refuses a file from a newer Litchi (throws).

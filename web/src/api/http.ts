@@ -6,6 +6,7 @@
  * user to /login. Errors become ApiError values carrying the server's code.
  */
 import { parseItem, parseJob, type Item, type Job } from './protocol'
+import type { JobRequestFields } from './request-options'
 
 export class ApiError extends Error {
   constructor(
@@ -166,8 +167,8 @@ export async function getProgress(id: string, signal?: AbortSignal): Promise<Job
   return jobOrThrow(typeof body === 'object' && body !== null && 'job' in body ? body.job : body)
 }
 
-export async function createJob(urls: string[], name?: string): Promise<Job> {
-  const body: { urls: string[]; name?: string } = { urls }
+export async function createJob(urls: string[], name?: string, extra: JobRequestFields = {}): Promise<Job> {
+  const body: { urls: string[]; name?: string } & JobRequestFields = { ...extra, urls }
   if (name) body.name = name
   return jobOrThrow(await requestJson('/api/jobs', { method: 'POST', body }))
 }
