@@ -63,6 +63,18 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
     add_duration<std::chrono::seconds>(cmd, "--retry-after-cap", limits.retry_after_cap,
                                        "Seconds a server's Retry-After is honoured at most", 0,
                                        86'400);
+    add_limit(cmd, "--per-host-rate", limits.per_host_rate,
+              "Requests per second to one host, retries and redirects included (0: no limit)", 0.0,
+              100'000.0);
+    add_limit(cmd, "--host-failures", limits.host_failures,
+              "Connection/TLS/DNS failures in a row that take a host down (its items then fail "
+              "at once)",
+              1, 1000);
+    add_seconds(cmd, "--host-cooloff", limits.host_cooloff,
+                "Seconds a down host is left alone before one probe; doubles per failed probe",
+                0.01, 86400.0);
+    add_seconds(cmd, "--host-cooloff-cap", limits.host_cooloff_cap,
+                "Seconds a host's cool-off grows to at most", 0.01, 86400.0);
     cmd->add_option("--user-agent", limits.user_agent,
                     "User-Agent of every request (a job's own user_agent wins)")
         ->capture_default_str()

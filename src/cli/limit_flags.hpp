@@ -51,7 +51,8 @@ void add_backoff_flags(CLI::App* cmd, BackoffPolicy& backoff, const std::string&
 
 // The download engine's limits: -j, --per-host, --retries, --timeout,
 // --connect-timeout, --min-speed, --min-speed-time, --max-bytes, --max-pixels,
-// --max-redirects, --probe-threads, --retry-base, --retry-cap, --retry-after-cap.
+// --max-redirects, --probe-threads, --retry-base, --retry-cap, --retry-after-cap,
+// --per-host-rate, --host-failures, --host-cooloff, --host-cooloff-cap.
 // Policy flags (--allow-private, --allow-cidr, --proxy-from-env) are each
 // command's own, since their wording differs.
 void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits);

@@ -199,6 +199,10 @@ void add_download_flags(CLI::App* cmd, server::ServerConfig& config) {
     add_limit(cmd, "--in-engine-per-slot", config.scheduler.in_engine_per_slot,
               "Items in the engine per -j slot, downloaded and not yet committed included",
               std::size_t(1), std::size_t(10'000));
+    add_limit(cmd, "--parked-per-slot", config.scheduler.parked_per_slot,
+              "Items parked in the engine (retry waits, host pauses; outside the two above) per "
+              "-j slot, a memory bound",
+              std::size_t(1), std::size_t(10'000));
     add_duration<milliseconds>(cmd, "--feeder-poll", config.scheduler.feeder_poll,
                                "Milliseconds between looks for network room while it is full", 1,
                                10'000);

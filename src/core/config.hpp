@@ -45,6 +45,16 @@ struct FetchLimits {
     BackoffPolicy backoff{};  // --retry-base, --retry-cap
     // --retry-after-cap: never wait longer than this for a server's Retry-After.
     std::chrono::milliseconds retry_after_cap{60'000};
+    // --per-host-rate: requests per second to one host (0: no limit); every
+    // request counts (retries and redirect hops too), spaced >= 1/rate apart.
+    double per_host_rate = 0;
+    // Host health (docs/architecture.md): --host-failures connection, TLS or
+    // DNS failures (or timeouts without an answer) in a row take a host down
+    // for --host-cooloff; each failed probe doubles it, up to
+    // --host-cooloff-cap. While down its items fail at once with its reason.
+    int host_failures = 3;
+    std::chrono::milliseconds host_cooloff{5'000};
+    std::chrono::milliseconds host_cooloff_cap{300'000};
     // --user-agent: the User-Agent of every request unless a job sets its own.
     std::string user_agent{kServerName};
     // -H (fetch only): extra headers on every request (checked by the header

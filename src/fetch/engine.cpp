@@ -1,322 +1,110 @@
 // The download engine. Three stages, each on its own thread(s), joined by queues:
 //
 //   network thread  one libcurl multi handle driven by curl_multi_poll; new work
-//                   and cancels arrive through `inbox_` and curl_multi_wakeup.
-//                   Bodies stream to .part files while SHA-256 is computed, so a
-//                   body is never held in memory. The SSRF guard runs in the
-//                   open-socket callback, on every connection of every hop.
+//                   and cancels arrive through `inbox` and curl_multi_wakeup.
+//                   This file: dispatch (per-host queues, round robin, retry
+//                   waits), redirects and the decision what a finished
+//                   transfer becomes. transfer.cpp: the easy handle's options,
+//                   the SSRF guard and the body writer; curl_errors.cpp: what
+//                   a CURLcode means; part_pool.cpp: .part files made ahead.
 //   probe pool      magic bytes, declared size, libvips header: per-file work,
-//                   done in parallel and off the network thread.
-//   committer       makes a whole batch durable at once (group commit: one
-//                   syncfs, or an fsync per file for tiny batches), renames it
-//                   into the blob store, syncs each folder once, then reports it.
+//                   done in parallel and off the network thread (committer.cpp).
+//   committer       makes a whole batch durable at once (group commit), renames
+//                   it into the blob store, then reports it (committer.cpp).
 //
-// Failures skip the probe pool but still go through the committer, so results
-// reach the caller on one thread, in batches, and only once durable.
+// Hosts: each has its queue, its health (host_health.hpp: down hosts fail
+// their items at once, one probe brings them back), a Retry-After pause and a
+// --per-host-rate bucket. A host that must not start anything now is
+// "parked": its queued items count as waiting, not queued, and a timer (or the
+// probe's end) wakes it.
+//
+// Ownership: a Transfer is owned by exactly one place at a time, always by a
+// unique_ptr: its host's pending queue, the retry queue, the running map (while
+// its easy handle is in the multi handle), or the probe pool.
 #include "fetch/engine.hpp"
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 #include <vips/vips.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
-#include <list>
+#include <map>
 #include <mutex>
-#include <queue>
 #include <random>
 #include <thread>
-#include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "blobs/blob_store.hpp"
-#include "core/address.hpp"
 #include "core/backoff.hpp"
-#include "core/version.hpp"
-#include "crypto/sha256.hpp"
-#include "fetch/probe.hpp"
+#include "fetch/committer.hpp"
+#include "fetch/curl_errors.hpp"
+#include "fetch/host_health.hpp"
+#include "fetch/part_pool.hpp"
+#include "fetch/transfer.hpp"
 #include "fetch/url_check.hpp"
 
 namespace litchi {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = EngineClock;
 
-// Bodies of non-2xx responses are read (so the connection can be reused) but
-// only this much; past it the transfer is cut and the connection dropped.
-constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
-
-// Pre-created, open .part files. Creating a file takes a journal handle and
-// can stall behind a commit of the filesystem journal (which our own syncfs
-// triggers); that must never stall the network thread, so the probe threads
-// create files ahead and the network thread only takes one.
-class PartPool {
+// Transfers waiting out a retry delay, earliest due first (a binary heap over
+// a vector, so the queue can own its transfers and hand them back).
+class RetryQueue {
   public:
-    PartPool(BlobStore& blobs, std::size_t target) : blobs_(blobs), target_(target) {}
-    ~PartPool() { drain(); }
+    bool empty() const { return heap_.empty(); }
+    Clock::time_point next_due() const { return heap_.front()->not_before; }
 
-    // Network thread. Falls back to creating one inline when the pool is dry.
-    // A pooled part that sat unwritten for half the orphan age is dropped:
-    // another node sharing the blob folder may sweep it once it is as old as
-    // the orphan age, and a download must not start into a file about to lose
-    // its name (one already swept has no links left).
-    int take(std::filesystem::path& path) {
-        const auto now = std::chrono::system_clock::now();
-        while (true) {
-            int fd = -1;
-            {
-                std::lock_guard lock(mutex_);
-                if (ready_.empty()) break;
-                std::tie(fd, path) = std::move(ready_.back());
-                ready_.pop_back();
-            }
-            struct stat st {};
-            if (::fstat(fd, &st) == 0 && st.st_nlink > 0 &&
-                now - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec) <
-                    blobs_.orphan_age() / 2)
-                return fd;
-            ::close(fd);
-            std::error_code ec;
-            std::filesystem::remove(path, ec);
-        }
-        return blobs_.create_part(path);
+    void push(std::unique_ptr<Transfer> t) {
+        heap_.push_back(std::move(t));
+        std::push_heap(heap_.begin(), heap_.end(), later);
     }
 
-    // Probe threads, between jobs.
-    void refill() {
-        while (true) {
-            {
-                std::lock_guard lock(mutex_);
-                if (ready_.size() >= target_ || closed_) return;
-            }
-            std::filesystem::path path;
-            int fd = blobs_.create_part(path);
-            if (fd < 0) return;  // the network thread will see the error itself
-            std::lock_guard lock(mutex_);
-            ready_.emplace_back(fd, std::move(path));
-        }
+    // The earliest transfer if it is due by `now`, else null.
+    std::unique_ptr<Transfer> pop_due(Clock::time_point now) {
+        if (heap_.empty() || heap_.front()->not_before > now) return nullptr;
+        std::pop_heap(heap_.begin(), heap_.end(), later);
+        auto t = std::move(heap_.back());
+        heap_.pop_back();
+        return t;
     }
 
-    void drain() {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        for (auto& [fd, path] : ready_) {
-            ::close(fd);
-            std::error_code ec;
-            std::filesystem::remove(path, ec);
-        }
-        ready_.clear();
+    // Removes and returns every transfer `pred` picks.
+    template <typename Pred>
+    std::vector<std::unique_ptr<Transfer>> take_if(Pred pred) {
+        auto keep =
+            std::partition(heap_.begin(), heap_.end(), [&](const auto& t) { return !pred(*t); });
+        std::vector<std::unique_ptr<Transfer>> taken(std::make_move_iterator(keep),
+                                                     std::make_move_iterator(heap_.end()));
+        heap_.erase(keep, heap_.end());
+        std::make_heap(heap_.begin(), heap_.end(), later);
+        return taken;
     }
+
+    void clear() { heap_.clear(); }
 
   private:
-    BlobStore& blobs_;
-    std::size_t target_;
-    std::mutex mutex_;
-    std::vector<std::pair<int, std::filesystem::path>> ready_;
-    bool closed_ = false;
+    static bool later(const std::unique_ptr<Transfer>& a, const std::unique_ptr<Transfer>& b) {
+        return a->not_before > b->not_before;
+    }
+    std::vector<std::unique_ptr<Transfer>> heap_;
 };
-
-struct Transfer {
-    // What the libcurl callbacks need, since each easy handle's callback data
-    // is its transfer (so the guard knows which transfer a socket is for).
-    const FetchLimits* limits = nullptr;
-    std::atomic<std::uint64_t>* bytes_received = nullptr;
-    PartPool* parts = nullptr;
-
-    std::uint64_t id = 0;
-    std::string original_url;
-    std::string url;   // current hop
-    std::string host;  // per-host accounting key (scheme://host:port)
-    CURL* easy = nullptr;
-    int attempts = 0;
-    int redirects = 0;
-    bool cancelled = false;
-    bool redirect_hop = false;  // the next start is a redirect hop, not a new attempt
-
-    // Per attempt.
-    int fd = -1;
-    std::filesystem::path part;
-    Sha256 sha;
-    std::uint64_t bytes = 0;
-    std::size_t discarded = 0;
-    unsigned char head[kSniffBytes]{};
-    std::size_t head_len = 0;
-    long status = 0;
-    bool status_checked = false;
-    bool body_wanted = false;
-    bool blocked_seen = false;  // the guard refused at least one address
-    FailureReason abort_reason = FailureReason::none;
-    std::string detail;
-    std::string retry_after;
-    Clock::time_point not_before{};  // retry wait
-    char errbuf[CURL_ERROR_SIZE]{};
-};
-
-struct ProbeJob {
-    std::unique_ptr<Transfer> t;
-};
-
-struct CommitItem {
-    FetchResult result;
-    std::optional<PendingBlob> blob;
-};
-
-std::string host_key(const std::string& url) {
-    // scheme://authority is enough: it is what a connection is reused for.
-    auto p = url.find("://");
-    if (p == std::string::npos) return url;
-    auto end = url.find_first_of("/?#", p + 3);
-    return url.substr(0, end);
-}
-
-std::optional<IpAddress> sockaddr_to_ip(const struct sockaddr* sa) {
-    if (sa->sa_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        return IpAddress::v4(ntohl(in->sin_addr.s_addr));
-    }
-    if (sa->sa_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        std::array<std::uint8_t, 16> b{};
-        std::memcpy(b.data(), in6->sin6_addr.s6_addr, 16);
-        return IpAddress::v6(b);
-    }
-    return std::nullopt;
-}
-
-bool write_all(int fd, const char* data, std::size_t len) {
-    while (len > 0) {
-        ssize_t n = ::write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        data += n;
-        len -= std::size_t(n);
-    }
-    return true;
-}
-
-// The SSRF guard: judges the address about to be connected, for every
-// connection curl opens for this transfer (first hop, redirect hops, each
-// happy-eyeballs candidate). Checking here, not the URL's host, is what makes
-// DNS rebinding and redirects to internal addresses fail.
-curl_socket_t on_open_socket(void* transfer, curlsocktype purpose, struct curl_sockaddr* addr) {
-    auto* t = static_cast<Transfer*>(transfer);
-    if (purpose == CURLSOCKTYPE_IPCXN) {
-        auto ip = sockaddr_to_ip(&addr->addr);
-        if (!ip || !address_permitted(*ip, *t->limits)) {
-            t->blocked_seen = true;
-            t->detail = "connection to " +
-                        (ip ? ip->to_string() + " (" + std::string(to_string(classify(*ip))) + ")"
-                            : std::string("a non-IP address")) +
-                        " refused";
-            return CURL_SOCKET_BAD;
-        }
-    }
-    return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-}
-
-// Returning anything but `len` makes curl fail the transfer with
-// CURLE_WRITE_ERROR; abort_reason says why.
-std::size_t abort_body(Transfer& t, FailureReason reason, std::string detail) {
-    t.abort_reason = reason;
-    t.detail = std::move(detail);
-    return 0;
-}
-
-// Less than --min-free left where the parts go? (A failing statvfs says no:
-// the write itself then reports what is wrong.)
-bool below_free_reserve(const std::filesystem::path& part, const FetchLimits& limits) {
-    if (limits.min_free_bytes == 0) return false;
-    struct statvfs fs {};
-    if (::statvfs(part.c_str(), &fs) != 0) return false;
-    return std::uint64_t(fs.f_bavail) * fs.f_frsize < limits.min_free_bytes;
-}
-
-std::string disk_full_message(const FetchLimits& limits) {
-    return "disk full: less than " + std::to_string(limits.min_free_bytes) +
-           " bytes free (--min-free)";
-}
-
-// Body bytes: counted, size-capped, sniffed early, hashed, streamed to disk.
-std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer) {
-    auto* t = static_cast<Transfer*>(transfer);
-    const std::size_t len = size * n;
-    const FetchLimits& limits = *t->limits;
-    if (!t->status_checked) {
-        t->status_checked = true;
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
-        t->body_wanted = t->status >= 200 && t->status < 300;
-        if (t->body_wanted) {
-            curl_off_t declared = -1;
-            curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
-            if (declared > 0 && std::uint64_t(declared) > limits.max_bytes)
-                return abort_body(
-                    *t, FailureReason::too_large,
-                    "Content-Length " + std::to_string(declared) + " is over the size limit");
-            t->fd = t->parts->take(t->part);
-            if (t->fd < 0)
-                return abort_body(*t, FailureReason::io,
-                                  std::string("open: ") + std::strerror(errno));
-            if (below_free_reserve(t->part, limits))
-                return abort_body(*t, FailureReason::io, disk_full_message(limits));
-        }
-    }
-    t->bytes_received->fetch_add(len, std::memory_order_relaxed);
-    if (!t->body_wanted) {
-        // An error page: read a little so the connection stays reusable.
-        t->discarded += len;
-        if (t->discarded > kMaxDiscardedBody)
-            return abort_body(*t, FailureReason::http, "HTTP " + std::to_string(t->status));
-        return len;
-    }
-    // curl 7.88's MAXFILESIZE trusts Content-Length only; this catches the rest.
-    if (t->bytes + len > limits.max_bytes)
-        return abort_body(*t, FailureReason::too_large, "body is over the size limit");
-    if (t->head_len < kSniffBytes) {
-        std::size_t take = std::min(kSniffBytes - t->head_len, len);
-        std::memcpy(t->head + t->head_len, data, take);
-        t->head_len += take;
-        // Stop downloading HTML error pages and the like as soon as we know.
-        if (t->head_len == kSniffBytes &&
-            sniff_image(std::span(t->head, t->head_len)) == ImageFormat::unknown)
-            return abort_body(*t, FailureReason::not_image,
-                              "content is not a supported image format");
-    }
-    // The reserve again every MiB: other downloads fill the disk meanwhile.
-    if ((t->bytes >> 20) != ((t->bytes + len) >> 20) && below_free_reserve(t->part, limits))
-        return abort_body(*t, FailureReason::io, disk_full_message(limits));
-    if (!write_all(t->fd, data, len))
-        return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
-    t->sha.update(data, len);
-    t->bytes += len;
-    return len;
-}
 
 }  // namespace
 
 struct Engine::Impl {
     FetchLimits limits;
     BlobStore& blobs;
-    ResultsHandler on_results;
 
     // Stats, read from any thread.
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> n_queued{0};
     std::atomic<std::uint64_t> n_active{0};
-    std::atomic<std::uint64_t> n_probing{0};
+    std::atomic<std::uint64_t> n_waiting{0};
 
     // Outstanding = submitted and not yet reported; wait_idle waits for zero.
     std::mutex idle_mutex;
@@ -331,67 +119,68 @@ struct Engine::Impl {
 
     // Network thread state (touched only there).
     CURLM* multi = nullptr;
+    CURLSH* share = nullptr;  // DNS cache and TLS sessions across easy handles
     std::vector<CURL*> spare_easy;
     struct HostQueue {
         std::deque<std::unique_ptr<Transfer>> pending;
         int active = 0;
         bool in_ready = false;
+        bool parked = false;  // pending items count as waiting (paused, or the probe is out)
+        HostHealth health;
+        RateBucket rate;
+        Clock::time_point paused_until{};  // Retry-After
+        Clock::time_point wake_at{};       // the earliest timer set for this host
     };
     std::unordered_map<std::string, HostQueue> hosts;
     std::deque<std::string> ready_hosts;  // hosts with pending work and room: round robin
-    std::unordered_map<std::uint64_t, Transfer*> by_id;  // queued, waiting or running
-    std::unordered_set<std::uint64_t> cancel_requested;
-    struct RetryLess {
-        bool operator()(const Transfer* a, const Transfer* b) const {
-            return a->not_before > b->not_before;
-        }
-    };
-    std::priority_queue<Transfer*, std::vector<Transfer*>, RetryLess>
-        retry_heap;  // owns its pointers
+    std::unordered_map<std::uint64_t, Transfer*> by_id;                // queued, waiting or running
+    std::unordered_map<Transfer*, std::unique_ptr<Transfer>> running;  // in the multi handle
+    RetryQueue retries;
+    std::multimap<Clock::time_point, std::string> host_timers;  // pauses and rate waits
     std::mt19937_64 rng{std::random_device{}()};
-    int running = 0;
+    int still_running = 0;
 
-    // Probe pool.
-    std::mutex probe_mutex;
-    std::condition_variable probe_cv;
-    std::deque<ProbeJob> probe_queue;
-    bool probe_closing = false;
-
-    // Committer.
-    std::mutex commit_mutex;
-    std::condition_variable commit_cv;
-    std::vector<CommitItem> commit_queue;
-    bool commit_closing = false;
-
+    // Later stages. Declared after what their threads touch, and before the
+    // network thread starts.
     PartPool parts;
+    Committer committer;
+    ProbePool probes;
     std::thread network_thread;
-    std::vector<std::thread> probe_threads;
-    std::thread commit_thread;
     std::once_flag stop_once;
 
+    static FetchLimits normalised(FetchLimits l) {
+        if (l.concurrency < 1) l.concurrency = 1;
+        if (l.per_host <= 0 || l.per_host > l.concurrency) l.per_host = l.concurrency;
+        return l;
+    }
+
     Impl(const FetchLimits& l, BlobStore& b, ResultsHandler h)
-        : limits(l),
+        : limits(normalised(l)),
           blobs(b),
-          on_results(std::move(h)),
-          parts(b, std::size_t(std::max(1, l.concurrency))) {
-        if (limits.concurrency < 1) limits.concurrency = 1;
-        if (limits.per_host <= 0 || limits.per_host > limits.concurrency)
-            limits.per_host = limits.concurrency;
+          parts(b, std::size_t(limits.concurrency)),
+          committer(b, std::move(h), [this](std::size_t n) { delivered(n); }),
+          probes(limits, b, parts, committer, limits.probe_threads) {
         multi = curl_multi_init();
         if (!multi) throw std::runtime_error("curl_multi_init failed");
         curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, long(limits.concurrency));
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, long(limits.per_host));
         curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, long(limits.concurrency) * 2);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
+        // The multi handle already pools connections (and DNS) for its easy
+        // handles; a share adds TLS session resumption across them. Only the
+        // network thread uses it, so it needs no lock callbacks.
+        share = curl_share_init();
+        if (share) {
+            curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+            curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        }
         network_thread = std::thread([this] { network_loop(); });
-        int probes = std::max(1, limits.probe_threads);
-        for (int i = 0; i < probes; ++i) probe_threads.emplace_back([this] { probe_loop(); });
-        commit_thread = std::thread([this] { commit_loop(); });
     }
 
     ~Impl() {
         stop();
         curl_multi_cleanup(multi);
+        if (share) curl_share_cleanup(share);
     }
 
     // ---- public entry points (any thread) ---------------------------------
@@ -430,19 +219,9 @@ struct Engine::Impl {
             }
             curl_multi_wakeup(multi);
             network_thread.join();
-            {
-                std::lock_guard lock(probe_mutex);
-                probe_closing = true;
-            }
-            probe_cv.notify_all();
-            for (auto& t : probe_threads) t.join();
+            probes.close();
             parts.drain();
-            {
-                std::lock_guard lock(commit_mutex);
-                commit_closing = true;
-            }
-            commit_cv.notify_all();
-            commit_thread.join();
+            committer.close();
             for (CURL* e : spare_easy) curl_easy_cleanup(e);
             spare_easy.clear();
             std::lock_guard lock(idle_mutex);
@@ -454,6 +233,13 @@ struct Engine::Impl {
     void wait_idle() {
         std::unique_lock lock(idle_mutex);
         idle_cv.wait(lock, [this] { return outstanding == 0; });
+    }
+
+    // Committer thread: `n` results reached the caller.
+    void delivered(std::size_t n) {
+        std::lock_guard lock(idle_mutex);
+        outstanding = outstanding > n ? outstanding - n : 0;
+        if (outstanding == 0) idle_cv.notify_all();
     }
 
     // ---- network thread ---------------------------------------------------
@@ -470,9 +256,11 @@ struct Engine::Impl {
             }
             for (auto& r : fresh) enqueue(std::move(r));
             for (auto id : cancels) cancel_one(id);
+            if (!cancels.empty()) drop_cancelled_from_parked_hosts();
             promote_due_retries();
+            wake_due_hosts();
             start_transfers();
-            curl_multi_perform(multi, &running);
+            curl_multi_perform(multi, &still_running);
             reap_finished();
             start_transfers();
             curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
@@ -501,18 +289,85 @@ struct Engine::Impl {
         push_pending(std::move(t), /*front=*/false);
     }
 
+    HostQueue& host_queue(const std::string& host) {
+        auto [it, fresh] = hosts.try_emplace(host);
+        if (fresh)
+            it->second.health = HostHealth(HostHealthPolicy{
+                limits.host_failures, limits.host_cooloff, limits.host_cooloff_cap});
+        return it->second;
+    }
+
+    // `t` is counted as queued; it stays so unless its host is parked.
     void push_pending(std::unique_ptr<Transfer> t, bool front) {
-        auto& hq = hosts[t->host];
+        auto& hq = host_queue(t->host);
         std::string host = t->host;
         if (front)
             hq.pending.push_front(std::move(t));
         else
             hq.pending.push_back(std::move(t));
+        if (hq.parked) {
+            --n_queued;
+            ++n_waiting;
+        }
         mark_ready(host, hq);
     }
 
+    // Parks the host (its pending items become waiting) while it is paused
+    // or its probe is out; unparks it (and offers it a slot) otherwise.
+    void refresh_park(const std::string& host, HostQueue& hq, Clock::time_point now) {
+        bool park = hq.paused_until > now || hq.health.probing();
+        if (park != hq.parked) {
+            auto n = hq.pending.size();
+            if (park) {
+                n_queued -= n;
+                n_waiting += n;
+            } else {
+                n_waiting -= n;
+                n_queued += n;
+            }
+            hq.parked = park;
+        }
+        mark_ready(host, hq);
+    }
+
+    void wake_host_at(const std::string& host, HostQueue& hq, Clock::time_point when) {
+        if (hq.wake_at != Clock::time_point{} && hq.wake_at <= when) return;
+        hq.wake_at = when;
+        host_timers.emplace(when, host);
+    }
+
+    void wake_due_hosts() {
+        auto now = Clock::now();
+        while (!host_timers.empty() && host_timers.begin()->first <= now) {
+            auto [when, host] = std::move(*host_timers.begin());
+            host_timers.erase(host_timers.begin());
+            auto it = hosts.find(host);
+            if (it == hosts.end() || it->second.wake_at != when) continue;  // superseded
+            it->second.wake_at = {};
+            refresh_park(host, it->second, now);
+        }
+    }
+
+    // The host is down: everything of it that waits fails now, with its reason.
+    void fail_host_queue(const std::string& host, HostQueue& hq, Clock::time_point now) {
+        auto detail = hq.health.down_detail(now);
+        auto reason = hq.health.reason();
+        while (!hq.pending.empty()) {
+            auto t = std::move(hq.pending.front());
+            hq.pending.pop_front();
+            --(hq.parked ? n_waiting : n_queued);
+            auto why = t->cancelled ? FailureReason::cancelled : reason;
+            finish_failed(std::move(t), why, 0, detail);
+        }
+        for (auto& t : retries.take_if([&](const Transfer& x) { return x.host == host; })) {
+            --n_waiting;
+            auto why = t->cancelled ? FailureReason::cancelled : reason;
+            finish_failed(std::move(t), why, 0, detail);
+        }
+    }
+
     void mark_ready(const std::string& host, HostQueue& hq) {
-        if (!hq.in_ready && !hq.pending.empty() && hq.active < limits.per_host) {
+        if (!hq.in_ready && !hq.parked && !hq.pending.empty() && hq.active < limits.per_host) {
             hq.in_ready = true;
             ready_hosts.push_back(host);
         }
@@ -522,16 +377,42 @@ struct Engine::Impl {
         while (int(n_active) < limits.concurrency && !ready_hosts.empty()) {
             std::string host = std::move(ready_hosts.front());
             ready_hosts.pop_front();
-            auto& hq = hosts[host];
+            auto& hq = host_queue(host);
             hq.in_ready = false;
-            if (hq.pending.empty() || hq.active >= limits.per_host) continue;
+            while (!hq.pending.empty() && hq.pending.front()->cancelled) {
+                auto t = std::move(hq.pending.front());
+                hq.pending.pop_front();
+                --(hq.parked ? n_waiting : n_queued);
+                finish_failed(std::move(t), FailureReason::cancelled, 0);
+            }
+            if (hq.pending.empty() || hq.active >= limits.per_host || hq.parked) continue;
+            const auto now = Clock::now();
+            if (hq.paused_until > now) {  // a Retry-After came back meanwhile
+                refresh_park(host, hq, now);
+                wake_host_at(host, hq, hq.paused_until);
+                continue;
+            }
+            const auto gate = hq.health.gate(now);
+            if (gate == HostHealth::Gate::down) {
+                fail_host_queue(host, hq, now);
+                continue;
+            }
+            if (gate == HostHealth::Gate::wait) {
+                refresh_park(host, hq, now);
+                continue;
+            }
+            if (auto when = hq.rate.take(limits.per_host_rate, now)) {
+                wake_host_at(host, hq, *when);
+                continue;
+            }
             auto t = std::move(hq.pending.front());
             hq.pending.pop_front();
-            mark_ready(host, hq);  // back of the line: round robin across hosts
-            if (t->cancelled) {
-                --n_queued;
-                finish_failed(std::move(t), FailureReason::cancelled, 0);
-                continue;
+            t->is_probe = gate == HostHealth::Gate::probe;
+            if (t->is_probe) {
+                hq.health.begin_probe();
+                refresh_park(host, hq, now);  // the rest wait for the probe
+            } else {
+                mark_ready(host, hq);  // back of the line: round robin across hosts
             }
             if (!t->redirect_hop) ++t->attempts;
             t->redirect_hop = false;
@@ -542,97 +423,60 @@ struct Engine::Impl {
         // Drop empty host entries so a long run over many hosts stays small.
         if (hosts.size() > 1024) {
             for (auto it = hosts.begin(); it != hosts.end();)
-                it = (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready)
-                         ? hosts.erase(it)
-                         : std::next(it);
+                it =
+                    (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready &&
+                     !it->second.parked && it->second.wake_at == Clock::time_point{} &&
+                     it->second.health.healthy_and_quiet() &&
+                     it->second.paused_until <= Clock::now())
+                        ? hosts.erase(it)
+                        : std::next(it);
         }
     }
 
-    // Starts (or restarts, after a redirect) one transfer. Takes ownership:
-    // the Transfer lives in the easy handle's CURLOPT_PRIVATE until reaped.
+    // Starts (or restarts, after a redirect) one transfer: the running map
+    // owns it until it is reaped or cancelled.
     void start(std::unique_ptr<Transfer> owned) {
-        Transfer* t = owned.release();
-        reset_attempt(*t);
-        if (!t->easy) {
+        Transfer& t = *owned;
+        reset_attempt(t);
+        if (!t.easy) {
             if (!spare_easy.empty()) {
-                t->easy = spare_easy.back();
+                t.easy = spare_easy.back();
                 spare_easy.pop_back();
-                curl_easy_reset(t->easy);
+                curl_easy_reset(t.easy);
             } else {
-                t->easy = curl_easy_init();
+                t.easy = curl_easy_init();
             }
         }
-        CURL* e = t->easy;
-        curl_easy_setopt(e, CURLOPT_URL, t->url.c_str());
-        curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // every hop is checked here, not by curl
-        curl_easy_setopt(e, CURLOPT_USERAGENT, kServerName.data());
-        // Prefer multiplexing on an HTTP/2 connection, but only for https, where
-        // ALPN settles it in the handshake. On plain http curl learns it only
-        // from the first response, so every other transfer to the host would
-        // wait behind that one (a slow host would take N x its latency).
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, t->url.starts_with("https:") ? 1L : 0L);
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(limits.connect_timeout.count()));
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(limits.total_timeout.count()));
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, limits.low_speed_bytes);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, long(limits.low_speed_time.count()));
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limits.max_bytes));
-        if (!limits.use_proxy_env) curl_easy_setopt(e, CURLOPT_PROXY, "");
-        // No CURLOPT_ACCEPT_ENCODING: bodies are stored as sent, never inflated.
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &on_open_socket);
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-        running_set.insert(t);
-        ++hosts[t->host].active;
+        configure_easy(t, limits);
+        if (share) curl_easy_setopt(t.easy, CURLOPT_SHARE, share);
+        running.emplace(&t, std::move(owned));
+        ++host_queue(t.host).active;
         ++n_active;
-        curl_multi_add_handle(multi, e);
+        curl_multi_add_handle(multi, t.easy);
     }
 
-    void reset_attempt(Transfer& t) {
-        close_part(t);
-        t.sha.reset();
-        t.bytes = 0;
-        t.discarded = 0;
-        t.head_len = 0;
-        t.status = 0;
-        t.status_checked = false;
-        t.body_wanted = false;
-        t.blocked_seen = false;
-        t.abort_reason = FailureReason::none;
-        t.detail.clear();
-        t.retry_after.clear();
-        t.errbuf[0] = 0;
-    }
-
-    static void close_part(Transfer& t) {
-        if (t.fd >= 0) {
-            ::close(t.fd);
-            t.fd = -1;
-        }
-        if (!t.part.empty()) {
-            std::error_code ec;
-            std::filesystem::remove(t.part, ec);
-            t.part.clear();
-        }
+    // Takes a running transfer out of the multi handle and back into our hands.
+    std::unique_ptr<Transfer> take_running(Transfer* raw) {
+        auto node = running.extract(raw);
+        if (node.empty()) return nullptr;
+        curl_multi_remove_handle(multi, raw->easy);
+        return std::move(node.mapped());
     }
 
     int poll_timeout_ms() {
-        if (retry_heap.empty()) return 1000;
-        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-            retry_heap.top()->not_before - Clock::now());
+        auto next = Clock::now() + std::chrono::seconds(1);
+        if (!retries.empty()) next = std::min(next, retries.next_due());
+        if (!host_timers.empty()) next = std::min(next, host_timers.begin()->first);
+        // Round up: waking a millisecond early would only spin.
+        auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now());
         return int(std::clamp<long long>(wait.count(), 0, 1000));
     }
 
     void promote_due_retries() {
         auto now = Clock::now();
-        while (!retry_heap.empty() && retry_heap.top()->not_before <= now) {
-            std::unique_ptr<Transfer> t(retry_heap.top());
-            retry_heap.pop();
+        while (auto t = retries.pop_due(now)) {
+            --n_waiting;
+            ++n_queued;
             push_pending(std::move(t), /*front=*/true);
         }
     }
@@ -640,40 +484,47 @@ struct Engine::Impl {
     void cancel_one(std::uint64_t id) {
         auto it = by_id.find(id);
         if (it == by_id.end()) return;
-        Transfer* t = it->second;
-        if (t->cancelled) return;
-        t->cancelled = true;
-        if (is_running(t)) {
-            curl_multi_remove_handle(multi, t->easy);
-            release_slot(*t);
-            finish_failed(std::unique_ptr<Transfer>(t), FailureReason::cancelled,
-                          t->status_checked ? int(t->status) : 0);
-        }
-        // A queued or waiting transfer is dropped when it next comes up.
-        // Waiting ones (retry heap) come up when due; pull them forward now.
-        if (!retry_heap.empty()) {
-            std::vector<Transfer*> keep;
-            while (!retry_heap.empty()) {
-                Transfer* w = retry_heap.top();
-                retry_heap.pop();
-                if (w->cancelled) {
-                    --n_queued;
-                    finish_failed(std::unique_ptr<Transfer>(w), FailureReason::cancelled, 0);
-                } else {
-                    keep.push_back(w);
-                }
+        Transfer* raw = it->second;
+        if (raw->cancelled) return;
+        raw->cancelled = true;
+        if (auto t = take_running(raw)) {
+            if (t->is_probe) {
+                auto& hq = host_queue(t->host);
+                hq.health.on_probe_lost();
+                refresh_park(t->host, hq, Clock::now());
             }
-            for (auto* w : keep) retry_heap.push(w);
+            release_slot(*t);
+            int status = t->status_checked ? int(t->status) : 0;
+            finish_failed(std::move(t), FailureReason::cancelled, status);
+        }
+        // A queued transfer is dropped when it next comes up. Waiting ones
+        // (retry queue) would come up only when due; pull them forward now.
+        for (auto& w : retries.take_if([](const Transfer& x) { return x.cancelled; })) {
+            --n_waiting;
+            finish_failed(std::move(w), FailureReason::cancelled, 0);
         }
     }
 
-    std::unordered_set<Transfer*> running_set;
-    bool is_running(Transfer* t) const { return running_set.count(t) != 0; }
+    // A parked host's queue does not move until it wakes (up to
+    // --retry-after-cap away): its cancelled items end now instead.
+    void drop_cancelled_from_parked_hosts() {
+        for (auto& [host, hq] : hosts) {
+            if (!hq.parked) continue;
+            auto keep = std::stable_partition(hq.pending.begin(), hq.pending.end(),
+                                              [](const auto& t) { return !t->cancelled; });
+            std::vector<std::unique_ptr<Transfer>> gone(std::make_move_iterator(keep),
+                                                        std::make_move_iterator(hq.pending.end()));
+            hq.pending.erase(keep, hq.pending.end());
+            for (auto& t : gone) {
+                --n_waiting;
+                finish_failed(std::move(t), FailureReason::cancelled, 0);
+            }
+        }
+    }
 
     void release_slot(Transfer& t) {
-        running_set.erase(&t);
         --n_active;
-        auto& hq = hosts[t.host];
+        auto& hq = host_queue(t.host);
         --hq.active;
         mark_ready(t.host, hq);
         if (t.easy) {
@@ -689,9 +540,7 @@ struct Engine::Impl {
             Transfer* raw = nullptr;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
             CURLcode rc = msg->data.result;
-            curl_multi_remove_handle(multi, msg->easy_handle);
-            std::unique_ptr<Transfer> t(raw);
-            on_done(std::move(t), rc);
+            if (auto t = take_running(raw)) on_done(std::move(t), rc);
         }
     }
 
@@ -699,6 +548,16 @@ struct Engine::Impl {
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         t->status = status;
+        const auto now = Clock::now();
+        const bool answered = status > 0;
+        if (answered) {
+            // Proof of life, whatever the status: the host is up (again).
+            auto& hq = host_queue(t->host);
+            if (hq.health.down() || hq.health.failures_in_row() > 0) {
+                hq.health.on_answer();
+                refresh_park(t->host, hq, now);
+            }
+        }
         if (rc == CURLE_OK && status >= 300 && status < 400 && status != 304) {
             char* location = nullptr;
             curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &location);
@@ -712,6 +571,7 @@ struct Engine::Impl {
             struct curl_header* h = nullptr;
             if (curl_easy_header(t->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h)
                 retry_after = h->value;
+            if (auto secs = parse_retry_after_seconds(retry_after)) pause_host(*t, *secs, now);
         }
         release_slot(*t);
 
@@ -720,7 +580,8 @@ struct Engine::Impl {
                 finish_failed(std::move(t), FailureReason::not_image, int(status), "empty body");
                 return;
             }
-            hand_to_probe(std::move(t));
+            by_id.erase(t->id);
+            probes.push(std::move(t));
             return;
         }
         FailureReason reason = FailureReason::http;
@@ -733,59 +594,30 @@ struct Engine::Impl {
             detail = t->detail.empty() ? std::string(curl_easy_strerror(rc)) : t->detail;
         }
         if (t->cancelled) reason = FailureReason::cancelled;
+        if (reason != FailureReason::cancelled && !answered) {
+            auto& hq = host_queue(t->host);
+            if (is_host_failure(reason, answered)) {
+                if (hq.health.on_failure(reason, detail, now, t->is_probe)) {
+                    spdlog::info("host {} is down: {}", t->host, hq.health.down_detail(now));
+                    fail_host_queue(t->host, hq, now);
+                    refresh_park(t->host, hq, now);
+                }
+                // Down: no retry; the probe decides when the host is back.
+                if (hq.health.down()) {
+                    finish_failed(std::move(t), reason, int(status), detail);
+                    return;
+                }
+            } else if (t->is_probe) {
+                hq.health.on_probe_lost();
+                refresh_park(t->host, hq, now);
+            }
+        }
         if (reason != FailureReason::cancelled && is_transient(reason, int(status)) &&
             t->attempts <= limits.retries) {
             schedule_retry(std::move(t), reason, int(status), retry_after);
             return;
         }
         finish_failed(std::move(t), reason, int(status), detail);
-    }
-
-    FailureReason classify_curl_error(Transfer& t, CURLcode rc) {
-        if (t.abort_reason != FailureReason::none) return t.abort_reason;
-        switch (rc) {
-            case CURLE_COULDNT_RESOLVE_HOST:
-            case CURLE_COULDNT_RESOLVE_PROXY:
-                return FailureReason::dns;
-            case CURLE_COULDNT_CONNECT:
-                // Refused by the guard (every address it tried), not by the network.
-                return t.blocked_seen ? FailureReason::blocked_address : FailureReason::connect;
-            case CURLE_OPERATION_TIMEDOUT:
-                return FailureReason::timeout;
-            case CURLE_PARTIAL_FILE:
-                return FailureReason::truncated;
-            case CURLE_RECV_ERROR:
-            case CURLE_SEND_ERROR:
-            case CURLE_GOT_NOTHING:
-                return (t.status_checked || t.bytes > 0) ? FailureReason::truncated
-                                                         : FailureReason::connect;
-            case CURLE_FILESIZE_EXCEEDED:
-                return FailureReason::too_large;
-            case CURLE_TOO_MANY_REDIRECTS:
-                return FailureReason::too_many_redirects;
-            case CURLE_UNSUPPORTED_PROTOCOL:
-            case CURLE_URL_MALFORMAT:
-                return FailureReason::bad_url;
-            case CURLE_WRITE_ERROR:
-                return FailureReason::io;
-            case CURLE_SSL_CONNECT_ERROR:
-            case CURLE_PEER_FAILED_VERIFICATION:
-            case CURLE_SSL_CERTPROBLEM:
-            case CURLE_SSL_CIPHER:
-            case CURLE_SSL_CACERT_BADFILE:
-            case CURLE_SSL_ISSUER_ERROR:
-            case CURLE_SSL_ENGINE_INITFAILED:
-            case CURLE_SSL_ENGINE_NOTFOUND:
-            case CURLE_SSL_SHUTDOWN_FAILED:
-            case CURLE_SSL_CRL_BADFILE:
-            case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-            case CURLE_SSL_INVALIDCERTSTATUS:
-            case CURLE_SSL_CLIENTCERT:
-            case CURLE_USE_SSL_FAILED:
-                return FailureReason::tls;
-            default:
-                return FailureReason::connect;
-        }
     }
 
     void follow_redirect(std::unique_ptr<Transfer> t, const char* location) {
@@ -818,6 +650,18 @@ struct Engine::Impl {
         push_pending(std::move(t), /*front=*/true);
     }
 
+    // 429/503 with Retry-After: nothing more goes to the host until then
+    // (what is in flight may still arrive); capped by --retry-after-cap.
+    void pause_host(const Transfer& t, std::chrono::seconds secs, Clock::time_point now) {
+        auto wanted = std::min<Clock::duration>(secs, limits.retry_after_cap);
+        auto& hq = host_queue(t.host);
+        if (now + wanted <= hq.paused_until) return;
+        hq.paused_until = now + wanted;
+        spdlog::debug("host {} paused for {} s (Retry-After)", t.host, secs.count());
+        refresh_park(t.host, hq, now);
+        wake_host_at(t.host, hq, hq.paused_until);
+    }
+
     void schedule_retry(std::unique_ptr<Transfer> t, FailureReason reason, int status,
                         const std::string& retry_after) {
         std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -830,18 +674,8 @@ struct Engine::Impl {
                       to_string(reason), status);
         close_part(*t);
         t->not_before = Clock::now() + delay;
-        ++n_queued;
-        retry_heap.push(t.release());
-    }
-
-    void hand_to_probe(std::unique_ptr<Transfer> t) {
-        by_id.erase(t->id);
-        ++n_probing;
-        {
-            std::lock_guard lock(probe_mutex);
-            probe_queue.push_back(ProbeJob{std::move(t)});
-        }
-        probe_cv.notify_one();
+        ++n_waiting;
+        retries.push(std::move(t));
     }
 
     void finish_failed(std::unique_ptr<Transfer> t, FailureReason reason, int status,
@@ -855,140 +689,26 @@ struct Engine::Impl {
         item.result.http_status = status;
         item.result.attempts = t->attempts;
         item.result.detail = detail.empty() ? t->detail : std::move(detail);
-        push_commit(std::move(item));
-    }
-
-    void push_commit(CommitItem item) {
-        {
-            std::lock_guard lock(commit_mutex);
-            commit_queue.push_back(std::move(item));
-        }
-        commit_cv.notify_one();
+        committer.push(std::move(item));
     }
 
     // Stop: nothing queued or running is reported; its .part files go away.
     void abandon_everything() {
-        for (Transfer* t : std::vector<Transfer*>(running_set.begin(), running_set.end())) {
+        for (auto& [raw, t] : running) {
             curl_multi_remove_handle(multi, t->easy);
             close_part(*t);
             curl_easy_cleanup(t->easy);
-            delete t;
         }
-        running_set.clear();
-        while (!retry_heap.empty()) {
-            delete retry_heap.top();
-            retry_heap.pop();
-        }
+        running.clear();
+        retries.clear();
+        host_timers.clear();
         for (auto& [host, hq] : hosts) hq.pending.clear();
         hosts.clear();
         ready_hosts.clear();
         by_id.clear();
         n_active = 0;
         n_queued = 0;
-    }
-
-    // ---- probe pool -------------------------------------------------------
-
-    void probe_loop() {
-        while (true) {
-            parts.refill();
-            ProbeJob job;
-            {
-                std::unique_lock lock(probe_mutex);
-                probe_cv.wait(lock, [this] { return probe_closing || !probe_queue.empty(); });
-                if (probe_queue.empty()) return;  // closing and drained
-                job = std::move(probe_queue.front());
-                probe_queue.pop_front();
-            }
-            probe_one(std::move(job.t));
-        }
-    }
-
-    void probe_one(std::unique_ptr<Transfer> t) {
-        CommitItem item;
-        auto& r = item.result;
-        r.id = t->id;
-        r.url = t->original_url;
-        r.http_status = int(t->status);
-        r.attempts = t->attempts;
-        auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), limits.max_pixels);
-        r.format = probe.format;
-        r.width = probe.width;
-        r.height = probe.height;
-        r.pages = probe.pages;
-        if (probe.reason != FailureReason::none) {
-            r.reason = probe.reason;
-            r.detail = probe.detail;
-        } else if (::close(std::exchange(t->fd, -1)) != 0) {
-            r.reason = FailureReason::io;
-            r.detail = std::string("close: ") + std::strerror(errno);
-        } else {
-            r.sha256 = t->sha.finish_hex();
-            r.bytes = t->bytes;
-            r.file = blobs.relative_path(r.sha256, r.format);
-            // The committer makes it durable together with its batch.
-            item.blob = PendingBlob{t->part, r.sha256, r.format};
-            t->part.clear();  // the committer owns the file now
-        }
-        close_part(*t);
-        --n_probing;
-        push_commit(std::move(item));
-    }
-
-    // ---- committer --------------------------------------------------------
-
-    void commit_loop() {
-        while (true) {
-            std::vector<CommitItem> batch;
-            {
-                std::unique_lock lock(commit_mutex);
-                commit_cv.wait(lock, [this] { return commit_closing || !commit_queue.empty(); });
-                if (commit_queue.empty()) return;
-                batch.swap(commit_queue);
-            }
-            commit_batch(batch);
-        }
-    }
-
-    void commit_batch(std::vector<CommitItem>& batch) {
-        std::vector<PendingBlob> pending;
-        std::vector<std::size_t> owners;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (batch[i].blob) {
-                pending.push_back(*batch[i].blob);
-                owners.push_back(i);
-            }
-        }
-        if (!pending.empty()) {
-            try {
-                auto errors = blobs.commit(pending);
-                for (std::size_t k = 0; k < errors.size(); ++k) {
-                    if (!errors[k]) continue;
-                    auto& r = batch[owners[k]].result;
-                    r.reason = FailureReason::io;
-                    r.detail = "store: " + errors[k].message();
-                    r.sha256.clear();
-                    r.file.clear();
-                }
-            } catch (const std::exception& e) {
-                // A folder that cannot be synced makes no file in it durable.
-                for (auto k : owners) {
-                    auto& r = batch[k].result;
-                    r.reason = FailureReason::io;
-                    r.detail = std::string("store: ") + e.what();
-                    r.sha256.clear();
-                    r.file.clear();
-                }
-            }
-        }
-        std::vector<FetchResult> results;
-        results.reserve(batch.size());
-        for (auto& item : batch) results.push_back(std::move(item.result));
-        std::size_t n = results.size();
-        if (on_results) on_results(std::move(results));
-        std::lock_guard lock(idle_mutex);
-        outstanding = outstanding > n ? outstanding - n : 0;
-        if (outstanding == 0) idle_cv.notify_all();
+        n_waiting = 0;
     }
 };
 
@@ -1015,7 +735,8 @@ EngineStats Engine::stats() const {
     s.bytes_received = impl_->bytes_received;
     s.queued = impl_->n_queued;
     s.active = impl_->n_active;
-    s.probing = impl_->n_probing;
+    s.waiting = impl_->n_waiting;
+    s.probing = impl_->probes.in_flight();
     return s;
 }
 

@@ -54,9 +54,13 @@ struct FetchResult {
 
 struct EngineStats {
     std::uint64_t bytes_received = 0;  // body bytes over the wire, all attempts
-    std::uint64_t queued = 0;          // submitted, not yet started (includes retry waits)
-    std::uint64_t active = 0;          // transfers in the multi handle
-    std::uint64_t probing = 0;         // downloaded, being checked or committed
+    std::uint64_t queued = 0;          // submitted, ready to start (not waiting)
+    // Parked: waiting out a retry delay, a host's Retry-After pause or its
+    // probe. Holds no transfer slot; the server does not count it in its
+    // claim buffer either.
+    std::uint64_t waiting = 0;
+    std::uint64_t active = 0;   // transfers in the multi handle
+    std::uint64_t probing = 0;  // downloaded, being checked or committed
 };
 
 class Engine {
@@ -71,7 +75,8 @@ class Engine {
     Engine& operator=(const Engine&) = delete;
 
     // Thread-safe. Queued requests start in submission order, subject to the
-    // global (-j) and per-host limits.
+    // global (-j) and per-host limits, --per-host-rate and host health (items
+    // of a host that is down fail at once with its reason).
     void submit(std::vector<FetchRequest> requests);
 
     // Thread-safe. A queued or running request ends with reason `cancelled`.

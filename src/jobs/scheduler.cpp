@@ -114,12 +114,16 @@ std::size_t Scheduler::feeder_room() const {
     const auto concurrency = static_cast<std::size_t>(options_.limits.concurrency);
     const std::size_t engine_cap = concurrency * options_.in_engine_per_slot;
     const std::size_t network_cap = concurrency * options_.outstanding_per_slot;
-    if (in_flight_.size() >= engine_cap) return 0;
     // Before the first submit there is no engine traffic to count.
     EngineStats engine = engine_ ? engine_->stats() : EngineStats{};
+    // Parked items (a retry wait, a host's pause) are not in the buffer.
+    const std::size_t parked =
+        std::min(static_cast<std::size_t>(engine.waiting), in_flight_.size());
+    const std::size_t held = in_flight_.size() - parked;
+    if (held >= engine_cap || parked >= concurrency * options_.parked_per_slot) return 0;
     std::size_t on_network = static_cast<std::size_t>(engine.queued + engine.active);
     if (on_network >= network_cap) return 0;
-    return std::min(engine_cap - in_flight_.size(), network_cap - on_network);
+    return std::min(engine_cap - held, network_cap - on_network);
 }
 
 void Scheduler::run_feeder() {

@@ -67,6 +67,11 @@ struct SchedulerOptions {
     // items waiting to be made durable): <= this * concurrency. At least
     // outstanding_per_slot.
     std::size_t in_engine_per_slot = 8;
+    // Items parked in the engine (retry waits, a host's Retry-After pause or
+    // probe: EngineStats::waiting) count in neither bound above, so they never
+    // hold the claim buffer; this * concurrency of them at most, a bound on
+    // memory only.
+    std::size_t parked_per_slot = 32;
     // How often the feeder re-reads the engine's counters while it waits for
     // network room (transfers end without telling the scheduler).
     std::chrono::milliseconds feeder_poll{5};

@@ -60,6 +60,29 @@ Paths (every path also accepts the query parameters listed at the end):
   /redirect/<k>/<n>.png      a chain of k 302s ending at /img/<n>.png.
   /redirect-loop             302 to itself.
   /redirect-to?url=<url>     302 to any URL (blocked addresses, ftp://, userinfo...).
+  /window429/<key>/<sec>/<n>.png
+                             a host-wide 429 window: the first request of <key> opens
+                             a window of <sec> seconds in which every request of <key>
+                             gets 429 with `Retry-After: <sec>`; after it, /img/<n>.png.
+                             /hits/<key> has every request's arrival time;
+                             /window/<key> reports {"key","opened","closes","refused"}
+                             (refused: requests answered 429 inside the window).
+
+Other hosts (each its own loopback port, so the engine sees another origin):
+  /ports/<name>?mode=M&latency=MS
+                             creates (or changes) the listener <name> on 127.0.0.1
+                             and reports {"name","port","mode","latency","accepts"}.
+                             mode=serve: the same routes as here, every response
+                             delayed by `latency` ms unless ?delay= (a slow host).
+                             mode=dead: every connection is accepted, counted and
+                             reset at once (TCP RST) without reading a byte (a dead
+                             host whose connection attempts can be counted).
+                             mode=closed: the port stops listening (connection refused).
+                             Without parameters it only reports. `accepts` counts
+                             connections in every mode.
+  /host-log?host=H:P         JSON {"host","count","times"}: arrival times of every
+                             request whose Host header was H:P (a per-host request
+                             log: rates and pauses are read from it).
 
 Query parameters accepted on every path:
   ?delay=MS                  wait MS milliseconds before sending the response headers
@@ -381,7 +404,92 @@ class PathCounter:
 
 
 # Paths that report on the origin itself: never counted, never delayed by --latency.
-STAT_PATHS = ("/requests", "/served", "/formats")
+STAT_PATHS = ("/requests", "/served", "/formats", "/host-log")
+
+
+class Windows:
+    """Host-wide 429 windows by key (/window429)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.windows = {}
+
+    def inside(self, key, seconds):
+        """True (and counted) if this request falls in <key>'s window; the first opens it."""
+        now = time.time()
+        with self.lock:
+            w = self.windows.get(key)
+            if w is None:
+                w = self.windows[key] = {"opened": now, "closes": now + seconds, "refused": 0}
+            if now < w["closes"]:
+                w["refused"] += 1
+                return True
+            return False
+
+    def report(self, key):
+        with self.lock:
+            w = dict(self.windows.get(key, {"opened": None, "closes": None, "refused": 0}))
+        w["key"] = key
+        return w
+
+
+class ExtraPort:
+    """Another loopback listener: another host as far as a client's per-host logic goes."""
+
+    def __init__(self, server, name):
+        self.server = server
+        self.name = name
+        self.lock = threading.Lock()
+        self.mode = "closed"
+        self.latency_ms = 0
+        self.accepts = 0
+        self.sock = None
+        self.port = None
+
+    def set(self, mode, latency_ms):
+        with self.lock:
+            if latency_ms is not None:
+                self.latency_ms = latency_ms
+            if mode is None or mode == self.mode:
+                return
+            self.mode = mode
+            if mode == "closed":
+                if self.sock is not None:
+                    try:
+                        self.sock.shutdown(socket.SHUT_RDWR)  # stops listening, wakes accept()
+                    except OSError:
+                        pass
+                    self.sock.close()
+                    self.sock = None
+                return
+            if self.sock is None:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(("127.0.0.1", self.port or 0))  # a reopened port keeps its number
+                sock.listen(1024)
+                self.sock = sock
+                self.port = sock.getsockname()[1]
+                threading.Thread(target=self.accept_loop, args=(sock,), daemon=True).start()
+
+    def accept_loop(self, sock):
+        while True:
+            try:
+                conn, addr = sock.accept()
+            except OSError:
+                return  # closed
+            with self.lock:
+                self.accepts += 1
+                mode = self.mode
+            if mode == "serve":
+                self.server.process_request(conn, addr)  # a handler thread, as for the main port
+            else:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+    def report(self):
+        with self.lock:
+            return {"name": self.name, "port": self.port, "mode": self.mode,
+                    "latency": self.latency_ms, "accepts": self.accepts}
 
 LABEL = r"([A-Za-z0-9_-]{1,64})"
 ROUTES = []
@@ -410,11 +518,17 @@ class OriginHandler(BaseHTTPRequestHandler):
         key = self.query.get("key", [None])[0]
         if key:
             self.server.hits.record(key)
-        about_origin = parts.path in STAT_PATHS or parts.path.startswith(("/hits/", "/seen-headers/"))
+        about_origin = (parts.path in STAT_PATHS or parts.path.startswith(("/hits/", "/seen-headers/"))
+                        or parts.path.startswith("/ports/") or parts.path.startswith("/window/"))
         if not about_origin:
             self.server.requests.record(parts.path)
             self.server.arrived.record(parts.path)
-        delay = self.query.get("delay", ["0" if about_origin else str(self.server.latency_ms)])[0]
+            self.server.by_host.record(self.headers.get("Host", ""))
+        latency = self.server.latency_ms
+        extra = self.server.extra_port(self.connection.getsockname()[1])
+        if extra is not None:
+            latency = extra.latency_ms
+        delay = self.query.get("delay", ["0" if about_origin else str(latency)])[0]
         try:
             delay_ms = min(max(int(delay), 0), MAX_DELAY_MS)
         except ValueError:
@@ -540,6 +654,42 @@ def r_ratelimit(h, key, k, seconds, label):
     if seen < int(k):
         return h.send_bytes(429, b"slow down\n", "text/plain", [("Retry-After", seconds)])
     h.send_image("png", label)
+
+
+@route(r"/window429/" + LABEL + r"/(\d+)/" + LABEL + r"\.png")
+def r_window429(h, key, seconds, label):
+    h.server.hits.record(key)
+    if h.server.windows.inside(key, int(seconds)):
+        return h.send_bytes(429, b"slow down\n", "text/plain", [("Retry-After", seconds)])
+    h.send_image("png", label)
+
+
+@route(r"/window/" + LABEL)
+def r_window(h, key):
+    h.send_json(h.server.windows.report(key))
+
+
+@route(r"/ports/" + LABEL)
+def r_ports(h, name):
+    mode = h.query.get("mode", [None])[0]
+    latency = h.query.get("latency", [None])[0]
+    if mode not in (None, "serve", "dead", "closed"):
+        return h.send_bytes(400, b"mode is serve, dead or closed\n", "text/plain")
+    try:
+        latency_ms = None if latency is None else min(max(int(latency), 0), MAX_DELAY_MS)
+    except ValueError:
+        return h.send_bytes(400, b"bad latency\n", "text/plain")
+    port = h.server.port_named(name, mode, latency_ms)
+    if port is None:
+        return h.send_bytes(404, b"no such port (give ?mode=)\n", "text/plain")
+    h.send_json(port.report())
+
+
+@route(r"/host-log")
+def r_host_log(h):
+    host = h.query.get("host", [""])[0]
+    report = h.server.by_host.report(host)
+    h.send_json({"host": host, "count": report["count"], "times": report["times"]})
 
 
 @route(r"/hits/" + LABEL)
@@ -682,9 +832,30 @@ class OriginServer(ThreadingHTTPServer):
         self.requests = PathCounter()
         self.served = HitCounter()
         self.arrived = HitCounter()
+        self.by_host = HitCounter()
+        self.windows = Windows()
+        self.ports_lock = threading.Lock()
+        self.ports = {}  # name -> ExtraPort
         self.latency_ms = latency_ms
         self.verbose = verbose
         super().__init__(address, OriginHandler)
+
+    def port_named(self, name, mode, latency_ms):
+        with self.ports_lock:
+            port = self.ports.get(name)
+            if port is None:
+                if mode is None:
+                    return None
+                port = self.ports[name] = ExtraPort(self, name)
+        port.set(mode, latency_ms)
+        return port
+
+    def extra_port(self, number):
+        with self.ports_lock:
+            for port in self.ports.values():
+                if port.port == number:
+                    return port
+        return None
 
     def handle_error(self, request, client_address):
         # A client hanging up mid-response is what the faults are for; not noise to print.
