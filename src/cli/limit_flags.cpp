@@ -79,8 +79,7 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
                     "User-Agent of every request (a job's own user_agent wins)")
         ->capture_default_str()
         ->check(CLI::Validator(
-            [](std::string& value) { return check_header_text("--user-agent", value); },
-            "TEXT"));
+            [](std::string& value) { return check_header_text("--user-agent", value); }, "TEXT"));
 }
 
 }  // namespace litchi::cli

@@ -219,11 +219,10 @@ void add_download_flags(CLI::App* cmd, server::ServerConfig& config) {
                                "Milliseconds a webhook retry delay grows to at most", 1,
                                86'400'000);
     add_duration<seconds>(cmd, "--webhook-retry-for", hooks.retry_for,
-                          "Seconds after a job's end its webhook is retried; then it has failed",
-                          1, 30 * 86'400);
+                          "Seconds after a job's end its webhook is retried; then it has failed", 1,
+                          30 * 86'400);
     add_duration<milliseconds>(cmd, "--webhook-poll", hooks.poll,
-                               "Milliseconds between looks for due webhook deliveries", 10,
-                               60'000);
+                               "Milliseconds between looks for due webhook deliveries", 10, 60'000);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ char lower(char c) {
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                               [](char x, char y) { return lower(x) == lower(y); });
+                                              [](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool istarts_with(std::string_view text, std::string_view prefix) {
@@ -86,7 +86,8 @@ std::optional<HeaderField> parse_header_line(std::string_view line, std::string*
         if (error) *error = "a header must be written 'Name: value'";
         return std::nullopt;
     }
-    HeaderField field{std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1)))};
+    HeaderField field{std::string(line.substr(0, colon)),
+                      std::string(trim(line.substr(colon + 1)))};
     if (auto why = check_header(field.name, field.value); !why.empty()) {
         if (error) *error = why;
         return std::nullopt;
@@ -101,8 +102,8 @@ bool is_credential_header(std::string_view name) {
 
 std::string check_tighter(const JobLimits& job, const FetchLimits& server, double server_rate) {
     auto looser = [](std::string_view what, const std::string& server_value) {
-        return std::string(what) + " may only be tighter than the server's limit (" +
-               server_value + ")";
+        return std::string(what) + " may only be tighter than the server's limit (" + server_value +
+               ")";
     };
     if (job.per_host) {
         int server_per_host = server.per_host > 0 ? server.per_host : server.concurrency;
@@ -124,8 +125,7 @@ std::string check_tighter(const JobLimits& job, const FetchLimits& server, doubl
         return looser("max_pixels", std::to_string(server.max_pixels) + " pixels");
     if (job.retries && (*job.retries < 0 || *job.retries > server.retries))
         return looser("retries", std::to_string(server.retries) + " retries");
-    if (job.timeout &&
-        (job.timeout->count() < 100 || *job.timeout > server.total_timeout)) {
+    if (job.timeout && (job.timeout->count() < 100 || *job.timeout > server.total_timeout)) {
         std::ostringstream text;
         text << std::chrono::duration<double>(server.total_timeout).count() << " s";
         return job.timeout->count() < 100 ? std::string("timeout must be at least 0.1 s")
@@ -196,8 +196,8 @@ std::optional<RequestOptions> decode_request_options(std::string_view text) {
         } else if (key == "header") {
             auto colon = value.find(": ");
             if (colon == std::string_view::npos) return std::nullopt;
-            o.headers.push_back({std::string(value.substr(0, colon)),
-                                 std::string(value.substr(colon + 2))});
+            o.headers.push_back(
+                {std::string(value.substr(0, colon)), std::string(value.substr(colon + 2))});
         } else if (key == "referer") {
             o.referer = value;
         } else if (key == "per_host") {

@@ -37,8 +37,8 @@ std::string check_header_text(std::string_view what, std::string_view value);
 
 // Limits a job sets for itself; each may only be tighter than the server's.
 struct JobLimits {
-    std::optional<int> per_host;            // transfers at once to one host, this job
-    std::optional<double> per_host_rate;    // requests per second to one host, this job
+    std::optional<int> per_host;          // transfers at once to one host, this job
+    std::optional<double> per_host_rate;  // requests per second to one host, this job
     std::optional<std::uint64_t> max_bytes;
     std::optional<std::uint64_t> max_pixels;
     std::optional<int> retries;
@@ -73,8 +73,8 @@ struct RequestOptions {
     std::optional<WebhookSpec> webhook;
 
     bool empty() const {
-        return user_agent.empty() && headers.empty() && referer.empty() &&
-               limits == JobLimits{} && !webhook;
+        return user_agent.empty() && headers.empty() && referer.empty() && limits == JobLimits{} &&
+               !webhook;
     }
     bool operator==(const RequestOptions&) const = default;
 };

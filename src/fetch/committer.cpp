@@ -140,7 +140,7 @@ void ProbePool::probe_one(std::unique_ptr<Transfer> t) {
     r.url = t->original_url;
     r.http_status = int(t->status);
     r.attempts = t->attempts;
-    auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), limits_.max_pixels);
+    auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), t->limits->max_pixels);
     r.format = probe.format;
     r.width = probe.width;
     r.height = probe.height;

@@ -9,8 +9,8 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <optional>
 #include <memory>
+#include <optional>
 
 #include "fetch/url_check.hpp"
 
@@ -44,7 +44,8 @@ curl_socket_t on_open_socket(void* data, curlsocktype purpose, struct curl_socka
         auto ip = address_of(&addr->addr);
         if (!ip || !address_permitted(*ip, *guard->limits)) {
             guard->blocked = true;
-            guard->detail = "connection to " + (ip ? ip->to_string() : std::string("a non-IP address")) +
+            guard->detail = "connection to " +
+                            (ip ? ip->to_string() : std::string("a non-IP address")) +
                             " refused by the address guard";
             return CURL_SOCKET_BAD;
         }

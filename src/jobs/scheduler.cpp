@@ -182,8 +182,8 @@ void Scheduler::run_feeder() {
         for (std::size_t i = 0; i < claimed.size(); ++i) {
             auto& item = claimed[i];
             in_flight_.emplace(item.item, InFlight{item.job, item.lease});
-            requests.push_back(
-                {static_cast<std::uint64_t>(item.item), std::move(item.url), std::move(options[i])});
+            requests.push_back({static_cast<std::uint64_t>(item.item), std::move(item.url),
+                                std::move(options[i])});
         }
         counters_.in_flight = in_flight_.size();
         if (claimed.size() == room) wake_pending_ = true;  // maybe more to claim once there is room

@@ -10,8 +10,8 @@
 #include <charconv>
 
 #include "blobs/blob_store.hpp"
-#include "jobs/admission.hpp"
 #include "fetch/url_check.hpp"
+#include "jobs/admission.hpp"
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
 #include "server/body_streams.hpp"
@@ -32,8 +32,8 @@ namespace {
 constexpr long kNoExpiryCookieSeconds = 365L * 24 * 3600;
 
 // The server's --per-host-rate (0: none), the bound of a job's per_host_rate.
-double server_per_host_rate(const FetchLimits&) {
-    return 0;  // no server-wide request rate yet: any job rate is tighter
+double server_per_host_rate(const FetchLimits& limits) {
+    return limits.per_host_rate;
 }
 
 StringResponse job_not_found() {

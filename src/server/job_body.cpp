@@ -1,9 +1,8 @@
 // See job_body.hpp.
 #include "server/job_body.hpp"
 
-#include <boost/json/parse.hpp>
-
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <cstdint>
 #include <type_traits>
 
@@ -117,8 +116,7 @@ std::optional<JobBodyError> read_webhook(const json::value& value, RequestOption
 
 }  // namespace
 
-std::optional<JobBodyError> read_request_options(const json::object& object,
-                                                 RequestOptions& out) {
+std::optional<JobBodyError> read_request_options(const json::object& object, RequestOptions& out) {
     if (auto e = header_text(object, "user_agent", out.user_agent)) return e;
     if (auto e = header_text(object, "referer", out.referer)) return e;
     if (auto* headers = object.if_contains("headers"); headers && !headers->is_null()) {

@@ -20,7 +20,6 @@
 
 #include "blobs/blob_store.hpp"
 #include "jobs/scheduler.hpp"
-#include "server/webhook_sender.hpp"
 #include "server/api.hpp"
 #include "server/event_wiring.hpp"
 #include "server/listener.hpp"
@@ -29,6 +28,7 @@
 #include "server/sse_stream.hpp"
 #include "server/static_files.hpp"
 #include "server/thumbnails.hpp"
+#include "server/webhook_sender.hpp"
 #include "store/store.hpp"
 
 namespace litchi::server {

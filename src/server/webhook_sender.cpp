@@ -13,9 +13,8 @@
 namespace litchi::server {
 
 std::string webhook_body(const WebhookDelivery& delivery, const JobSnapshot& job) {
-    boost::json::object body{{"event", delivery.event},
-                             {"delivery", delivery.delivery},
-                             {"job", job_to_json(job)}};
+    boost::json::object body{
+        {"event", delivery.event}, {"delivery", delivery.delivery}, {"job", job_to_json(job)}};
     return to_json_text(body);
 }
 
@@ -112,9 +111,8 @@ void WebhookSender::attempt(const WebhookDelivery& delivery) {
     if (posted.ok()) {
         result.state = "delivered";
         jobs_.finish_webhook_attempt(result);
-        spdlog::info("webhook {} of job {} ({}): delivered, HTTP {}, attempt {}",
-                     delivery.delivery, delivery.job, delivery.event, posted.http_status,
-                     delivery.attempts);
+        spdlog::info("webhook {} of job {} ({}): delivered, HTTP {}, attempt {}", delivery.delivery,
+                     delivery.job, delivery.event, posted.http_status, delivery.attempts);
         return;
     }
     std::string why = posted.reason == FailureReason::none

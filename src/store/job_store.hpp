@@ -174,14 +174,14 @@ struct WebhookDelivery {
     JobId job = 0;
     UserId user = 0;
     std::string delivery;
-    std::string event;            // done, failed, cancelled
-    std::string state;            // pending, delivered, failed (gave up)
-    int attempts = 0;             // attempts started (a claim counts one)
-    TimeMs created = 0;           // when the job ended
-    TimeMs updated = 0;           // last attempt's end
-    std::string body;             // what was signed and sent; empty before the first attempt
-    int http_status = 0;          // last answer's status (0: none)
-    std::string error;            // why the last attempt failed; empty when it did not
+    std::string event;    // done, failed, cancelled
+    std::string state;    // pending, delivered, failed (gave up)
+    int attempts = 0;     // attempts started (a claim counts one)
+    TimeMs created = 0;   // when the job ended
+    TimeMs updated = 0;   // last attempt's end
+    std::string body;     // what was signed and sent; empty before the first attempt
+    int http_status = 0;  // last answer's status (0: none)
+    std::string error;    // why the last attempt failed; empty when it did not
 };
 
 // How an attempt ended. `state` pending: try again at `next_at`.

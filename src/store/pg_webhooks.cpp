@@ -38,8 +38,8 @@ WebhookDelivery read_delivery(const pg::Result& r, int row) {
 
 std::optional<RequestOptions> PgJobStore::request_options(JobId job) {
     auto conn = impl_->pool.acquire();
-    auto result = conn->exec("SELECT coalesce(options, '') FROM jobs WHERE id = $1",
-                             pg::Params().add(job));
+    auto result =
+        conn->exec("SELECT coalesce(options, '') FROM jobs WHERE id = $1", pg::Params().add(job));
     if (!result.rows()) return std::nullopt;
     auto options = decode_request_options(result.text(0, 0));
     return options ? options : RequestOptions{};  // a newer Litchi's text: none we understand
@@ -104,8 +104,9 @@ std::optional<WebhookDelivery> PgJobStore::last_webhook(JobId job) {
 
 std::optional<JobSnapshot> PgJobStore::find_job(JobId job) {
     auto conn = impl_->pool.acquire();
-    auto result = conn->exec(std::string("SELECT ") + pg_rows::kJobColumns + " FROM jobs WHERE id = $1",
-                             pg::Params().add(job));
+    auto result =
+        conn->exec(std::string("SELECT ") + pg_rows::kJobColumns + " FROM jobs WHERE id = $1",
+                   pg::Params().add(job));
     if (!result.rows()) return std::nullopt;
     return pg_rows::read_job(result, 0).job;
 }

@@ -18,9 +18,9 @@ TEST(HeaderRules, OrdinaryHeadersPass) {
 }
 
 TEST(HeaderRules, TransferOwnedHeadersAreRefusedInAnyCase) {
-    for (const char* name : {"Host", "host", "Content-Length", "CONTENT-LENGTH",
-                             "Transfer-Encoding", "Connection", "Cookie2", "Proxy-Authorization",
-                             "proxy-connection", "Proxy-Anything"}) {
+    for (const char* name :
+         {"Host", "host", "Content-Length", "CONTENT-LENGTH", "Transfer-Encoding", "Connection",
+          "Cookie2", "Proxy-Authorization", "proxy-connection", "Proxy-Anything"}) {
         EXPECT_NE(check_header(name, "x"), "") << name;
     }
     EXPECT_EQ(check_header("Proxyish", "x"), "");  // only the Proxy- prefix
@@ -56,9 +56,8 @@ TEST(HeaderRules, ParseHeaderLine) {
 }
 
 TEST(HeaderRules, CredentialHeaders) {
-    for (const char* name :
-         {"Authorization", "authorization", "Cookie", "COOKIE", "X-Auth-Token", "x-api-key",
-          "Private-Token", "X-API-KEY"}) {
+    for (const char* name : {"Authorization", "authorization", "Cookie", "COOKIE", "X-Auth-Token",
+                             "x-api-key", "Private-Token", "X-API-KEY"}) {
         EXPECT_TRUE(is_credential_header(name)) << name;
     }
     for (const char* name : {"Accept", "X-Token-Count", "Keyboard", "Referer", "X-Tokens"}) {

@@ -42,7 +42,7 @@ class StoreWebhooks : public ::testing::TestWithParam<Backend> {
     }
 
     static RequestOptions with_webhook(std::vector<std::string> events = {"done", "failed",
-                                                                            "cancelled"}) {
+                                                                          "cancelled"}) {
         RequestOptions options;
         options.webhook = WebhookSpec{"http://127.0.0.1:9/hook", "s3cret", std::move(events)};
         return options;
