@@ -21,6 +21,7 @@
 #include "cli/commands.hpp"
 #include "cli/limit_flags.hpp"
 #include "cli/progress_view.hpp"
+#include "core/request_options.hpp"
 #include "fetch/engine.hpp"
 #include "fetch/manifest.hpp"
 #include "fetch/url_check.hpp"
@@ -42,6 +43,7 @@ struct FetchOptions {
     std::string manifest;
     std::string progress = "auto";
     std::vector<std::string> allow_cidrs;
+    std::vector<std::string> header_lines;  // -H 'Name: value'
     // --checkpoint-interval: how often the manifest is rewritten during a run,
     // so even kill -9 loses at most this much finished work.
     std::chrono::seconds checkpoint_interval{10};
@@ -298,6 +300,16 @@ void add_fetch_command(CLI::App& app, int& status) {
     cmd->add_option("--allow-cidr", opt->allow_cidrs,
                     "Allow just this non-global range, e.g. 127.0.0.1/32 (repeatable)")
         ->allow_extra_args(false);
+    cmd->add_option("-H,--header", opt->header_lines,
+                    "Send this header with every request, 'Name: value' (repeatable; not Host, "
+                    "Content-Length, Transfer-Encoding, Connection, Cookie2, Proxy-*)")
+        ->allow_extra_args(false)
+        ->check(CLI::Validator(
+            [](std::string& line) {
+                std::string error;
+                return parse_header_line(line, &error) ? std::string() : error;
+            },
+            "'NAME: VALUE'"));
     cmd->add_flag("--proxy-from-env", opt->limits.use_proxy_env,
                   "Honour http_proxy/https_proxy (ignored by default)");
     cmd->add_option("--manifest", opt->manifest,
@@ -308,7 +320,11 @@ void add_fetch_command(CLI::App& app, int& status) {
     add_duration<std::chrono::seconds>(cmd, "--checkpoint-interval", opt->checkpoint_interval,
                                        "Seconds between two writes of --manifest during a run", 1,
                                        86'400);
-    cmd->callback([opt, &status] { status = run_fetch(*opt); });
+    cmd->callback([opt, &status] {
+        for (const auto& line : opt->header_lines)
+            opt->limits.headers.push_back(*parse_header_line(line, nullptr));  // checked above
+        status = run_fetch(*opt);
+    });
 }
 
 }  // namespace litchi::cli

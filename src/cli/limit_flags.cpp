@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <sstream>
 
+#include "core/request_options.hpp"
+
 namespace litchi::cli {
 
 CLI::Option* add_seconds(CLI::App* cmd, const std::string& name, std::chrono::milliseconds& field,
@@ -83,6 +85,11 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
                 0.01, 86400.0);
     add_seconds(cmd, "--host-cooloff-cap", limits.host_cooloff_cap,
                 "Seconds a host's cool-off grows to at most", 0.01, 86400.0);
+    cmd->add_option("--user-agent", limits.user_agent,
+                    "User-Agent of every request (a job's own user_agent wins)")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& value) { return check_header_text("--user-agent", value); }, "TEXT"));
 }
 
 }  // namespace litchi::cli

@@ -206,6 +206,23 @@ void add_download_flags(CLI::App* cmd, server::ServerConfig& config) {
     add_duration<milliseconds>(cmd, "--feeder-poll", config.scheduler.feeder_poll,
                                "Milliseconds between looks for network room while it is full", 1,
                                10'000);
+
+    cmd->option_defaults()->group("Webhooks");
+    auto& hooks = config.webhooks;
+    add_seconds(cmd, "--webhook-timeout", hooks.timeout,
+                "Seconds one webhook delivery attempt may take in all", 0.1, 3600.0);
+    add_duration<milliseconds>(cmd, "--webhook-retry-base", hooks.backoff.base,
+                               "Milliseconds of the first webhook retry delay; doubles each time "
+                               "(full jitter)",
+                               1, 600'000);
+    add_duration<milliseconds>(cmd, "--webhook-retry-cap", hooks.backoff.cap,
+                               "Milliseconds a webhook retry delay grows to at most", 1,
+                               86'400'000);
+    add_duration<seconds>(cmd, "--webhook-retry-for", hooks.retry_for,
+                          "Seconds after a job's end its webhook is retried; then it has failed", 1,
+                          30 * 86'400);
+    add_duration<milliseconds>(cmd, "--webhook-poll", hooks.poll,
+                               "Milliseconds between looks for due webhook deliveries", 10, 60'000);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "core/address.hpp"
 #include "core/backoff.hpp"
+#include "core/version.hpp"
 
 namespace litchi {
 
@@ -20,6 +21,13 @@ namespace litchi {
 //   decode  that, then every pixel decoded by libvips (off the network
 //           thread): proof the pixels are whole, at the cost of a full decode.
 enum class VerifyMode { header, decode };
+
+// One request header (core/request_options.hpp has the rules for them).
+struct HeaderField {
+    std::string name;
+    std::string value;
+    bool operator==(const HeaderField&) const = default;
+};
 
 struct FetchLimits {
     int concurrency = 32;                   // -j: transfers at once
@@ -56,6 +64,11 @@ struct FetchLimits {
     int host_failures = 3;
     std::chrono::milliseconds host_cooloff{5'000};
     std::chrono::milliseconds host_cooloff_cap{300'000};
+    // --user-agent: the User-Agent of every request unless a job sets its own.
+    std::string user_agent{kServerName};
+    // -H (fetch only): extra headers on every request (checked by the header
+    // rules); a job's own headers come after them.
+    std::vector<HeaderField> headers;
 };
 
 // Empty when `limits` are usable, otherwise what is wrong with them (naming

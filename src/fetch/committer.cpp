@@ -175,8 +175,8 @@ CommitItem ProbePool::probe_one(std::unique_ptr<Transfer> t) {
     r.url = t->original_url;
     r.http_status = int(t->status);
     r.attempts = t->attempts;
-    auto probe =
-        probe_image_fd(t->fd, std::span(t->head, t->head_len), limits_.max_pixels, limits_.verify);
+    auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), t->limits->max_pixels,
+                                limits_.verify);
     r.format = probe.format;
     r.width = probe.width;
     r.height = probe.height;

@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -134,6 +135,10 @@ struct Engine::Impl {
         RateBucket rate;
         Clock::time_point paused_until{};  // Retry-After
         Clock::time_point wake_at{};       // the earliest timer set for this host
+        // A job's own queue for the host (its per_host / per_host_rate,
+        // core/request_options.hpp): its caps; 0 / <0: the engine's.
+        int per_host_cap = 0;
+        double rate_cap = -1;
     };
     std::unordered_map<std::string, HostQueue> hosts;
     std::deque<std::string> ready_hosts;  // hosts with pending work and room: round robin
@@ -278,6 +283,12 @@ struct Engine::Impl {
     void enqueue(FetchRequest r) {
         auto t = std::make_unique<Transfer>();
         t->limits = &limits;
+        if (r.options) {  // the job's own headers and tighter limits
+            t->options = std::move(r.options);
+            t->own_limits =
+                std::make_unique<FetchLimits>(apply_job_limits(limits, t->options->limits));
+            t->limits = t->own_limits.get();
+        }
         t->bytes_received = &bytes_received;
         t->parts = &parts;
         t->id = r.id;
@@ -291,7 +302,7 @@ struct Engine::Impl {
             return;
         }
         t->url = check.url;
-        t->host = host_key(t->url);
+        t->host = queue_key(*t);
         by_id[t->id] = t.get();
         push_pending(std::move(t), /*front=*/false);
     }
@@ -304,9 +315,32 @@ struct Engine::Impl {
         return it->second;
     }
 
+    // The host's queue, or for a job with its own per_host or per_host_rate
+    // its own queue for the host: those caps count that job's requests only
+    // (and it has its own health record). The server's --per-host still holds
+    // for connections (CURLMOPT_MAX_HOST_CONNECTIONS).
+    std::string queue_key(const Transfer& t) {
+        std::string key = host_key(t.url);
+        if (t.options && (t.options->limits.per_host || t.options->limits.per_host_rate))
+            key += " job@" + std::to_string(reinterpret_cast<std::uintptr_t>(t.options.get()));
+        return key;
+    }
+
+    int per_host_of(const HostQueue& hq) const {
+        return hq.per_host_cap > 0 ? std::min(hq.per_host_cap, limits.per_host) : limits.per_host;
+    }
+
     // `t` is counted as queued; it stays so unless its host is parked.
     void push_pending(std::unique_ptr<Transfer> t, bool front) {
         auto& hq = host_queue(t->host);
+        if (t->options) {
+            const auto& job = t->options->limits;
+            if (job.per_host) hq.per_host_cap = *job.per_host;
+            if (job.per_host_rate)
+                hq.rate_cap = limits.per_host_rate > 0
+                                  ? std::min(*job.per_host_rate, limits.per_host_rate)
+                                  : *job.per_host_rate;
+        }
         std::string host = t->host;
         if (front)
             hq.pending.push_front(std::move(t));
@@ -377,7 +411,7 @@ struct Engine::Impl {
     }
 
     void mark_ready(const std::string& host, HostQueue& hq) {
-        if (!hq.in_ready && !hq.parked && !hq.pending.empty() && hq.active < limits.per_host) {
+        if (!hq.in_ready && !hq.parked && !hq.pending.empty() && hq.active < per_host_of(hq)) {
             hq.in_ready = true;
             ready_hosts.push_back(host);
         }
@@ -395,7 +429,7 @@ struct Engine::Impl {
                 --(hq.parked ? n_waiting : n_queued);
                 finish_failed(std::move(t), FailureReason::cancelled, 0);
             }
-            if (hq.pending.empty() || hq.active >= limits.per_host || hq.parked) continue;
+            if (hq.pending.empty() || hq.active >= per_host_of(hq) || hq.parked) continue;
             const auto now = Clock::now();
             if (hq.paused_until > now) {  // a Retry-After came back meanwhile
                 refresh_park(host, hq, now);
@@ -411,7 +445,8 @@ struct Engine::Impl {
                 refresh_park(host, hq, now);
                 continue;
             }
-            if (auto when = hq.rate.take(limits.per_host_rate, now)) {
+            if (auto when =
+                    hq.rate.take(hq.rate_cap >= 0 ? hq.rate_cap : limits.per_host_rate, now)) {
                 wake_host_at(host, hq, *when);
                 continue;
             }
@@ -457,7 +492,7 @@ struct Engine::Impl {
                 t.easy = curl_easy_init();
             }
         }
-        configure_easy(t, limits);
+        configure_easy(t, *t.limits);
         if (share) curl_easy_setopt(t.easy, CURLOPT_SHARE, share);
         running.emplace(&t, std::move(owned));
         ++host_queue(t.host).active;
@@ -623,7 +658,7 @@ struct Engine::Impl {
             }
         }
         if (reason != FailureReason::cancelled && is_transient(reason, int(status)) &&
-            t->attempts <= limits.retries) {
+            t->attempts <= t->limits->retries) {
             schedule_retry(std::move(t), reason, int(status), retry_after);
             return;
         }
@@ -654,7 +689,7 @@ struct Engine::Impl {
         ++n_queued;
         release_slot(*t);  // frees the old host's slot: before the host changes
         t->url = check.url;
-        t->host = host_key(t->url);
+        t->host = queue_key(*t);
         // A redirect hop keeps its turn: it goes to the front of its host's line.
         t->redirect_hop = true;
         push_pending(std::move(t), /*front=*/true);

@@ -22,6 +22,7 @@
 #include "core/config.hpp"
 #include "core/image_format.hpp"
 #include "core/reason.hpp"
+#include "core/request_options.hpp"
 
 namespace litchi {
 
@@ -30,6 +31,9 @@ class BlobStore;
 struct FetchRequest {
     std::uint64_t id = 0;  // the caller's; echoed in the result
     std::string url;
+    // The job's User-Agent, headers, Referer and tighter limits
+    // (core/request_options.hpp), shared by its requests; nullptr: none.
+    std::shared_ptr<const RequestOptions> options{};
 };
 
 struct FetchResult {

@@ -166,7 +166,26 @@ void configure_easy(Transfer& t, const FetchLimits& limits) {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // every hop is checked here, not by curl
-    curl_easy_setopt(e, CURLOPT_USERAGENT, kServerName.data());
+    // The job's User-Agent, or --user-agent; -H headers, then the job's; its
+    // Referer. Set again on every attempt and hop (curl_easy_reset clears them).
+    const RequestOptions* job = t.options.get();
+    const std::string& agent =
+        job && !job->user_agent.empty() ? job->user_agent : limits.user_agent;
+    curl_easy_setopt(e, CURLOPT_USERAGENT, agent.c_str());
+    if (!t.header_list && (!limits.headers.empty() || (job && !job->headers.empty()))) {
+        curl_slist* list = nullptr;
+        auto add = [&](const HeaderField& h) {
+            // "Name;" is curl's way to send a header with an empty value.
+            std::string line = h.value.empty() ? h.name + ";" : h.name + ": " + h.value;
+            list = curl_slist_append(list, line.c_str());
+        };
+        for (const auto& h : limits.headers) add(h);
+        if (job)
+            for (const auto& h : job->headers) add(h);
+        t.header_list.reset(list);
+    }
+    if (t.header_list) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list.get());
+    if (job && !job->referer.empty()) curl_easy_setopt(e, CURLOPT_REFERER, job->referer.c_str());
     // Prefer multiplexing on an HTTP/2 connection, but only for https, where
     // ALPN settles it in the handshake. On plain http curl learns it only
     // from the first response, so every other transfer to the host would

@@ -13,11 +13,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "core/config.hpp"
 #include "core/image_format.hpp"
 #include "core/reason.hpp"
+#include "core/request_options.hpp"
 #include "crypto/sha256.hpp"
 
 namespace litchi {
@@ -31,8 +33,16 @@ using EngineClock = std::chrono::steady_clock;
 constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
 
 struct Transfer {
-    // What the libcurl callbacks need.
+    // What the libcurl callbacks need. `limits` is the engine's, or
+    // own_limits when the request's job has its own (tighter) ones.
     const FetchLimits* limits = nullptr;
+    std::shared_ptr<const RequestOptions> options;  // the job's; nullptr: none
+    std::unique_ptr<FetchLimits> own_limits;
+    // The request headers curl sends (-H and the job's), freed with the transfer.
+    struct HeaderListFree {
+        void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+    };
+    std::unique_ptr<curl_slist, HeaderListFree> header_list;
     std::atomic<std::uint64_t>* bytes_received = nullptr;
     PartPool* parts = nullptr;
 

@@ -59,6 +59,7 @@ NewJob admit_job(const JobRequest& request, const FetchLimits& engine,
                  const AdmissionLimits& limits) {
     NewJob job;
     job.user = request.user;
+    job.options = request.options;
     job.name = sanitize_utf8(trim(request.name), limits.max_name_bytes);
     const std::size_t n = request.urls.size();
     job.items.resize(n);

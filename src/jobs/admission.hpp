@@ -20,6 +20,7 @@ struct JobRequest {
     UserId user = 0;
     std::string_view name;               // trimmed and cleaned; empty: "job <id>"
     std::vector<std::string_view> urls;  // one per item, in input order
+    RequestOptions options{};            // already checked (server/job_body.hpp)
 };
 
 struct AdmissionLimits {

@@ -166,6 +166,11 @@ void Scheduler::run_feeder() {
             claim_failing_ = true;
         }
 
+        // Before taking the lock: reading a job's options may ask the store.
+        std::vector<std::shared_ptr<const RequestOptions>> options;
+        options.reserve(claimed.size());
+        for (const auto& item : claimed) options.push_back(options_of(item.job));
+
         lock.lock();
         if (stopping_) {
             // Claimed after stop began: they are active in the database, and
@@ -174,9 +179,11 @@ void Scheduler::run_feeder() {
         }
         std::vector<FetchRequest> requests;
         requests.reserve(claimed.size());
-        for (auto& item : claimed) {
+        for (std::size_t i = 0; i < claimed.size(); ++i) {
+            auto& item = claimed[i];
             in_flight_.emplace(item.item, InFlight{item.job, item.lease});
-            requests.push_back({static_cast<std::uint64_t>(item.item), std::move(item.url)});
+            requests.push_back({static_cast<std::uint64_t>(item.item), std::move(item.url),
+                                std::move(options[i])});
         }
         counters_.in_flight = in_flight_.size();
         if (claimed.size() == room) wake_pending_ = true;  // maybe more to claim once there is room
@@ -189,6 +196,26 @@ void Scheduler::run_feeder() {
             lock.lock();
         }
     }
+}
+
+std::shared_ptr<const RequestOptions> Scheduler::options_of(JobId job) {
+    // A job's options never change, so one read per job is enough; the cache
+    // is only the feeder's and is dropped whole when it grows past a bound
+    // (the jobs still running are read again, once each).
+    if (auto found = options_cache_.find(job); found != options_cache_.end()) return found->second;
+    if (options_cache_.size() >= kOptionsCacheJobs) options_cache_.clear();
+    std::shared_ptr<const RequestOptions> options;
+    try {
+        auto stored = jobs_.request_options(job);
+        if (stored && !stored->empty())
+            options = std::make_shared<const RequestOptions>(std::move(*stored));
+    } catch (const std::exception& e) {
+        // Not cached: the next claim of this job's items asks again.
+        spdlog::error("scheduler: reading job {}'s request options failed: {}", job, e.what());
+        return nullptr;
+    }
+    options_cache_.emplace(job, options);
+    return options;
 }
 
 namespace {

@@ -152,6 +152,12 @@ class Scheduler {
 
   private:
     void run_feeder();
+    // The job's request options for its FetchRequests (nullptr: none); the
+    // feeder's own cache.
+    std::shared_ptr<const RequestOptions> options_of(JobId job);
+    static constexpr std::size_t kOptionsCacheJobs = 4096;
+    std::unordered_map<JobId, std::shared_ptr<const RequestOptions>> options_cache_;
+
     // How many more items the engine should get now (0: wait). mutex_ held.
     std::size_t feeder_room() const;
     void on_results(std::vector<FetchResult>&& results);

@@ -10,6 +10,7 @@
 #include <charconv>
 
 #include "blobs/blob_store.hpp"
+#include "fetch/url_check.hpp"
 #include "jobs/admission.hpp"
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
@@ -25,6 +26,11 @@ namespace litchi::server {
 namespace json = boost::json;
 
 namespace {
+
+// The server's --per-host-rate (0: none), the bound of a job's per_host_rate.
+double server_per_host_rate(const FetchLimits& limits) {
+    return limits.per_host_rate;
+}
 
 StringResponse job_not_found() {
     return error_response(ApiError::not_found, "no such job");
@@ -433,11 +439,28 @@ Reply Api::create_job(RequestContext& ctx, const Authenticated& auth) {
         return error_response(error->error, error->message);
     }
 
-    auto job =
-        jobs_.create_job({.user = auth.user.id, .name = body.name, .urls = std::move(body.urls)});
-    auto created = job_to_json(job);
-    created["duplicates"] = body.duplicates;  // dropped by the list rule, reported
-    auto res = json_response(http::status::created, created);
+    // What needs the server's limits: only tighter limits, a webhook the
+    // SSRF guard lets through (a name is judged again at connect time).
+    const auto& fetch = state_.config().fetch;
+    if (auto why = check_tighter(body.options.limits, fetch, server_per_host_rate(fetch));
+        !why.empty()) {
+        return error_response(ApiError::limit_too_loose, why);
+    }
+    if (body.options.webhook) {
+        auto checked = check_url(body.options.webhook->url, fetch);
+        if (!checked.ok) {
+            return error_response(ApiError::bad_webhook,
+                                  fmt::format("the webhook URL is refused ({}): {}",
+                                              to_string(checked.reason), checked.detail));
+        }
+        body.options.webhook->url = checked.url;
+    }
+
+    auto job = jobs_.create_job({.user = auth.user.id,
+                                 .name = body.name,
+                                 .urls = std::move(body.urls),
+                                 .options = std::move(body.options)});
+    auto res = job_response_with_options(http::status::created, job, body.duplicates);
     res.set(http::field::location, fmt::format("/api/jobs/{}", job.id));
     return res;
 }
@@ -457,7 +480,20 @@ std::optional<JobSnapshot> Api::path_job(const RequestContext& ctx, const Authen
 Reply Api::get_job(RequestContext& ctx, const Authenticated& auth) {
     auto job = path_job(ctx, auth);
     if (!job) return job_not_found();
-    return job_response(http::status::ok, *job);
+    return job_response_with_options(http::status::ok, *job);
+}
+
+StringResponse Api::job_response_with_options(http::status status, const JobSnapshot& job,
+                                              std::optional<std::size_t> duplicates) {
+    auto object = job_to_json(job);
+    if (duplicates) object["duplicates"] = *duplicates;  // dropped by the list rule, reported
+    auto& store = jobs_.store();
+    if (auto options = store.request_options(job.id); options && !options->empty()) {
+        std::optional<WebhookDelivery> last;
+        if (options->webhook) last = store.last_webhook(job.id);
+        add_request_options(object, *options, last);
+    }
+    return json_response(status, std::move(object));
 }
 
 Reply Api::list_items(RequestContext& ctx, const Authenticated& auth) {

@@ -64,6 +64,11 @@ class Api {
 
     // The job the path names, when it is this user's (anything else is a 404 to them).
     std::optional<JobSnapshot> path_job(const RequestContext& ctx, const Authenticated& auth);
+    // The job object plus its request options and last webhook delivery.
+    // The job object with its request options (credentials redacted) and last
+    // webhook delivery; `duplicates` (creation only) reports the dropped lines.
+    StringResponse job_response_with_options(http::status status, const JobSnapshot& job,
+                                             std::optional<std::size_t> duplicates = {});
 
     ServerState& state_;
     Store& store_;

@@ -19,6 +19,9 @@ enum class ApiError {
     bad_query,               // a query parameter out of range
     bad_thumb_size,          // ?thumb= out of range
     too_many_subscriptions,  // ?items= names more jobs than a watcher may follow
+    bad_header,              // a job's header the rules refuse (core/request_options.hpp)
+    limit_too_loose,         // a job's limit looser than the server's
+    bad_webhook,             // a webhook URL the SSRF guard or URL check refuses, bad events
     // 401 / 403
     unauthorized,         // no valid token or session (with WWW-Authenticate: Bearer)
     invalid_credentials,  // a login that failed

@@ -17,6 +17,9 @@ http::status status_of(ApiError error) {
         case ApiError::bad_query:
         case ApiError::bad_thumb_size:
         case ApiError::too_many_subscriptions:
+        case ApiError::bad_header:
+        case ApiError::limit_too_loose:
+        case ApiError::bad_webhook:
             return s::bad_request;
         case ApiError::unauthorized:
         case ApiError::invalid_credentials:
@@ -59,6 +62,12 @@ std::string_view code_of(ApiError error) {
             return "invalid_body";
         case ApiError::no_urls:
             return "no_urls";
+        case ApiError::bad_header:
+            return "bad_header";
+        case ApiError::limit_too_loose:
+            return "limit_too_loose";
+        case ApiError::bad_webhook:
+            return "bad_webhook";
         case ApiError::bad_query:
             return "bad_query";
         case ApiError::bad_thumb_size:

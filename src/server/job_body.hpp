@@ -6,6 +6,7 @@
 // and fuzzed on its own (tests/fuzz/job_body.cpp).
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/request_options.hpp"
 #include "server/api_codes.hpp"
 
 namespace litchi::server {
@@ -38,6 +40,11 @@ struct JobBody {
     std::vector<std::string_view> urls;  // after the list rule (jobs/url_list.hpp)
     std::size_t duplicates = 0;          // entries dropped as repeats of an earlier one
     std::string name;
+    // user_agent, headers, referer, the limits and the webhook, shape-checked
+    // (header rules: core/request_options.hpp). Whether the limits are
+    // tighter than the server's and the webhook URL passes the SSRF guard
+    // needs the server's limits: Api::create_job checks those.
+    RequestOptions options;
     boost::json::value json;
 };
 
@@ -45,6 +52,14 @@ struct JobBodyError {
     ApiError error;
     std::string message;
 };
+
+// A webhook secret longer than this is refused (a shape rule: HMAC takes
+// any length, but nobody needs more).
+inline constexpr std::size_t kMaxWebhookSecretBytes = 1024;
+
+// The request options of a JSON job body (read_job_body calls it).
+std::optional<JobBodyError> read_request_options(const boost::json::object& object,
+                                                 RequestOptions& out);
 
 // `media_type` is the Content-Type without parameters, lower case;
 // `query_name` the ?name= of a text/plain request.

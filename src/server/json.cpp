@@ -37,6 +37,46 @@ boost::json::object counts_to_json(const JobCounts& counts) {
     return out;
 }
 
+void add_request_options(boost::json::object& job, const RequestOptions& options,
+                         const std::optional<WebhookDelivery>& last_delivery) {
+    if (!options.user_agent.empty()) job["user_agent"] = options.user_agent;
+    if (!options.headers.empty()) {
+        boost::json::object headers;
+        for (const auto& h : options.headers)
+            headers[h.name] = is_credential_header(h.name) ? kRedacted : std::string_view(h.value);
+        job["headers"] = std::move(headers);
+    }
+    if (!options.referer.empty()) job["referer"] = options.referer;
+    const auto& l = options.limits;
+    if (l.per_host) job["per_host"] = *l.per_host;
+    if (l.per_host_rate) job["per_host_rate"] = *l.per_host_rate;
+    if (l.max_bytes) job["max_bytes"] = *l.max_bytes;
+    if (l.max_pixels) job["max_pixels"] = *l.max_pixels;
+    if (l.retries) job["retries"] = *l.retries;
+    if (l.timeout) job["timeout"] = std::chrono::duration<double>(*l.timeout).count();
+    if (options.webhook) {
+        boost::json::object hook{{"url", options.webhook->url}};
+        boost::json::array events;
+        for (const auto& e : options.webhook->events) events.emplace_back(e);
+        hook["events"] = std::move(events);
+        hook["secret"] = !options.webhook->secret.empty();  // whether one is set, never its value
+        if (last_delivery) hook["last_delivery"] = webhook_delivery_to_json(*last_delivery);
+        job["webhook"] = std::move(hook);
+    }
+}
+
+boost::json::object webhook_delivery_to_json(const WebhookDelivery& d) {
+    boost::json::object out{{"id", d.delivery},
+                            {"event", d.event},
+                            {"state", d.state},
+                            {"attempts", d.attempts},
+                            {"created", format_time_iso8601(d.created)},
+                            {"updated", format_time_iso8601(d.updated)}};
+    if (d.http_status) out["http_status"] = d.http_status;
+    if (!d.error.empty()) out["error"] = d.error;
+    return out;
+}
+
 boost::json::object job_to_json(const JobSnapshot& job) {
     boost::json::object out;
     out["id"] = job.id;

@@ -21,15 +21,28 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <optional>
 #include <string>
 
 #include "core/records.hpp"
+#include "core/request_options.hpp"
+#include "store/job_store.hpp"
 
 namespace litchi {
 
 boost::json::object job_to_json(const JobSnapshot& job);
 boost::json::object item_to_json(const ItemRecord& item);
 boost::json::object counts_to_json(const JobCounts& counts);
+
+// A job's request options as GET and POST answers show them (docs/api.md,
+// "Request options"): set fields only; credential-looking headers'
+// values as "<redacted>"; the webhook without its secret, with its last
+// delivery when there is one. Added to the job object by the HTTP handlers
+// (not to the events: they carry counts, and the options never change).
+void add_request_options(boost::json::object& job, const RequestOptions& options,
+                         const std::optional<WebhookDelivery>& last_delivery);
+// {"id","event","state","attempts","http_status"?,"error"?,"created","updated"}
+boost::json::object webhook_delivery_to_json(const WebhookDelivery& delivery);
 
 // "2024-05-01T12:00:00.123Z"
 std::string format_time_iso8601(TimeMs time);

@@ -28,6 +28,7 @@
 #include "server/sse_stream.hpp"
 #include "server/static_files.hpp"
 #include "server/thumbnails.hpp"
+#include "server/webhook_sender.hpp"
 #include "store/store.hpp"
 
 namespace litchi::server {
@@ -269,6 +270,9 @@ int run_server(const ServerConfig& config, ServeMode mode) {
         sweep_timer.expires_after(std::max(config.cluster.lease / 2, std::chrono::seconds(1)));
         sweep_timer.async_wait(sweep_parts);
         scheduler.start();
+        // Completion webhooks: any node sends any job's (claims are leased).
+        WebhookSender webhooks(store->jobs(), config.fetch, config.webhooks);
+        webhooks.start();
         listener->run();
         std::vector<std::thread> io_threads;
         for (int i = 0; i < std::max(config.http.io_threads, 1); ++i)
@@ -284,6 +288,7 @@ int run_server(const ServerConfig& config, ServeMode mode) {
         listener->stop();
         net::post(ioc, [&sweep_timer] { sweep_timer.cancel(); });
         scheduler.stop();  // in-flight items go back to the queue
+        webhooks.stop();   // an attempt in flight ends first (at most --webhook-timeout)
         events->stop();    // every watcher gets 1001 (SSE: the stream ends)
         state->stop_sessions();
         auto deadline = std::chrono::steady_clock::now() + config.http.shutdown_grace;

@@ -18,6 +18,7 @@
 #include "core/config.hpp"
 #include "jobs/scheduler.hpp"
 #include "server/live_limits.hpp"
+#include "server/webhook_sender.hpp"
 
 namespace litchi::server {
 
@@ -94,6 +95,9 @@ struct ServerConfig {
     // --outstanding-per-slot, --in-engine-per-slot, --feeder-poll. Its `limits`
     // member is not read: the scheduler gets `fetch` above, the one copy.
     SchedulerOptions scheduler{};
+    // --webhook-timeout, --webhook-retry-base, --webhook-retry-cap,
+    // --webhook-retry-for, --webhook-poll.
+    WebhookOptions webhooks{};
 };
 
 // Empty when `config` is usable, otherwise what is wrong, naming the flag

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/records.hpp"
+#include "core/request_options.hpp"
 
 namespace litchi {
 
@@ -81,6 +82,9 @@ struct NewJob {
     std::string name;  // already cleaned; empty becomes "job <id>"
     std::vector<NewItem> items;
     TextArena texts{};  // what items' views point into when not the caller's text
+    // What every request of the job carries, and its webhook; stored with the
+    // job (already checked: core/request_options.hpp, server/job_body.hpp).
+    RequestOptions options{};
 };
 
 enum class JobOpStatus {
@@ -174,6 +178,36 @@ struct RecoverySummary {
     std::int64_t jobs_repaired = 0;  // jobs whose stored counters or state were wrong
 };
 
+// A completion webhook's delivery: a row of the outbox. The store writes one,
+// in the transaction that ends a job (its state becomes done or cancelled)
+// when the job has a webhook asking for that event, so a crash can delay a
+// delivery but never lose it. `delivery` is the X-Litchi-Delivery id, the
+// same on every attempt.
+struct WebhookDelivery {
+    std::int64_t id = 0;
+    JobId job = 0;
+    UserId user = 0;
+    std::string delivery;
+    std::string event;    // done, failed, cancelled
+    std::string state;    // pending, delivered, failed (gave up)
+    int attempts = 0;     // attempts started (a claim counts one)
+    TimeMs created = 0;   // when the job ended
+    TimeMs updated = 0;   // last attempt's end
+    std::string body;     // what was signed and sent; empty before the first attempt
+    int http_status = 0;  // last answer's status (0: none)
+    std::string error;    // why the last attempt failed; empty when it did not
+};
+
+// How an attempt ended. `state` pending: try again at `next_at`.
+struct WebhookAttempt {
+    std::int64_t id = 0;
+    std::string state;  // pending, delivered, failed
+    TimeMs next_at = 0;
+    std::string body;  // stored on the first attempt, kept after
+    int http_status = 0;
+    std::string error;
+};
+
 // A user's jobs as of one commit (see observer.hpp).
 using JobsVisitor = std::function<void(const std::vector<JobSnapshot>& jobs, CommitId as_of)>;
 
@@ -265,6 +299,24 @@ class JobStore {
     virtual std::int64_t leased_total() = 0;
     // Is there anything claimable right now?
     virtual bool has_runnable() = 0;
+
+    // --- request options and webhooks ---
+
+    // The options the job was created with (any user's job: the scheduler's
+    // and the webhook sender's call); nullopt when there is no such job.
+    virtual std::optional<RequestOptions> request_options(JobId job) = 0;
+    // Up to `max` pending deliveries that are due, each leased to this node
+    // for StoreOptions::lease (attempts + 1): until it runs out no other node
+    // (or thread) gets the same one.
+    virtual std::vector<WebhookDelivery> claim_webhooks(std::size_t max) = 0;
+    // Keeps the body of a delivery before its first attempt is sent (a body
+    // already kept stays), so a crash mid-attempt resends the same bytes.
+    virtual void keep_webhook_body(std::int64_t id, const std::string& body) = 0;
+    virtual void finish_webhook_attempt(const WebhookAttempt& attempt) = 0;
+    // The job's latest delivery, for its API object.
+    virtual std::optional<WebhookDelivery> last_webhook(JobId job) = 0;
+    // The job's state and counts, whoever owns it (the webhook's body).
+    virtual std::optional<JobSnapshot> find_job(JobId job) = 0;
 };
 
 }  // namespace litchi

@@ -321,11 +321,19 @@ JobSnapshot PgJobStore::Impl::create_job(const NewJob& request) {
     else
         params.add_null();
     params.add(n ? first_item : 0).add(n ? first_item + n - 1 : 0);
+    if (request.options.empty())
+        params.add_null();
+    else
+        params.add(encode_request_options(request.options));
+    if (request.options.webhook)
+        params.add(webhook_event_list(request.options));
+    else
+        params.add_null();
     pool.transaction([&](pg::Connection& conn) {
         conn.exec(
             "INSERT INTO jobs(id, user_id, name, state, created, updated, total, queued, failed, "
-            "eta, progress_at, first_item, last_item) "
-            "VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $5, $10, $11)",
+            "eta, progress_at, first_item, last_item, options, webhook_events) "
+            "VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $5, $10, $11, $12, $13)",
             params);
         if (n)
             conn.copy_in("COPY items(id, job_id, position, url, state, reason, updated) FROM STDIN",

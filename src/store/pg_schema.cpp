@@ -158,6 +158,52 @@ ALTER TABLE tokens ADD COLUMN name text;
 ALTER TABLE tokens DROP CONSTRAINT tokens_kind_check;
 ALTER TABLE tokens ADD CONSTRAINT tokens_kind_check CHECK (kind IN ('api', 'session', 'link'));
 )sql",
+    // 3 -> 4: per-job request options and completion webhooks (see
+    // sqlite_store.cpp's step 3 -> 4: the same columns, outbox and trigger).
+    // Nodes claim deliveries with FOR UPDATE SKIP LOCKED and a lease, so two
+    // nodes never send the same one at once.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN options text;
+ALTER TABLE jobs ADD COLUMN webhook_events text;
+CREATE TABLE webhook_deliveries (
+    id          bigserial PRIMARY KEY,
+    job_id      bigint NOT NULL,
+    delivery    text NOT NULL UNIQUE,
+    event       text NOT NULL,
+    state       text NOT NULL DEFAULT 'pending',
+    attempts    integer NOT NULL DEFAULT 0,
+    created     bigint NOT NULL,
+    updated     bigint NOT NULL,
+    next_at     bigint NOT NULL DEFAULT 0,
+    lease_until bigint NOT NULL DEFAULT 0,
+    body        text,
+    http_status integer,
+    error       text
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_job ON webhook_deliveries(job_id, id);
+CREATE FUNCTION litchi_job_webhook() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+    ev text := CASE WHEN NEW.state = 'cancelled' THEN 'cancelled'
+                    WHEN NEW.failed > 0 THEN 'failed' ELSE 'done' END;
+BEGIN
+    IF position(',' || ev || ',' IN NEW.webhook_events) > 0 THEN
+        INSERT INTO webhook_deliveries(job_id, delivery, event, created, updated)
+        VALUES (NEW.id, md5(random()::text || clock_timestamp()::text || NEW.id::text), ev,
+                NEW.updated, NEW.updated);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER jobs_webhook_on_end AFTER UPDATE OF state ON jobs FOR EACH ROW
+    WHEN (NEW.webhook_events IS NOT NULL AND OLD.state IS DISTINCT FROM NEW.state
+          AND NEW.state IN ('done', 'cancelled'))
+    EXECUTE FUNCTION litchi_job_webhook();
+-- A job whose every line was refused is created done.
+CREATE TRIGGER jobs_webhook_on_create AFTER INSERT ON jobs FOR EACH ROW
+    WHEN (NEW.webhook_events IS NOT NULL AND NEW.state IN ('done', 'cancelled'))
+    EXECUTE FUNCTION litchi_job_webhook();
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));

@@ -19,7 +19,7 @@ namespace pg {
 class Pool;
 }
 
-inline constexpr int kPgSchemaVersion = 3;
+inline constexpr int kPgSchemaVersion = 4;
 
 class PgUserStore;
 class PgJobStore;

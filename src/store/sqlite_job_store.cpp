@@ -109,9 +109,18 @@ JobSnapshot SqliteJobStore::Impl::create_job(const NewJob& request) {
         } accept_commit(db);
         Transaction txn(db);
         auto insert_job = db.prepare(
-            "INSERT INTO jobs(user_id, name, state, created, updated) VALUES (?, ?, 'queued', "
-            "?, ?)");
-        insert_job.bind(1, job.user).bind(2, request.name).bind(3, now).bind(4, now).run();
+            "INSERT INTO jobs(user_id, name, state, created, updated, options, webhook_events) "
+            "VALUES (?, ?, 'queued', ?, ?, ?, ?)");
+        insert_job.bind(1, job.user).bind(2, request.name).bind(3, now).bind(4, now);
+        if (request.options.empty())
+            insert_job.bind(5, nullptr);
+        else
+            insert_job.bind(5, encode_request_options(request.options));
+        if (request.options.webhook)
+            insert_job.bind(6, webhook_event_list(request.options));
+        else
+            insert_job.bind(6, nullptr);
+        insert_job.run();
         job.id = db.last_insert_rowid();
         job.name = request.name.empty() ? "job " + std::to_string(job.id) : request.name;
 

@@ -45,6 +45,13 @@ class SqliteJobStore final : public JobStore {
     std::int64_t queued_total() override;
     std::int64_t leased_total() override;
     bool has_runnable() override;
+    // Request options and webhooks (sqlite_webhooks.cpp).
+    std::optional<RequestOptions> request_options(JobId job) override;
+    std::vector<WebhookDelivery> claim_webhooks(std::size_t max) override;
+    void keep_webhook_body(std::int64_t id, const std::string& body) override;
+    void finish_webhook_attempt(const WebhookAttempt& attempt) override;
+    std::optional<WebhookDelivery> last_webhook(JobId job) override;
+    std::optional<JobSnapshot> find_job(JobId job) override;
 
   private:
     struct Impl;

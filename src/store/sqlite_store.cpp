@@ -165,6 +165,46 @@ DROP TABLE tokens;
 ALTER TABLE tokens_v3 RENAME TO tokens;
 CREATE INDEX tokens_user ON tokens(user_id);
 )sql",
+    // 3 -> 4: per-job request options and completion webhooks. `options` is
+    // core/request_options.hpp's stored form (headers, limits, the webhook
+    // with its secret); `webhook_events` (",done,failed,") is set only when
+    // the job has a webhook. The triggers write a delivery into the outbox in
+    // the very transaction that ends such a job, so no crash falls between a
+    // job's end and its delivery being owed. The event: cancelled, failed
+    // (done with at least one failed item) or done.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN options TEXT;
+ALTER TABLE jobs ADD COLUMN webhook_events TEXT;
+CREATE TABLE webhook_deliveries (
+    id          INTEGER PRIMARY KEY,
+    job_id      INTEGER NOT NULL,           -- no foreign key: the row outlives a deleted job
+    delivery    TEXT NOT NULL UNIQUE,       -- X-Litchi-Delivery, the same on every attempt
+    event       TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'pending',  -- pending delivered failed
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created     INTEGER NOT NULL,
+    updated     INTEGER NOT NULL,
+    next_at     INTEGER NOT NULL DEFAULT 0, -- due from (ms)
+    lease_until INTEGER NOT NULL DEFAULT 0, -- claimed by an attempt until (ms)
+    body        TEXT,
+    http_status INTEGER,
+    error       TEXT
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_job ON webhook_deliveries(job_id, id);
+CREATE TRIGGER jobs_webhook_on_end AFTER UPDATE OF state ON jobs
+WHEN NEW.webhook_events IS NOT NULL AND OLD.state <> NEW.state
+     AND NEW.state IN ('done', 'cancelled')
+     AND instr(NEW.webhook_events, ',' || (CASE WHEN NEW.state = 'cancelled' THEN 'cancelled'
+               WHEN NEW.failed > 0 THEN 'failed' ELSE 'done' END) || ',') > 0
+BEGIN
+    INSERT INTO webhook_deliveries(job_id, delivery, event, created, updated)
+    VALUES (NEW.id, lower(hex(randomblob(16))),
+            CASE WHEN NEW.state = 'cancelled' THEN 'cancelled'
+                 WHEN NEW.failed > 0 THEN 'failed' ELSE 'done' END,
+            NEW.updated, NEW.updated);
+END;
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
@@ -215,7 +255,12 @@ SqliteStore::SqliteStore(const SqliteFile& file, StoreOptions options, DatabaseO
     migrate(*db_);
     users_ = std::make_unique<SqliteUserStore>(*db_, options.users, options.clock);
     jobs_ = std::make_unique<SqliteJobStore>(*db_, options);
-    if (options.recover_on_open) recovery_ = jobs_->recover();
+    if (options.recover_on_open) {
+        recovery_ = jobs_->recover();
+        // Webhook attempts in flight died with the process that made them
+        // (one process per data folder): due again now, not after their lease.
+        db_->exec("UPDATE webhook_deliveries SET lease_until = 0 WHERE state = 'pending'");
+    }
 }
 
 SqliteStore::~SqliteStore() = default;

@@ -13,7 +13,7 @@
 
 namespace litchi {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Brings the schema to kSchemaVersion (PRAGMA user_version), one transaction
 // per step. Idempotent; refuses a file from a newer Litchi (throws).

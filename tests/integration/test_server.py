@@ -36,7 +36,8 @@ JOB_TIMEOUT = 120
 class LitchiServer:
     """`litchi serve` as a child process on a free port of 127.0.0.1."""
 
-    def __init__(self, data_dir, extra_args=(), web_dir=None):
+    def __init__(self, data_dir, extra_args=(), web_dir=None, allow_private=True):
+        self.allow_private = allow_private
         self.data_dir = Path(data_dir)
         self.web_dir = Path(web_dir) if web_dir else self.data_dir / "no-web-app"
         self.extra_args = list(extra_args)
@@ -53,7 +54,7 @@ class LitchiServer:
 
     def start(self):
         args = ["serve", "--listen", "127.0.0.1:0", "--data", self.data_dir, "--web", self.web_dir,
-                "--allow-private", *self.extra_args]
+                *(["--allow-private"] if self.allow_private else []), *self.extra_args]
         self.admin_password = self.admin_link = self.admin_link_token = None
         self.process = lt.LitchiProcess(args)
         deadline = time.monotonic() + START_TIMEOUT

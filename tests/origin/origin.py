@@ -32,6 +32,11 @@ Paths (every path also accepts the query parameters listed at the end):
                              seen so far except those to /requests, /hits and
                              /formats, by path without the query string (how many
                              times each image was fetched, for "downloaded once" checks).
+  /headers/<key>/<n>.png     records the request's headers under <key>, then
+                             serves /img/<n>.png.
+  /seen-headers/<key>        JSON {"key","requests":[[[name, value], ...], ...]}: the
+                             headers of every /headers/<key>/ request, in arrival
+                             order, each as the list of (name, value) pairs received.
   /served?path=P             JSON {"path","arrived","times"}: time.time() stamps at
                              which each request for path P arrived, and at which its
                              response finished sending (after any delay).
@@ -364,6 +369,22 @@ class HitCounter:
         return {"key": key, "count": len(stamps), "times": stamps}
 
 
+class HeaderLog:
+    """Request headers per key, for /headers/<key>/ and /seen-headers/<key>."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen = {}
+
+    def record(self, key, pairs):
+        with self.lock:
+            self.seen.setdefault(key, []).append(pairs)
+
+    def report(self, key):
+        with self.lock:
+            return {"key": key, "requests": list(self.seen.get(key, []))}
+
+
 class PathCounter:
     """Requests per path (no query string), for /requests."""
 
@@ -497,7 +518,7 @@ class OriginHandler(BaseHTTPRequestHandler):
         key = self.query.get("key", [None])[0]
         if key:
             self.server.hits.record(key)
-        about_origin = (parts.path in STAT_PATHS or parts.path.startswith("/hits/")
+        about_origin = (parts.path in STAT_PATHS or parts.path.startswith(("/hits/", "/seen-headers/"))
                         or parts.path.startswith("/ports/") or parts.path.startswith("/window/"))
         if not about_origin:
             self.server.requests.record(parts.path)
@@ -583,6 +604,17 @@ class OriginHandler(BaseHTTPRequestHandler):
 
 
 # -- routes ------------------------------------------------------------------
+
+@route(r"/headers/" + LABEL + r"/" + LABEL + r"\.png")
+def r_headers(h, key, label):
+    h.server.header_log.record(key, [[name, value] for name, value in h.headers.items()])
+    h.send_image("png", label)
+
+
+@route(r"/seen-headers/" + LABEL)
+def r_seen_headers(h, key):
+    h.send_json(h.server.header_log.report(key))
+
 
 @route(r"/formats")
 def r_formats(h):
@@ -810,6 +842,7 @@ class OriginServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.fixtures = fixtures
         self.hits = HitCounter()
+        self.header_log = HeaderLog()
         self.requests = PathCounter()
         self.served = HitCounter()
         self.arrived = HitCounter()

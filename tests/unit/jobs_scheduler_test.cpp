@@ -189,6 +189,22 @@ class FlakyJobs final : public JobStore {
         return inner_.rename_job(user, job, name);
     }
     JobOpResult delete_job(UserId user, JobId job) override { return inner_.delete_job(user, job); }
+    std::optional<RequestOptions> request_options(JobId job) override {
+        return inner_.request_options(job);
+    }
+    std::vector<WebhookDelivery> claim_webhooks(std::size_t max) override {
+        return inner_.claim_webhooks(max);
+    }
+    void keep_webhook_body(std::int64_t id, const std::string& body) override {
+        inner_.keep_webhook_body(id, body);
+    }
+    void finish_webhook_attempt(const WebhookAttempt& attempt) override {
+        inner_.finish_webhook_attempt(attempt);
+    }
+    std::optional<WebhookDelivery> last_webhook(JobId job) override {
+        return inner_.last_webhook(job);
+    }
+    std::optional<JobSnapshot> find_job(JobId job) override { return inner_.find_job(job); }
     std::vector<ClaimedItem> claim_next_items(std::size_t max) override {
         return inner_.claim_next_items(max);
     }
