@@ -147,25 +147,30 @@ void add_store_flags(CLI::App* sub, TokenOptions& opt) {
 }  // namespace
 
 void add_token_command(CLI::App& app, int& status) {
-    auto opt = std::make_shared<TokenOptions>();
+    // Each subcommand gets its own options: CLI11 fills --db from LITCHI_DB
+    // for every subcommand, used or not, so a shared one would let the
+    // environment overwrite the --db given to the one being run.
     auto* token = app.add_subcommand("token", "Manage API tokens");
     token->require_subcommand(1);
 
+    auto create_opt = std::make_shared<TokenOptions>();
     auto* create = token->add_subcommand("create", "Print a new API token for a user");
-    create->add_option("name", opt->name, "User name")->required();
-    add_store_flags(create, *opt);
-    create->callback([opt, &status] { status = run_token_create(*opt); });
+    create->add_option("name", create_opt->name, "User name")->required();
+    add_store_flags(create, *create_opt);
+    create->callback([create_opt, &status] { status = run_token_create(*create_opt); });
 
+    auto list_opt = std::make_shared<TokenOptions>();
     auto* list = token->add_subcommand(
         "list", "List a user's tokens: id, kind, created, last used (never the token itself)");
-    list->add_option("name", opt->name, "User name")->required();
-    add_store_flags(list, *opt);
-    list->callback([opt, &status] { status = run_token_list(*opt); });
+    list->add_option("name", list_opt->name, "User name")->required();
+    add_store_flags(list, *list_opt);
+    list->callback([list_opt, &status] { status = run_token_list(*list_opt); });
 
+    auto revoke_opt = std::make_shared<TokenOptions>();
     auto* revoke = token->add_subcommand("revoke", "Revoke a token by its id (from `token list`)");
-    revoke->add_option("id", opt->id, "Token id")->required();
-    add_store_flags(revoke, *opt);
-    revoke->callback([opt, &status] { status = run_token_revoke(*opt); });
+    revoke->add_option("id", revoke_opt->id, "Token id")->required();
+    add_store_flags(revoke, *revoke_opt);
+    revoke->callback([revoke_opt, &status] { status = run_token_revoke(*revoke_opt); });
 }
 
 }  // namespace litchi::cli

@@ -190,32 +190,39 @@ void add_store_flags(CLI::App* sub, UserOptions& opt) {
 }  // namespace
 
 void add_user_command(CLI::App& app, int& status) {
-    auto opt = std::make_shared<UserOptions>();
+    // Each subcommand gets its own options: CLI11 fills --db from LITCHI_DB
+    // for every subcommand, used or not, so a shared one would let the
+    // environment overwrite the --db given to the one being run.
     auto* user = app.add_subcommand("user", "Manage users of the server");
     user->require_subcommand(1);
 
+    auto add_opt = std::make_shared<UserOptions>();
     auto* add = user->add_subcommand(
         "add", "Create a user; the password (8 to 1024 characters) is read from stdin");
-    add->add_option("name", opt->name, "User name")->required();
-    add_store_flags(add, *opt);
-    add->callback([opt, &status] { status = run_user_add(*opt); });
+    add->add_option("name", add_opt->name, "User name")->required();
+    add_store_flags(add, *add_opt);
+    add->callback([add_opt, &status] { status = run_user_add(*add_opt); });
 
+    auto passwd_opt = std::make_shared<UserOptions>();
     auto* passwd = user->add_subcommand(
         "passwd", "Set a user's password, read from stdin (8 to 1024 characters)");
-    passwd->add_option("name", opt->name, "User name")->required();
-    add_store_flags(passwd, *opt);
-    passwd->callback([opt, &status] { status = run_user_passwd(*opt); });
+    passwd->add_option("name", passwd_opt->name, "User name")->required();
+    add_store_flags(passwd, *passwd_opt);
+    passwd->callback([passwd_opt, &status] { status = run_user_passwd(*passwd_opt); });
 
+    auto list_opt = std::make_shared<UserOptions>();
     auto* list = user->add_subcommand("list", "List the users (id, name, created)");
-    add_store_flags(list, *opt);
-    list->callback([opt, &status] { status = run_user_list(*opt); });
+    add_store_flags(list, *list_opt);
+    list->callback([list_opt, &status] { status = run_user_list(*list_opt); });
 
+    auto remove_opt = std::make_shared<UserOptions>();
     auto* remove = user->add_subcommand(
         "delete", "Delete a user with their tokens, jobs and the images no other job uses");
-    remove->add_option("name", opt->name, "User name")->required();
-    add_store_flags(remove, *opt);
-    remove->add_option("--blobs", opt->blobs_dir, "The server's image folder (default DATA/blobs)");
-    remove->callback([opt, &status] { status = run_user_delete(*opt); });
+    remove->add_option("name", remove_opt->name, "User name")->required();
+    add_store_flags(remove, *remove_opt);
+    remove->add_option("--blobs", remove_opt->blobs_dir,
+                       "The server's image folder (default DATA/blobs)");
+    remove->callback([remove_opt, &status] { status = run_user_delete(*remove_opt); });
 }
 
 }  // namespace litchi::cli

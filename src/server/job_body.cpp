@@ -189,7 +189,8 @@ std::optional<JobBodyError> read_job_body(std::string_view media_type, std::stri
         auto kept = read_url_list(body);
         out.urls = std::move(kept.lines);
         out.duplicates = kept.duplicates;
-        if (out.urls.size() > limits.max_urls) return too_many();
+        // Judged on what was sent, duplicates included, as for JSON.
+        if (out.urls.size() + out.duplicates > limits.max_urls) return too_many();
         out.name = std::string(query_name);
     } else {
         return JobBodyError{

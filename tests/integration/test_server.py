@@ -461,7 +461,9 @@ class ServerApiTest(unittest.TestCase):
             self.assertEqual(item["reason"], "bad_url", item)
 
     def test_items_paging_and_filters(self):
-        urls = [self.img(f"pg{i}") for i in range(23)] + [self.origin.url("/status/404")] * 2
+        # (Two different URLs: a repeated line would be dropped as a duplicate.)
+        urls = [self.img(f"pg{i}") for i in range(23)] + [self.origin.url("/status/404"),
+                                                         self.origin.url("/status/404?again")]
         job = self.admin.create_job(urls)
         self.admin.wait_job(job["id"])
         items = self.admin.all_items(job["id"], limit=5)
@@ -613,6 +615,11 @@ class ServerApiTest(unittest.TestCase):
             self.assertIsNone(archive.testzip())
             names = archive.namelist()
             self.assertEqual(len(names), len(set(names)))
+            # The job's manifest comes last, one line per item.
+            self.assertEqual(names[-1], "manifest.jsonl")
+            manifest = archive.read("manifest.jsonl").decode().splitlines()
+            self.assertEqual(len(manifest), len(urls))
+            names = names[:-1]
             expected = {f"{i['sha256']}.{i['format'] if i['format'] != 'jpeg' else 'jpg'}" for i in done}
             self.assertEqual(set(names), expected)
             self.assertEqual(len(names), 6)  # the two /same/ URLs are one image
@@ -625,7 +632,10 @@ class ServerApiTest(unittest.TestCase):
         response = self.admin.get(f"/api/jobs/{job['id']}/archive.zip")
         self.assertEqual(response.status, 200, response)
         with zipfile.ZipFile(io.BytesIO(response.body)) as archive:
-            self.assertEqual(archive.namelist(), [])
+            self.assertEqual(archive.namelist(), ["manifest.jsonl"])  # no image, only the manifest
+            lines = archive.read("manifest.jsonl").decode().splitlines()
+            self.assertEqual(len(lines), 1)
+            self.assertEqual(json.loads(lines[0])["reason"], "bad_url")
 
     def test_images_and_thumbnails(self):
         job = self.admin.create_job([self.img("im1", w=300, h=200), self.img("im2", "jpg", w=40, h=30)])
