@@ -32,6 +32,7 @@
 #include <cstring>
 #include <deque>
 #include <list>
+#include <map>
 #include <mutex>
 #include <queue>
 #include <random>
@@ -136,6 +137,9 @@ struct Transfer {
     PartPool* parts = nullptr;
 
     std::uint64_t id = 0;
+    DispatchKey key;                 // whose: the fair dispatch's group
+    bool on_network = true;          // counted in network_load until probed or failed
+    Clock::time_point started_at{};  // of the current hop (preemption takes the newest)
     std::string original_url;
     std::string url;   // current hop
     std::string host;  // per-host accounting key (scheme://host:port)
@@ -143,7 +147,8 @@ struct Transfer {
     int attempts = 0;
     int redirects = 0;
     bool cancelled = false;
-    bool redirect_hop = false;  // the next start is a redirect hop, not a new attempt
+    // The next start is a redirect hop or a preempted attempt again, not a new attempt.
+    bool redirect_hop = false;
 
     // Per attempt.
     int fd = -1;
@@ -317,6 +322,10 @@ struct Engine::Impl {
     std::atomic<std::uint64_t> n_queued{0};
     std::atomic<std::uint64_t> n_active{0};
     std::atomic<std::uint64_t> n_probing{0};
+    std::atomic<std::uint64_t> n_preempted{0};
+    // network_load(): per group, submitted and not yet probed or failed.
+    mutable std::mutex load_mutex;
+    std::map<DispatchKey, std::uint64_t> load;
 
     // Outstanding = submitted and not yet reported; wait_idle waits for zero.
     std::mutex idle_mutex;
@@ -332,13 +341,10 @@ struct Engine::Impl {
     // Network thread state (touched only there).
     CURLM* multi = nullptr;
     std::vector<CURL*> spare_easy;
-    struct HostQueue {
-        std::deque<std::unique_ptr<Transfer>> pending;
-        int active = 0;
-        bool in_ready = false;
-    };
-    std::unordered_map<std::string, HostQueue> hosts;
-    std::deque<std::string> ready_hosts;  // hosts with pending work and room: round robin
+    // Queued transfers (not the retry waits) and who runs how many: which
+    // one starts next (max-min across users, jobs, hosts; --per-host).
+    FairQueue<std::unique_ptr<Transfer>> queue;
+    bool shares_changed = false;  // something was queued: look for a group above its share
     std::unordered_map<std::uint64_t, Transfer*> by_id;  // queued, waiting or running
     std::unordered_set<std::uint64_t> cancel_requested;
     struct RetryLess {
@@ -373,6 +379,8 @@ struct Engine::Impl {
         : limits(l),
           blobs(b),
           on_results(std::move(h)),
+          queue(l.per_host <= 0 ? std::max(1, l.concurrency)
+                                : std::min(l.per_host, std::max(1, l.concurrency))),
           parts(b, std::size_t(std::max(1, l.concurrency))) {
         if (limits.concurrency < 1) limits.concurrency = 1;
         if (limits.per_host <= 0 || limits.per_host > limits.concurrency)
@@ -403,6 +411,10 @@ struct Engine::Impl {
             outstanding += requests.size();
         }
         n_queued += requests.size();
+        {
+            std::lock_guard lock(load_mutex);
+            for (const auto& r : requests) ++load[r.key];
+        }
         {
             std::lock_guard lock(inbox_mutex);
             if (inbox.empty())
@@ -472,6 +484,7 @@ struct Engine::Impl {
             for (auto id : cancels) cancel_one(id);
             promote_due_retries();
             start_transfers();
+            if (shares_changed) rebalance();
             curl_multi_perform(multi, &running);
             reap_finished();
             start_transfers();
@@ -486,6 +499,7 @@ struct Engine::Impl {
         t->bytes_received = &bytes_received;
         t->parts = &parts;
         t->id = r.id;
+        t->key = r.key;
         t->original_url = r.url;
         auto check = check_url(r.url, limits);
         if (!check.ok) {
@@ -502,32 +516,58 @@ struct Engine::Impl {
     }
 
     void push_pending(std::unique_ptr<Transfer> t, bool front) {
-        auto& hq = hosts[t->host];
+        DispatchKey key = t->key;
         std::string host = t->host;
-        if (front)
-            hq.pending.push_front(std::move(t));
-        else
-            hq.pending.push_back(std::move(t));
-        mark_ready(host, hq);
+        queue.push(key, host, std::move(t), front);
+        shares_changed = true;
     }
 
-    void mark_ready(const std::string& host, HostQueue& hq) {
-        if (!hq.in_ready && !hq.pending.empty() && hq.active < limits.per_host) {
-            hq.in_ready = true;
-            ready_hosts.push_back(host);
+    // Every slot taken and a group waits below its share while another holds
+    // more (FairQueue::over_share): that one's newest transfer that has had
+    // no answer yet goes back to the front of its queue (no attempt spent)
+    // and the freed slot goes to the one waiting. Transfers already
+    // answering are never cut: what they read would be lost. The origin sees
+    // a request given up before its answer: the price of a slow host not
+    // keeping slots a newcomer is owed for as long as it takes to answer.
+    void rebalance() {
+        shares_changed = false;
+        while (int(n_active) >= limits.concurrency) {
+            auto over = queue.over_share(limits.concurrency);
+            if (!over) return;
+            Transfer* victim = nullptr;
+            for (Transfer* t : running_set) {
+                if (!(t->key == *over) || t->cancelled || t->bytes > 0 || t->discarded > 0 ||
+                    t->status_checked)
+                    continue;
+                long status = 0;
+                curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (status == 0 && (!victim || t->started_at > victim->started_at)) victim = t;
+            }
+            if (!victim) return;  // all of it is answering: wait for it to end
+            preempt(victim);
+            start_transfers();
         }
     }
 
+    void preempt(Transfer* t) {
+        curl_multi_remove_handle(multi, t->easy);
+        // Queued again before its slot is given up: queued + active never dips.
+        ++n_queued;
+        ++n_preempted;
+        release_slot(*t);
+        close_part(*t);
+        t->redirect_hop = true;  // its next start goes on with this attempt: not counted again
+        std::unique_ptr<Transfer> owned(t);
+        push_pending(std::move(owned), /*front=*/true);
+        shares_changed = false;  // rebalance() goes on looking itself
+    }
+
+    // Fills free slots, each with the next transfer the fair queue picks.
     void start_transfers() {
-        while (int(n_active) < limits.concurrency && !ready_hosts.empty()) {
-            std::string host = std::move(ready_hosts.front());
-            ready_hosts.pop_front();
-            auto& hq = hosts[host];
-            hq.in_ready = false;
-            if (hq.pending.empty() || hq.active >= limits.per_host) continue;
-            auto t = std::move(hq.pending.front());
-            hq.pending.pop_front();
-            mark_ready(host, hq);  // back of the line: round robin across hosts
+        while (int(n_active) < limits.concurrency) {
+            auto next = queue.pop();
+            if (!next) break;  // nothing queued, or only for hosts at their limit
+            auto t = std::move(next->item);
             if (t->cancelled) {
                 --n_queued;
                 finish_failed(std::move(t), FailureReason::cancelled, 0);
@@ -538,13 +578,6 @@ struct Engine::Impl {
             start(std::move(t));
             // After start() counted it active: queued + active never dips.
             --n_queued;
-        }
-        // Drop empty host entries so a long run over many hosts stays small.
-        if (hosts.size() > 1024) {
-            for (auto it = hosts.begin(); it != hosts.end();)
-                it = (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready)
-                         ? hosts.erase(it)
-                         : std::next(it);
         }
     }
 
@@ -588,7 +621,8 @@ struct Engine::Impl {
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
         running_set.insert(t);
-        ++hosts[t->host].active;
+        t->started_at = Clock::now();
+        queue.started(t->key, t->host);
         ++n_active;
         curl_multi_add_handle(multi, e);
     }
@@ -673,9 +707,7 @@ struct Engine::Impl {
     void release_slot(Transfer& t) {
         running_set.erase(&t);
         --n_active;
-        auto& hq = hosts[t.host];
-        --hq.active;
-        mark_ready(t.host, hq);
+        queue.finished(t.key, t.host);
         if (t.easy) {
             spare_easy.push_back(t.easy);
             t.easy = nullptr;
@@ -834,7 +866,17 @@ struct Engine::Impl {
         retry_heap.push(t.release());
     }
 
+    // The transfer is off the network (downloaded, or failed for good).
+    void leave_network(Transfer& t) {
+        if (!t.on_network) return;
+        t.on_network = false;
+        std::lock_guard lock(load_mutex);
+        auto it = load.find(t.key);
+        if (it != load.end() && --it->second == 0) load.erase(it);
+    }
+
     void hand_to_probe(std::unique_ptr<Transfer> t) {
+        leave_network(*t);
         by_id.erase(t->id);
         ++n_probing;
         {
@@ -846,6 +888,7 @@ struct Engine::Impl {
 
     void finish_failed(std::unique_ptr<Transfer> t, FailureReason reason, int status,
                        std::string detail = {}) {
+        leave_network(*t);
         by_id.erase(t->id);
         close_part(*t);
         CommitItem item;
@@ -879,10 +922,12 @@ struct Engine::Impl {
             delete retry_heap.top();
             retry_heap.pop();
         }
-        for (auto& [host, hq] : hosts) hq.pending.clear();
-        hosts.clear();
-        ready_hosts.clear();
+        queue.drain([](std::unique_ptr<Transfer>) {});
         by_id.clear();
+        {
+            std::lock_guard lock(load_mutex);
+            load.clear();
+        }
         n_active = 0;
         n_queued = 0;
     }
@@ -1016,7 +1061,13 @@ EngineStats Engine::stats() const {
     s.queued = impl_->n_queued;
     s.active = impl_->n_active;
     s.probing = impl_->n_probing;
+    s.preempted = impl_->n_preempted;
     return s;
+}
+
+std::vector<std::pair<DispatchKey, std::uint64_t>> Engine::network_load() const {
+    std::lock_guard lock(impl_->load_mutex);
+    return {impl_->load.begin(), impl_->load.end()};
 }
 
 void init_fetch_libraries(const char* argv0) {

@@ -17,11 +17,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config.hpp"
 #include "core/image_format.hpp"
 #include "core/reason.hpp"
+#include "fetch/fair_queue.hpp"
 
 namespace litchi {
 
@@ -30,6 +32,9 @@ class BlobStore;
 struct FetchRequest {
     std::uint64_t id = 0;  // the caller's; echoed in the result
     std::string url;
+    // Whose it is: transfer slots are shared max-min across users, then a
+    // user's jobs (fetch/fair_queue.hpp). `litchi fetch` leaves it (0, 0).
+    DispatchKey key{};
 };
 
 struct FetchResult {
@@ -53,6 +58,9 @@ struct EngineStats {
     std::uint64_t queued = 0;          // submitted, not yet started (includes retry waits)
     std::uint64_t active = 0;          // transfers in the multi handle
     std::uint64_t probing = 0;         // downloaded, being checked or committed
+    // Transfers put back in the queue, before any answer, so that a group
+    // below its share of -j could start one (fetch/fair_queue.hpp).
+    std::uint64_t preempted = 0;
 };
 
 class Engine {
@@ -66,8 +74,10 @@ class Engine {
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    // Thread-safe. Queued requests start in submission order, subject to the
-    // global (-j) and per-host limits.
+    // Thread-safe. A free slot goes to the queued request of the user, then
+    // the job, then the host with the fewest transfers running (ties in turn;
+    // fetch/fair_queue.hpp); within one group and host, in submission order.
+    // Subject to the global (-j) and per-host limits.
     void submit(std::vector<FetchRequest> requests);
 
     // Thread-safe. A queued or running request ends with reason `cancelled`.
@@ -84,6 +94,11 @@ class Engine {
     void wait_idle();
 
     EngineStats stats() const;
+
+    // Per group, requests submitted and not yet off the network: queued,
+    // waiting for a retry or downloading. Groups with none are left out.
+    // The scheduler claims for the least loaded first. Thread-safe.
+    std::vector<std::pair<DispatchKey, std::uint64_t>> network_load() const;
 
   private:
     struct Impl;

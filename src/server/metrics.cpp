@@ -48,6 +48,10 @@ std::string ServerMetrics::render(const DownloadFigures& downloads) const {
     out += fmt::format("litchi_active_transfers {}\n", downloads.active_transfers);
     header("litchi_probing_items", "gauge", "Items downloaded and being checked or committed.");
     out += fmt::format("litchi_probing_items {}\n", downloads.probing);
+    header("litchi_preempted_transfers_total", "counter",
+           "Transfers put back in the queue before any answer, so that a user or job below its "
+           "share of -j could start one.");
+    out += fmt::format("litchi_preempted_transfers_total {}\n", downloads.preempted);
     header("litchi_http_requests_total", "counter", "HTTP requests answered, by status code.");
     for (std::size_t status = 100; status < requests_by_status_.size(); ++status) {
         auto count = requests_by_status_[status].load(std::memory_order_relaxed);

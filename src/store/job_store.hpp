@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/records.hpp"
+#include "store/fair_share.hpp"
 
 namespace litchi {
 
@@ -213,11 +214,13 @@ class JobStore {
 
     // --- the scheduler's side ---
 
-    // Up to `max` queued items of runnable (queued/running) jobs, chosen
-    // round-robin across users, then across each user's jobs, oldest item
-    // first within a job; marks them active (job -> running) in one
-    // transaction.
-    virtual std::vector<ClaimedItem> claim_next_items(std::size_t max) = 0;
+    // Up to `max` queued items of runnable (queued/running) jobs, shared
+    // max-min across users, then across each user's jobs, starting from what
+    // this node's engine already holds (`load`; see store/fair_share.hpp),
+    // oldest item first within a job; marks them active (job -> running) in
+    // one transaction.
+    virtual std::vector<ClaimedItem> claim_next_items(std::size_t max,
+                                                      const SlotLoad& load = {}) = 0;
 
     // Applies a batch of outcomes in one transaction.
     virtual ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) = 0;
