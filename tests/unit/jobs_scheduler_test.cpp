@@ -455,14 +455,15 @@ TEST_F(JobsScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
     EXPECT_EQ(snap.counts.queued, 16);
     EXPECT_EQ(scheduler.stats().in_flight, 4u);
     // A job submitted now gets its share of the buffer at once, though the
-    // buffer is full: its items wait in the engine for the next free slots,
-    // not behind alice's queue (nor behind 8 x concurrency).
+    // buffer is full (not behind alice's queue, nor behind 8 x concurrency),
+    // and of the slots (a hanging transfer of alice's is put back for it).
     auto quick = urls("/img/q", 2);
     auto small = service.create_job({bob, "small", views(quick)});
-    auto bobs = wait_for(bob, small.id, [](const JobSnapshot& s) { return s.counts.active == 2; });
-    EXPECT_EQ(bobs.counts.active, 2) << "bob's half of the buffer of 4";
+    auto bobs = wait_for(bob, small.id,
+                         [](const JobSnapshot& s) { return s.counts.active + s.counts.done == 2; });
+    EXPECT_EQ(bobs.counts.active + bobs.counts.done, 2) << "bob's half of the buffer of 4, at once";
     EXPECT_EQ(store.jobs().get_job(alice, job.id)->counts.active, 4) << "alice keeps hers";
-    EXPECT_EQ(scheduler.stats().in_flight, 6u);
+    EXPECT_LE(scheduler.stats().in_flight, 6u) << "the buffer and the newcomer's share, no more";
     service.cancel_job(alice, job.id);
     snap = wait_for(bob, small.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
     EXPECT_EQ(snap.counts.done, 2);
