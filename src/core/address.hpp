@@ -1,7 +1,7 @@
 // IP address parsing and classification for the SSRF guard.
 //
 // The guard judges the address a socket is about to connect to (see
-// on_open_socket in fetch/engine.cpp, through address_permitted in
+// on_open_socket in fetch/transfer.cpp, through address_permitted in
 // fetch/url_check.hpp), so DNS answers and redirects cannot sneak past it. The
 // parsers here also accept the legacy IPv4 spellings that inet_aton and URL
 // hosts allow (2130706433, 0177.1, 0x7f.0.0.1) so that a URL can be refused

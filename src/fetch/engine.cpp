@@ -1,327 +1,102 @@
 // The download engine. Three stages, each on its own thread(s), joined by queues:
 //
 //   network thread  one libcurl multi handle driven by curl_multi_poll; new work
-//                   and cancels arrive through `inbox_` and curl_multi_wakeup.
-//                   Bodies stream to .part files while SHA-256 is computed, so a
-//                   body is never held in memory. The SSRF guard runs in the
-//                   open-socket callback, on every connection of every hop.
+//                   and cancels arrive through `inbox` and curl_multi_wakeup.
+//                   This file: dispatch (fair_queue.hpp: max-min across
+//                   users, jobs and hosts, putting back a transfer for a
+//                   group below its share; retry waits), redirects and the
+//                   decision what a finished transfer becomes. transfer.cpp: the easy handle's
+//                   options, the SSRF guard and the body writer; curl_errors.cpp: what a CURLcode
+//                   means; part_pool.cpp: .part files made ahead.
 //   probe pool      magic bytes, declared size, libvips header: per-file work,
-//                   done in parallel and off the network thread.
-//   committer       makes a whole batch durable at once (group commit: one
-//                   syncfs, or an fsync per file for tiny batches), renames it
-//                   into the blob store, syncs each folder once, then reports it.
+//                   done in parallel and off the network thread (committer.cpp).
+//   committer       makes a whole batch durable at once (group commit), renames
+//                   it into the blob store, then reports it (committer.cpp).
 //
-// Failures skip the probe pool but still go through the committer, so results
-// reach the caller on one thread, in batches, and only once durable.
+// Ownership: a Transfer is owned by exactly one place at a time, always by a
+// unique_ptr: the fair queue, the retry queue, the running map (while
+// its easy handle is in the multi handle), or the probe pool.
 #include "fetch/engine.hpp"
 
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 #include <vips/vips.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
-#include <deque>
-#include <list>
 #include <map>
 #include <mutex>
-#include <queue>
 #include <random>
 #include <thread>
-#include <tuple>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "blobs/blob_store.hpp"
-#include "core/address.hpp"
 #include "core/backoff.hpp"
-#include "core/version.hpp"
-#include "crypto/sha256.hpp"
-#include "fetch/probe.hpp"
+#include "fetch/committer.hpp"
+#include "fetch/curl_errors.hpp"
+#include "fetch/part_pool.hpp"
+#include "fetch/transfer.hpp"
 #include "fetch/url_check.hpp"
 
 namespace litchi {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = EngineClock;
 
-// Bodies of non-2xx responses are read (so the connection can be reused) but
-// only this much; past it the transfer is cut and the connection dropped.
-constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
-
-// Pre-created, open .part files. Creating a file takes a journal handle and
-// can stall behind a commit of the filesystem journal (which our own syncfs
-// triggers); that must never stall the network thread, so the probe threads
-// create files ahead and the network thread only takes one.
-class PartPool {
+// Transfers waiting out a retry delay, earliest due first (a binary heap over
+// a vector, so the queue can own its transfers and hand them back).
+class RetryQueue {
   public:
-    PartPool(BlobStore& blobs, std::size_t target) : blobs_(blobs), target_(target) {}
-    ~PartPool() { drain(); }
+    bool empty() const { return heap_.empty(); }
+    Clock::time_point next_due() const { return heap_.front()->not_before; }
 
-    // Network thread. Falls back to creating one inline when the pool is dry.
-    // A pooled part that sat unwritten for half the orphan age is dropped:
-    // another node sharing the blob folder may sweep it once it is as old as
-    // the orphan age, and a download must not start into a file about to lose
-    // its name (one already swept has no links left).
-    int take(std::filesystem::path& path) {
-        const auto now = std::chrono::system_clock::now();
-        while (true) {
-            int fd = -1;
-            {
-                std::lock_guard lock(mutex_);
-                if (ready_.empty()) break;
-                std::tie(fd, path) = std::move(ready_.back());
-                ready_.pop_back();
-            }
-            struct stat st {};
-            if (::fstat(fd, &st) == 0 && st.st_nlink > 0 &&
-                now - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec) <
-                    blobs_.orphan_age() / 2)
-                return fd;
-            ::close(fd);
-            std::error_code ec;
-            std::filesystem::remove(path, ec);
-        }
-        return blobs_.create_part(path);
+    void push(std::unique_ptr<Transfer> t) {
+        heap_.push_back(std::move(t));
+        std::push_heap(heap_.begin(), heap_.end(), later);
     }
 
-    // Probe threads, between jobs.
-    void refill() {
-        while (true) {
-            {
-                std::lock_guard lock(mutex_);
-                if (ready_.size() >= target_ || closed_) return;
-            }
-            std::filesystem::path path;
-            int fd = blobs_.create_part(path);
-            if (fd < 0) return;  // the network thread will see the error itself
-            std::lock_guard lock(mutex_);
-            ready_.emplace_back(fd, std::move(path));
-        }
+    // The earliest transfer if it is due by `now`, else null.
+    std::unique_ptr<Transfer> pop_due(Clock::time_point now) {
+        if (heap_.empty() || heap_.front()->not_before > now) return nullptr;
+        std::pop_heap(heap_.begin(), heap_.end(), later);
+        auto t = std::move(heap_.back());
+        heap_.pop_back();
+        return t;
     }
 
-    void drain() {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        for (auto& [fd, path] : ready_) {
-            ::close(fd);
-            std::error_code ec;
-            std::filesystem::remove(path, ec);
-        }
-        ready_.clear();
+    // Removes and returns every transfer `pred` picks.
+    template <typename Pred>
+    std::vector<std::unique_ptr<Transfer>> take_if(Pred pred) {
+        auto keep =
+            std::partition(heap_.begin(), heap_.end(), [&](const auto& t) { return !pred(*t); });
+        std::vector<std::unique_ptr<Transfer>> taken(std::make_move_iterator(keep),
+                                                     std::make_move_iterator(heap_.end()));
+        heap_.erase(keep, heap_.end());
+        std::make_heap(heap_.begin(), heap_.end(), later);
+        return taken;
     }
+
+    void clear() { heap_.clear(); }
 
   private:
-    BlobStore& blobs_;
-    std::size_t target_;
-    std::mutex mutex_;
-    std::vector<std::pair<int, std::filesystem::path>> ready_;
-    bool closed_ = false;
+    static bool later(const std::unique_ptr<Transfer>& a, const std::unique_ptr<Transfer>& b) {
+        return a->not_before > b->not_before;
+    }
+    std::vector<std::unique_ptr<Transfer>> heap_;
 };
-
-struct Transfer {
-    // What the libcurl callbacks need, since each easy handle's callback data
-    // is its transfer (so the guard knows which transfer a socket is for).
-    const FetchLimits* limits = nullptr;
-    std::atomic<std::uint64_t>* bytes_received = nullptr;
-    PartPool* parts = nullptr;
-
-    std::uint64_t id = 0;
-    DispatchKey key;                 // whose: the fair dispatch's group
-    bool on_network = true;          // counted in network_load until probed or failed
-    Clock::time_point started_at{};  // of the current hop (preemption takes the newest)
-    std::string original_url;
-    std::string url;   // current hop
-    std::string host;  // per-host accounting key (scheme://host:port)
-    CURL* easy = nullptr;
-    int attempts = 0;
-    int redirects = 0;
-    bool cancelled = false;
-    // The next start is a redirect hop or a preempted attempt again, not a new attempt.
-    bool redirect_hop = false;
-
-    // Per attempt.
-    int fd = -1;
-    std::filesystem::path part;
-    Sha256 sha;
-    std::uint64_t bytes = 0;
-    std::size_t discarded = 0;
-    unsigned char head[kSniffBytes]{};
-    std::size_t head_len = 0;
-    long status = 0;
-    bool status_checked = false;
-    bool body_wanted = false;
-    bool blocked_seen = false;  // the guard refused at least one address
-    FailureReason abort_reason = FailureReason::none;
-    std::string detail;
-    std::string retry_after;
-    Clock::time_point not_before{};  // retry wait
-    char errbuf[CURL_ERROR_SIZE]{};
-};
-
-struct ProbeJob {
-    std::unique_ptr<Transfer> t;
-};
-
-struct CommitItem {
-    FetchResult result;
-    std::optional<PendingBlob> blob;
-};
-
-std::string host_key(const std::string& url) {
-    // scheme://authority is enough: it is what a connection is reused for.
-    auto p = url.find("://");
-    if (p == std::string::npos) return url;
-    auto end = url.find_first_of("/?#", p + 3);
-    return url.substr(0, end);
-}
-
-std::optional<IpAddress> sockaddr_to_ip(const struct sockaddr* sa) {
-    if (sa->sa_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        return IpAddress::v4(ntohl(in->sin_addr.s_addr));
-    }
-    if (sa->sa_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        std::array<std::uint8_t, 16> b{};
-        std::memcpy(b.data(), in6->sin6_addr.s6_addr, 16);
-        return IpAddress::v6(b);
-    }
-    return std::nullopt;
-}
-
-bool write_all(int fd, const char* data, std::size_t len) {
-    while (len > 0) {
-        ssize_t n = ::write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        data += n;
-        len -= std::size_t(n);
-    }
-    return true;
-}
-
-// The SSRF guard: judges the address about to be connected, for every
-// connection curl opens for this transfer (first hop, redirect hops, each
-// happy-eyeballs candidate). Checking here, not the URL's host, is what makes
-// DNS rebinding and redirects to internal addresses fail.
-curl_socket_t on_open_socket(void* transfer, curlsocktype purpose, struct curl_sockaddr* addr) {
-    auto* t = static_cast<Transfer*>(transfer);
-    if (purpose == CURLSOCKTYPE_IPCXN) {
-        auto ip = sockaddr_to_ip(&addr->addr);
-        if (!ip || !address_permitted(*ip, *t->limits)) {
-            t->blocked_seen = true;
-            t->detail = "connection to " +
-                        (ip ? ip->to_string() + " (" + std::string(to_string(classify(*ip))) + ")"
-                            : std::string("a non-IP address")) +
-                        " refused";
-            return CURL_SOCKET_BAD;
-        }
-    }
-    return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-}
-
-// Returning anything but `len` makes curl fail the transfer with
-// CURLE_WRITE_ERROR; abort_reason says why.
-std::size_t abort_body(Transfer& t, FailureReason reason, std::string detail) {
-    t.abort_reason = reason;
-    t.detail = std::move(detail);
-    return 0;
-}
-
-// Less than --min-free left where the parts go? (A failing statvfs says no:
-// the write itself then reports what is wrong.)
-bool below_free_reserve(const std::filesystem::path& part, const FetchLimits& limits) {
-    if (limits.min_free_bytes == 0) return false;
-    struct statvfs fs {};
-    if (::statvfs(part.c_str(), &fs) != 0) return false;
-    return std::uint64_t(fs.f_bavail) * fs.f_frsize < limits.min_free_bytes;
-}
-
-std::string disk_full_message(const FetchLimits& limits) {
-    return "disk full: less than " + std::to_string(limits.min_free_bytes) +
-           " bytes free (--min-free)";
-}
-
-// Body bytes: counted, size-capped, sniffed early, hashed, streamed to disk.
-std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer) {
-    auto* t = static_cast<Transfer*>(transfer);
-    const std::size_t len = size * n;
-    const FetchLimits& limits = *t->limits;
-    if (!t->status_checked) {
-        t->status_checked = true;
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
-        t->body_wanted = t->status >= 200 && t->status < 300;
-        if (t->body_wanted) {
-            curl_off_t declared = -1;
-            curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
-            if (declared > 0 && std::uint64_t(declared) > limits.max_bytes)
-                return abort_body(
-                    *t, FailureReason::too_large,
-                    "Content-Length " + std::to_string(declared) + " is over the size limit");
-            t->fd = t->parts->take(t->part);
-            if (t->fd < 0)
-                return abort_body(*t, FailureReason::io,
-                                  std::string("open: ") + std::strerror(errno));
-            if (below_free_reserve(t->part, limits))
-                return abort_body(*t, FailureReason::io, disk_full_message(limits));
-        }
-    }
-    t->bytes_received->fetch_add(len, std::memory_order_relaxed);
-    if (!t->body_wanted) {
-        // An error page: read a little so the connection stays reusable.
-        t->discarded += len;
-        if (t->discarded > kMaxDiscardedBody)
-            return abort_body(*t, FailureReason::http, "HTTP " + std::to_string(t->status));
-        return len;
-    }
-    // curl 7.88's MAXFILESIZE trusts Content-Length only; this catches the rest.
-    if (t->bytes + len > limits.max_bytes)
-        return abort_body(*t, FailureReason::too_large, "body is over the size limit");
-    if (t->head_len < kSniffBytes) {
-        std::size_t take = std::min(kSniffBytes - t->head_len, len);
-        std::memcpy(t->head + t->head_len, data, take);
-        t->head_len += take;
-        // Stop downloading HTML error pages and the like as soon as we know.
-        if (t->head_len == kSniffBytes &&
-            sniff_image(std::span(t->head, t->head_len)) == ImageFormat::unknown)
-            return abort_body(*t, FailureReason::not_image,
-                              "content is not a supported image format");
-    }
-    // The reserve again every MiB: other downloads fill the disk meanwhile.
-    if ((t->bytes >> 20) != ((t->bytes + len) >> 20) && below_free_reserve(t->part, limits))
-        return abort_body(*t, FailureReason::io, disk_full_message(limits));
-    if (!write_all(t->fd, data, len))
-        return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
-    t->sha.update(data, len);
-    t->bytes += len;
-    return len;
-}
 
 }  // namespace
 
 struct Engine::Impl {
     FetchLimits limits;
     BlobStore& blobs;
-    ResultsHandler on_results;
 
     // Stats, read from any thread.
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> n_queued{0};
     std::atomic<std::uint64_t> n_active{0};
-    std::atomic<std::uint64_t> n_probing{0};
     std::atomic<std::uint64_t> n_preempted{0};
     // network_load(): per group, submitted and not yet probed or failed.
     mutable std::mutex load_mutex;
@@ -343,48 +118,34 @@ struct Engine::Impl {
     std::vector<CURL*> spare_easy;
     // Queued transfers (not the retry waits) and who runs how many: which
     // one starts next (max-min across users, jobs, hosts; --per-host).
-    FairQueue<std::unique_ptr<Transfer>> queue;
+    FairQueue<std::unique_ptr<Transfer>> queue{limits.per_host};
     bool shares_changed = false;  // something was queued: look for a group above its share
-    std::unordered_map<std::uint64_t, Transfer*> by_id;  // queued, waiting or running
-    std::unordered_set<std::uint64_t> cancel_requested;
-    struct RetryLess {
-        bool operator()(const Transfer* a, const Transfer* b) const {
-            return a->not_before > b->not_before;
-        }
-    };
-    std::priority_queue<Transfer*, std::vector<Transfer*>, RetryLess>
-        retry_heap;  // owns its pointers
+    std::unordered_map<std::uint64_t, Transfer*> by_id;                // queued, waiting or running
+    std::unordered_map<Transfer*, std::unique_ptr<Transfer>> running;  // in the multi handle
+    RetryQueue retries;
     std::mt19937_64 rng{std::random_device{}()};
-    int running = 0;
+    int still_running = 0;
 
-    // Probe pool.
-    std::mutex probe_mutex;
-    std::condition_variable probe_cv;
-    std::deque<ProbeJob> probe_queue;
-    bool probe_closing = false;
-
-    // Committer.
-    std::mutex commit_mutex;
-    std::condition_variable commit_cv;
-    std::vector<CommitItem> commit_queue;
-    bool commit_closing = false;
-
+    // Later stages. Declared after what their threads touch, and before the
+    // network thread starts.
     PartPool parts;
+    Committer committer;
+    ProbePool probes;
     std::thread network_thread;
-    std::vector<std::thread> probe_threads;
-    std::thread commit_thread;
     std::once_flag stop_once;
 
+    static FetchLimits normalised(FetchLimits l) {
+        if (l.concurrency < 1) l.concurrency = 1;
+        if (l.per_host <= 0 || l.per_host > l.concurrency) l.per_host = l.concurrency;
+        return l;
+    }
+
     Impl(const FetchLimits& l, BlobStore& b, ResultsHandler h)
-        : limits(l),
+        : limits(normalised(l)),
           blobs(b),
-          on_results(std::move(h)),
-          queue(l.per_host <= 0 ? std::max(1, l.concurrency)
-                                : std::min(l.per_host, std::max(1, l.concurrency))),
-          parts(b, std::size_t(std::max(1, l.concurrency))) {
-        if (limits.concurrency < 1) limits.concurrency = 1;
-        if (limits.per_host <= 0 || limits.per_host > limits.concurrency)
-            limits.per_host = limits.concurrency;
+          parts(b, std::size_t(limits.concurrency)),
+          committer(b, std::move(h), [this](std::size_t n) { delivered(n); }),
+          probes(limits, b, parts, committer, limits.probe_threads) {
         multi = curl_multi_init();
         if (!multi) throw std::runtime_error("curl_multi_init failed");
         curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, long(limits.concurrency));
@@ -392,9 +153,6 @@ struct Engine::Impl {
         curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, long(limits.concurrency) * 2);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
         network_thread = std::thread([this] { network_loop(); });
-        int probes = std::max(1, limits.probe_threads);
-        for (int i = 0; i < probes; ++i) probe_threads.emplace_back([this] { probe_loop(); });
-        commit_thread = std::thread([this] { commit_loop(); });
     }
 
     ~Impl() {
@@ -442,19 +200,9 @@ struct Engine::Impl {
             }
             curl_multi_wakeup(multi);
             network_thread.join();
-            {
-                std::lock_guard lock(probe_mutex);
-                probe_closing = true;
-            }
-            probe_cv.notify_all();
-            for (auto& t : probe_threads) t.join();
+            probes.close();
             parts.drain();
-            {
-                std::lock_guard lock(commit_mutex);
-                commit_closing = true;
-            }
-            commit_cv.notify_all();
-            commit_thread.join();
+            committer.close();
             for (CURL* e : spare_easy) curl_easy_cleanup(e);
             spare_easy.clear();
             std::lock_guard lock(idle_mutex);
@@ -466,6 +214,13 @@ struct Engine::Impl {
     void wait_idle() {
         std::unique_lock lock(idle_mutex);
         idle_cv.wait(lock, [this] { return outstanding == 0; });
+    }
+
+    // Committer thread: `n` results reached the caller.
+    void delivered(std::size_t n) {
+        std::lock_guard lock(idle_mutex);
+        outstanding = outstanding > n ? outstanding - n : 0;
+        if (outstanding == 0) idle_cv.notify_all();
     }
 
     // ---- network thread ---------------------------------------------------
@@ -485,7 +240,7 @@ struct Engine::Impl {
             promote_due_retries();
             start_transfers();
             if (shares_changed) rebalance();
-            curl_multi_perform(multi, &running);
+            curl_multi_perform(multi, &still_running);
             reap_finished();
             start_transfers();
             curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
@@ -535,30 +290,28 @@ struct Engine::Impl {
             auto over = queue.over_share(limits.concurrency);
             if (!over) return;
             Transfer* victim = nullptr;
-            for (Transfer* t : running_set) {
-                if (!(t->key == *over) || t->cancelled || t->bytes > 0 || t->discarded > 0 ||
-                    t->status_checked)
+            for (const auto& [raw, owned] : running) {
+                if (!(raw->key == *over) || raw->cancelled || raw->bytes > 0 ||
+                    raw->discarded > 0 || raw->status_checked)
                     continue;
                 long status = 0;
-                curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-                if (status == 0 && (!victim || t->started_at > victim->started_at)) victim = t;
+                curl_easy_getinfo(raw->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (status == 0 && (!victim || raw->started_at > victim->started_at)) victim = raw;
             }
             if (!victim) return;  // all of it is answering: wait for it to end
-            preempt(victim);
+            preempt(take_running(victim));
             start_transfers();
         }
     }
 
-    void preempt(Transfer* t) {
-        curl_multi_remove_handle(multi, t->easy);
+    void preempt(std::unique_ptr<Transfer> t) {
         // Queued again before its slot is given up: queued + active never dips.
         ++n_queued;
         ++n_preempted;
         release_slot(*t);
         close_part(*t);
         t->redirect_hop = true;  // its next start goes on with this attempt: not counted again
-        std::unique_ptr<Transfer> owned(t);
-        push_pending(std::move(owned), /*front=*/true);
+        push_pending(std::move(t), /*front=*/true);
         shares_changed = false;  // rebalance() goes on looking itself
     }
 
@@ -581,131 +334,68 @@ struct Engine::Impl {
         }
     }
 
-    // Starts (or restarts, after a redirect) one transfer. Takes ownership:
-    // the Transfer lives in the easy handle's CURLOPT_PRIVATE until reaped.
+    // Starts (or restarts, after a redirect) one transfer: the running map
+    // owns it until it is reaped or cancelled.
     void start(std::unique_ptr<Transfer> owned) {
-        Transfer* t = owned.release();
-        reset_attempt(*t);
-        if (!t->easy) {
+        Transfer& t = *owned;
+        reset_attempt(t);
+        if (!t.easy) {
             if (!spare_easy.empty()) {
-                t->easy = spare_easy.back();
+                t.easy = spare_easy.back();
                 spare_easy.pop_back();
-                curl_easy_reset(t->easy);
+                curl_easy_reset(t.easy);
             } else {
-                t->easy = curl_easy_init();
+                t.easy = curl_easy_init();
             }
         }
-        CURL* e = t->easy;
-        curl_easy_setopt(e, CURLOPT_URL, t->url.c_str());
-        curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // every hop is checked here, not by curl
-        curl_easy_setopt(e, CURLOPT_USERAGENT, kServerName.data());
-        // Prefer multiplexing on an HTTP/2 connection, but only for https, where
-        // ALPN settles it in the handshake. On plain http curl learns it only
-        // from the first response, so every other transfer to the host would
-        // wait behind that one (a slow host would take N x its latency).
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, t->url.starts_with("https:") ? 1L : 0L);
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(limits.connect_timeout.count()));
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(limits.total_timeout.count()));
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, limits.low_speed_bytes);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, long(limits.low_speed_time.count()));
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limits.max_bytes));
-        if (!limits.use_proxy_env) curl_easy_setopt(e, CURLOPT_PROXY, "");
-        // No CURLOPT_ACCEPT_ENCODING: bodies are stored as sent, never inflated.
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &on_open_socket);
-        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-        running_set.insert(t);
-        t->started_at = Clock::now();
-        queue.started(t->key, t->host);
+        configure_easy(t, limits);
+        running.emplace(&t, std::move(owned));
+        t.started_at = Clock::now();
+        queue.started(t.key, t.host);
         ++n_active;
-        curl_multi_add_handle(multi, e);
+        curl_multi_add_handle(multi, t.easy);
     }
 
-    void reset_attempt(Transfer& t) {
-        close_part(t);
-        t.sha.reset();
-        t.bytes = 0;
-        t.discarded = 0;
-        t.head_len = 0;
-        t.status = 0;
-        t.status_checked = false;
-        t.body_wanted = false;
-        t.blocked_seen = false;
-        t.abort_reason = FailureReason::none;
-        t.detail.clear();
-        t.retry_after.clear();
-        t.errbuf[0] = 0;
-    }
-
-    static void close_part(Transfer& t) {
-        if (t.fd >= 0) {
-            ::close(t.fd);
-            t.fd = -1;
-        }
-        if (!t.part.empty()) {
-            std::error_code ec;
-            std::filesystem::remove(t.part, ec);
-            t.part.clear();
-        }
+    // Takes a running transfer out of the multi handle and back into our hands.
+    std::unique_ptr<Transfer> take_running(Transfer* raw) {
+        auto node = running.extract(raw);
+        if (node.empty()) return nullptr;
+        curl_multi_remove_handle(multi, raw->easy);
+        return std::move(node.mapped());
     }
 
     int poll_timeout_ms() {
-        if (retry_heap.empty()) return 1000;
-        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-            retry_heap.top()->not_before - Clock::now());
+        if (retries.empty()) return 1000;
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(retries.next_due() -
+                                                                          Clock::now());
         return int(std::clamp<long long>(wait.count(), 0, 1000));
     }
 
     void promote_due_retries() {
         auto now = Clock::now();
-        while (!retry_heap.empty() && retry_heap.top()->not_before <= now) {
-            std::unique_ptr<Transfer> t(retry_heap.top());
-            retry_heap.pop();
-            push_pending(std::move(t), /*front=*/true);
-        }
+        while (auto t = retries.pop_due(now)) push_pending(std::move(t), /*front=*/true);
     }
 
     void cancel_one(std::uint64_t id) {
         auto it = by_id.find(id);
         if (it == by_id.end()) return;
-        Transfer* t = it->second;
-        if (t->cancelled) return;
-        t->cancelled = true;
-        if (is_running(t)) {
-            curl_multi_remove_handle(multi, t->easy);
+        Transfer* raw = it->second;
+        if (raw->cancelled) return;
+        raw->cancelled = true;
+        if (auto t = take_running(raw)) {
             release_slot(*t);
-            finish_failed(std::unique_ptr<Transfer>(t), FailureReason::cancelled,
-                          t->status_checked ? int(t->status) : 0);
+            int status = t->status_checked ? int(t->status) : 0;
+            finish_failed(std::move(t), FailureReason::cancelled, status);
         }
-        // A queued or waiting transfer is dropped when it next comes up.
-        // Waiting ones (retry heap) come up when due; pull them forward now.
-        if (!retry_heap.empty()) {
-            std::vector<Transfer*> keep;
-            while (!retry_heap.empty()) {
-                Transfer* w = retry_heap.top();
-                retry_heap.pop();
-                if (w->cancelled) {
-                    --n_queued;
-                    finish_failed(std::unique_ptr<Transfer>(w), FailureReason::cancelled, 0);
-                } else {
-                    keep.push_back(w);
-                }
-            }
-            for (auto* w : keep) retry_heap.push(w);
+        // A queued transfer is dropped when it next comes up. Waiting ones
+        // (retry queue) would come up only when due; pull them forward now.
+        for (auto& w : retries.take_if([](const Transfer& x) { return x.cancelled; })) {
+            --n_queued;
+            finish_failed(std::move(w), FailureReason::cancelled, 0);
         }
     }
 
-    std::unordered_set<Transfer*> running_set;
-    bool is_running(Transfer* t) const { return running_set.count(t) != 0; }
-
     void release_slot(Transfer& t) {
-        running_set.erase(&t);
         --n_active;
         queue.finished(t.key, t.host);
         if (t.easy) {
@@ -721,9 +411,7 @@ struct Engine::Impl {
             Transfer* raw = nullptr;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
             CURLcode rc = msg->data.result;
-            curl_multi_remove_handle(multi, msg->easy_handle);
-            std::unique_ptr<Transfer> t(raw);
-            on_done(std::move(t), rc);
+            if (auto t = take_running(raw)) on_done(std::move(t), rc);
         }
     }
 
@@ -752,7 +440,9 @@ struct Engine::Impl {
                 finish_failed(std::move(t), FailureReason::not_image, int(status), "empty body");
                 return;
             }
-            hand_to_probe(std::move(t));
+            leave_network(*t);
+            by_id.erase(t->id);
+            probes.push(std::move(t));
             return;
         }
         FailureReason reason = FailureReason::http;
@@ -771,53 +461,6 @@ struct Engine::Impl {
             return;
         }
         finish_failed(std::move(t), reason, int(status), detail);
-    }
-
-    FailureReason classify_curl_error(Transfer& t, CURLcode rc) {
-        if (t.abort_reason != FailureReason::none) return t.abort_reason;
-        switch (rc) {
-            case CURLE_COULDNT_RESOLVE_HOST:
-            case CURLE_COULDNT_RESOLVE_PROXY:
-                return FailureReason::dns;
-            case CURLE_COULDNT_CONNECT:
-                // Refused by the guard (every address it tried), not by the network.
-                return t.blocked_seen ? FailureReason::blocked_address : FailureReason::connect;
-            case CURLE_OPERATION_TIMEDOUT:
-                return FailureReason::timeout;
-            case CURLE_PARTIAL_FILE:
-                return FailureReason::truncated;
-            case CURLE_RECV_ERROR:
-            case CURLE_SEND_ERROR:
-            case CURLE_GOT_NOTHING:
-                return (t.status_checked || t.bytes > 0) ? FailureReason::truncated
-                                                         : FailureReason::connect;
-            case CURLE_FILESIZE_EXCEEDED:
-                return FailureReason::too_large;
-            case CURLE_TOO_MANY_REDIRECTS:
-                return FailureReason::too_many_redirects;
-            case CURLE_UNSUPPORTED_PROTOCOL:
-            case CURLE_URL_MALFORMAT:
-                return FailureReason::bad_url;
-            case CURLE_WRITE_ERROR:
-                return FailureReason::io;
-            case CURLE_SSL_CONNECT_ERROR:
-            case CURLE_PEER_FAILED_VERIFICATION:
-            case CURLE_SSL_CERTPROBLEM:
-            case CURLE_SSL_CIPHER:
-            case CURLE_SSL_CACERT_BADFILE:
-            case CURLE_SSL_ISSUER_ERROR:
-            case CURLE_SSL_ENGINE_INITFAILED:
-            case CURLE_SSL_ENGINE_NOTFOUND:
-            case CURLE_SSL_SHUTDOWN_FAILED:
-            case CURLE_SSL_CRL_BADFILE:
-            case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-            case CURLE_SSL_INVALIDCERTSTATUS:
-            case CURLE_SSL_CLIENTCERT:
-            case CURLE_USE_SSL_FAILED:
-                return FailureReason::tls;
-            default:
-                return FailureReason::connect;
-        }
     }
 
     void follow_redirect(std::unique_ptr<Transfer> t, const char* location) {
@@ -863,7 +506,7 @@ struct Engine::Impl {
         close_part(*t);
         t->not_before = Clock::now() + delay;
         ++n_queued;
-        retry_heap.push(t.release());
+        retries.push(std::move(t));
     }
 
     // The transfer is off the network (downloaded, or failed for good).
@@ -873,17 +516,6 @@ struct Engine::Impl {
         std::lock_guard lock(load_mutex);
         auto it = load.find(t.key);
         if (it != load.end() && --it->second == 0) load.erase(it);
-    }
-
-    void hand_to_probe(std::unique_ptr<Transfer> t) {
-        leave_network(*t);
-        by_id.erase(t->id);
-        ++n_probing;
-        {
-            std::lock_guard lock(probe_mutex);
-            probe_queue.push_back(ProbeJob{std::move(t)});
-        }
-        probe_cv.notify_one();
     }
 
     void finish_failed(std::unique_ptr<Transfer> t, FailureReason reason, int status,
@@ -898,30 +530,18 @@ struct Engine::Impl {
         item.result.http_status = status;
         item.result.attempts = t->attempts;
         item.result.detail = detail.empty() ? t->detail : std::move(detail);
-        push_commit(std::move(item));
-    }
-
-    void push_commit(CommitItem item) {
-        {
-            std::lock_guard lock(commit_mutex);
-            commit_queue.push_back(std::move(item));
-        }
-        commit_cv.notify_one();
+        committer.push(std::move(item));
     }
 
     // Stop: nothing queued or running is reported; its .part files go away.
     void abandon_everything() {
-        for (Transfer* t : std::vector<Transfer*>(running_set.begin(), running_set.end())) {
+        for (auto& [raw, t] : running) {
             curl_multi_remove_handle(multi, t->easy);
             close_part(*t);
             curl_easy_cleanup(t->easy);
-            delete t;
         }
-        running_set.clear();
-        while (!retry_heap.empty()) {
-            delete retry_heap.top();
-            retry_heap.pop();
-        }
+        running.clear();
+        retries.clear();
         queue.drain([](std::unique_ptr<Transfer>) {});
         by_id.clear();
         {
@@ -930,110 +550,6 @@ struct Engine::Impl {
         }
         n_active = 0;
         n_queued = 0;
-    }
-
-    // ---- probe pool -------------------------------------------------------
-
-    void probe_loop() {
-        while (true) {
-            parts.refill();
-            ProbeJob job;
-            {
-                std::unique_lock lock(probe_mutex);
-                probe_cv.wait(lock, [this] { return probe_closing || !probe_queue.empty(); });
-                if (probe_queue.empty()) return;  // closing and drained
-                job = std::move(probe_queue.front());
-                probe_queue.pop_front();
-            }
-            probe_one(std::move(job.t));
-        }
-    }
-
-    void probe_one(std::unique_ptr<Transfer> t) {
-        CommitItem item;
-        auto& r = item.result;
-        r.id = t->id;
-        r.url = t->original_url;
-        r.http_status = int(t->status);
-        r.attempts = t->attempts;
-        auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), limits.max_pixels);
-        r.format = probe.format;
-        r.width = probe.width;
-        r.height = probe.height;
-        r.pages = probe.pages;
-        if (probe.reason != FailureReason::none) {
-            r.reason = probe.reason;
-            r.detail = probe.detail;
-        } else if (::close(std::exchange(t->fd, -1)) != 0) {
-            r.reason = FailureReason::io;
-            r.detail = std::string("close: ") + std::strerror(errno);
-        } else {
-            r.sha256 = t->sha.finish_hex();
-            r.bytes = t->bytes;
-            r.file = blobs.relative_path(r.sha256, r.format);
-            // The committer makes it durable together with its batch.
-            item.blob = PendingBlob{t->part, r.sha256, r.format};
-            t->part.clear();  // the committer owns the file now
-        }
-        close_part(*t);
-        --n_probing;
-        push_commit(std::move(item));
-    }
-
-    // ---- committer --------------------------------------------------------
-
-    void commit_loop() {
-        while (true) {
-            std::vector<CommitItem> batch;
-            {
-                std::unique_lock lock(commit_mutex);
-                commit_cv.wait(lock, [this] { return commit_closing || !commit_queue.empty(); });
-                if (commit_queue.empty()) return;
-                batch.swap(commit_queue);
-            }
-            commit_batch(batch);
-        }
-    }
-
-    void commit_batch(std::vector<CommitItem>& batch) {
-        std::vector<PendingBlob> pending;
-        std::vector<std::size_t> owners;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            if (batch[i].blob) {
-                pending.push_back(*batch[i].blob);
-                owners.push_back(i);
-            }
-        }
-        if (!pending.empty()) {
-            try {
-                auto errors = blobs.commit(pending);
-                for (std::size_t k = 0; k < errors.size(); ++k) {
-                    if (!errors[k]) continue;
-                    auto& r = batch[owners[k]].result;
-                    r.reason = FailureReason::io;
-                    r.detail = "store: " + errors[k].message();
-                    r.sha256.clear();
-                    r.file.clear();
-                }
-            } catch (const std::exception& e) {
-                // A folder that cannot be synced makes no file in it durable.
-                for (auto k : owners) {
-                    auto& r = batch[k].result;
-                    r.reason = FailureReason::io;
-                    r.detail = std::string("store: ") + e.what();
-                    r.sha256.clear();
-                    r.file.clear();
-                }
-            }
-        }
-        std::vector<FetchResult> results;
-        results.reserve(batch.size());
-        for (auto& item : batch) results.push_back(std::move(item.result));
-        std::size_t n = results.size();
-        if (on_results) on_results(std::move(results));
-        std::lock_guard lock(idle_mutex);
-        outstanding = outstanding > n ? outstanding - n : 0;
-        if (outstanding == 0) idle_cv.notify_all();
     }
 };
 
@@ -1060,7 +576,7 @@ EngineStats Engine::stats() const {
     s.bytes_received = impl_->bytes_received;
     s.queued = impl_->n_queued;
     s.active = impl_->n_active;
-    s.probing = impl_->n_probing;
+    s.probing = impl_->probes.in_flight();
     s.preempted = impl_->n_preempted;
     return s;
 }

@@ -1,0 +1,217 @@
+// The transfer stage: per-easy-handle setup and the two libcurl callbacks
+// that run on the network thread for every transfer. The SSRF guard judges
+// each address as a socket is opened; the body writer counts, caps, sniffs,
+// hashes and streams bytes to a .part file, so a body is never held in memory.
+#include "fetch/transfer.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <span>
+
+#include "core/address.hpp"
+#include "core/version.hpp"
+#include "fetch/part_pool.hpp"
+#include "fetch/url_check.hpp"
+
+namespace litchi {
+namespace {
+
+std::optional<IpAddress> sockaddr_to_ip(const struct sockaddr* sa) {
+    if (sa->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        return IpAddress::v4(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        std::array<std::uint8_t, 16> b{};
+        std::memcpy(b.data(), in6->sin6_addr.s6_addr, 16);
+        return IpAddress::v6(b);
+    }
+    return std::nullopt;
+}
+
+bool write_all(int fd, const char* data, std::size_t len) {
+    while (len > 0) {
+        ssize_t n = ::write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        data += n;
+        len -= std::size_t(n);
+    }
+    return true;
+}
+
+// The SSRF guard: judges the address about to be connected, for every
+// connection curl opens for this transfer (first hop, redirect hops, each
+// happy-eyeballs candidate). Checking here, not the URL's host, is what makes
+// DNS rebinding and redirects to internal addresses fail.
+curl_socket_t on_open_socket(void* transfer, curlsocktype purpose, struct curl_sockaddr* addr) {
+    auto* t = static_cast<Transfer*>(transfer);
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        auto ip = sockaddr_to_ip(&addr->addr);
+        if (!ip || !address_permitted(*ip, *t->limits)) {
+            t->blocked_seen = true;
+            t->detail = "connection to " +
+                        (ip ? ip->to_string() + " (" + std::string(to_string(classify(*ip))) + ")"
+                            : std::string("a non-IP address")) +
+                        " refused";
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+// Returning anything but `len` makes curl fail the transfer with
+// CURLE_WRITE_ERROR; abort_reason says why.
+std::size_t abort_body(Transfer& t, FailureReason reason, std::string detail) {
+    t.abort_reason = reason;
+    t.detail = std::move(detail);
+    return 0;
+}
+
+// Less than --min-free left where the parts go? (A failing statvfs says no:
+// the write itself then reports what is wrong.)
+bool below_free_reserve(const std::filesystem::path& part, const FetchLimits& limits) {
+    if (limits.min_free_bytes == 0) return false;
+    struct statvfs fs {};
+    if (::statvfs(part.c_str(), &fs) != 0) return false;
+    return std::uint64_t(fs.f_bavail) * fs.f_frsize < limits.min_free_bytes;
+}
+
+std::string disk_full_message(const FetchLimits& limits) {
+    return "disk full: less than " + std::to_string(limits.min_free_bytes) +
+           " bytes free (--min-free)";
+}
+
+// Body bytes: counted, size-capped, sniffed early, hashed, streamed to disk.
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer) {
+    auto* t = static_cast<Transfer*>(transfer);
+    const std::size_t len = size * n;
+    const FetchLimits& limits = *t->limits;
+    if (!t->status_checked) {
+        t->status_checked = true;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+        t->body_wanted = t->status >= 200 && t->status < 300;
+        if (t->body_wanted) {
+            curl_off_t declared = -1;
+            curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
+            if (declared > 0 && std::uint64_t(declared) > limits.max_bytes)
+                return abort_body(
+                    *t, FailureReason::too_large,
+                    "Content-Length " + std::to_string(declared) + " is over the size limit");
+            t->fd = t->parts->take(t->part);
+            if (t->fd < 0)
+                return abort_body(*t, FailureReason::io,
+                                  std::string("open: ") + std::strerror(errno));
+            if (below_free_reserve(t->part, limits))
+                return abort_body(*t, FailureReason::io, disk_full_message(limits));
+        }
+    }
+    t->bytes_received->fetch_add(len, std::memory_order_relaxed);
+    if (!t->body_wanted) {
+        // An error page: read a little so the connection stays reusable.
+        t->discarded += len;
+        if (t->discarded > kMaxDiscardedBody)
+            return abort_body(*t, FailureReason::http, "HTTP " + std::to_string(t->status));
+        return len;
+    }
+    // curl 7.88's MAXFILESIZE trusts Content-Length only; this catches the rest.
+    if (t->bytes + len > limits.max_bytes)
+        return abort_body(*t, FailureReason::too_large, "body is over the size limit");
+    if (t->head_len < kSniffBytes) {
+        std::size_t take = std::min(kSniffBytes - t->head_len, len);
+        std::memcpy(t->head + t->head_len, data, take);
+        t->head_len += take;
+        // Stop downloading HTML error pages and the like as soon as we know.
+        if (t->head_len == kSniffBytes &&
+            sniff_image(std::span(t->head, t->head_len)) == ImageFormat::unknown)
+            return abort_body(*t, FailureReason::not_image,
+                              "content is not a supported image format");
+    }
+    // The reserve again every MiB: other downloads fill the disk meanwhile.
+    if ((t->bytes >> 20) != ((t->bytes + len) >> 20) && below_free_reserve(t->part, limits))
+        return abort_body(*t, FailureReason::io, disk_full_message(limits));
+    if (!write_all(t->fd, data, len))
+        return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
+    t->sha.update(data, len);
+    t->bytes += len;
+    return len;
+}
+
+}  // namespace
+
+std::string host_key(const std::string& url) {
+    auto p = url.find("://");
+    if (p == std::string::npos) return url;
+    auto end = url.find_first_of("/?#", p + 3);
+    return url.substr(0, end);
+}
+
+void configure_easy(Transfer& t, const FetchLimits& limits) {
+    CURL* e = t.easy;
+    curl_easy_setopt(e, CURLOPT_URL, t.url.c_str());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // every hop is checked here, not by curl
+    curl_easy_setopt(e, CURLOPT_USERAGENT, kServerName.data());
+    // Prefer multiplexing on an HTTP/2 connection, but only for https, where
+    // ALPN settles it in the handshake. On plain http curl learns it only
+    // from the first response, so every other transfer to the host would
+    // wait behind that one (a slow host would take N x its latency).
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, t.url.starts_with("https:") ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, long(limits.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, long(limits.total_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, limits.low_speed_bytes);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, long(limits.low_speed_time.count()));
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limits.max_bytes));
+    if (!limits.use_proxy_env) curl_easy_setopt(e, CURLOPT_PROXY, "");
+    // No CURLOPT_ACCEPT_ENCODING: bodies are stored as sent, never inflated.
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+}
+
+void reset_attempt(Transfer& t) {
+    close_part(t);
+    t.sha.reset();
+    t.bytes = 0;
+    t.discarded = 0;
+    t.head_len = 0;
+    t.status = 0;
+    t.status_checked = false;
+    t.body_wanted = false;
+    t.blocked_seen = false;
+    t.abort_reason = FailureReason::none;
+    t.detail.clear();
+    t.retry_after.clear();
+    t.errbuf[0] = 0;
+}
+
+void close_part(Transfer& t) {
+    if (t.fd >= 0) {
+        ::close(t.fd);
+        t.fd = -1;
+    }
+    if (!t.part.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(t.part, ec);
+        t.part.clear();
+    }
+}
+
+}  // namespace litchi

@@ -1,0 +1,87 @@
+// One download as the network thread sees it: the URL and its current hop,
+// the easy handle, and what one attempt has read so far. The libcurl
+// callbacks (the SSRF guard on every socket, the body writer) get the
+// Transfer as their data, so each knows which download a socket or a chunk
+// belongs to. Only the network thread touches a Transfer while it is queued
+// or running; the probe pool owns it after that.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/image_format.hpp"
+#include "core/reason.hpp"
+#include "crypto/sha256.hpp"
+#include "fetch/fair_queue.hpp"
+
+namespace litchi {
+
+class PartPool;
+
+using EngineClock = std::chrono::steady_clock;
+
+// Bodies of non-2xx responses are read (so the connection can be reused) but
+// only this much; past it the transfer is cut and the connection dropped.
+constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
+
+struct Transfer {
+    // What the libcurl callbacks need.
+    const FetchLimits* limits = nullptr;
+    std::atomic<std::uint64_t>* bytes_received = nullptr;
+    PartPool* parts = nullptr;
+
+    std::uint64_t id = 0;
+    DispatchKey key;                       // whose: the fair dispatch's group
+    bool on_network = true;                // counted in network_load until probed or failed
+    EngineClock::time_point started_at{};  // of the current hop (preemption takes the newest)
+    std::string original_url;
+    std::string url;   // current hop
+    std::string host;  // per-host accounting key (scheme://host:port)
+    CURL* easy = nullptr;
+    int attempts = 0;
+    int redirects = 0;
+    bool cancelled = false;
+    // The next start is a redirect hop or a preempted attempt again, not a new attempt.
+    bool redirect_hop = false;
+
+    // Per attempt.
+    int fd = -1;
+    std::filesystem::path part;
+    Sha256 sha;
+    std::uint64_t bytes = 0;
+    std::size_t discarded = 0;
+    unsigned char head[kSniffBytes]{};
+    std::size_t head_len = 0;
+    long status = 0;
+    bool status_checked = false;
+    bool body_wanted = false;
+    bool blocked_seen = false;  // the guard refused at least one address
+    FailureReason abort_reason = FailureReason::none;
+    std::string detail;
+    std::string retry_after;
+    EngineClock::time_point not_before{};  // retry wait
+    char errbuf[CURL_ERROR_SIZE]{};
+};
+
+// scheme://authority: what a connection is reused for, and the per-host key.
+std::string host_key(const std::string& url);
+
+// Sets every option of one attempt on `t.easy` (which must be fresh or reset):
+// the URL of the current hop, limits and timeouts, the SSRF guard on every
+// socket, and the body writer.
+void configure_easy(Transfer& t, const FetchLimits& limits);
+
+// Forgets what the previous attempt read (its .part file goes away).
+void reset_attempt(Transfer& t);
+
+// Closes and removes the attempt's .part file, if any.
+void close_part(Transfer& t);
+
+}  // namespace litchi
