@@ -117,7 +117,7 @@ class FairQueue {
 
     // With every slot taken (`slots` in all, -j): a group that runs more than
     // its max-min share of them while another, with a transfer it could start
-    // now (its host has room), runs fewer than its own and at least two fewer
+    // now (its host has room, or --per-host is -j), runs fewer than its own and at least two fewer
     // (so handing one slot over never turns the tables). Users first, then one
     // user's jobs (over the slots that user holds). The engine then puts one
     // of that group's transfers that has had no answer yet back in the queue:
@@ -133,9 +133,15 @@ class FairQueue {
             demands.push_back(u.running + static_cast<std::int64_t>(u.pending));
         }
         auto shares = max_min_split(demands, slots);
+        // A host at its limit keeps a group from starting anything, unless
+        // the limit is -j itself: then every slot is on that host, and the
+        // one put back frees the host too.
+        auto can_start = [&](const Job& job) {
+            return job.pending > 0 && (per_host_ >= slots || startable(job));
+        };
         if (auto pair = starved_and_over(users, shares, [&](const User& u) {
                 for (const auto& [id, job] : u.jobs)
-                    if (startable(job)) return true;
+                    if (can_start(job)) return true;
                 return false;
             }))
             return DispatchKey{ids[pair->second], busiest_job(*users[pair->second])};
@@ -149,8 +155,7 @@ class FairQueue {
                 job_demands.push_back(job.running + static_cast<std::int64_t>(job.pending));
             }
             auto job_shares = max_min_split(job_demands, users[i]->running);
-            if (auto pair = starved_and_over(jobs, job_shares,
-                                             [&](const Job& job) { return startable(job); }))
+            if (auto pair = starved_and_over(jobs, job_shares, can_start))
                 return DispatchKey{ids[i], job_ids[pair->second]};
         }
         return std::nullopt;

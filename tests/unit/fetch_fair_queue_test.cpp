@@ -236,6 +236,19 @@ TEST(FetchFairQueue, NoPreemptionForAGroupWhoseHostIsAtItsLimit) {
     EXPECT_FALSE(slots.queue.over_share(4));
 }
 
+TEST(FetchFairQueue, OneHostWithEverySlotIsNoObstacleWhenThePerHostLimitIsJ) {
+    // --per-host 0 (= -j): alice and bob on the same host, alice holding all
+    // of it. Putting one of hers back frees the host too, so bob is waiting.
+    Slots slots(4, 4);
+    for (int i = 0; i < 10; ++i) slots.queue.push(kSlowJob, "http://same", i);
+    slots.start();
+    for (int i = 0; i < 10; ++i) slots.queue.push(kFastJob, "http://same", 100 + i);
+    slots.rebalance(4);
+    EXPECT_EQ(slots.preempted, 2);
+    EXPECT_EQ(slots.running_of(kSlowJob), 2);
+    EXPECT_EQ(slots.running_of(kFastJob), 2);
+}
+
 TEST(FetchFairQueue, WithinAUserAJobHoldingHerSlotsSharesThemWithHerNextJob) {
     Slots slots(8, 8);
     const DispatchKey first{1, 1}, second{1, 2};
