@@ -56,7 +56,7 @@ std::string render_bar_line(const ProgressCounts& c, const BarFigures& figures, 
     extras.push_back(ProgressView::format_bytes(double(c.bytes)));
     extras.push_back(ProgressView::format_bytes(figures.byte_rate) + "/s");
 
-    char pct[8];
+    char pct[16];  // "100%" at most; room for any int keeps -Wformat-truncation quiet
     std::snprintf(pct, sizeof pct, "%3d%%", percent);
     auto compose = [&](int bar_width, std::size_t extra_count) {
         std::string line;

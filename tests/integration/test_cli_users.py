@@ -29,6 +29,12 @@ class UserCommandsBase:
     def store_args(self):
         raise NotImplementedError
 
+    def server_store_args(self):
+        """store_args() without --data, which LitchiServer passes itself."""
+        args = [str(a) for a in self.store_args()]
+        i = args.index("--data")
+        return args[:i] + args[i + 2:]
+
     def setUp(self):
         self.tmp = lt.make_temp_dir(self)
         self.data = self.tmp / "data"
@@ -65,7 +71,7 @@ class UserCommandsBase:
         self.assertEqual(missing.returncode, 2, missing.describe())
         self.assertIn("no user named nobody", missing.stderr)
 
-        server = LitchiServer(self.data, extra_args=self.store_args()).start()
+        server = LitchiServer(self.data, extra_args=self.server_store_args()).start()
         self.addCleanup(server.stop)
         client = server.client()
         self.addCleanup(client.close)
@@ -105,7 +111,7 @@ class UserCommandsBase:
         self.assertTrue(all(row[1] == "api" for row in rows[1:]))
         self.assertTrue(all("active" in row for row in rows[1:]))
 
-        server = LitchiServer(self.data, extra_args=self.store_args()).start()
+        server = LitchiServer(self.data, extra_args=self.server_store_args()).start()
         self.addCleanup(server.stop)
         client = server.client(first)
         self.addCleanup(client.close)

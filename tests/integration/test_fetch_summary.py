@@ -58,6 +58,7 @@ class FetchSummary(unittest.TestCase):
         objects = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
         final = objects[-1]
         self.assertEqual(final["type"], "summary")
+        self.assertNotIn("pw@", result.stderr, "a URL's password reached the output")
         self.assertEqual((final["total"], final["done"], final["failed"]), (8, 1, 7))
         self.assertEqual(final["failures"]["http"]["count"], 5)
         self.assertEqual(final["failures"]["http"]["examples"],
