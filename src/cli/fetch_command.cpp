@@ -76,17 +76,23 @@ std::map<FailureReason, FailureGroup> group_failures(
     return groups;
 }
 
-// A URL as the summary shows it: any user name and password in it (refused as
-// bad_url, but still the line the user gave) replaced by "***", so a
-// credential never reaches the terminal or a log that captures it.
-std::string without_userinfo(std::string_view url) {
-    auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::string(url);
-    auto authority = scheme_end + 3;
-    auto authority_end = url.find_first_of("/?#", authority);
-    auto at = url.substr(0, authority_end).rfind('@');
-    if (at == std::string_view::npos || at < authority) return std::string(url);
-    return std::string(url.substr(0, authority)) + "***" + std::string(url.substr(at));
+// A URL as the summary shows it: without its user name and password, and
+// with its query and fragment cut to "?..." / "#...": both often carry
+// credentials (a password; a presigned URL's signature, a token; a redirect
+// target with either inside), and the summary is what lands in terminals and
+// CI logs. The manifest, which the user asked for, keeps every URL whole.
+std::string shown_url(std::string_view url) {
+    auto cut = url.find_first_of("?#");
+    auto head = url.substr(0, cut);
+    std::string shown(head);
+    if (auto scheme_end = head.find("://"); scheme_end != std::string_view::npos) {
+        auto authority = scheme_end + 3;
+        auto at = head.substr(0, head.find('/', authority)).rfind('@');
+        if (at != std::string_view::npos && at >= authority)
+            shown = std::string(head.substr(0, authority)) + "***" + std::string(head.substr(at));
+    }
+    if (cut != std::string_view::npos) shown += url[cut] == '?' ? "?..." : "#...";
+    return shown;
 }
 
 // "  http       3  http://a/x.png (404), http://a/y.png (500), ..." per reason;
@@ -101,7 +107,7 @@ void print_failure_summary(const std::map<FailureReason, FailureGroup>& groups, 
         line.resize(std::max<std::size_t>(line.size(), 29), ' ');
         for (std::size_t i = 0; i < group.examples.size(); ++i) {
             const auto* entry = group.examples[i];
-            line += (i ? ", " : "") + without_userinfo(entry->url);
+            line += (i ? ", " : "") + shown_url(entry->url);
             if (entry->http_status) line += " (" + std::to_string(entry->http_status) + ")";
         }
         if (group.count > group.examples.size()) line += ", ...";
@@ -120,7 +126,7 @@ void print_json_summary(const ProgressCounts& counts,
     for (const auto& [reason, group] : groups) {
         boost::json::array examples;
         for (const auto* entry : group.examples) {
-            boost::json::object example{{"url", without_userinfo(entry->url)}};
+            boost::json::object example{{"url", shown_url(entry->url)}};
             if (entry->http_status) example["http_status"] = entry->http_status;
             examples.push_back(std::move(example));
         }

@@ -117,12 +117,14 @@ class FetchHostTest(FetchTestCase):
         self.assertEqual(len(main_times), 8)
         self.assertEqual(len(other_times), 8)
         for times in (other_times, main_times):
-            gaps = [b - a for a, b in zip(times, times[1:])]
-            # 10 per second: starts 100 ms apart at least (a few ms of loopback
-            # jitter between the engine's start and the origin's arrival stamp).
-            # The first request also opened the connection the next ones reuse,
-            # so it arrived late by that much: its gap is left out.
-            self.assertGreaterEqual(min(gaps[1:]), 0.09, gaps)
+            # 10 per second: starts 100 ms apart. The origin stamps arrivals,
+            # and on a busy machine one arrival can be late by tens of ms,
+            # which shortens the next gap without any burst; so judge every
+            # span of two gaps (a burst makes it a few ms, not 150 ms). The
+            # first request also opened the connection the next ones reuse,
+            # so it arrived late by that much: it is left out.
+            spans = [c - a for a, c in zip(times[1:], times[3:])]
+            self.assertGreaterEqual(min(spans), 0.15, times)
             self.assertLessEqual((len(times) - 2) / (times[-1] - times[1]), 10.5, times)
         # Per host, not in all: the other host's requests ran meanwhile.
         self.assertLess(other_times[0], main_times[-1])
