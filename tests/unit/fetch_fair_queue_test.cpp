@@ -280,5 +280,47 @@ TEST(FetchFairQueue, FrontPushesStartFirstAndDrainReturnsEverything) {
     EXPECT_FALSE(queue.pop());
 }
 
+// The engine closes a host for now (a Retry-After pause, a --per-host-rate
+// wait): its transfers do not start, and a group whose only queued work is
+// there is not "waiting" (no one is put back for it).
+TEST(FetchFairQueue, AClosedHostIsSkippedAndWaitsForNoShare) {
+    Slots slots(4, 4);
+    bool paused = true;
+    slots.queue.set_host_filter(
+        [&](const std::string& host) { return !(paused && host == "http://paused"); });
+    for (int i = 0; i < 10; ++i) slots.queue.push(kSlowJob, "http://slow", i);
+    slots.start();
+    ASSERT_EQ(slots.running_of(kSlowJob), 4);
+    for (int i = 100; i < 104; ++i) slots.queue.push(kFastJob, "http://paused", i);
+    slots.start();
+    EXPECT_FALSE(slots.queue.over_share(4)) << "bob's only host is paused: nothing to start";
+    slots.rebalance(4);
+    EXPECT_EQ(slots.preempted, 0);
+    // The pause ends: bob is owed half the slots again.
+    paused = false;
+    slots.rebalance(4);
+    EXPECT_EQ(slots.running_of(kFastJob), 2);
+    EXPECT_EQ(slots.running_of(kSlowJob), 2);
+}
+
+// A parked host's items leave the queue, from every group, in their order.
+TEST(FetchFairQueue, TakeHostTakesOutOneHostsItemsInEveryGroup) {
+    FairQueue<int> queue(8);
+    for (int i = 0; i < 3; ++i) queue.push(kSlowJob, "http://a", i);
+    for (int i = 10; i < 12; ++i) queue.push(kFastJob, "http://a", i);
+    queue.push(kFastJob, "http://b", 20);
+    std::vector<std::pair<DispatchKey, int>> taken;
+    queue.take_host("http://a", [&](DispatchKey key, int item) { taken.push_back({key, item}); });
+    std::sort(taken.begin(), taken.end());
+    EXPECT_EQ(taken,
+              (std::vector<std::pair<DispatchKey, int>>{
+                  {kSlowJob, 0}, {kSlowJob, 1}, {kSlowJob, 2}, {kFastJob, 10}, {kFastJob, 11}}));
+    EXPECT_EQ(queue.pending(), 1u);
+    auto next = queue.pop();
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->item, 20);
+    EXPECT_FALSE(queue.pop());
+}
+
 }  // namespace
 }  // namespace litchi
