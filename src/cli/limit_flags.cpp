@@ -34,8 +34,9 @@ void add_backoff_flags(CLI::App* cmd, BackoffPolicy& backoff, const std::string&
 }
 
 void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
-    add_limit(cmd, "-j,--jobs", limits.concurrency, "Transfers at once, in all (see --per-host)", 1,
-              1024);
+    add_limit(cmd, "-j,--jobs", limits.concurrency,
+              "Transfers at once, in all, shared max-min by users, jobs and hosts (see --per-host)",
+              1, 1024);
     add_limit(cmd, "--per-host", limits.per_host, "Transfers at once to one host (0: same as -j)",
               0, 1024);
     add_limit(cmd, "--retries", limits.retries, "Extra attempts for transient failures", 0, 20);

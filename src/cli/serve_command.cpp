@@ -194,7 +194,7 @@ void add_download_flags(CLI::App* cmd, server::ServerConfig& config) {
 
     cmd->option_defaults()->group("Scheduling");
     add_limit(cmd, "--outstanding-per-slot", config.scheduler.outstanding_per_slot,
-              "Items waiting for or on the network per -j slot (how far a new job waits)",
+              "Items waiting for or on the network per -j slot, shared max-min by users and jobs",
               std::size_t(1), std::size_t(1000));
     add_limit(cmd, "--in-engine-per-slot", config.scheduler.in_engine_per_slot,
               "Items in the engine per -j slot, downloaded and not yet committed included",
@@ -203,9 +203,9 @@ void add_download_flags(CLI::App* cmd, server::ServerConfig& config) {
               "Items parked in the engine (retry waits, host pauses; outside the two above) per "
               "-j slot, a memory bound",
               std::size_t(1), std::size_t(10'000));
-    add_duration<milliseconds>(cmd, "--feeder-poll", config.scheduler.feeder_poll,
-                               "Milliseconds between looks for network room while it is full", 1,
-                               10'000);
+    add_duration<milliseconds>(
+        cmd, "--feeder-poll", config.scheduler.feeder_poll,
+        "Milliseconds between looks for network room while there may be more to claim", 1, 10'000);
 
     cmd->option_defaults()->group("Webhooks");
     auto& hooks = config.webhooks;

@@ -2,8 +2,10 @@
 //
 //   network thread  one libcurl multi handle driven by curl_multi_poll; new work
 //                   and cancels arrive through `inbox` and curl_multi_wakeup.
-//                   This file: dispatch (per-host queues, round robin, retry
-//                   waits), redirects and the decision what a finished
+//                   This file: dispatch (fair_queue.hpp: max-min across
+//                   users, jobs and hosts, putting back a transfer for a
+//                   group below its share; host health, pauses and rates;
+//                   retry waits), redirects and the decision what a finished
 //                   transfer becomes. transfer.cpp: the easy handle's options,
 //                   the SSRF guard and the body writer; curl_errors.cpp: what
 //                   a CURLcode means; part_pool.cpp: .part files made ahead.
@@ -13,17 +15,20 @@
 //   committer       makes a whole batch durable at once (group commit), renames
 //                   it into the blob store, then reports it (committer.cpp).
 //
-// Hosts: each has its queue, its health (host_health.hpp: down hosts fail
-// their items at once, one probe brings them back), a Retry-After pause and a
-// --per-host-rate bucket. A host that must not start anything now is
-// "parked": its queued items count as waiting, not queued, and a timer (or the
-// probe's end) wakes it.
+// Hosts: each has its health (host_health.hpp: down hosts fail their items at
+// once, one probe brings them back), a Retry-After pause and a --per-host-rate
+// bucket. Their ready items wait in the fair queue, which skips a host that
+// may not start anything now (paused, waiting for a rate token, at a job's own
+// per-host cap). A host that is paused or whose probe is out is "parked": its
+// items leave the fair queue for the host's own list, count as waiting, not
+// queued, and not in network_load (so they hold no share); a timer (or the
+// probe's end) wakes it and puts them back.
 //
 // Each pass of the network loop hands what it finished to the next stage in
 // one batch (hand_over): one lock and one wake-up per pass, not per image.
 //
 // Ownership: a Transfer is owned by exactly one place at a time, always by a
-// unique_ptr: its host's pending queue, the retry queue, the running map (while
+// unique_ptr: the fair queue, its parked host's list, the retry queue, the running map (while
 // its easy handle is in the multi handle), or the probe pool.
 #include "fetch/engine.hpp"
 
@@ -110,6 +115,10 @@ struct Engine::Impl {
     std::atomic<std::uint64_t> n_queued{0};
     std::atomic<std::uint64_t> n_active{0};
     std::atomic<std::uint64_t> n_waiting{0};
+    std::atomic<std::uint64_t> n_preempted{0};
+    // network_load(): per group, queued (not parked) or running.
+    mutable std::mutex load_mutex;
+    std::map<DispatchKey, std::uint64_t> load;
 
     // Outstanding = submitted and not yet reported; wait_idle waits for zero.
     std::mutex idle_mutex;
@@ -127,13 +136,16 @@ struct Engine::Impl {
     CURLSH* share = nullptr;  // DNS cache and TLS sessions across easy handles
     std::vector<CURL*> spare_easy;
     struct HostQueue {
-        std::deque<std::unique_ptr<Transfer>> pending;
+        std::size_t queued = 0;  // its items in the fair queue
+        // While parked (paused, or the probe is out): its items, out of the
+        // fair queue and counted as waiting.
+        std::deque<std::unique_ptr<Transfer>> parked_items;
         int active = 0;
-        bool in_ready = false;
-        bool parked = false;  // pending items count as waiting (paused, or the probe is out)
+        bool parked = false;
         HostHealth health;
         RateBucket rate;
         Clock::time_point paused_until{};  // Retry-After
+        Clock::time_point rate_wait{};     // no token before then (--per-host-rate)
         Clock::time_point wake_at{};       // the earliest timer set for this host
         // A job's own queue for the host (its per_host / per_host_rate,
         // core/request_options.hpp): its caps; 0 / <0: the engine's.
@@ -141,7 +153,12 @@ struct Engine::Impl {
         double rate_cap = -1;
     };
     std::unordered_map<std::string, HostQueue> hosts;
-    std::deque<std::string> ready_hosts;  // hosts with pending work and room: round robin
+    // Ready transfers (not parked, not waiting for a retry) and who runs how
+    // many: which one starts next (max-min across users, jobs, hosts;
+    // --per-host; hosts closed for now are skipped: host_open).
+    FairQueue<std::unique_ptr<Transfer>> queue{limits.per_host};
+    bool shares_changed = false;   // something was queued: look for a group above its share
+    Clock::time_point pass_now{};  // the time host_open() judges by (set per dispatch)
     std::unordered_map<std::uint64_t, Transfer*> by_id;                // queued, waiting or running
     std::unordered_map<Transfer*, std::unique_ptr<Transfer>> running;  // in the multi handle
     RetryQueue retries;
@@ -184,6 +201,7 @@ struct Engine::Impl {
             curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
             curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
         }
+        queue.set_host_filter([this](const std::string& host) { return host_open(host); });
         network_thread = std::thread([this] { network_loop(); });
     }
 
@@ -202,6 +220,11 @@ struct Engine::Impl {
             outstanding += requests.size();
         }
         n_queued += requests.size();
+        {
+            // Counted at once, so the scheduler's next claim sees them.
+            std::lock_guard lock(load_mutex);
+            for (const auto& r : requests) ++load[r.key];
+        }
         {
             std::lock_guard lock(inbox_mutex);
             if (inbox.empty())
@@ -270,6 +293,7 @@ struct Engine::Impl {
             promote_due_retries();
             wake_due_hosts();
             start_transfers();
+            if (shares_changed) rebalance();
             curl_multi_perform(multi, &still_running);
             reap_finished();
             start_transfers();
@@ -292,6 +316,7 @@ struct Engine::Impl {
         t->bytes_received = &bytes_received;
         t->parts = &parts;
         t->id = r.id;
+        t->key = r.key;
         t->original_url = r.url;
         auto check = check_url(r.url, limits);
         if (!check.ok) {
@@ -341,34 +366,63 @@ struct Engine::Impl {
                                   ? std::min(*job.per_host_rate, limits.per_host_rate)
                                   : *job.per_host_rate;
         }
-        std::string host = t->host;
-        if (front)
-            hq.pending.push_front(std::move(t));
-        else
-            hq.pending.push_back(std::move(t));
         if (hq.parked) {
             --n_queued;
             ++n_waiting;
+            leave_network(*t);
+            if (front)
+                hq.parked_items.push_front(std::move(t));
+            else
+                hq.parked_items.push_back(std::move(t));
+            return;
         }
-        mark_ready(host, hq);
+        join_network(*t);
+        DispatchKey key = t->key;
+        std::string host = t->host;
+        ++hq.queued;
+        queue.push(key, host, std::move(t), front);
+        shares_changed = true;
     }
 
-    // Parks the host (its pending items become waiting) while it is paused
-    // or its probe is out; unparks it (and offers it a slot) otherwise.
+    // May the fair queue start a transfer to `host` now? Its --per-host
+    // limit the fair queue checks itself; here: parked, a pause, a rate wait,
+    // a job's own lower per-host cap.
+    bool host_open(const std::string& host) const {
+        auto it = hosts.find(host);
+        if (it == hosts.end()) return true;
+        const auto& hq = it->second;
+        if (hq.parked || hq.paused_until > pass_now || hq.rate_wait > pass_now) return false;
+        return !(hq.per_host_cap > 0 && hq.per_host_cap < limits.per_host &&
+                 hq.active >= hq.per_host_cap);
+    }
+
+    // Parks the host (its ready items leave the fair queue and become
+    // waiting) while it is paused or its probe is out; unparks it (its items
+    // go back to the fair queue, in their order) otherwise.
     void refresh_park(const std::string& host, HostQueue& hq, Clock::time_point now) {
         bool park = hq.paused_until > now || hq.health.probing();
-        if (park != hq.parked) {
-            auto n = hq.pending.size();
-            if (park) {
-                n_queued -= n;
-                n_waiting += n;
-            } else {
-                n_waiting -= n;
-                n_queued += n;
-            }
-            hq.parked = park;
+        if (park == hq.parked) return;
+        if (park) {
+            std::deque<std::unique_ptr<Transfer>> taken;
+            queue.take_host(host, [&](DispatchKey, std::unique_ptr<Transfer> t) {
+                leave_network(*t);
+                taken.push_back(std::move(t));
+            });
+            hq.queued = 0;
+            n_queued -= taken.size();
+            n_waiting += taken.size();
+            // Ahead of anything parked already (none, as it was not parked).
+            for (auto& t : hq.parked_items) taken.push_back(std::move(t));
+            hq.parked_items = std::move(taken);
+            hq.parked = true;
+        } else {
+            hq.parked = false;
+            auto items = std::move(hq.parked_items);
+            hq.parked_items.clear();
+            n_waiting -= items.size();
+            n_queued += items.size();
+            for (auto& t : items) push_pending(std::move(t), /*front=*/false);
         }
-        mark_ready(host, hq);
     }
 
     void wake_host_at(const std::string& host, HostQueue& hq, Clock::time_point when) {
@@ -396,86 +450,123 @@ struct Engine::Impl {
     void fail_host_queue(const std::string& host, HostQueue& hq, Clock::time_point now) {
         auto detail = hq.health.down_detail(now);
         auto reason = hq.health.reason();
-        while (!hq.pending.empty()) {
-            auto t = std::move(hq.pending.front());
-            hq.pending.pop_front();
-            --(hq.parked ? n_waiting : n_queued);
-            auto why = t->cancelled ? FailureReason::cancelled : reason;
-            finish_failed(std::move(t), why, 0, detail);
-        }
+        std::vector<std::unique_ptr<Transfer>> gone;
+        queue.take_host(
+            host, [&](DispatchKey, std::unique_ptr<Transfer> t) { gone.push_back(std::move(t)); });
+        hq.queued = 0;
+        n_queued -= gone.size();
+        n_waiting -= hq.parked_items.size();
+        for (auto& t : hq.parked_items) gone.push_back(std::move(t));
+        hq.parked_items.clear();
         for (auto& t : retries.take_if([&](const Transfer& x) { return x.host == host; })) {
             --n_waiting;
+            gone.push_back(std::move(t));
+        }
+        for (auto& t : gone) {
             auto why = t->cancelled ? FailureReason::cancelled : reason;
             finish_failed(std::move(t), why, 0, detail);
         }
     }
 
-    void mark_ready(const std::string& host, HostQueue& hq) {
-        if (!hq.in_ready && !hq.parked && !hq.pending.empty() && hq.active < per_host_of(hq)) {
-            hq.in_ready = true;
-            ready_hosts.push_back(host);
-        }
-    }
-
+    // Fills free slots, each with the next transfer the fair queue picks
+    // among the hosts open now.
     void start_transfers() {
-        while (int(n_active) < limits.concurrency && !ready_hosts.empty()) {
-            std::string host = std::move(ready_hosts.front());
-            ready_hosts.pop_front();
+        pass_now = Clock::now();
+        const auto now = pass_now;
+        while (int(n_active) < limits.concurrency) {
+            auto next = queue.pop();
+            if (!next) break;  // nothing queued, or only for hosts closed or at their limit
+            auto t = std::move(next->item);
+            const std::string& host = next->host;
             auto& hq = host_queue(host);
-            hq.in_ready = false;
-            while (!hq.pending.empty() && hq.pending.front()->cancelled) {
-                auto t = std::move(hq.pending.front());
-                hq.pending.pop_front();
-                --(hq.parked ? n_waiting : n_queued);
+            --hq.queued;
+            if (t->cancelled) {
+                --n_queued;
                 finish_failed(std::move(t), FailureReason::cancelled, 0);
-            }
-            if (hq.pending.empty() || hq.active >= per_host_of(hq) || hq.parked) continue;
-            const auto now = Clock::now();
-            if (hq.paused_until > now) {  // a Retry-After came back meanwhile
-                refresh_park(host, hq, now);
-                wake_host_at(host, hq, hq.paused_until);
                 continue;
             }
             const auto gate = hq.health.gate(now);
             if (gate == HostHealth::Gate::down) {
+                --n_queued;
                 fail_host_queue(host, hq, now);
+                finish_failed(std::move(t), hq.health.reason(), 0, hq.health.down_detail(now));
                 continue;
             }
-            if (gate == HostHealth::Gate::wait) {
+            if (gate == HostHealth::Gate::wait) {  // the probe is out: wait behind it
+                push_pending(std::move(t), /*front=*/true);
                 refresh_park(host, hq, now);
                 continue;
             }
             if (auto when =
                     hq.rate.take(hq.rate_cap >= 0 ? hq.rate_cap : limits.per_host_rate, now)) {
+                hq.rate_wait = *when;  // host_open() skips the host until then
                 wake_host_at(host, hq, *when);
+                push_pending(std::move(t), /*front=*/true);
                 continue;
             }
-            auto t = std::move(hq.pending.front());
-            hq.pending.pop_front();
             t->is_probe = gate == HostHealth::Gate::probe;
-            if (t->is_probe) {
-                hq.health.begin_probe();
-                refresh_park(host, hq, now);  // the rest wait for the probe
-            } else {
-                mark_ready(host, hq);  // back of the line: round robin across hosts
-            }
             if (!t->redirect_hop) ++t->attempts;
             t->redirect_hop = false;
+            const bool probe = t->is_probe;
             start(std::move(t));
             // After start() counted it active: queued + active never dips.
             --n_queued;
+            if (probe) {
+                hq.health.begin_probe();
+                refresh_park(host, hq, now);  // the rest wait for the probe
+            }
         }
-        // Drop empty host entries so a long run over many hosts stays small.
+        // Drop idle host entries so a long run over many hosts stays small.
         if (hosts.size() > 1024) {
             for (auto it = hosts.begin(); it != hosts.end();)
-                it =
-                    (it->second.pending.empty() && it->second.active == 0 && !it->second.in_ready &&
-                     !it->second.parked && it->second.wake_at == Clock::time_point{} &&
-                     it->second.health.healthy_and_quiet() &&
-                     it->second.paused_until <= Clock::now())
-                        ? hosts.erase(it)
-                        : std::next(it);
+                it = (it->second.queued == 0 && it->second.parked_items.empty() &&
+                      it->second.active == 0 && !it->second.parked &&
+                      it->second.wake_at == Clock::time_point{} &&
+                      it->second.health.healthy_and_quiet() && it->second.paused_until <= now &&
+                      it->second.rate_wait <= now)
+                         ? hosts.erase(it)
+                         : std::next(it);
         }
+    }
+
+    // Every slot taken and a group waits below its share while another holds
+    // more (FairQueue::over_share): that one's newest transfer that has had
+    // no answer yet goes back to the front of its queue (no attempt spent)
+    // and the freed slot goes to the one waiting. Transfers already
+    // answering are never cut: what they read would be lost; nor is a host's
+    // probe (its answer decides the host's health). The origin sees a request
+    // given up before its answer: the price of a slow host not keeping slots
+    // a newcomer is owed for as long as it takes to answer.
+    void rebalance() {
+        shares_changed = false;
+        pass_now = Clock::now();
+        while (int(n_active) >= limits.concurrency) {
+            auto over = queue.over_share(limits.concurrency);
+            if (!over) return;
+            Transfer* victim = nullptr;
+            for (const auto& [raw, owned] : running) {
+                if (!(raw->key == *over) || raw->cancelled || raw->is_probe || raw->bytes > 0 ||
+                    raw->discarded > 0 || raw->status_checked)
+                    continue;
+                long status = 0;
+                curl_easy_getinfo(raw->easy, CURLINFO_RESPONSE_CODE, &status);
+                if (status == 0 && (!victim || raw->started_at > victim->started_at)) victim = raw;
+            }
+            if (!victim) return;  // all of it is answering: wait for it to end
+            preempt(take_running(victim));
+            start_transfers();
+        }
+    }
+
+    void preempt(std::unique_ptr<Transfer> t) {
+        // Queued again before its slot is given up: queued + active never dips.
+        ++n_queued;
+        ++n_preempted;
+        release_slot(*t);
+        close_part(*t);
+        t->redirect_hop = true;  // its next start goes on with this attempt: not counted again
+        push_pending(std::move(t), /*front=*/true);
+        shares_changed = false;  // rebalance() goes on looking itself
     }
 
     // Starts (or restarts, after a redirect) one transfer: the running map
@@ -496,6 +587,8 @@ struct Engine::Impl {
         if (share) curl_easy_setopt(t.easy, CURLOPT_SHARE, share);
         running.emplace(&t, std::move(owned));
         ++host_queue(t.host).active;
+        t.started_at = Clock::now();
+        queue.started(t.key, t.host);
         ++n_active;
         curl_multi_add_handle(multi, t.easy);
     }
@@ -555,11 +648,12 @@ struct Engine::Impl {
     void drop_cancelled_from_parked_hosts() {
         for (auto& [host, hq] : hosts) {
             if (!hq.parked) continue;
-            auto keep = std::stable_partition(hq.pending.begin(), hq.pending.end(),
+            auto& items = hq.parked_items;
+            auto keep = std::stable_partition(items.begin(), items.end(),
                                               [](const auto& t) { return !t->cancelled; });
             std::vector<std::unique_ptr<Transfer>> gone(std::make_move_iterator(keep),
-                                                        std::make_move_iterator(hq.pending.end()));
-            hq.pending.erase(keep, hq.pending.end());
+                                                        std::make_move_iterator(items.end()));
+            items.erase(keep, items.end());
             for (auto& t : gone) {
                 --n_waiting;
                 finish_failed(std::move(t), FailureReason::cancelled, 0);
@@ -569,9 +663,8 @@ struct Engine::Impl {
 
     void release_slot(Transfer& t) {
         --n_active;
-        auto& hq = host_queue(t.host);
-        --hq.active;
-        mark_ready(t.host, hq);
+        --host_queue(t.host).active;
+        queue.finished(t.key, t.host);
         if (t.easy) {
             spare_easy.push_back(t.easy);
             t.easy = nullptr;
@@ -625,6 +718,7 @@ struct Engine::Impl {
                 finish_failed(std::move(t), FailureReason::not_image, int(status), "empty body");
                 return;
             }
+            leave_network(*t);
             by_id.erase(t->id);
             probes.add(std::move(t));  // handed over with the rest of this pass
             return;
@@ -720,11 +814,29 @@ struct Engine::Impl {
         close_part(*t);
         t->not_before = Clock::now() + delay;
         ++n_waiting;
+        leave_network(*t);  // parked: no share until it is due
         retries.push(std::move(t));
+    }
+
+    // The transfer counts in network_load (ready or running) / no longer
+    // (parked, or off the network: downloaded or failed).
+    void join_network(Transfer& t) {
+        if (t.on_network) return;
+        t.on_network = true;
+        std::lock_guard lock(load_mutex);
+        ++load[t.key];
+    }
+    void leave_network(Transfer& t) {
+        if (!t.on_network) return;
+        t.on_network = false;
+        std::lock_guard lock(load_mutex);
+        auto it = load.find(t.key);
+        if (it != load.end() && --it->second == 0) load.erase(it);
     }
 
     void finish_failed(std::unique_ptr<Transfer> t, FailureReason reason, int status,
                        std::string detail = {}) {
+        leave_network(*t);
         by_id.erase(t->id);
         close_part(*t);
         CommitItem item;
@@ -755,10 +867,13 @@ struct Engine::Impl {
         running.clear();
         retries.clear();
         host_timers.clear();
-        for (auto& [host, hq] : hosts) hq.pending.clear();
+        queue.drain([](std::unique_ptr<Transfer>) {});
         hosts.clear();
-        ready_hosts.clear();
         by_id.clear();
+        {
+            std::lock_guard lock(load_mutex);
+            load.clear();
+        }
         n_active = 0;
         n_queued = 0;
         n_waiting = 0;
@@ -790,7 +905,13 @@ EngineStats Engine::stats() const {
     s.active = impl_->n_active;
     s.waiting = impl_->n_waiting;
     s.probing = impl_->probes.in_flight();
+    s.preempted = impl_->n_preempted;
     return s;
+}
+
+std::vector<std::pair<DispatchKey, std::uint64_t>> Engine::network_load() const {
+    std::lock_guard lock(impl_->load_mutex);
+    return {impl_->load.begin(), impl_->load.end()};
 }
 
 void init_fetch_libraries(const char* argv0) {

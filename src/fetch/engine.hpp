@@ -17,12 +17,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/config.hpp"
 #include "core/image_format.hpp"
 #include "core/reason.hpp"
 #include "core/request_options.hpp"
+#include "fetch/fair_queue.hpp"
 
 namespace litchi {
 
@@ -34,6 +36,9 @@ struct FetchRequest {
     // The job's User-Agent, headers, Referer and tighter limits
     // (core/request_options.hpp), shared by its requests; nullptr: none.
     std::shared_ptr<const RequestOptions> options{};
+    // Whose it is: transfer slots are shared max-min across users, then a
+    // user's jobs (fetch/fair_queue.hpp). `litchi fetch` leaves it (0, 0).
+    DispatchKey key{};
 };
 
 struct FetchResult {
@@ -61,6 +66,9 @@ struct EngineStats {
     std::uint64_t waiting = 0;
     std::uint64_t active = 0;   // transfers in the multi handle
     std::uint64_t probing = 0;  // downloaded, being checked or committed
+    // Transfers put back in the queue, before any answer, so that a group
+    // below its share of -j could start one (fetch/fair_queue.hpp).
+    std::uint64_t preempted = 0;
 };
 
 class Engine {
@@ -74,9 +82,12 @@ class Engine {
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    // Thread-safe. Queued requests start in submission order, subject to the
-    // global (-j) and per-host limits, --per-host-rate and host health (items
-    // of a host that is down fail at once with its reason).
+    // Thread-safe. A free slot goes to the queued request of the user, then
+    // the job, then the host with the fewest transfers running (ties in turn;
+    // fetch/fair_queue.hpp); within one group and host, in submission order.
+    // Subject to the global (-j) and per-host limits, --per-host-rate and host
+    // health (items of a host that is down fail at once with its reason; items
+    // of a paused or probing host are parked and hold no share).
     void submit(std::vector<FetchRequest> requests);
 
     // Thread-safe. A queued or running request ends with reason `cancelled`.
@@ -93,6 +104,13 @@ class Engine {
     void wait_idle();
 
     EngineStats stats() const;
+
+    // Per group, requests submitted and not yet off the network: queued
+    // (ready to start) or downloading. Parked requests (a retry wait, a
+    // host's pause or probe) are left out, as in EngineStats::queued, and so
+    // are groups with none.
+    // The scheduler claims for the least loaded first. Thread-safe.
+    std::vector<std::pair<DispatchKey, std::uint64_t>> network_load() const;
 
   private:
     struct Impl;

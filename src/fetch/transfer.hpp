@@ -21,6 +21,7 @@
 #include "core/reason.hpp"
 #include "core/request_options.hpp"
 #include "crypto/sha256.hpp"
+#include "fetch/fair_queue.hpp"
 
 namespace litchi {
 
@@ -47,6 +48,9 @@ struct Transfer {
     PartPool* parts = nullptr;
 
     std::uint64_t id = 0;
+    DispatchKey key;                       // whose: the fair dispatch's group
+    bool on_network = true;                // counted in network_load (not parked, not off it)
+    EngineClock::time_point started_at{};  // of the current hop (preemption takes the newest)
     std::string original_url;
     std::string url;   // current hop
     std::string host;  // per-host accounting key (scheme://host:port)
@@ -54,8 +58,9 @@ struct Transfer {
     int attempts = 0;
     int redirects = 0;
     bool cancelled = false;
-    bool redirect_hop = false;  // the next start is a redirect hop, not a new attempt
-    bool is_probe = false;      // this attempt is its host's probe (host_health.hpp)
+    // The next start is a redirect hop or a preempted attempt again, not a new attempt.
+    bool redirect_hop = false;
+    bool is_probe = false;  // this attempt is its host's probe (host_health.hpp)
 
     // Per attempt.
     int fd = -1;

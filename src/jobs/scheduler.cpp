@@ -26,6 +26,7 @@ Scheduler::Scheduler(JobStore& jobs, BlobStore& blobs, SchedulerOptions options)
     if (options_.apply_retry_max < options_.apply_retry_min)
         options_.apply_retry_max = options_.apply_retry_min;
     retry_delay_ = options_.apply_retry_min;
+    if (!options_.clock) options_.clock = [] { return std::chrono::steady_clock::now(); };
 }
 
 Scheduler::~Scheduler() {
@@ -42,7 +43,12 @@ void Scheduler::start() {
     wake_pending_ = true;
     idle_ = false;
     feeder_ = std::thread([this] { run_feeder(); });
-    upkeep_ = std::thread([this] { run_upkeep(); });
+    // The first upkeep is due a third of a lease after start, by the clock
+    // read now (not whenever the thread gets to run).
+    const auto interval = options_.lease / 3;
+    auto first_upkeep =
+        interval.count() > 0 ? now() + interval : std::chrono::steady_clock::time_point::max();
+    upkeep_ = std::thread([this, first_upkeep] { run_upkeep(first_upkeep); });
 }
 
 void Scheduler::stop() {
@@ -110,20 +116,30 @@ void Scheduler::wake() {
     wake_cv_.notify_one();
 }
 
+bool Scheduler::network_has_room() const {
+    // Parked items (a retry wait, a host's pause) are in neither count.
+    EngineStats engine = engine_ ? engine_->stats() : EngineStats{};
+    return engine.queued + engine.active <
+           static_cast<std::size_t>(options_.limits.concurrency) * options_.outstanding_per_slot;
+}
+
 std::size_t Scheduler::feeder_room() const {
+    // Only memory is bounded here. The network buffer (outstanding_per_slot x
+    // concurrency) is the claim's capacity: it fills each user and job up to
+    // its max-min target of the buffer (SlotLoad::capacity, counted from
+    // Engine::network_load, which leaves parked items out), so a newcomer
+    // gets its share even while others fill the buffer, and nobody gets more
+    // while everyone holds theirs.
     const auto concurrency = static_cast<std::size_t>(options_.limits.concurrency);
     const std::size_t engine_cap = concurrency * options_.in_engine_per_slot;
-    const std::size_t network_cap = concurrency * options_.outstanding_per_slot;
     // Before the first submit there is no engine traffic to count.
     EngineStats engine = engine_ ? engine_->stats() : EngineStats{};
-    // Parked items (a retry wait, a host's pause) are not in the buffer.
+    // Parked items (a retry wait, a host's pause) are bounded on their own.
     const std::size_t parked =
         std::min(static_cast<std::size_t>(engine.waiting), in_flight_.size());
     const std::size_t held = in_flight_.size() - parked;
     if (held >= engine_cap || parked >= concurrency * options_.parked_per_slot) return 0;
-    std::size_t on_network = static_cast<std::size_t>(engine.queued + engine.active);
-    if (on_network >= network_cap) return 0;
-    return std::min(engine_cap - held, network_cap - on_network);
+    return engine_cap - held;
 }
 
 void Scheduler::run_feeder() {
@@ -133,11 +149,17 @@ void Scheduler::run_feeder() {
         while (!stopping_) {
             // While the store refuses results, claim nothing more: its
             // results could not be stored either. A successful retry wakes us.
-            if (wake_pending_ && !apply_failing_ && (room = feeder_room()) > 0) break;
-            if (wake_pending_ && !apply_failing_) {
-                // Work to hand out, but the network is full: transfers end
-                // without a notification, so look again shortly. A commit
-                // (on_results) or a user action wakes us earlier.
+            if (!apply_failing_ && (wake_pending_ || watching_network_) &&
+                (room = feeder_room()) > 0) {
+                // Woken (results came back, or new work): claim, the targets
+                // decide. Watching: only once the network buffer has room, a
+                // claim per poll would mostly find everyone at their target.
+                if (wake_pending_ || network_has_room()) break;
+            }
+            if ((wake_pending_ || watching_network_) && !apply_failing_) {
+                // Work to hand out, but no room yet: transfers end without a
+                // notification, so look again shortly. A commit (on_results)
+                // or a user action wakes us earlier.
                 wake_cv_.wait_for(lock, options_.feeder_poll);
             } else if (options_.claim_poll.count() > 0 && !apply_failing_) {
                 // Idle. Other nodes sharing the store add work without
@@ -155,7 +177,16 @@ void Scheduler::run_feeder() {
 
         std::vector<ClaimedItem> claimed;
         try {
-            claimed = jobs_.claim_next_items(room);
+            // What each user and job holds on the network now: the claim
+            // fills the least loaded first (max-min; see scheduler.hpp).
+            SlotLoad load;
+            for (const auto& [key, n] : engine_->network_load())
+                load.add(static_cast<UserId>(key.user), static_cast<JobId>(key.job),
+                         static_cast<std::int64_t>(n));
+            load.capacity =
+                static_cast<std::int64_t>(static_cast<std::size_t>(options_.limits.concurrency) *
+                                          options_.outstanding_per_slot);
+            claimed = jobs_.claim_next_items(room, load);
             if (claim_failing_) spdlog::info("scheduler: claiming items works again");
             claim_failing_ = false;
         } catch (const std::exception& e) {
@@ -183,10 +214,16 @@ void Scheduler::run_feeder() {
             auto& item = claimed[i];
             in_flight_.emplace(item.item, InFlight{item.job, item.lease});
             requests.push_back({static_cast<std::uint64_t>(item.item), std::move(item.url),
-                                std::move(options[i])});
+                                std::move(options[i]),
+                                DispatchKey{static_cast<std::uint64_t>(item.user),
+                                            static_cast<std::uint64_t>(item.job)}});
         }
         counters_.in_flight = in_flight_.size();
         if (claimed.size() == room) wake_pending_ = true;  // maybe more to claim once there is room
+        // Claimed some: there may be more, for when transfers end. Claimed
+        // none: nothing to do, or everyone holds their share; a commit wakes
+        // us either way.
+        watching_network_ = !claimed.empty();
         idle_ = claimed.empty() && in_flight_.empty() && counters_.pending_results == 0 &&
                 released_count_ == 0;
         if (idle_) idle_cv_.notify_all();
@@ -294,11 +331,11 @@ void Scheduler::commit(std::vector<ItemOutcome>&& fresh, const std::vector<Fetch
         pending_results_.insert(pending_results_.end(), std::make_move_iterator(fresh.begin()),
                                 std::make_move_iterator(fresh.end()));
         dropped = drop_oldest_pending();
-        auto now = Clock::now();
+        auto at = now();
         bool waiting = !pending_results_.empty() || !released_.empty();
         // While failing, results arriving before the backoff is over just
         // queue up behind the others (in order); the upkeep thread retries.
-        if (waiting && (!failing_ || force || now >= next_retry_)) {
+        if (waiting && (!failing_ || force || at >= next_retry_)) {
             std::vector<ItemOutcome> with_released;
             const std::vector<ItemOutcome>* batch = &pending_results_;
             if (!released_.empty()) {
@@ -335,7 +372,7 @@ void Scheduler::commit(std::vector<ItemOutcome>&& fresh, const std::vector<Fetch
                         batch->size(), e.what());
                 failing_ = true;
                 ++failed_attempts_;
-                next_retry_ = now + retry_delay_;
+                next_retry_ = at + retry_delay_;
                 retry_delay_ = std::min(retry_delay_ * 2, options_.apply_retry_max);
             }
         }
@@ -398,34 +435,40 @@ void Scheduler::commit(std::vector<ItemOutcome>&& fresh, const std::vector<Fetch
         released_count_ = released;
         apply_failing_ = failing;
         retry_at_ = retry_at;
+        upkeep_poked_ = true;
         if (returned || stored) wake_pending_ = true;
     }
     wake_cv_.notify_one();
     upkeep_cv_.notify_one();  // the next retry may be due at another time now
 }
 
-void Scheduler::run_upkeep() {
+void Scheduler::run_upkeep(std::chrono::steady_clock::time_point next_upkeep) {
     using Clock = std::chrono::steady_clock;
     const auto interval = options_.lease / 3;
-    const bool leases = interval.count() > 0;
-    auto next_upkeep = leases ? Clock::now() + interval : Clock::time_point::max();
     std::unique_lock lock(mutex_);
     while (!upkeep_stopping_) {
         auto until = std::min(next_upkeep, retry_at_);
+        // Woken by stop, by a commit that moved retry_at_, by clock_moved(),
+        // or when `until` comes by the clock (a driven clock may not get
+        // there in real time: clock_moved() then wakes us).
+        auto woken = [&] { return upkeep_stopping_ || upkeep_poked_; };
         if (until == Clock::time_point::max())
-            upkeep_cv_.wait(lock);
+            upkeep_cv_.wait(lock, woken);
         else
-            upkeep_cv_.wait_until(lock, until);
+            upkeep_cv_.wait_for(lock, until - now(), woken);
+        upkeep_poked_ = false;
         if (upkeep_stopping_) break;
-        auto now = Clock::now();
-        bool retry = now >= retry_at_;
-        bool upkeep = now >= next_upkeep;
+        auto at = now();
+        bool retry = at >= retry_at_;
+        bool upkeep = at >= next_upkeep;
         if (!retry && !upkeep) continue;
         lock.unlock();
         if (retry) commit({}, nullptr);
         if (upkeep) {
             upkeep_leases();
-            next_upkeep = Clock::now() + interval;
+            // Every third of a lease from the first, by the schedule; after a
+            // stall longer than that, a third of a lease from now (no burst).
+            next_upkeep = next_upkeep + interval > at ? next_upkeep + interval : at + interval;
         }
         lock.lock();
     }
@@ -487,6 +530,14 @@ void Scheduler::remove_unreferenced_blobs(const std::vector<BlobKey>& blobs) {
             spdlog::warn("deleting blob {} failed: {}", blob.sha256, e.what());
         }
     }
+}
+
+void Scheduler::clock_moved() {
+    {
+        std::lock_guard lock(mutex_);
+        upkeep_poked_ = true;
+    }
+    upkeep_cv_.notify_all();
 }
 
 SchedulerStats Scheduler::stats() const {

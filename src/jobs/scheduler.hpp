@@ -1,9 +1,18 @@
 // The scheduler turns stored jobs into engine work, fairly: it owns the one
 // download Engine, keeps at most ~2x concurrency items waiting for or on the
 // network in it (so a job submitted later waits behind a short buffer, not
-// behind a whole big job), claims the next items round-robin across users and
+// behind a whole big job), claims the next items max-min fair across users and
 // then across each user's runnable jobs, and commits each batch of results in
 // one transaction (the JobStore then tells the observer).
+//
+// Fairness has two halves (docs/architecture.md, "Fair shares"). Claims: each
+// claim starts from what every user and job holds on the network in the engine
+// now (Engine::network_load), so the room goes to the least-loaded first and a
+// job whose items take long (a slow host) is not fed more while others hold
+// less (store/fair_share.hpp). Dispatch: every request carries its user and
+// job, and the engine starts the next transfer of whoever runs the fewest
+// (fetch/fair_queue.hpp). Neither cuts anything short: a job alone takes every
+// slot and gives them back as its transfers end.
 //
 //   feeder thread:    wake() ──> claim_next_items (marks active) ──> engine.submit
 //   committer thread: on_results ──> apply_results (one txn) ──> wake feeder
@@ -13,10 +22,12 @@
 // downloaded and waiting for the engine's group commit (fsyncs: tens of ms on
 // a busy disk) must not hold the network back, or every commit stalls all
 // transfers. So the fairness buffer counts the engine's queued + active
-// transfers only, and a larger bound on everything in the engine keeps memory
-// and the commit backlog bounded. The engine reports transfers ending only
-// through its counters, so while the feeder waits for network room it looks
-// again every feeder_poll.
+// transfers only (the claim's capacity, shared out per user and job), and a
+// larger bound on everything in the engine keeps memory and the commit
+// backlog bounded. The engine reports transfers ending only through its
+// counters, so while there may be more to claim the feeder looks again every
+// feeder_poll; a commit or a new job makes it claim at once (its claim may
+// find a newcomer below its share even when the buffer is full).
 //
 // Leases (job_store.hpp): every claimed item is leased to this node. An upkeep
 // thread renews this node's leases and returns every node's expired ones to
@@ -42,6 +53,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -87,6 +99,9 @@ struct SchedulerOptions {
     // Retry delays for those: doubling from min up to max.
     std::chrono::milliseconds apply_retry_min{100};
     std::chrono::milliseconds apply_retry_max{5'000};
+    // What the feeder's backoff and the upkeep's timers read. Empty: the
+    // steady clock. Tests drive it and call Scheduler::clock_moved().
+    std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 // Counters since start, for /metrics.
@@ -146,6 +161,10 @@ class Scheduler {
 
     SchedulerStats stats() const;
 
+    // Tell the scheduler that SchedulerOptions::clock moved (tests that drive
+    // it): the upkeep thread looks again at what is due. Any thread.
+    void clock_moved();
+
     // Blocks until nothing is claimable and nothing is in flight, or until
     // `timeout`; true if idle. For tests and benchmarks.
     bool wait_idle(std::chrono::milliseconds timeout);
@@ -160,6 +179,8 @@ class Scheduler {
 
     // How many more items the engine should get now (0: wait). mutex_ held.
     std::size_t feeder_room() const;
+    // The engine's queued + active transfers are below the network buffer.
+    bool network_has_room() const;
     void on_results(std::vector<FetchResult>&& results);
     // Stores `fresh` after any results still pending (retrying them if their
     // backoff is over, or when `force`), then does what follows a store:
@@ -170,7 +191,8 @@ class Scheduler {
     // Drops the oldest pending results beyond the bound; returns how many.
     // commit_mutex_ held.
     std::size_t drop_oldest_pending();
-    void run_upkeep();
+    std::chrono::steady_clock::time_point now() const { return options_.clock(); }
+    void run_upkeep(std::chrono::steady_clock::time_point first_upkeep);
     void upkeep_leases();
     void remove_unreferenced_blobs(const std::vector<BlobKey>& blobs);
 
@@ -183,6 +205,7 @@ class Scheduler {
     std::condition_variable wake_cv_;  // feeder waits here
     std::condition_variable idle_cv_;  // wait_idle waits here
     bool wake_pending_ = false;
+    bool watching_network_ = false;  // the last claim took some: poll for network room
     bool stopping_ = false;
     bool started_ = false;
     bool stopped_ = false;
@@ -202,6 +225,7 @@ class Scheduler {
     bool claim_failing_ = false;      // feeder only: log a failure streak once
     bool upkeep_failing_ = false;     // upkeep thread only: likewise
     bool upkeep_stopping_ = false;
+    bool upkeep_poked_ = false;          // something the upkeep waits for changed
     std::condition_variable upkeep_cv_;  // the upkeep thread waits here
 
     // The commit side: one store attempt at a time (committer and upkeep

@@ -753,6 +753,7 @@ Reply Api::metrics(RequestContext&) {
     figures.active_transfers = stats.engine.active;
     figures.probing = stats.engine.probing;
     figures.parked = stats.engine.waiting;
+    figures.preempted = stats.engine.preempted;
 
     StringResponse res{http::status::ok, 11};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -55,6 +55,10 @@ std::string ServerMetrics::render(const DownloadFigures& downloads) const {
     header("litchi_parked_items", "gauge",
            "Items in the engine waiting for a retry, a host's Retry-After pause or its probe.");
     out += fmt::format("litchi_parked_items {}\n", downloads.parked);
+    header("litchi_preempted_transfers_total", "counter",
+           "Transfers put back in the queue before any answer, so that a user or job below its "
+           "share of -j could start one.");
+    out += fmt::format("litchi_preempted_transfers_total {}\n", downloads.preempted);
     header("litchi_http_requests_total", "counter", "HTTP requests answered, by status code.");
     for (std::size_t status = 100; status < requests_by_status_.size(); ++status) {
         auto count = requests_by_status_[status].load(std::memory_order_relaxed);

@@ -31,6 +31,7 @@ struct DownloadFigures {
     std::uint64_t active_transfers = 0;  // transfers in the multi handle right now
     std::uint64_t probing = 0;           // downloaded, being checked or committed
     std::uint64_t parked = 0;            // waiting for a retry, a host's pause or its probe
+    std::uint64_t preempted = 0;         // transfers given back for a group below its share
 };
 
 class ServerMetrics {

@@ -32,6 +32,7 @@
 
 #include "core/records.hpp"
 #include "core/request_options.hpp"
+#include "store/fair_share.hpp"
 
 namespace litchi {
 
@@ -265,11 +266,13 @@ class JobStore {
 
     // --- the scheduler's side ---
 
-    // Up to `max` queued items of runnable (queued/running) jobs, chosen
-    // round-robin across users, then across each user's jobs, oldest item
-    // first within a job; marks them active (job -> running) in one
-    // transaction.
-    virtual std::vector<ClaimedItem> claim_next_items(std::size_t max) = 0;
+    // Up to `max` queued items of runnable (queued/running) jobs, shared
+    // max-min across users, then across each user's jobs, starting from what
+    // this node's engine already holds (`load`; see store/fair_share.hpp),
+    // oldest item first within a job; marks them active (job -> running) in
+    // one transaction.
+    virtual std::vector<ClaimedItem> claim_next_items(std::size_t max,
+                                                      const SlotLoad& load = {}) = 0;
 
     // Applies a batch of outcomes in one transaction.
     virtual ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) = 0;

@@ -347,7 +347,7 @@ JobSnapshot PgJobStore::Impl::create_job(const NewJob& request) {
 
 // --- claims ---
 
-std::vector<ClaimedItem> PgJobStore::Impl::claim(std::size_t max) {
+std::vector<ClaimedItem> PgJobStore::Impl::claim(std::size_t max, const SlotLoad& load) {
     if (max == 0) return {};
     return pool.transaction([&](pg::Connection& conn) {
         std::vector<ClaimedItem> claimed;
@@ -362,8 +362,9 @@ std::vector<ClaimedItem> PgJobStore::Impl::claim(std::size_t max) {
         std::map<JobId, std::int64_t> quota;
         {
             std::lock_guard lock(fairness_mutex);
-            quota = share_slots(runnable, max, fairness);
+            quota = share_slots(runnable, max, fairness, load);
         }
+        if (quota.empty()) return claimed;  // everyone holds their share already
         std::vector<std::int64_t> job_col, count_col;
         for (const auto& [id, n] : quota) {
             job_col.push_back(id);
@@ -814,8 +815,8 @@ JobOpResult PgJobStore::retry_job(UserId user, JobId job, const RetrySelection& 
 JobOpResult PgJobStore::delete_job(UserId user, JobId job) {
     return impl_->remove(user, job);
 }
-std::vector<ClaimedItem> PgJobStore::claim_next_items(std::size_t max) {
-    return impl_->claim(max);
+std::vector<ClaimedItem> PgJobStore::claim_next_items(std::size_t max, const SlotLoad& load) {
+    return impl_->claim(max, load);
 }
 ApplySummary PgJobStore::apply_outcomes(const std::vector<ItemOutcome>& outcomes) {
     return impl_->apply(outcomes);

@@ -129,7 +129,7 @@ struct PgJobStore::Impl {
     // --- the calls ---
 
     JobSnapshot create_job(const NewJob& request);
-    std::vector<ClaimedItem> claim(std::size_t max);
+    std::vector<ClaimedItem> claim(std::size_t max, const SlotLoad& load);
     ApplySummary apply(const std::vector<ItemOutcome>& outcomes);
     std::int64_t renew_leases();
     std::int64_t expire_leases();

@@ -190,7 +190,7 @@ std::vector<JobSnapshot> SqliteJobStore::Impl::list_jobs(UserId user) {
     return jobs;
 }
 
-std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
+std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max, const SlotLoad& load) {
     std::vector<ClaimedItem> claimed;
     if (max == 0) return claimed;
 
@@ -204,7 +204,8 @@ std::vector<ClaimedItem> SqliteJobStore::Impl::claim(std::size_t max) {
             runnable[stmt.column_int64(0)].push_back({stmt.column_int64(1), stmt.column_int64(2)});
     }
     if (runnable.empty()) return claimed;
-    std::map<JobId, std::int64_t> quota = share_slots(runnable, max, fairness);
+    std::map<JobId, std::int64_t> quota = share_slots(runnable, max, fairness, load);
+    if (quota.empty()) return claimed;  // everyone holds their share already
 
     TimeMs now = this->now();
     TimeMs lease_until = now + options.lease.count();
@@ -500,8 +501,8 @@ JobOpResult SqliteJobStore::delete_job(UserId user, JobId job) {
     return write([&](Impl& impl) { return impl.remove(user, job); });
 }
 
-std::vector<ClaimedItem> SqliteJobStore::claim_next_items(std::size_t max) {
-    return write([&](Impl& impl) { return impl.claim(max); });
+std::vector<ClaimedItem> SqliteJobStore::claim_next_items(std::size_t max, const SlotLoad& load) {
+    return write([&](Impl& impl) { return impl.claim(max, load); });
 }
 
 ApplySummary SqliteJobStore::apply_outcomes(const std::vector<ItemOutcome>& outcomes) {

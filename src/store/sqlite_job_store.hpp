@@ -36,7 +36,7 @@ class SqliteJobStore final : public JobStore {
     JobOpResult retry_job(UserId user, JobId job, const RetrySelection& which) override;
     JobOpResult rename_job(UserId user, JobId job, std::string_view name) override;
     JobOpResult delete_job(UserId user, JobId job) override;
-    std::vector<ClaimedItem> claim_next_items(std::size_t max) override;
+    std::vector<ClaimedItem> claim_next_items(std::size_t max, const SlotLoad& load = {}) override;
     ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) override;
     std::int64_t requeue_active() override;
     RecoverySummary recover() override;

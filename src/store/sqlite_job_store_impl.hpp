@@ -39,7 +39,7 @@ struct SqliteJobStore::Impl {
 
     // --- claims ---
 
-    std::vector<ClaimedItem> claim(std::size_t max);
+    std::vector<ClaimedItem> claim(std::size_t max, const SlotLoad& load);
 
     // --- results ---
 

@@ -40,6 +40,13 @@ Paths (every path also accepts the query parameters listed at the end):
   /served?path=P             JSON {"path","arrived","times"}: time.time() stamps at
                              which each request for path P arrived, and at which its
                              response finished sending (after any delay).
+  /gate/<key>/<n>.png        a slow host the test controls: holds the request, sending
+                             nothing, until /gate-open/<key>, then /img/<n>.png. A
+                             client that gives up meanwhile is counted as abandoned.
+  /gate-open/<key>           opens gate <key> (held requests go on, later ones pass).
+  /gates/<key>               JSON {"key","waiting","max_waiting","arrived","abandoned",
+                             "open"}: requests held at gate <key> now, the most held at
+                             once, all that arrived, those whose client gave up waiting.
   /reset/<n>.png             headers + half of the body, then a TCP RST (SO_LINGER 0).
   /truncated/<n>.png         Content-Length larger than the body, then close.
   /drip/<n>.png              1 byte per second, Content-Length set.
@@ -403,6 +410,50 @@ class PathCounter:
             return {"total": self.total, "paths": dict(self.counts)}
 
 
+class Gates:
+    """Requests held until the test opens their gate (/gate/...)."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.opened = set()
+        self.stats = {}
+
+    def _stats(self, key):
+        return self.stats.setdefault(key, {"waiting": 0, "max_waiting": 0, "arrived": 0, "abandoned": 0})
+
+    def wait(self, key, connection):
+        """Holds until gate `key` opens (True) or the client hangs up (False)."""
+        with self.cond:
+            stats = self._stats(key)
+            stats["arrived"] += 1
+            stats["waiting"] += 1
+            stats["max_waiting"] = max(stats["max_waiting"], stats["waiting"])
+            try:
+                while key not in self.opened:
+                    self.cond.wait(0.05)
+                    readable, _, _ = select.select([connection], [], [], 0)
+                    if readable:
+                        try:
+                            gone = not connection.recv(1, socket.MSG_PEEK)
+                        except OSError:
+                            gone = True
+                        if gone:
+                            stats["abandoned"] += 1
+                            return False
+                return True
+            finally:
+                stats["waiting"] -= 1
+
+    def open(self, key):
+        with self.cond:
+            self.opened.add(key)
+            self.cond.notify_all()
+
+    def report(self, key):
+        with self.cond:
+            return {"key": key, "open": key in self.opened, **self._stats(key)}
+
+
 # Paths that report on the origin itself: never counted, never delayed by --latency.
 STAT_PATHS = ("/requests", "/served", "/formats", "/host-log")
 
@@ -518,7 +569,8 @@ class OriginHandler(BaseHTTPRequestHandler):
         key = self.query.get("key", [None])[0]
         if key:
             self.server.hits.record(key)
-        about_origin = (parts.path in STAT_PATHS or parts.path.startswith(("/hits/", "/seen-headers/"))
+        about_origin = (parts.path in STAT_PATHS
+                        or parts.path.startswith(("/hits/", "/seen-headers/", "/gates/", "/gate-open/"))
                         or parts.path.startswith("/ports/") or parts.path.startswith("/window/"))
         if not about_origin:
             self.server.requests.record(parts.path)
@@ -715,6 +767,25 @@ def r_served(h):
                  "times": h.server.served.report(path)["times"]})
 
 
+@route(r"/gate/" + LABEL + "/" + LABEL + r"\.png")
+def r_gate(h, key, label):
+    if h.server.gates.wait(key, h.connection):
+        h.send_image("png", label)
+    else:
+        h.close_connection = True
+
+
+@route(r"/gate-open/" + LABEL)
+def r_gate_open(h, key):
+    h.server.gates.open(key)
+    h.send_json(h.server.gates.report(key))
+
+
+@route(r"/gates/" + LABEL)
+def r_gates(h, key):
+    h.send_json(h.server.gates.report(key))
+
+
 @route(r"/reset/" + LABEL + r"\.png")
 def r_reset(h, label):
     body = h.server.fixtures.image("png", label)
@@ -850,6 +921,7 @@ class OriginServer(ThreadingHTTPServer):
         self.windows = Windows()
         self.ports_lock = threading.Lock()
         self.ports = {}  # name -> ExtraPort
+        self.gates = Gates()
         self.latency_ms = latency_ms
         self.verbose = verbose
         super().__init__(address, OriginHandler)

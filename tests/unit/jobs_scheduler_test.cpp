@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -157,6 +158,10 @@ class FlakyJobs final : public JobStore {
     std::atomic<int> fail_next_applies{0};    // throw on the next N calls
     std::atomic<bool> refuse_applies{false};  // throw on every call while set
     std::atomic<int> apply_calls{0}, failed_applies{0}, renewals{0}, expiries{0};
+    // When set: the scheduler's clock, read at every apply and renewal.
+    std::function<std::chrono::steady_clock::time_point()> clock;
+    std::mutex times_mutex;
+    std::vector<std::chrono::steady_clock::duration> apply_times, renewal_times;
 
     void set_observer(StoreObserver* observer) override { inner_.set_observer(observer); }
     JobSnapshot create_job(const NewJob& job) override { return inner_.create_job(job); }
@@ -205,10 +210,11 @@ class FlakyJobs final : public JobStore {
         return inner_.last_webhook(job);
     }
     std::optional<JobSnapshot> find_job(JobId job) override { return inner_.find_job(job); }
-    std::vector<ClaimedItem> claim_next_items(std::size_t max) override {
-        return inner_.claim_next_items(max);
+    std::vector<ClaimedItem> claim_next_items(std::size_t max, const SlotLoad& load) override {
+        return inner_.claim_next_items(max, load);
     }
     ApplySummary apply_outcomes(const std::vector<ItemOutcome>& outcomes) override {
+        record(apply_times);
         ++apply_calls;
         if (refuse_applies || fail_next_applies.fetch_sub(1) > 0) {
             ++failed_applies;
@@ -218,6 +224,7 @@ class FlakyJobs final : public JobStore {
     }
     std::int64_t requeue_active() override { return inner_.requeue_active(); }
     std::int64_t renew_leases() override {
+        record(renewal_times);
         ++renewals;
         return inner_.renew_leases();
     }
@@ -231,7 +238,25 @@ class FlakyJobs final : public JobStore {
     bool has_runnable() override { return inner_.has_runnable(); }
 
   private:
+    void record(std::vector<std::chrono::steady_clock::duration>& times) {
+        if (!clock) return;
+        std::lock_guard lock(times_mutex);
+        times.push_back(clock().time_since_epoch());
+    }
+
     JobStore& inner_;
+};
+
+// A clock the test moves by hand (SchedulerOptions::clock), from 0.
+struct DrivenClock {
+    std::atomic<std::chrono::steady_clock::rep> ticks{0};
+    std::chrono::steady_clock::time_point now() const {
+        return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(ticks));
+    }
+    void advance(std::chrono::steady_clock::duration by, Scheduler& scheduler) {
+        ticks += by.count();
+        scheduler.clock_moved();
+    }
 };
 
 // Polls `condition` until true or 15 s; returns its last value.
@@ -450,11 +475,16 @@ TEST_F(JobsScheduler, PollingFeederKeepsTheNetworkBufferBounded) {
     EXPECT_EQ(snap.counts.active, 4) << "2 downloading + 2 queued in the engine, no more";
     EXPECT_EQ(snap.counts.queued, 16);
     EXPECT_EQ(scheduler.stats().in_flight, 4u);
-    // A job submitted now still gets the next free slots: its items wait
-    // behind 4, not behind 8 x concurrency.
+    // A job submitted now gets its share of the buffer at once, though the
+    // buffer is full (not behind alice's queue, nor behind 8 x concurrency),
+    // and of the slots (a hanging transfer of alice's is put back for it).
     auto quick = urls("/img/q", 2);
     auto small = service.create_job({bob, "small", views(quick)});
-    EXPECT_EQ(store.jobs().get_job(bob, small.id)->counts.active, 0);
+    auto bobs = wait_for(bob, small.id,
+                         [](const JobSnapshot& s) { return s.counts.active + s.counts.done == 2; });
+    EXPECT_EQ(bobs.counts.active + bobs.counts.done, 2) << "bob's half of the buffer of 4, at once";
+    EXPECT_EQ(store.jobs().get_job(alice, job.id)->counts.active, 4) << "alice keeps hers";
+    EXPECT_LE(scheduler.stats().in_flight, 6u) << "the buffer and the newcomer's share, no more";
     service.cancel_job(alice, job.id);
     snap = wait_for(bob, small.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
     EXPECT_EQ(snap.counts.done, 2);
@@ -614,6 +644,93 @@ TEST_F(JobsScheduler, IdleFeederPollsForWorkNobodyToldItAbout) {
     auto snap =
         wait_for(bob, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
     EXPECT_EQ(snap.counts.done, 2);
+    scheduler.stop();
+}
+
+// The scheduler's timers run on SchedulerOptions::clock: a driven clock
+// decides when the upkeep renews (every third of the lease, counted from
+// start), never the real time the test takes.
+TEST_F(JobsScheduler, UpkeepRunsEveryThirdOfTheLeaseOnTheSchedulersClock) {
+    DrivenClock clock;
+    FlakyJobs flaky(store.jobs());
+    flaky.clock = [&] { return clock.now(); };
+    auto opts = options(1);
+    opts.lease = 30s;
+    opts.clock = [&] { return clock.now(); };
+    Scheduler scheduler(flaky, blobs, opts);
+    scheduler.start();
+    clock.advance(9s, scheduler);
+    clock.advance(1s, scheduler);
+    ASSERT_TRUE(eventually([&] { return flaky.renewals >= 1; }));
+    clock.advance(9'999ms, scheduler);
+    clock.advance(1ms, scheduler);
+    ASSERT_TRUE(eventually([&] { return flaky.renewals >= 2; }));
+    scheduler.stop();
+    std::lock_guard lock(flaky.times_mutex);
+    EXPECT_EQ(flaky.renewal_times, (std::vector<std::chrono::steady_clock::duration>{10s, 20s}))
+        << "due at 10 s and 20 s by the clock, not a moment earlier";
+}
+
+// Results the store refuses are retried after 1, 2, 4 s (apply_retry_min
+// doubling up to apply_retry_max) by the scheduler's clock.
+TEST_F(JobsScheduler, RefusedResultsAreRetriedWithDoublingDelaysOnTheSchedulersClock) {
+    DrivenClock clock;
+    FlakyJobs flaky(store.jobs());
+    flaky.fail_next_applies = 3;
+    flaky.clock = [&] { return clock.now(); };
+    auto opts = options(1);
+    opts.lease = 0ms;  // no lease upkeep: the upkeep thread only retries
+    opts.apply_retry_min = 1s;
+    opts.apply_retry_max = 4s;
+    opts.clock = [&] { return clock.now(); };
+    Scheduler scheduler(flaky, blobs, opts);
+    JobService service(flaky, scheduler);
+    scheduler.start();
+    auto one = urls("/img/clock", 1);
+    auto job = service.create_job({alice, "clock", views(one)});
+    ASSERT_TRUE(eventually([&] { return flaky.failed_applies >= 1; }));  // at 0 s
+    clock.advance(999ms, scheduler);
+    clock.advance(1ms, scheduler);
+    ASSERT_TRUE(eventually([&] { return flaky.failed_applies >= 2; }));  // at 1 s
+    clock.advance(1'500ms, scheduler);
+    clock.advance(500ms, scheduler);
+    ASSERT_TRUE(eventually([&] { return flaky.failed_applies >= 3; }));  // at 3 s
+    clock.advance(3'999ms, scheduler);
+    clock.advance(1ms, scheduler);
+    auto snap =
+        wait_for(alice, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.counts.done, 1);
+    scheduler.stop();
+    std::lock_guard lock(flaky.times_mutex);
+    EXPECT_EQ(flaky.apply_times,
+              (std::vector<std::chrono::steady_clock::duration>{0s, 1s, 3s, 7s}));
+}
+
+// Two users, one slot each way: a user whose transfers never end (a host
+// that does not answer) keeps half the slots, and the other user's job runs
+// to done on the other half, though the first took every slot before it came.
+TEST_F(JobsScheduler, AHostThatNeverAnswersKeepsOnlyItsShareOfTheSlots) {
+    auto opts = options(2);
+    opts.limits.total_timeout = 600'000ms;
+    Scheduler scheduler(store.jobs(), blobs, opts);
+    JobService service(store.jobs(), scheduler);
+    scheduler.start();
+    auto hang = urls("/hang/fair", 6);
+    auto slow = service.create_job({alice, "slow", views(hang)});
+    ASSERT_TRUE(eventually([&] { return scheduler.stats().engine.active == 2; }))
+        << "alone, alice takes both slots";
+    auto quick = urls("/img/fair", 8);
+    auto fast = service.create_job({bob, "fast", views(quick)});
+    auto snap =
+        wait_for(bob, fast.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.counts.done, 8);
+    EXPECT_GE(scheduler.stats().engine.preempted, 1u);
+    auto held = *store.jobs().get_job(alice, slow.id);
+    EXPECT_EQ(held.counts.done + held.counts.failed, 0) << "alice's host never answered";
+    service.cancel_job(alice, slow.id);
+    ASSERT_TRUE(scheduler.wait_idle(15s));
+    expect_exact(alice, slow.id);
+    expect_exact(bob, fast.id);
     scheduler.stop();
 }
 
