@@ -25,20 +25,6 @@
 namespace litchi {
 namespace {
 
-std::optional<IpAddress> sockaddr_to_ip(const struct sockaddr* sa) {
-    if (sa->sa_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        return IpAddress::v4(ntohl(in->sin_addr.s_addr));
-    }
-    if (sa->sa_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        std::array<std::uint8_t, 16> b{};
-        std::memcpy(b.data(), in6->sin6_addr.s6_addr, 16);
-        return IpAddress::v6(b);
-    }
-    return std::nullopt;
-}
-
 bool write_all(int fd, const char* data, std::size_t len) {
     while (len > 0) {
         ssize_t n = ::write(fd, data, len);

@@ -1,10 +1,31 @@
 #include "fetch/url_check.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <array>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <cstring>
 
 namespace litchi {
+
+std::optional<IpAddress> sockaddr_to_ip(const struct sockaddr* sa) {
+    if (sa->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        return IpAddress::v4(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        std::array<std::uint8_t, 16> b{};
+        std::memcpy(b.data(), in6->sin6_addr.s6_addr, 16);
+        return IpAddress::v6(b);
+    }
+    return std::nullopt;
+}
+
 namespace {
 
 // Whether the engine may fetch `u` at all. On refusal returns the reason and,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,7 +12,13 @@
 #include "core/config.hpp"
 #include "core/reason.hpp"
 
+struct sockaddr;
+
 namespace litchi {
+
+// The IP address of a socket address curl is about to connect to (IPv4 or
+// IPv6; nullopt for any other family): what the connect-time guard judges.
+std::optional<IpAddress> sockaddr_to_ip(const struct sockaddr* sa);
 
 struct UrlCheck {
     bool ok = false;

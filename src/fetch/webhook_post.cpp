@@ -23,25 +23,11 @@ struct Guard {
     std::string detail;
 };
 
-std::optional<IpAddress> address_of(const struct sockaddr* sa) {
-    if (sa->sa_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        return IpAddress::v4(ntohl(in->sin_addr.s_addr));
-    }
-    if (sa->sa_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        std::array<std::uint8_t, 16> b{};
-        std::memcpy(b.data(), in6->sin6_addr.s6_addr, 16);
-        return IpAddress::v6(b);
-    }
-    return std::nullopt;
-}
-
 // The engine's connect-time rule: every address curl is about to connect to.
 curl_socket_t on_open_socket(void* data, curlsocktype purpose, struct curl_sockaddr* addr) {
     auto* guard = static_cast<Guard*>(data);
     if (purpose == CURLSOCKTYPE_IPCXN) {
-        auto ip = address_of(&addr->addr);
+        auto ip = sockaddr_to_ip(&addr->addr);
         if (!ip || !address_permitted(*ip, *guard->limits)) {
             guard->blocked = true;
             guard->detail = "connection to " +
