@@ -3,13 +3,16 @@
 it measures and reports.
 
 Two test origins (tests/origin/origin.py), two hosts on 127.0.0.1:
-  fast  answers at once: /img/<label>.png (64x48 PNGs, distinct bytes each);
+  fast  /img/<label>.png (64x48 PNGs, distinct bytes each), in two cases:
+        "at once" (FAST_COUNT images, answered as fast as the origin can) and
+        "latency" (LATENCY_COUNT images, each answered after LATENCY_MS, a
+        distant but healthy host);
   slow  answers every image after SLOW_MS (?delay=SLOW_MS), "2 s per image"
         as in the issue.
 `litchi serve -j 32 --allow-private` on a fresh data folder per run, two
 users (`admin` and `bob`, tokens from `litchi token create`). The fast job
-is FAST_COUNT URLs posted by bob; the time is POST sent -> `done` seen
-(GET /api/jobs/{id} every POLL_S).
+is posted by bob; the time is POST sent -> `done` seen (GET /api/jobs/{id}
+every POLL_S).
   alone   the fast job on an idle server;
   beside  alice's job of SLOW_COUNT slow URLs first, posted and left until
           every slot is busy with it and a little more (the slow job in its
@@ -45,7 +48,10 @@ import bench as serve_bench  # noqa: E402  bench/serve/bench.py: Server, the doc
 import litchi_testing as lt  # noqa: E402  the test origin
 
 CONCURRENCY = 32
-FAST_COUNT = 400
+FAST_COUNT = 2000     # "at once": ~0.5 s alone, long enough for the 20 ms polls
+LATENCY_COUNT = 400   # "latency": 400 / 32 slots x 40 ms ~ 0.5 s alone
+LATENCY_MS = 40
+CASES = (("at once", 0, FAST_COUNT), ("latency", LATENCY_MS, LATENCY_COUNT))
 SLOW_COUNT = 2000
 SLOW_MS = 2000
 SETTLE_S = 1.0      # after every slot is busy with the slow job: it is in its stride
@@ -94,7 +100,7 @@ def job(server, token, job_id):
     return json.loads(data)
 
 
-def run(litchi, work, fast, slow, label, beside):
+def run(litchi, work, fast, slow, label, beside, latency_ms=0, count=FAST_COUNT):
     """Seconds from bob's POST to his job `done`, and what the slow job did meanwhile."""
     server = serve_bench.Server(litchi, work, label, jobs=CONCURRENCY)
     try:
@@ -108,14 +114,15 @@ def run(litchi, work, fast, slow, label, beside):
                 time.sleep(0.05)
             time.sleep(SETTLE_S)
         preempted_before = metric(server, "litchi_preempted_transfers_total")
-        fast_urls = [fast.url(f"/img/f{label}_{i}.png") for i in range(FAST_COUNT)]
+        query = f"?delay={latency_ms}" if latency_ms else ""
+        fast_urls = [fast.url(f"/img/f{label}_{i}.png{query}") for i in range(count)]
         started = time.monotonic()
         current = post_job(server, bob, fast_urls, "fast host")
         while current["state"] not in ("done", "cancelled") and time.monotonic() - started < RUN_TIMEOUT_S:
             time.sleep(POLL_S)
             current = job(server, bob, current["id"])
         wall = time.monotonic() - started
-        ok = current["state"] == "done" and current["counts"]["done"] == FAST_COUNT
+        ok = current["state"] == "done" and current["counts"]["done"] == count
         result = {"wall": wall, "ok": ok,
                   "preempted": metric(server, "litchi_preempted_transfers_total") - preempted_before}
         if slow_job:
@@ -126,14 +133,15 @@ def run(litchi, work, fast, slow, label, beside):
         server.stop()
 
 
-def measure(litchi, work, fast, slow, repeat, name):
+def measure(litchi, work, fast, slow, repeat, name, latency_ms, count):
     runs = {"alone": [], "beside": []}
     loads = []
     for rep in range(repeat):
         order = ["alone", "beside"] if rep % 2 == 0 else ["beside", "alone"]
         for case in order:
             loads.append(os.getloadavg()[0])
-            result = run(litchi, work, fast, slow, f"{name}{rep}{case[0]}", case == "beside")
+            result = run(litchi, work, fast, slow, f"{name}{latency_ms}_{rep}{case[0]}", case == "beside",
+                         latency_ms, count)
             extra = (f", {result['preempted']} preempted, slow job {result['slow_done']} done meanwhile"
                      if case == "beside" else "")
             log(f"  {name} rep {rep + 1}/{repeat} {case:6s} {result['wall']:6.2f} s{extra}"
@@ -150,34 +158,35 @@ def render(results, repeat, command, load_start, load_end):
         "## Fair shares",
         "",
         f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} cores, {platform.system()} "
-        f"{platform.release()}, loopback only. **The machine is shared** (load average {load_start} at the "
-        f"start, {load_end} at the end). Command:",
+        f"{platform.release()}, loopback only; load average {load_start} at the start, {load_end} at the "
+        f"end. Command:",
         "",
         "```",
         command,
         "```",
         "",
         f"A fast job beside a slow-host job (issue 9). Two test origins (`tests/origin/origin.py`) on "
-        f"127.0.0.1, two hosts: the fast one answers at once, the slow one after {SLOW_MS} ms an image. "
-        f"`litchi serve -j {CONCURRENCY} --allow-private`, fresh data folder per run. Bob's job: "
-        f"{FAST_COUNT} distinct PNGs from the fast host; its time is POST sent → `done` seen "
-        f"(polled every {POLL_S * 1000:.0f} ms). **alone**: on an idle server. **beside**: alice's job of "
-        f"{SLOW_COUNT} slow-host URLs first, until every slot is busy with it and {SETTLE_S:.0f} s more, "
-        f"then bob's. Median of {repeat} runs each, alternated.",
+        f"127.0.0.1, two hosts: the slow one answers after {SLOW_MS} ms an image; the fast one in two "
+        f"cases: **at once** (bob's job: {FAST_COUNT:,} distinct PNGs) and **{LATENCY_MS} ms latency** (every "
+        f"image answered {LATENCY_MS} ms after its request, as from a distant healthy host; {LATENCY_COUNT} "
+        f"PNGs). `litchi serve -j {CONCURRENCY} --allow-private`, fresh data folder per run. Bob's time is "
+        f"POST sent → `done` seen (polled every {POLL_S * 1000:.0f} ms). **alone**: on an idle server. "
+        f"**beside**: alice's job of {SLOW_COUNT} slow-host URLs first, until every slot is busy with it and "
+        f"{SETTLE_S:.0f} s more, then bob's. Median of {repeat} runs each, alternated.",
         "",
-        "| binary | alone s (median) | beside s (median) | beside / alone | runs alone | runs beside | "
-        "transfers preempted (beside) | all fetched |",
-        "|---|---:|---:|---:|---|---|---|:-:|",
+        "| binary | fast host | alone s (median) | beside s (median) | beside / alone | runs alone | "
+        "runs beside | transfers preempted (beside) | all fetched |",
+        "|---|---|---:|---:|---:|---|---|---|:-:|",
     ]
-    for label, r in results.items():
-        walls = {case: " ".join(f"{x['wall']:.2f}" for x in r["runs"][case]) for case in r["runs"]}
+    for (label, case), r in results.items():
+        walls = {c: " ".join(f"{x['wall']:.2f}" for x in r["runs"][c]) for c in r["runs"]}
         preempted = " ".join(str(x["preempted"]) for x in r["runs"]["beside"])
-        lines.append(f"| {label} | {r['alone']:.2f} | {r['beside']:.2f} | {r['ratio']:.2f} | {walls['alone']} | "
-                     f"{walls['beside']} | {preempted} | {'yes' if r['ok'] else 'NO'} |")
+        lines.append(f"| {label} | {case} | {r['alone']:.2f} | {r['beside']:.2f} | {r['ratio']:.2f} | "
+                     f"{walls['alone']} | {walls['beside']} | {preempted} | {'yes' if r['ok'] else 'NO'} |")
     main = next(iter(results.values()))
     verdict = "met" if main["ratio"] <= TARGET_RATIO else "**not met**"
     lines += ["", f"Target (issue 9), the fast job beside a slow-host job within {TARGET_RATIO}× of its time "
-              f"alone: {verdict} ({main['ratio']:.2f}×)."]
+              f"alone: {verdict} ({main['ratio']:.2f}× with the fast host answering at once)."]
     findings = HERE / "fair-findings.md"
     if findings.is_file():
         lines += ["", findings.read_text().strip()]
@@ -203,10 +212,14 @@ def main():
     with lt.Origin() as fast, lt.Origin() as slow, \
             tempfile.TemporaryDirectory(prefix="litchi-bench-fair-", dir="/dev/shm") as work:
         for label, path in binaries.items():
-            log(f"[{label}] {FAST_COUNT} fast URLs alone and beside {SLOW_COUNT} slow ones, j {CONCURRENCY}")
             name = "b" if label == "baseline" else "t"
             shown = os.path.relpath(path, ROOT) if path.startswith(str(ROOT)) else path
-            results[f"{label} (`{shown}`)"] = measure(path, Path(work), fast, slow, args.repeat, name)
+            for case, latency_ms, count in CASES:
+                shown_case = f"{latency_ms} ms latency" if latency_ms else case
+                log(f"[{label}, fast host {shown_case}] {count} fast URLs alone and beside {SLOW_COUNT} slow "
+                    f"ones, j {CONCURRENCY}")
+                results[(f"{label} (`{shown}`)", shown_case)] = measure(
+                    path, Path(work), fast, slow, args.repeat, name, latency_ms, count)
     load_end = serve_bench.load_average()
     command = "bench/serve/fair.sh"
     if args.litchi != str(ROOT / "build/release/litchi"):
