@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/config.hpp"
@@ -66,6 +67,39 @@ TEST(JobsUrlList, SharedCases) {
                   strings(c.at("lines")));
         EXPECT_EQ(from_entries.duplicates, list.duplicates);
     }
+}
+
+// Many lines, many duplicates, every kind of line end: the first of each
+// distinct line is kept, in order, and the rest counted, as a reference set
+// says. Lone \r ends make more lines than the \n count the duplicate table is
+// sized from, so it has to grow on the way.
+TEST(JobsUrlList, DuplicatesAmongManyLines) {
+    std::string text;
+    const char* ends[] = {"\n", "\r\n", "\r"};
+    std::vector<std::string> expected;
+    std::set<std::string> reference;
+    std::size_t duplicates = 0;
+    for (int i = 0; i < 20'000; ++i) {
+        // Every 3rd line repeats one from far back; the rest are new.
+        std::string line = "http://127.0.0.1/" + std::to_string(i % 3 == 0 ? i / 7 : i) + ".png";
+        text += line;
+        text += ends[i % 3 == 2 ? 2 : i % 2];
+        if (reference.insert(line).second)
+            expected.push_back(line);
+        else
+            ++duplicates;
+    }
+    ASSERT_GT(duplicates, 1000u);
+    auto list = read_url_list(text);
+    EXPECT_EQ(std::vector<std::string>(list.lines.begin(), list.lines.end()), expected);
+    EXPECT_EQ(list.duplicates, duplicates);
+
+    std::vector<std::string> raw(expected.begin(), expected.end());
+    raw.insert(raw.end(), expected.begin(), expected.begin() + 100);  // repeated at the end
+    std::vector<std::string_view> entries(raw.begin(), raw.end());
+    auto from_entries = read_url_entries(entries);
+    EXPECT_EQ(from_entries.lines.size(), expected.size());
+    EXPECT_EQ(from_entries.duplicates, 100u);
 }
 
 }  // namespace
