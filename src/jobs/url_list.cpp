@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <new>
 
 namespace litchi {
 namespace {
@@ -28,46 +31,62 @@ class SeenLines {
     explicit SeenLines(std::size_t expected) {
         std::size_t capacity = 16;
         while (capacity < expected * 2) capacity *= 2;  // load <= 1/2
-        slots_.resize(capacity);
+        allocate(capacity);
     }
 
     // True if `line` is new (then remembered as lines[index]).
     bool insert(std::string_view line, const std::vector<std::string_view>& lines,
                 std::uint32_t index) {
-        if ((count_ + 1) * 2 > slots_.size()) grow();
+        if ((count_ + 1) * 2 > capacity_) grow(lines);
         const std::size_t hash = std::hash<std::string_view>{}(line);
-        const std::size_t mask = slots_.size() - 1;
+        const auto tag = static_cast<std::uint32_t>(hash >> 32);
+        const std::size_t mask = capacity_ - 1;
         for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
             Slot& slot = slots_[at];
-            if (slot.index == kEmpty) {
-                slot = {hash, index};
+            if (slot.index_plus_1 == 0) {
+                slot = {tag, index + 1};
                 ++count_;
                 return true;
             }
-            if (slot.hash == hash && lines[slot.index] == line) return false;
+            if (slot.tag == tag && lines[slot.index_plus_1 - 1] == line) return false;
         }
     }
 
   private:
-    static constexpr std::uint32_t kEmpty = UINT32_MAX;
+    // 8 bytes a slot (a million lines: a 16 MiB table); zeroed = empty. The
+    // slot keeps the hash's high half and the table is indexed by its low
+    // bits, so growing re-hashes the lines themselves.
     struct Slot {
-        std::size_t hash = 0;
-        std::uint32_t index = kEmpty;
+        std::uint32_t tag;
+        std::uint32_t index_plus_1;
+    };
+    struct Free {
+        void operator()(Slot* slots) const { std::free(slots); }
     };
 
-    void grow() {
-        std::vector<Slot> old(slots_.size() * 2);
-        old.swap(slots_);
-        const std::size_t mask = slots_.size() - 1;
-        for (const Slot& slot : old) {
-            if (slot.index == kEmpty) continue;
-            std::size_t at = slot.hash & mask;
-            while (slots_[at].index != kEmpty) at = (at + 1) & mask;
-            slots_[at] = slot;
+    void allocate(std::size_t capacity) {
+        // calloc: fresh pages come zeroed from the kernel, no second pass.
+        slots_.reset(static_cast<Slot*>(std::calloc(capacity, sizeof(Slot))));
+        if (!slots_) throw std::bad_alloc();
+        capacity_ = capacity;
+    }
+
+    void grow(const std::vector<std::string_view>& lines) {
+        auto old = std::move(slots_);
+        const std::size_t old_capacity = capacity_;
+        allocate(old_capacity * 2);
+        const std::size_t mask = capacity_ - 1;
+        for (std::size_t i = 0; i < old_capacity; ++i) {
+            if (old[i].index_plus_1 == 0) continue;
+            const std::size_t hash = std::hash<std::string_view>{}(lines[old[i].index_plus_1 - 1]);
+            std::size_t at = hash & mask;
+            while (slots_[at].index_plus_1 != 0) at = (at + 1) & mask;
+            slots_[at] = old[i];
         }
     }
 
-    std::vector<Slot> slots_;
+    std::unique_ptr<Slot[], Free> slots_;
+    std::size_t capacity_ = 0;
     std::size_t count_ = 0;
 };
 

@@ -226,11 +226,25 @@ Result Connection::exec(std::string_view sql, const Params& params) {
 }
 
 void Connection::copy_in(std::string_view copy_sql, std::string_view rows) {
-    check(PQexec(conn_, std::string(copy_sql).c_str()), copy_sql);
     // Large bodies go in chunks so libpq's buffer stays small.
     constexpr std::size_t kChunk = 1 << 20;
-    for (std::size_t at = 0; at < rows.size(); at += kChunk) {
-        auto piece = rows.substr(at, kChunk);
+    std::size_t at = 0;
+    copy_in(copy_sql, [&](std::string& piece) {
+        if (at >= rows.size()) return false;
+        piece.assign(rows.substr(at, kChunk));
+        at += kChunk;
+        return true;
+    });
+}
+
+void Connection::copy_in(std::string_view copy_sql,
+                         const std::function<bool(std::string&)>& next) {
+    check(PQexec(conn_, std::string(copy_sql).c_str()), copy_sql);
+    std::string piece;
+    while (true) {
+        piece.clear();
+        if (!next(piece)) break;
+        if (piece.empty()) continue;
         if (PQputCopyData(conn_, piece.data(), static_cast<int>(piece.size())) != 1)
             fail_connection(one_line(PQerrorMessage(conn_)));
     }
@@ -240,24 +254,32 @@ void Connection::copy_in(std::string_view copy_sql, std::string_view rows) {
 }
 
 void copy_escape(std::string& out, std::string_view field) {
-    for (char c : field) {
-        switch (c) {
+    // Runs between the characters that need escaping are appended whole
+    // (a URL usually has none): one append per field, not one per byte.
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < field.size(); ++i) {
+        const char* escaped = nullptr;
+        switch (field[i]) {
             case '\\':
-                out += "\\\\";
+                escaped = "\\\\";
                 break;
             case '\t':
-                out += "\\t";
+                escaped = "\\t";
                 break;
             case '\n':
-                out += "\\n";
+                escaped = "\\n";
                 break;
             case '\r':
-                out += "\\r";
+                escaped = "\\r";
                 break;
             default:
-                out += c;
+                continue;
         }
+        out.append(field.data() + start, i - start);
+        out += escaped;
+        start = i + 1;
     }
+    out.append(field.data() + start, field.size() - start);
 }
 
 std::string redact_uri(std::string_view uri) {

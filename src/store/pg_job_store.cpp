@@ -18,6 +18,7 @@
 #include "store/pg_job_store.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
 #include <set>
@@ -276,33 +277,44 @@ JobSnapshot PgJobStore::Impl::create_job(const NewJob& request) {
             pg::Params().add(n));
         return std::make_pair(ids.int64(0, 0), ids.int64(0, 1));
     });
-    // Items are written with COPY, the body built before the transaction (a
-    // retried transaction reuses it).
+    // Items are written with COPY, formatted a piece at a time while the
+    // server inserts the previous piece (a million URLs are ~60 MB of rows:
+    // formatted whole first, the server waited for all of it). A retried
+    // transaction formats them again from the start.
     TimeMs now = this->now();
-    std::string body;
     std::int64_t queued = 0, failed = 0;
-    {
-        std::string job_field = "\t" + std::to_string(job_id) + "\t";
-        std::string time_field = "\t" + std::to_string(now) + "\n";
-        body.reserve(request.items.size() * (64 + job_field.size() + time_field.size()));
-        for (std::int64_t i = 0; i < n; ++i) {
-            const NewItem& item = request.items[i];
-            body += std::to_string(first_item + i);
-            body += job_field;
-            body += std::to_string(i);
-            body += '\t';
-            pg::copy_escape(body, item.url);
-            if (item.refused == FailureReason::none) {
-                body += "\tqueued\t\\N";
-                ++queued;
-            } else {
-                body += "\tfailed\t";
-                body += to_string(item.refused);
-                ++failed;
-            }
-            body += time_field;
-        }
+    for (const NewItem& item : request.items) {
+        if (item.refused == FailureReason::none)
+            ++queued;
+        else
+            ++failed;
     }
+    const std::string job_field = "\t" + std::to_string(job_id) + "\t";
+    const std::string time_field = "\t" + std::to_string(now) + "\n";
+    // Appends rows from item `next` on, up to about a MiB; false at the end.
+    auto write_rows = [&](std::int64_t& next, std::string& piece) {
+        constexpr std::size_t kPiece = 1 << 20;
+        if (next >= n) return false;
+        char number[24];
+        for (; next < n && piece.size() < kPiece; ++next) {
+            const NewItem& item = request.items[next];
+            auto end = std::to_chars(number, number + sizeof number, first_item + next).ptr;
+            piece.append(number, end);
+            piece += job_field;
+            end = std::to_chars(number, number + sizeof number, next).ptr;
+            piece.append(number, end);
+            piece += '\t';
+            pg::copy_escape(piece, item.url);
+            if (item.refused == FailureReason::none) {
+                piece += "\tqueued\t\\N";
+            } else {
+                piece += "\tfailed\t";
+                piece += to_string(item.refused);
+            }
+            piece += time_field;
+        }
+        return true;
+    };
     JobSnapshot job;
     job.id = job_id;
     job.user = request.user;
@@ -335,9 +347,11 @@ JobSnapshot PgJobStore::Impl::create_job(const NewJob& request) {
             "eta, progress_at, first_item, last_item, options, webhook_events) "
             "VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $5, $10, $11, $12, $13)",
             params);
-        if (n)
+        if (n) {
+            std::int64_t next = 0;
             conn.copy_in("COPY items(id, job_id, position, url, state, reason, updated) FROM STDIN",
-                         body);
+                         [&](std::string& piece) { return write_rows(next, piece); });
+        }
         LogWriter log;
         log.add(job.user, LoggedKind::job_created, job.id, pg::encode_job(job));
         log.write(conn, now);
