@@ -49,6 +49,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     StringResponse answer_failure(std::string_view stage) const;
     void on_header_judged(RequestVerdict verdict);
     void read_body();
+    void read_body_bytes();  // after the checks (and a 100 Continue)
     void on_read_body(beast::error_code ec, std::size_t bytes);
     void reject_request(ApiError error, std::string_view message);
     void reject_request(StringResponse res);

@@ -144,6 +144,32 @@ class BodyBeforeAuthTest(ServerTestCase):
                 self.assertEqual(status, 401)
                 self.assertEqual(json.loads(body)["error"]["code"], "unauthorized")
 
+    def test_expect_100_continue(self):
+        """curl sends `Expect: 100-continue` for bodies over 1 MiB and waits up to a second
+        for the go-ahead: a request that passes the header checks gets `100 Continue` at
+        once (the body is sent only after it); one that does not gets its final answer
+        instead, and no 100."""
+        auth = f"Authorization: Bearer {self.token}"
+        body = b"".join(f"http://127.0.0.1:9/c{i}.png\n".encode() for i in range(1000))
+        with post_head(self.server.port, "/api/jobs", len(body), (auth, "Expect: 100-continue")) as s:
+            # Nothing of the body sent yet: the server must speak first, with a 100.
+            interim = b""
+            while b"\r\n\r\n" not in interim:
+                chunk = s.recv(1)
+                self.assertTrue(chunk, "connection closed before the 100 Continue")
+                interim += chunk
+            self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim)
+            s.sendall(body)
+            status, _, answer = read_response(s)
+        self.assertEqual(status, 201)
+        self.assertEqual(json.loads(answer)["counts"]["total"], 1000)
+        # Refused on the header (no token; a body over --max-body): the final answer, no 100.
+        for headers, length, code in (((), len(body), 401), ((auth,), (1 << 20) + 1, 413)):
+            with self.subTest(code=code):
+                with post_head(self.server.port, "/api/jobs", length, (*headers, "Expect: 100-continue")) as s:
+                    status, _, _ = read_response(s)
+                self.assertEqual(status, code)
+
     def test_body_budget_is_shared(self):
         auth = f"Authorization: Bearer {self.token}"
         # One authenticated body of the whole budget, half sent: it holds the budget.
