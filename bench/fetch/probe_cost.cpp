@@ -21,6 +21,7 @@
 using namespace litchi;
 int main(int argc, char** argv) {
     init_fetch_libraries("pb");
+    ensure_image_library();
     std::string dir = argv[1];
     int n = std::stoi(argv[2]);
     for (int mode = 0; mode < 4; ++mode) {

@@ -34,7 +34,6 @@
 
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
-#include <vips/vips.h>
 
 #include <algorithm>
 #include <chrono>
@@ -54,6 +53,7 @@
 #include "fetch/curl_errors.hpp"
 #include "fetch/host_health.hpp"
 #include "fetch/part_pool.hpp"
+#include "fetch/probe.hpp"
 #include "fetch/transfer.hpp"
 #include "fetch/url_check.hpp"
 
@@ -916,16 +916,7 @@ std::vector<std::pair<DispatchKey, std::uint64_t>> Engine::network_load() const 
 
 void init_fetch_libraries(const char* argv0) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    // Untrusted loaders (ImageMagick, PDF, ...) are a large attack surface for
-    // files from the internet; the operation cache would keep images alive.
-    setenv("VIPS_BLOCK_UNTRUSTED", "1", 0);
-    setenv("VIPS_WARNING", "0", 0);  // decoder chatter is not for our users' terminals
-    if (VIPS_INIT(argv0 ? argv0 : "litchi") != 0)
-        throw std::runtime_error("libvips failed to initialise");
-    vips_block_untrusted_set(TRUE);
-    vips_cache_set_max(0);
-    vips_cache_set_max_mem(0);
-    vips_concurrency_set(1);
+    set_image_library_name(argv0);  // libvips itself starts on first use
 }
 
 }  // namespace litchi

@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/image_header.hpp"
@@ -103,6 +106,11 @@ bool multi_page(ImageFormat format) {
 // untrusted one. `decode`: every page, failing on truncated or corrupt data.
 // These loaders are lazy: until pixels are asked for, only the header is read.
 VipsImage* vips_open(int fd, ImageFormat format, bool decode) {
+    try {
+        ensure_image_library();
+    } catch (const std::runtime_error&) {
+        return nullptr;  // the caller reports the file unreadable
+    }
     VipsSource* source = vips_source_new_from_descriptor(fd);  // dups fd; reads from the start
     if (!source) return nullptr;
     VipsImage* image = nullptr;
@@ -224,6 +232,33 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
             return refuse(FailureReason::not_image, sniffed, std::move(failure));
     }
     return r;
+}
+
+namespace {
+std::string image_library_name = "litchi";
+}  // namespace
+
+void set_image_library_name(const char* argv0) {
+    if (argv0 && *argv0) image_library_name = argv0;
+}
+
+void ensure_image_library() {
+    static std::once_flag once;
+    static bool ok = false;
+    std::call_once(once, [] {
+        // Untrusted loaders (ImageMagick, PDF, ...) are a large attack surface
+        // for files from the internet; the operation cache would keep images
+        // alive. VIPS_INIT may run on any thread, once (call_once).
+        setenv("VIPS_BLOCK_UNTRUSTED", "1", 0);
+        setenv("VIPS_WARNING", "0", 0);  // decoder chatter is not for our users' terminals
+        if (VIPS_INIT(image_library_name.c_str()) != 0) return;
+        vips_block_untrusted_set(TRUE);
+        vips_cache_set_max(0);
+        vips_cache_set_max_mem(0);
+        vips_concurrency_set(1);
+        ok = true;
+    });
+    if (!ok) throw std::runtime_error("libvips failed to initialise");
 }
 
 }  // namespace litchi

@@ -30,6 +30,15 @@ struct ProbeResult {
 ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels,
                            VerifyMode verify = VerifyMode::header);
 
+// libvips set up once, on first use, from any thread (VIPS_BLOCK_UNTRUSTED,
+// the operation cache off, one worker thread per operation). Loading its
+// format modules costs ~25 ms of a process's start: `litchi fetch` of PNGs and
+// JPEGs never pays it, `serve` calls it at start so a broken libvips shows at
+// once. Throws std::runtime_error when libvips cannot start.
+void ensure_image_library();
+// The program name libvips is started with (argv[0]); before its first use.
+void set_image_library_name(const char* argv0);
+
 // Convenience for callers without a descriptor: opens `file` and probes it.
 ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const unsigned char> head,
                              std::uint64_t max_pixels, VerifyMode verify = VerifyMode::header);

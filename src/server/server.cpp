@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "blobs/blob_store.hpp"
+#include "fetch/probe.hpp"
 #include "jobs/scheduler.hpp"
 #include "server/api.hpp"
 #include "server/event_wiring.hpp"
@@ -144,6 +145,9 @@ int run_server(const ServerConfig& config, ServeMode mode) {
     }
 
     try {
+        // libvips starts lazily; a server starts it now, so that a broken
+        // libvips stops the start rather than the first thumbnail.
+        ensure_image_library();
         net::io_context ioc{std::max(config.http.io_threads, 1)};
         tcp::endpoint endpoint;
         {
