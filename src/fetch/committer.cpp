@@ -175,8 +175,20 @@ CommitItem ProbePool::probe_one(std::unique_ptr<Transfer> t) {
     r.url = t->original_url;
     r.http_status = int(t->status);
     r.attempts = t->attempts;
-    auto probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), t->limits->max_pixels,
-                                limits_.verify);
+    // A body kept in memory is written here, off the network thread, in one
+    // write, and checked from memory.
+    ProbeResult probe;
+    if (!t->in_memory) {
+        probe = probe_image_fd(t->fd, std::span(t->head, t->head_len), t->limits->max_pixels,
+                               limits_.verify);
+    } else if (!write_memory_body(*t)) {
+        probe.reason = FailureReason::io;
+        probe.detail = std::string("write: ") + std::strerror(errno);
+    } else {
+        probe = probe_image_bytes(t->fd, t->memory.bytes(), t->limits->max_pixels,
+                                  limits_.verify);
+    }
+    t->memory.release();
     r.format = probe.format;
     r.width = probe.width;
     r.height = probe.height;

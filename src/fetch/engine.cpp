@@ -112,6 +112,7 @@ struct Engine::Impl {
 
     // Stats, read from any thread.
     std::atomic<std::uint64_t> bytes_received{0};
+    std::atomic<std::size_t> memory_held{0};  // bodies kept in memory (transfer.hpp)
     std::atomic<std::uint64_t> n_queued{0};
     std::atomic<std::uint64_t> n_active{0};
     std::atomic<std::uint64_t> n_waiting{0};
@@ -314,6 +315,7 @@ struct Engine::Impl {
             t->limits = t->own_limits.get();
         }
         t->bytes_received = &bytes_received;
+        t->memory_held = &memory_held;
         t->parts = &parts;
         t->id = r.id;
         t->key = r.key;

@@ -173,16 +173,12 @@ ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const 
     return r;
 }
 
-ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels,
-                           VerifyMode verify) {
-    ImageFormat sniffed = sniff_image(head);
-    if (sniffed == ImageFormat::unknown)
-        return refuse(FailureReason::not_image, sniffed, "content is not a supported image format");
-    FileBytes file(fd);
-    if (file.error() != 0)
-        return refuse(FailureReason::io, sniffed,
-                      std::string("read: ") + std::strerror(file.error()));
-    const auto bytes = file.bytes();
+namespace {
+
+// Both probes after the sniff: `bytes` is the whole file, `fd` the same file
+// for libvips.
+ProbeResult probe_whole(int fd, ImageFormat sniffed, std::span<const unsigned char> bytes,
+                        std::uint64_t max_pixels, VerifyMode verify) {
     // The declared size decides bombs before any decoder allocates for them.
     auto declared =
         read_declared_size(sniffed, bytes.first(std::min(bytes.size(), kDeclaredSizeBytes)));
@@ -232,6 +228,28 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
             return refuse(FailureReason::not_image, sniffed, std::move(failure));
     }
     return r;
+}
+
+}  // namespace
+
+ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels,
+                           VerifyMode verify) {
+    ImageFormat sniffed = sniff_image(head);
+    if (sniffed == ImageFormat::unknown)
+        return refuse(FailureReason::not_image, sniffed, "content is not a supported image format");
+    FileBytes file(fd);
+    if (file.error() != 0)
+        return refuse(FailureReason::io, sniffed,
+                      std::string("read: ") + std::strerror(file.error()));
+    return probe_whole(fd, sniffed, file.bytes(), max_pixels, verify);
+}
+
+ProbeResult probe_image_bytes(int fd, std::span<const unsigned char> bytes,
+                              std::uint64_t max_pixels, VerifyMode verify) {
+    ImageFormat sniffed = sniff_image(bytes.first(std::min(bytes.size(), kSniffBytes)));
+    if (sniffed == ImageFormat::unknown)
+        return refuse(FailureReason::not_image, sniffed, "content is not a supported image format");
+    return probe_whole(fd, sniffed, bytes, max_pixels, verify);
 }
 
 namespace {

@@ -30,6 +30,12 @@ struct ProbeResult {
 ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uint64_t max_pixels,
                            VerifyMode verify = VerifyMode::header);
 
+// The same for a body held whole in memory (`bytes`) and already written to
+// `fd`: the structural check reads the memory, not the file; libvips (TIFF,
+// HEIF, AVIF, VerifyMode::decode) still reads the file.
+ProbeResult probe_image_bytes(int fd, std::span<const unsigned char> bytes,
+                              std::uint64_t max_pixels, VerifyMode verify = VerifyMode::header);
+
 // libvips set up once, on first use, from any thread (VIPS_BLOCK_UNTRUSTED,
 // the operation cache off, one worker thread per operation). Loading its
 // format modules costs ~25 ms of a process's start: `litchi fetch` of PNGs and

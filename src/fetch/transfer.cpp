@@ -96,6 +96,9 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
                 return abort_body(
                     *t, FailureReason::too_large,
                     "Content-Length " + std::to_string(declared) + " is over the size limit");
+            t->memory.attach(t->memory_held);
+            if (declared > 0 && std::uint64_t(declared) <= kMemoryBody)
+                t->memory.reserve(std::size_t(declared));
             t->fd = t->parts->take(t->part);
             if (t->fd < 0)
                 return abort_body(*t, FailureReason::io,
@@ -128,8 +131,18 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
     // The reserve again every MiB: other downloads fill the disk meanwhile.
     if ((t->bytes >> 20) != ((t->bytes + len) >> 20) && below_free_reserve(t->part, limits))
         return abort_body(*t, FailureReason::io, disk_full_message(limits));
-    if (!write_all(t->fd, data, len))
-        return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
+    if (!t->in_memory || !t->memory.try_append(data, len)) {
+        if (t->in_memory) {
+            // Too large for memory: what came so far goes to the file first.
+            if (!write_memory_body(*t))
+                return abort_body(*t, FailureReason::io,
+                                  std::string("write: ") + std::strerror(errno));
+            t->memory.release();
+        }
+        if (!write_all(t->fd, data, len))
+            return abort_body(*t, FailureReason::io,
+                              std::string("write: ") + std::strerror(errno));
+    }
     t->sha.update(data, len);
     t->bytes += len;
     return len;
@@ -191,8 +204,33 @@ void configure_easy(Transfer& t, const FetchLimits& limits) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
 }
 
+bool MemoryBody::try_append(const char* data, std::size_t len) {
+    if (bytes_.size() + len > kMemoryBody) return false;
+    if (held_ && held_->fetch_add(len, std::memory_order_relaxed) + len > kMemoryBodies) {
+        held_->fetch_sub(len, std::memory_order_relaxed);
+        return false;
+    }
+    const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+    bytes_.insert(bytes_.end(), bytes, bytes + len);
+    return true;
+}
+
+void MemoryBody::release() {
+    if (held_ && !bytes_.empty()) held_->fetch_sub(bytes_.size(), std::memory_order_relaxed);
+    std::vector<unsigned char>().swap(bytes_);
+}
+
+bool write_memory_body(Transfer& t) {
+    t.in_memory = false;
+    auto bytes = t.memory.bytes();
+    return bytes.empty() ||
+           write_all(t.fd, reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
 void reset_attempt(Transfer& t) {
     close_part(t);
+    t.memory.release();
+    t.in_memory = true;
     t.sha.reset();
     t.bytes = 0;
     t.discarded = 0;

@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "core/config.hpp"
 #include "core/image_format.hpp"
@@ -33,6 +35,35 @@ using EngineClock = std::chrono::steady_clock;
 // only this much; past it the transfer is cut and the connection dropped.
 constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
 
+// The largest body kept in memory until the transfer ends (Transfer::memory),
+// and the most all of one engine's such bodies hold at once (bodies waiting
+// for the probe included).
+inline constexpr std::size_t kMemoryBody = 256 * 1024;
+inline constexpr std::size_t kMemoryBodies = 16 * 1024 * 1024;
+
+// A body kept in memory, counted in its engine's total (`held`).
+class MemoryBody {
+  public:
+    MemoryBody() = default;
+    MemoryBody(const MemoryBody&) = delete;
+    MemoryBody& operator=(const MemoryBody&) = delete;
+    ~MemoryBody() { release(); }
+
+    void attach(std::atomic<std::size_t>* held) { held_ = held; }
+    void reserve(std::size_t n) { bytes_.reserve(n); }
+    // Appends when the body stays within kMemoryBody and the engine's bodies
+    // within kMemoryBodies; false (nothing appended) otherwise.
+    bool try_append(const char* data, std::size_t len);
+    std::span<const unsigned char> bytes() const { return bytes_; }
+    bool empty() const { return bytes_.empty(); }
+    // Frees the bytes and takes them out of the engine's total.
+    void release();
+
+  private:
+    std::vector<unsigned char> bytes_;
+    std::atomic<std::size_t>* held_ = nullptr;
+};
+
 struct Transfer {
     // What the libcurl callbacks need. `limits` is the engine's, or
     // own_limits when the request's job has its own (tighter) ones.
@@ -45,6 +76,7 @@ struct Transfer {
     };
     std::unique_ptr<curl_slist, HeaderListFree> header_list;
     std::atomic<std::uint64_t>* bytes_received = nullptr;
+    std::atomic<std::size_t>* memory_held = nullptr;  // the engine's MemoryBody total
     PartPool* parts = nullptr;
 
     std::uint64_t id = 0;
@@ -65,6 +97,13 @@ struct Transfer {
     // Per attempt.
     int fd = -1;
     std::filesystem::path part;
+    // A body of up to kMemoryBody bytes (nearly every image) is kept here and
+    // written to `part` once, by the probe thread, which checks it from memory
+    // (no read back); a larger one, or one that would take the engine's bodies
+    // past kMemoryBodies, goes to `part` as it arrives. `in_memory`: nothing
+    // of the body is in the file yet.
+    MemoryBody memory;
+    bool in_memory = true;
     Sha256 sha;
     std::uint64_t bytes = 0;
     std::size_t discarded = 0;
@@ -88,6 +127,10 @@ std::string host_key(const std::string& url);
 // the URL of the current hop, limits and timeouts, the SSRF guard on every
 // socket, and the body writer.
 void configure_easy(Transfer& t, const FetchLimits& limits);
+
+// Writes the body kept in memory to the .part file (the memory stays until
+// the caller clears it); false (errno set) when the write fails.
+bool write_memory_body(Transfer& t);
 
 // Forgets what the previous attempt read (its .part file goes away).
 void reset_attempt(Transfer& t);
