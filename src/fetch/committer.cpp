@@ -185,8 +185,7 @@ CommitItem ProbePool::probe_one(std::unique_ptr<Transfer> t) {
         probe.reason = FailureReason::io;
         probe.detail = std::string("write: ") + std::strerror(errno);
     } else {
-        probe = probe_image_bytes(t->fd, t->memory.bytes(), t->limits->max_pixels,
-                                  limits_.verify);
+        probe = probe_image_bytes(t->fd, t->memory.bytes(), t->limits->max_pixels, limits_.verify);
     }
     t->memory.release();
     r.format = probe.format;

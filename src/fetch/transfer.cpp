@@ -140,8 +140,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
             t->memory.release();
         }
         if (!write_all(t->fd, data, len))
-            return abort_body(*t, FailureReason::io,
-                              std::string("write: ") + std::strerror(errno));
+            return abort_body(*t, FailureReason::io, std::string("write: ") + std::strerror(errno));
     }
     t->sha.update(data, len);
     t->bytes += len;

@@ -53,7 +53,8 @@ bool expects_continue(const http::request<http::string_body>& req) {
     auto expect = req[http::field::expect];
     while (!expect.empty() && (expect.front() == ' ' || expect.front() == '\t'))
         expect.remove_prefix(1);
-    while (!expect.empty() && (expect.back() == ' ' || expect.back() == '\t')) expect.remove_suffix(1);
+    while (!expect.empty() && (expect.back() == ' ' || expect.back() == '\t'))
+        expect.remove_suffix(1);
     return beast::iequals(expect, "100-continue");
 }
 

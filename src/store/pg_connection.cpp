@@ -237,8 +237,7 @@ void Connection::copy_in(std::string_view copy_sql, std::string_view rows) {
     });
 }
 
-void Connection::copy_in(std::string_view copy_sql,
-                         const std::function<bool(std::string&)>& next) {
+void Connection::copy_in(std::string_view copy_sql, const std::function<bool(std::string&)>& next) {
     check(PQexec(conn_, std::string(copy_sql).c_str()), copy_sql);
     std::string piece;
     while (true) {

@@ -22,7 +22,8 @@
 namespace litchi {
 namespace {
 
-const bool kInit = (init_fetch_libraries("fetch_image_structure_test"), ensure_image_library(), true);
+const bool kInit =
+    (init_fetch_libraries("fetch_image_structure_test"), ensure_image_library(), true);
 
 using Bytes = std::vector<unsigned char>;
 
