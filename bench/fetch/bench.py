@@ -490,7 +490,7 @@ def render(results, avg_size, ideal, litchi, repeat, command, callgrind=None, ca
         "another's.",
         "",
         f"Case 2: {LATENCY_COUNT:,} of those images, every response {LATENCY_MS} ms after its request "
-        f"(`bench/fetch/delay_server.py`, asyncio), concurrency {LATENCY_CONCURRENCY}; ideal = N / j × latency = "
+        f"(`bench/fetch/delay_server.py`, asyncio timers), concurrency {LATENCY_CONCURRENCY}; ideal = N / j × latency = "
         f"{LATENCY_COUNT} / {LATENCY_CONCURRENCY} × {LATENCY_MS} ms = {ideal:.3f} s. curl at the same "
         "concurrency for reference.",
     ]
@@ -505,6 +505,9 @@ def render(results, avg_size, ideal, litchi, repeat, command, callgrind=None, ca
         lines += ["", "Targets (issue 9):", ""] + targets(where, throughput, latency)
     if callgrind:
         lines += ["", "### CPU per image (callgrind)", ""] + callgrind_table(callgrind, callgrind_count)
+    findings = HERE / "findings.md"  # what the numbers mean, kept by hand
+    if findings.is_file():
+        lines += ["", findings.read_text().strip()]
     return "\n".join(lines) + "\n"
 
 
