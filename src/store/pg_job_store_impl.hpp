@@ -17,6 +17,7 @@
 // claim or outcome holds, so they may lock the job first.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -130,6 +131,13 @@ struct PgJobStore::Impl {
 
     JobSnapshot create_job(const NewJob& request);
     std::vector<ClaimedItem> claim(std::size_t max, const SlotLoad& load);
+    // Items of these jobs went back to the queue (jobs locked): each job's
+    // claim cursor down to its lowest such item (schema step 4 -> 5).
+    void lower_claim_cursors(pg::Connection& conn, const std::map<JobId, ItemId>& lowest);
+    // Claims found nothing from these cursors (`searched_from`): back to the
+    // start of the job where items are still counted queued.
+    void rewind_claim_cursors(pg::Connection& conn, const std::vector<std::int64_t>& jobs,
+                              const std::vector<std::int64_t>& searched_from);
     ApplySummary apply(const std::vector<ItemOutcome>& outcomes);
     std::int64_t renew_leases();
     std::int64_t expire_leases();

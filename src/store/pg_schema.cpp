@@ -204,6 +204,19 @@ CREATE TRIGGER jobs_webhook_on_create AFTER INSERT ON jobs FOR EACH ROW
     WHEN (NEW.webhook_events IS NOT NULL AND NEW.state IN ('done', 'cancelled'))
     EXECUTE FUNCTION litchi_job_webhook();
 )sql",
+    // 4 -> 5: claims find a job's queued items from a cursor over the
+    // primary key instead of a partial index of every queued item: a new
+    // item is written to the table and its primary key only (one b-tree
+    // fewer: a million-line job is ~0.7 s less COPY). claim_from: no item
+    // of the job below it is queued, except under a claim in progress;
+    // every change that puts items back in the queue lowers it and bumps
+    // requeue_seq, and a claim advances it past what it took only if
+    // requeue_seq did not move meanwhile (pg_job_store.cpp, claims).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN claim_from bigint NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN requeue_seq bigint NOT NULL DEFAULT 0;
+DROP INDEX items_queued;
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));

@@ -19,7 +19,7 @@ namespace pg {
 class Pool;
 }
 
-inline constexpr int kPgSchemaVersion = 4;
+inline constexpr int kPgSchemaVersion = 5;
 
 class PgUserStore;
 class PgJobStore;

@@ -260,6 +260,57 @@ TEST_P(StoreLeases, RecoveryRequeuesOwnClaimsAndOthersExpiredOnes) {
     expect_exact(job.id);
 }
 
+// Claims find queued items wherever they are: items put back in the queue
+// behind the head (expired leases, requeued outcomes, a retry) are claimed
+// again, before or after the rest, and so is an item left queued behind
+// PostgreSQL's claim cursor without telling it (a claim that had locked it
+// and then rolled back: simulated by hand here). Every item is claimed
+// exactly once per time it is queued.
+TEST_P(StoreLeases, ItemsBackInTheQueueAreClaimedWhereverTheyAre) {
+    auto job = a->jobs().create_job(new_job(alice, "j", numbered_urls(12)));
+    auto first = a->jobs().claim_next_items(6);
+    ASSERT_EQ(first.size(), 6u);
+    // Item 2 comes back to the queue (a cancelled outcome while its job
+    // runs: the scheduler gave it back), item 4's lease runs out; the rest of
+    // the first six are done.
+    std::vector<ItemOutcome> outcomes;
+    for (const auto& c : first) {
+        if (c.item == first[3].item) continue;  // its lease runs out below
+        auto outcome = testing::done_outcome(c);
+        if (c.item == first[1].item) {
+            outcome = {};
+            outcome.item = c.item;
+            outcome.lease = c.lease;
+            outcome.reason = FailureReason::cancelled;
+        }
+        outcomes.push_back(outcome);
+    }
+    a->jobs().apply_outcomes(outcomes);
+    clock += 60'000;  // past the lease
+    EXPECT_EQ(a->jobs().expire_leases(), 1);
+    expect_exact(job.id);
+
+    // Simulated: item 1, below everything put back, is queued again without
+    // any of the store's paths (as a claim that locked it and rolled back
+    // would leave it).
+    const auto stray = first[0].item;
+    db.exec("UPDATE items SET state = 'queued' WHERE id = " + std::to_string(stray));
+    db.exec("UPDATE jobs SET queued = queued + 1, done = done - 1 WHERE id = " +
+            std::to_string(job.id));
+    expect_exact(job.id);
+
+    std::multiset<ItemId> got;
+    for (int round = 0; round < 10 && got.size() < 9; ++round) {
+        auto claimed = a->jobs().claim_next_items(4);
+        for (const auto& c : claimed) got.insert(c.item);
+    }
+    std::multiset<ItemId> want{first[1].item, first[3].item, stray};
+    for (std::size_t i = 6; i < 12; ++i) want.insert(stray + static_cast<ItemId>(i));
+    EXPECT_EQ(got, want) << "the six never claimed, the two put back, and the stray one";
+    EXPECT_EQ(counts(job.id).queued, 0);
+    EXPECT_TRUE(a->jobs().claim_next_items(4).empty());
+}
+
 LITCHI_BOTH_BACKENDS(StoreLeases);
 
 // A file written by a Litchi with schema 1 (no leases) opens, migrates and
