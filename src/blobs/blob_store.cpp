@@ -207,7 +207,24 @@ std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& b
             std::filesystem::create_directories(dir, ec);
             touched.insert(root_);  // the new shard folder's entry must be durable too
         }
-        if (!ec && std::filesystem::exists(target, ec)) {
+        // One call where the filesystem can: a rename that refuses to
+        // replace (EEXIST when the blob is there) instead of a stat, then a
+        // rename. Where it cannot (NFS: EINVAL), the stat and the rename.
+        bool there = false;
+        if (!ec) {
+            if (::renameat2(AT_FDCWD, blob.part.c_str(), AT_FDCWD, target.c_str(),
+                            RENAME_NOREPLACE) == 0) {
+                touched.insert(dir);
+                continue;
+            }
+            if (errno == EEXIST)
+                there = true;
+            else if (errno == EINVAL || errno == ENOSYS)
+                there = std::filesystem::exists(target, ec);
+            else
+                ec = std::error_code(errno, std::system_category());
+        }
+        if (!ec && there) {
             // Same name means same bytes: keep the one already there. Its
             // writer (maybe another node) synced its data before the rename,
             // but may not have synced the folder yet: sync it here too, so

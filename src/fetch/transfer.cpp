@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -75,6 +76,28 @@ bool below_free_reserve(const std::filesystem::path& part, const FetchLimits& li
     return std::uint64_t(fs.f_bavail) * fs.f_frsize < limits.min_free_bytes;
 }
 
+// The same for a body's first bytes, answered from the last look at this
+// folder when that is under 20 ms old (the network thread's own cache: a
+// statfs per image was ~2 % of `litchi fetch`'s CPU). The reserve is then
+// checked again every MiB of the body, uncached.
+bool below_free_reserve_at_start(const std::filesystem::path& part, const FetchLimits& limits) {
+    if (limits.min_free_bytes == 0) return false;
+    struct Last {
+        std::filesystem::path dir;
+        std::uint64_t min_free = 0;
+        std::chrono::steady_clock::time_point at{};
+        bool below = false;
+    };
+    thread_local Last last;
+    auto now = std::chrono::steady_clock::now();
+    auto dir = part.parent_path();
+    if (last.dir == dir && last.min_free == limits.min_free_bytes &&
+        now - last.at < std::chrono::milliseconds(20))
+        return last.below;
+    last = {dir, limits.min_free_bytes, now, below_free_reserve(part, limits)};
+    return last.below;
+}
+
 std::string disk_full_message(const FetchLimits& limits) {
     return "disk full: less than " + std::to_string(limits.min_free_bytes) +
            " bytes free (--min-free)";
@@ -103,7 +126,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* transfer)
             if (t->fd < 0)
                 return abort_body(*t, FailureReason::io,
                                   std::string("open: ") + std::strerror(errno));
-            if (below_free_reserve(t->part, limits))
+            if (below_free_reserve_at_start(t->part, limits))
                 return abort_body(*t, FailureReason::io, disk_full_message(limits));
         }
     }
