@@ -165,6 +165,9 @@ struct Engine::Impl {
     RetryQueue retries;
     std::multimap<Clock::time_point, std::string> host_timers;  // pauses and rate waits
     std::vector<CommitItem> failed;  // this pass's failures, for the committer
+    // What the passes finished and did not hand over yet (hand_over_if_due).
+    std::size_t held = 0;
+    Clock::time_point held_since{};
     std::mt19937_64 rng{std::random_device{}()};
     int still_running = 0;
 
@@ -298,7 +301,7 @@ struct Engine::Impl {
             curl_multi_perform(multi, &still_running);
             reap_finished();
             start_transfers();
-            hand_over();
+            hand_over_if_due();
             curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
         }
         hand_over();  // what finished before the stop is still reported
@@ -605,6 +608,7 @@ struct Engine::Impl {
 
     int poll_timeout_ms() {
         auto next = Clock::now() + std::chrono::seconds(1);
+        if (held > 0) next = std::min(next, held_since + kHandOverDelay);
         if (!retries.empty()) next = std::min(next, retries.next_due());
         if (!host_timers.empty()) next = std::min(next, host_timers.begin()->first);
         // Round up: waking a millisecond early would only spin.
@@ -722,7 +726,8 @@ struct Engine::Impl {
             }
             leave_network(*t);
             by_id.erase(t->id);
-            probes.add(std::move(t));  // handed over with the rest of this pass
+            note_held();
+            probes.add(std::move(t));  // handed over with the rest (hand_over_if_due)
             return;
         }
         FailureReason reason = FailureReason::http;
@@ -848,12 +853,34 @@ struct Engine::Impl {
         item.result.http_status = status;
         item.result.attempts = t->attempts;
         item.result.detail = detail.empty() ? t->detail : std::move(detail);
-        failed.push_back(std::move(item));  // handed over with the rest of this pass
+        note_held();
+        failed.push_back(std::move(item));  // handed over with the rest (hand_over_if_due)
     }
 
-    // What one pass of the loop finished goes on in one hand-off per stage,
-    // not one per image: a wake-up costs more than a header check.
+    // What the loop finished goes on in one hand-off per stage, not one per
+    // image: a wake-up costs more than a header check. Not even one per pass
+    // while answers keep coming: 64 answers that arrive within a millisecond
+    // or two take a dozen passes, and a wake-up of the probe thread per pass
+    // (a futex wake and often a context switch on a small machine) held back
+    // the next requests of that burst by ~100 us each. So what is finished is
+    // held until a batch's worth (-j) is there, or kHandOverDelay has passed
+    // since the first of it, or nothing is downloading.
+    static constexpr auto kHandOverDelay = std::chrono::milliseconds(2);
+
+    void note_held() {
+        if (held++ == 0) held_since = Clock::now();
+    }
+
+    void hand_over_if_due() {
+        if (held == 0) return;
+        if (held < static_cast<std::size_t>(limits.concurrency) && !running.empty() &&
+            Clock::now() - held_since < kHandOverDelay)
+            return;
+        hand_over();
+    }
+
     void hand_over() {
+        held = 0;
         probes.flush();
         committer.push(std::move(failed));
         failed.clear();
