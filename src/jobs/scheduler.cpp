@@ -210,9 +210,12 @@ void Scheduler::run_feeder() {
         }
         std::vector<FetchRequest> requests;
         requests.reserve(claimed.size());
+        std::vector<std::uint64_t> cancelled_early;
         for (std::size_t i = 0; i < claimed.size(); ++i) {
             auto& item = claimed[i];
             in_flight_.emplace(item.item, InFlight{item.job, item.lease});
+            if (early_cancels_.erase(item.item) > 0)
+                cancelled_early.push_back(static_cast<std::uint64_t>(item.item));
             requests.push_back({static_cast<std::uint64_t>(item.item), std::move(item.url),
                                 std::move(options[i]),
                                 DispatchKey{static_cast<std::uint64_t>(item.user),
@@ -227,11 +230,14 @@ void Scheduler::run_feeder() {
         idle_ = claimed.empty() && in_flight_.empty() && counters_.pending_results == 0 &&
                 released_count_ == 0;
         if (idle_) idle_cv_.notify_all();
-        if (!requests.empty()) {
-            lock.unlock();
-            engine_->submit(std::move(requests));
-            lock.lock();
-        }
+        // Submitted under the lock, so that cancel_in_engine() (which takes
+        // it) either finds these items in flight and cancels them after
+        // this, or finds them not yet in flight and leaves word for us (a
+        // pause can come between the claim's commit and this point: its
+        // cancel, sent first, would find nothing in the engine, and the
+        // transfers would then run as if it had never come).
+        if (!requests.empty()) engine_->submit(std::move(requests));
+        if (!cancelled_early.empty()) engine_->cancel(cancelled_early);
     }
 }
 
@@ -496,12 +502,20 @@ void Scheduler::upkeep_leases() {
 void Scheduler::cancel_in_engine(const std::vector<ItemId>& ids) {
     if (ids.empty()) return;
     std::vector<std::uint64_t> engine_ids(ids.begin(), ids.end());
-    {
-        std::lock_guard lock(mutex_);
-        if (!engine_ || stopped_) return;
-    }
-    // Not under mutex_: the engine's committer thread takes it in on_results.
-    // The engine lives until our destructor and ignores ids it no longer has.
+    std::lock_guard lock(mutex_);
+    if (!engine_ || stopped_) return;
+    // An item claimed but not yet submitted (the feeder is between the
+    // claim's commit and engine_->submit) is not in flight yet: the feeder
+    // cancels it right after submitting it. Word left for an item that had
+    // already come back (its result applied) is forgotten after a while.
+    const auto at = now();
+    std::erase_if(early_cancels_,
+                  [&](const auto& entry) { return at - entry.second > kEarlyCancelMemory; });
+    for (ItemId id : ids)
+        if (!in_flight_.count(id)) early_cancels_.emplace(id, at);
+    // Under mutex_, after any submit of these ids (the feeder submits under
+    // it): the engine sees the cancel after the transfer. Only queues a
+    // message: the engine never calls back into us from here.
     engine_->cancel(engine_ids);
 }
 

@@ -215,6 +215,10 @@ class Scheduler {
         LeaseId lease = 0;  // the claim's fence, passed back with the outcome
     };
     std::unordered_map<ItemId, InFlight> in_flight_;  // handed to the engine
+    // Cancels for items not in flight when they came (cancel_in_engine):
+    // claimed and about to be submitted, or already back. When they came.
+    std::unordered_map<ItemId, std::chrono::steady_clock::time_point> early_cancels_;
+    static constexpr std::chrono::seconds kEarlyCancelMemory{10};
     // Blob deletions that wait for the committer thread (see delete_job).
     std::vector<BlobKey> pending_blob_removals_;
     SchedulerStats counters_;

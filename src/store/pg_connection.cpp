@@ -2,6 +2,7 @@
 #include "store/pg_connection.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -313,13 +314,31 @@ Pool::Handle::~Handle() {
     if (connection_) pool_->give_back(std::move(connection_));
 }
 
+bool Connection::still_open() {
+    if (!healthy_ || PQstatus(conn_) != CONNECTION_OK) return false;
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (p.fd < 0) return false;
+    if (::poll(&p, 1, 0) == 0) return true;  // nothing pending: as we left it
+    // Something came while it sat idle: the server's goodbye (FATAL "terminating
+    // connection", then EOF) or, rarely, a notice. A pooled connection listens
+    // to nothing, so either way it is dropped: a new one costs a connect.
+    healthy_ = false;
+    return false;
+}
+
 Pool::Handle Pool::acquire() {
     std::unique_lock lock(mutex_);
-    available_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
-    if (!idle_.empty()) {
+    while (true) {
+        available_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+        if (idle_.empty()) break;
         auto connection = std::move(idle_.back());
         idle_.pop_back();
-        return Handle(*this, std::move(connection));
+        // A connection the server closed while it sat here (PostgreSQL
+        // restarted) would fail the caller's first statement: the request
+        // would answer 503 although the database is back. Drop it, take
+        // another or open a new one.
+        if (connection->still_open()) return Handle(*this, std::move(connection));
+        --open_;
     }
     ++open_;
     lock.unlock();

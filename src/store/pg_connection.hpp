@@ -121,6 +121,10 @@ class Connection {
 
     // False once a failure showed the connection is unusable.
     bool healthy() const { return healthy_; }
+    // For a connection that sat idle: false if the server closed it meanwhile
+    // (a restart, a crash, an idle timeout), which shows as something to read
+    // on its socket. Cheap: one poll(2) with no wait.
+    bool still_open();
     PGconn* raw() { return conn_; }
 
   private:

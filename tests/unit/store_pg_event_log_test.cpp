@@ -408,5 +408,26 @@ TEST(PgEventLogRestart, ReconnectsAfterTheServerRestartsAndSaysResync) {
     EXPECT_FALSE(log.epoch().empty()) << "the pool reconnects too";
 }
 
+// The pool's idle connections die with a server restart; the first call
+// after it must not fail for that (a node answered 503 to the first request
+// after PostgreSQL came back): the dead ones are dropped when taken.
+TEST(PgPoolRestart, TheFirstCallAfterARestartWorks) {
+    testing::PrivatePgServer server;
+    pg::Pool pool(server.uri(), 3);
+    {
+        // Three connections open and back in the pool, idle.
+        auto a = pool.acquire();
+        auto b = pool.acquire();
+        auto c = pool.acquire();
+        for (auto* h : {&a, &b, &c}) EXPECT_EQ((*h)->exec("SELECT 1").int64(0, 0), 1);
+    }
+    server.restart();
+    for (int i = 0; i < 5; ++i) {
+        auto value = pool.transaction(
+            [](pg::Connection& conn) { return conn.exec("SELECT 41 + 1").int64(0, 0); });
+        EXPECT_EQ(value, 42) << "call " << i;
+    }
+}
+
 }  // namespace
 }  // namespace litchi
