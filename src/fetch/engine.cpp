@@ -24,8 +24,9 @@
 // queued, and not in network_load (so they hold no share); a timer (or the
 // probe's end) wakes it and puts them back.
 //
-// Each pass of the network loop hands what it finished to the next stage in
-// one batch (hand_over): one lock and one wake-up per pass, not per image.
+// The network loop hands what it finished to the next stage in batches
+// (hand_over_if_due): one lock and one wake-up for -j transfers, or for what
+// finished within 2 ms, or when nothing is downloading; not one per image.
 //
 // Ownership: a Transfer is owned by exactly one place at a time, always by a
 // unique_ptr: the fair queue, its parked host's list, the retry queue, the running map (while

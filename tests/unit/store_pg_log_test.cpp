@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <map>
 #include <set>
 #include <thread>
@@ -400,26 +399,6 @@ TEST_F(StorePgLog, AnotherNodesExpiredClaimIsRequeuedAndItsOutcomeFenced) {
     EXPECT_EQ(db.scalar("SELECT count(*) FROM items WHERE state = 'active' AND node = 'node-a'"),
               2);
     EXPECT_EQ(a->jobs().get_job(alice, job2.id)->counts, db.recount(job2.id));
-}
-
-// Not a test: the number the design asks for (run with
-// --gtest_also_run_disabled_tests --gtest_filter='*Million*').
-TEST_F(StorePgLog, DISABLED_CreateMillionUrlJob) {
-    auto request = new_job(alice, "big", numbered_urls(1'000'000, "https://images.example.com/p/"));
-    auto t0 = std::chrono::steady_clock::now();
-    auto job = a->jobs().create_job(request);
-    auto t1 = std::chrono::steady_clock::now();
-    EXPECT_EQ(job.counts.queued, 1'000'000);
-    std::printf("[ bench    ] create_job(1000000 URLs) on PostgreSQL: %.0f ms\n",
-                std::chrono::duration<double, std::milli>(t1 - t0).count());
-    auto t2 = std::chrono::steady_clock::now();
-    auto page = a->jobs().list_items(alice, job.id, {std::nullopt, 500'000, 100});
-    auto claimed = a->jobs().claim_next_items(500);
-    auto t3 = std::chrono::steady_clock::now();
-    EXPECT_EQ(page->items.size(), 100u);
-    EXPECT_EQ(claimed.size(), 500u);
-    std::printf("[ bench    ] a page in the middle + a claim of 500: %.0f ms\n",
-                std::chrono::duration<double, std::milli>(t3 - t2).count());
 }
 
 }  // namespace
