@@ -186,6 +186,11 @@ CommitItem ProbePool::probe_one(std::unique_ptr<Transfer> t) {
         probe.detail = std::string("write: ") + std::strerror(errno);
     } else {
         probe = probe_image_bytes(t->fd, t->memory.bytes(), t->limits->max_pixels, limits_.verify);
+        // Hashed here, not on the network thread (transfer.cpp, on_body).
+        if (probe.reason == FailureReason::none) {
+            auto body = t->memory.bytes();
+            t->sha.update(body.data(), body.size());
+        }
     }
     t->memory.release();
     r.format = probe.format;

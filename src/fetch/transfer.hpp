@@ -104,6 +104,8 @@ struct Transfer {
     // of the body is in the file yet.
     MemoryBody memory;
     bool in_memory = true;
+    // The body's SHA-256: fed as the body arrives once it goes to the file;
+    // a body kept in memory is hashed whole by the probe thread.
     Sha256 sha;
     std::uint64_t bytes = 0;
     std::size_t discarded = 0;
