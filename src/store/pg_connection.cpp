@@ -226,18 +226,6 @@ Result Connection::exec(std::string_view sql, const Params& params) {
                  sql);
 }
 
-void Connection::copy_in(std::string_view copy_sql, std::string_view rows) {
-    // Large bodies go in chunks so libpq's buffer stays small.
-    constexpr std::size_t kChunk = 1 << 20;
-    std::size_t at = 0;
-    copy_in(copy_sql, [&](std::string& piece) {
-        if (at >= rows.size()) return false;
-        piece.assign(rows.substr(at, kChunk));
-        at += kChunk;
-        return true;
-    });
-}
-
 void Connection::copy_in(std::string_view copy_sql, const std::function<bool(std::string&)>& next) {
     check(PQexec(conn_, std::string(copy_sql).c_str()), copy_sql);
     std::string piece;

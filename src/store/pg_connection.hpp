@@ -110,13 +110,12 @@ class Connection {
 
     Result exec(std::string_view sql);
     Result exec(std::string_view sql, const Params& params);
-    // COPY table FROM STDIN: `rows` is COPY text format (tab-separated,
-    // newline-terminated, escaped by copy_escape).
-    void copy_in(std::string_view copy_sql, std::string_view rows);
-    // The same, the rows written by `next` a piece at a time: it appends
-    // rows to its (emptied) argument and returns false once there are no
-    // more. Each piece goes to the server while the next is written, so the
-    // server parses and inserts while the client still formats.
+    // COPY table FROM STDIN, the rows written by `next` a piece at a time in
+    // COPY text format (tab-separated, newline-terminated, escaped by
+    // copy_escape): it appends rows to its (emptied) argument and returns
+    // false once there are no more. Each piece goes to the server while the
+    // next is written, so the server parses and inserts while the client
+    // still formats.
     void copy_in(std::string_view copy_sql, const std::function<bool(std::string&)>& next);
 
     // False once a failure showed the connection is unusable.

@@ -412,158 +412,154 @@ std::vector<ClaimedItem> PgJobStore::Impl::claim(std::size_t max, const SlotLoad
     // after this one: these jobs are not locked here, and locking them
     // after the others would break the lock order.
     std::vector<std::int64_t> rewind_job, rewind_from;
-    auto claimed = pool.transaction(
-        [&](pg::Connection& conn) {
-            rewind_job.clear();
-            rewind_from.clear();
-            std::vector<ClaimedItem> claimed;
-            // A plan from an unlocked read; the locks below decide what is taken.
-            std::map<UserId, std::vector<RunnableJob>> runnable;
-            struct Cursor {
-                std::int64_t from = 0, last = 0, seq = 0;
-            };
-            std::map<JobId, Cursor> cursors;
-            auto listed = conn.exec(
-                "SELECT user_id, id, queued, GREATEST(claim_from, first_item), last_item, "
-                "requeue_seq FROM jobs WHERE state IN ('queued', 'running') AND queued > 0 "
-                "ORDER BY user_id, id");
-            for (int i = 0; i < listed.rows(); ++i) {
-                runnable[listed.int64(i, 0)].push_back({listed.int64(i, 1), listed.int64(i, 2)});
-                cursors[listed.int64(i, 1)] = {listed.int64(i, 3), listed.int64(i, 4),
-                                               listed.int64(i, 5)};
-            }
-            if (runnable.empty()) return claimed;
-            std::map<JobId, std::int64_t> quota;
-            {
-                std::lock_guard lock(fairness_mutex);
-                quota = share_slots(runnable, max, fairness, load);
-            }
-            if (quota.empty()) return claimed;  // everyone holds their share already
-            std::vector<std::int64_t> job_col, count_col, from_col, last_col;
-            for (const auto& [id, n] : quota) {
-                job_col.push_back(id);
-                count_col.push_back(n);
-                from_col.push_back(cursors[id].from);
-                last_col.push_back(cursors[id].last);
-            }
-            TimeMs now = this->now();
-            // The items first (the lock order): the oldest queued ones of each
-            // job, along the primary key from the job's claim cursor (see the
-            // schema's step 4 -> 5); SKIP LOCKED, so an item another transaction
-            // holds is not waited for. `= ANY(ARRAY(...))` looks the picks up by
-            // primary key: a join would let the planner, which cannot know how
-            // many LIMIT q.n picks, hash the whole table instead (measured:
-            // 130 ms a claim at 100,000 items).
-            auto taken = conn.exec(
-                std::string(
-                    "WITH q AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $6::bigint[], "
-                    "$7::bigint[]) AS q(job, n, lo, hi)), "
-                    "pick AS (SELECT i.id AS pick_id FROM q CROSS JOIN LATERAL "
-                    "(SELECT id FROM items WHERE id >= q.lo AND id <= q.hi AND job_id = q.job "
-                    "AND state = 'queued' ORDER BY id LIMIT q.n FOR UPDATE SKIP LOCKED) i) "
-                    "UPDATE items SET state = 'active', updated = $3, node = $4, "
-                    "lease_id = nextval('lease_ids'), lease_until = $5 "
-                    "WHERE id = ANY(ARRAY(SELECT pick_id FROM pick)) RETURNING ") +
-                    pg_rows::kItemColumns + ", lease_id",
-                pg::Params()
-                    .add_array(job_col)
-                    .add_array(count_col)
-                    .add(now)
-                    .add(options.node)
-                    .add(now + options.lease.count())
-                    .add_array(from_col)
-                    .add_array(last_col));
-            if (taken.rows() == 0) {
-                rewind_job = job_col;
-                rewind_from = from_col;
-                return claimed;
-            }
-            std::vector<std::pair<ItemRecord, LeaseId>> items;
-            items.reserve(taken.rows());
-            std::map<JobId, std::int64_t> per_job;
-            for (int i = 0; i < taken.rows(); ++i) {
-                items.emplace_back(pg_rows::read_item(taken, i),
-                                   taken.int64(i, pg_rows::kItemColumnCount));
-                ++per_job[items.back().first.job];
-            }
-            std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
-                return a.first.job != b.first.job ? a.first.job < b.first.job
-                                                  : a.first.id < b.first.id;
-            });
-            // Then their jobs. One paused or cancelled since the plan gets its
-            // items back (a cancel waits for this transaction, then cancels
-            // them with the rest).
-            std::vector<std::int64_t> ids;
-            for (const auto& [id, n] : per_job) ids.push_back(id);
-            auto rows = lock_jobs(conn, "id = ANY($1::bigint[])", pg::Params().add_array(ids));
-            std::map<JobId, PgJobRow*> by_id;
-            for (PgJobRow& row : rows)
-                if (sqlite_rows::is_runnable(row.job.state)) by_id[row.job.id] = &row;
-            {
-                // Each job's cursor past what was taken (items are sorted by job,
-                // then id): unless something was put back in its queue since
-                // the plan read the cursor, nothing queued is left below.
-                std::map<JobId, std::int64_t> next;
-                for (const auto& [item, lease] : items) next[item.job] = item.id + 1;
-                std::vector<std::int64_t> cursor_job, cursor_next, cursor_seq;
-                for (const auto& [job, after] : next) {
-                    if (!by_id.count(job)) continue;
-                    cursor_job.push_back(job);
-                    cursor_next.push_back(after);
-                    cursor_seq.push_back(cursors[job].seq);
-                }
-                if (!cursor_job.empty())
-                    conn.exec(
-                        "UPDATE jobs j SET claim_from = GREATEST(j.claim_from, u.next) FROM "
-                        "unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, next, seq) "
-                        "WHERE j.id = u.id AND j.requeue_seq = u.seq",
-                        pg::Params()
-                            .add_array(cursor_job)
-                            .add_array(cursor_next)
-                            .add_array(cursor_seq));
-                for (std::size_t i = 0; i < job_col.size(); ++i) {
-                    if (per_job.count(job_col[i])) continue;
-                    rewind_job.push_back(job_col[i]);
-                    rewind_from.push_back(from_col[i]);
-                }
-            }
-            if (by_id.size() < per_job.size()) {
-                std::vector<std::int64_t> back;
-                std::map<JobId, ItemId> lowest;
-                for (const auto& [item, lease] : items) {
-                    if (by_id.count(item.job)) continue;
-                    back.push_back(item.id);
-                    if (!lowest.count(item.job)) lowest[item.job] = item.id;
-                }
-                conn.exec(
-                    "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
-                    "lease_until = NULL WHERE id = ANY($1::bigint[])",
-                    pg::Params().add_array(back));
-                lower_claim_cursors(conn, lowest);
-                std::erase_if(items,
-                              [&](const auto& held) { return !by_id.count(held.first.job); });
-            }
-            LogWriter log;
-            for (auto& [item, lease] : items) {
-                PgJobRow* row = by_id[item.job];
-                claimed.push_back({item.id, item.job, row->job.user, item.url, lease});
-                log.add_item(row->job.user, item);
-            }
-            std::vector<PgJobRow*> changed;
-            for (auto& [id, row] : by_id) {
-                std::int64_t n = per_job[id];
-                row->job.counts.queued -= n;
-                row->job.counts.active += n;
-                if (row->job.state == JobState::queued) row->job.state = JobState::running;
-                row->job.updated = now;
-                note_progress(*row, now, log);
-                changed.push_back(row);
-            }
-            write_jobs(conn, changed);
-            log.write(conn, now);
+    auto claim_in = [&](pg::Connection& conn) {
+        rewind_job.clear();
+        rewind_from.clear();
+        std::vector<ClaimedItem> claimed;
+        // A plan from an unlocked read; the locks below decide what is taken.
+        std::map<UserId, std::vector<RunnableJob>> runnable;
+        struct Cursor {
+            std::int64_t from = 0, last = 0, seq = 0;
+        };
+        std::map<JobId, Cursor> cursors;
+        auto listed = conn.exec(
+            "SELECT user_id, id, queued, GREATEST(claim_from, first_item), last_item, "
+            "requeue_seq FROM jobs WHERE state IN ('queued', 'running') AND queued > 0 "
+            "ORDER BY user_id, id");
+        for (int i = 0; i < listed.rows(); ++i) {
+            runnable[listed.int64(i, 0)].push_back({listed.int64(i, 1), listed.int64(i, 2)});
+            cursors[listed.int64(i, 1)] = {listed.int64(i, 3), listed.int64(i, 4),
+                                           listed.int64(i, 5)};
+        }
+        if (runnable.empty()) return claimed;
+        std::map<JobId, std::int64_t> quota;
+        {
+            std::lock_guard lock(fairness_mutex);
+            quota = share_slots(runnable, max, fairness, load);
+        }
+        if (quota.empty()) return claimed;  // everyone holds their share already
+        std::vector<std::int64_t> job_col, count_col, from_col, last_col;
+        for (const auto& [id, n] : quota) {
+            job_col.push_back(id);
+            count_col.push_back(n);
+            from_col.push_back(cursors[id].from);
+            last_col.push_back(cursors[id].last);
+        }
+        TimeMs now = this->now();
+        // The items first (the lock order): the oldest queued ones of each
+        // job, along the primary key from the job's claim cursor (see the
+        // schema's step 4 -> 5); SKIP LOCKED, so an item another transaction
+        // holds is not waited for. `= ANY(ARRAY(...))` looks the picks up by
+        // primary key: a join would let the planner, which cannot know how
+        // many LIMIT q.n picks, hash the whole table instead (measured:
+        // 130 ms a claim at 100,000 items).
+        auto taken = conn.exec(
+            std::string("WITH q AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $6::bigint[], "
+                        "$7::bigint[]) AS q(job, n, lo, hi)), "
+                        "pick AS (SELECT i.id AS pick_id FROM q CROSS JOIN LATERAL "
+                        "(SELECT id FROM items WHERE id >= q.lo AND id <= q.hi AND job_id = q.job "
+                        "AND state = 'queued' ORDER BY id LIMIT q.n FOR UPDATE SKIP LOCKED) i) "
+                        "UPDATE items SET state = 'active', updated = $3, node = $4, "
+                        "lease_id = nextval('lease_ids'), lease_until = $5 "
+                        "WHERE id = ANY(ARRAY(SELECT pick_id FROM pick)) RETURNING ") +
+                pg_rows::kItemColumns + ", lease_id",
+            pg::Params()
+                .add_array(job_col)
+                .add_array(count_col)
+                .add(now)
+                .add(options.node)
+                .add(now + options.lease.count())
+                .add_array(from_col)
+                .add_array(last_col));
+        if (taken.rows() == 0) {
+            rewind_job = job_col;
+            rewind_from = from_col;
             return claimed;
-        },
-        kClaimBegin);
+        }
+        std::vector<std::pair<ItemRecord, LeaseId>> items;
+        items.reserve(taken.rows());
+        std::map<JobId, std::int64_t> per_job;
+        for (int i = 0; i < taken.rows(); ++i) {
+            items.emplace_back(pg_rows::read_item(taken, i),
+                               taken.int64(i, pg_rows::kItemColumnCount));
+            ++per_job[items.back().first.job];
+        }
+        std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
+            return a.first.job != b.first.job ? a.first.job < b.first.job : a.first.id < b.first.id;
+        });
+        // Then their jobs. One paused or cancelled since the plan gets its
+        // items back (a cancel waits for this transaction, then cancels
+        // them with the rest).
+        std::vector<std::int64_t> ids;
+        for (const auto& [id, n] : per_job) ids.push_back(id);
+        auto rows = lock_jobs(conn, "id = ANY($1::bigint[])", pg::Params().add_array(ids));
+        std::map<JobId, PgJobRow*> by_id;
+        for (PgJobRow& row : rows)
+            if (sqlite_rows::is_runnable(row.job.state)) by_id[row.job.id] = &row;
+        {
+            // Each job's cursor past what was taken (items are sorted by job,
+            // then id): unless something was put back in its queue since
+            // the plan read the cursor, nothing queued is left below.
+            std::map<JobId, std::int64_t> next;
+            for (const auto& [item, lease] : items) next[item.job] = item.id + 1;
+            std::vector<std::int64_t> cursor_job, cursor_next, cursor_seq;
+            for (const auto& [job, after] : next) {
+                if (!by_id.count(job)) continue;
+                cursor_job.push_back(job);
+                cursor_next.push_back(after);
+                cursor_seq.push_back(cursors[job].seq);
+            }
+            if (!cursor_job.empty())
+                conn.exec(
+                    "UPDATE jobs j SET claim_from = GREATEST(j.claim_from, u.next) FROM "
+                    "unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, next, seq) "
+                    "WHERE j.id = u.id AND j.requeue_seq = u.seq",
+                    pg::Params()
+                        .add_array(cursor_job)
+                        .add_array(cursor_next)
+                        .add_array(cursor_seq));
+            for (std::size_t i = 0; i < job_col.size(); ++i) {
+                if (per_job.count(job_col[i])) continue;
+                rewind_job.push_back(job_col[i]);
+                rewind_from.push_back(from_col[i]);
+            }
+        }
+        if (by_id.size() < per_job.size()) {
+            std::vector<std::int64_t> back;
+            std::map<JobId, ItemId> lowest;
+            for (const auto& [item, lease] : items) {
+                if (by_id.count(item.job)) continue;
+                back.push_back(item.id);
+                if (!lowest.count(item.job)) lowest[item.job] = item.id;
+            }
+            conn.exec(
+                "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
+                "lease_until = NULL WHERE id = ANY($1::bigint[])",
+                pg::Params().add_array(back));
+            lower_claim_cursors(conn, lowest);
+            std::erase_if(items, [&](const auto& held) { return !by_id.count(held.first.job); });
+        }
+        LogWriter log;
+        for (auto& [item, lease] : items) {
+            PgJobRow* row = by_id[item.job];
+            claimed.push_back({item.id, item.job, row->job.user, item.url, lease});
+            log.add_item(row->job.user, item);
+        }
+        std::vector<PgJobRow*> changed;
+        for (auto& [id, row] : by_id) {
+            std::int64_t n = per_job[id];
+            row->job.counts.queued -= n;
+            row->job.counts.active += n;
+            if (row->job.state == JobState::queued) row->job.state = JobState::running;
+            row->job.updated = now;
+            note_progress(*row, now, log);
+            changed.push_back(row);
+        }
+        write_jobs(conn, changed);
+        log.write(conn, now);
+        return claimed;
+    };
+    auto claimed = pool.transaction(claim_in, kClaimBegin);
     if (!rewind_job.empty()) {
         pool.transaction([&](pg::Connection& conn) {
             rewind_claim_cursors(conn, rewind_job, rewind_from);
