@@ -758,7 +758,8 @@ Reply Api::metrics(RequestContext&) {
     StringResponse res{http::status::ok, 11};
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
-    res.body() = state_.metrics().render(figures);
+    BodyFigures bodies{state_.body_budget().used(), state_.body_budget().capacity()};
+    res.body() = state_.metrics().render(figures, bodies);
     if (const auto& events = state_.events()) res.body() += events->render_metrics();
     res.prepare_payload();
     return res;

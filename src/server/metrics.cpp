@@ -10,7 +10,8 @@ void ServerMetrics::count_request(unsigned status) {
         requests_by_status_[status].fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string ServerMetrics::render(const DownloadFigures& downloads) const {
+std::string ServerMetrics::render(const DownloadFigures& downloads,
+                                  const BodyFigures& bodies) const {
     std::string out;
     auto header = [&out](std::string_view name, std::string_view type, std::string_view help) {
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -69,6 +70,12 @@ std::string ServerMetrics::render(const DownloadFigures& downloads) const {
            "Connections open now (upgraded WebSockets included).");
     out += fmt::format("litchi_open_connections {}\n",
                        open_connections_.load(std::memory_order_relaxed));
+    header("litchi_request_body_bytes", "gauge",
+           "Bytes of request bodies being read or handled now, as reserved from "
+           "--max-body-in-flight (a body that does not fit gets 503 busy).");
+    out += fmt::format("litchi_request_body_bytes {}\n", bodies.reserved);
+    header("litchi_request_body_budget_bytes", "gauge", "--max-body-in-flight.");
+    out += fmt::format("litchi_request_body_budget_bytes {}\n", bodies.capacity);
     return out;
 }
 

@@ -34,6 +34,12 @@ struct DownloadFigures {
     std::uint64_t preempted = 0;         // transfers given back for a group below its share
 };
 
+// The request-body budget (--max-body-in-flight) at scrape time.
+struct BodyFigures {
+    std::uint64_t reserved = 0;  // bytes held by bodies being read or handled
+    std::uint64_t capacity = 0;
+};
+
 class ServerMetrics {
   public:
     void connection_opened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -44,7 +50,7 @@ class ServerMetrics {
 
     void count_request(unsigned status);
 
-    std::string render(const DownloadFigures& downloads) const;
+    std::string render(const DownloadFigures& downloads, const BodyFigures& bodies) const;
 
   private:
     std::atomic<std::int64_t> open_connections_{0};

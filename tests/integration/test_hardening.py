@@ -176,8 +176,13 @@ class BodyBeforeAuthTest(ServerTestCase):
         first = post_head(self.server.port, "/api/jobs", 1 << 20, (auth,))
         self.addCleanup(first.close)
         first.sendall(b"x" * 1000)
+        # Its header is judged on a worker thread: wait until the body holds the budget
+        # (a small post sent before that would take a corner of it first).
+        wait_for(lambda: metric(self.server.port, "litchi_request_body_bytes") == 1 << 20,
+                 what="the first body to hold the budget")
+        self.assertEqual(metric(self.server.port, "litchi_request_body_budget_bytes"), 1 << 20)
         # Any other body, even a small one, must wait: 503 busy, before its body is read.
-        wait_for(lambda: raw_status_of_small_post(self.server.port, auth) == 503, what="503 busy")
+        self.assertEqual(raw_status_of_small_post(self.server.port, auth), 503)
         with post_head(self.server.port, "/api/jobs", 100, (auth,)) as s:
             status, headers, body = read_response(s)
         self.assertEqual(status, 503)
@@ -195,7 +200,9 @@ class BodyBeforeAuthTest(ServerTestCase):
                 "POST /api/jobs HTTP/1.1", "Host: 127.0.0.1", "Content-Type: text/plain",
                 f"Content-Length: {len(url)}", auth, "Connection: close"]), url)[0]
         # The budget comes back once the first answer is written (just after the client reads it).
-        wait_for(lambda: post_url() == 201, what="a body read again")
+        wait_for(lambda: metric(self.server.port, "litchi_request_body_bytes") == 0,
+                 what="the budget to come back")
+        self.assertEqual(post_url(), 201)
 
 
 class CsrfTest(ServerTestCase):
@@ -302,13 +309,19 @@ class AcceptBackoffTest(ServerTestCase):
         wait_for(lambda: "accept works again" in self.server.stderr_so_far(), what="the recovery line")
 
 
+def metric(port, name):
+    """The value of an unlabelled metric `name` from /metrics."""
+    status, _, body = raw_request(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close")
+    assert status == 200, status
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics")
+
+
 def open_connections(port):
     """litchi_open_connections from /metrics (this request's own connection included)."""
-    status, _, body = raw_request(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close")
-    for line in body.decode().splitlines():
-        if line.startswith("litchi_open_connections "):
-            return int(line.split()[1])
-    raise AssertionError("no litchi_open_connections in /metrics")
+    return metric(port, "litchi_open_connections")
 
 
 def refused_at_once(port):
