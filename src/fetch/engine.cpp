@@ -1,7 +1,8 @@
 // The download engine. Three stages, each on its own thread(s), joined by queues:
 //
-//   network thread  one libcurl multi handle driven by curl_multi_poll; new work
-//                   and cancels arrive through `inbox` and curl_multi_wakeup.
+//   network thread  one libcurl multi handle driven by socket actions over
+//                   epoll (multi_loop.cpp); new work and cancels arrive
+//                   through `inbox` and MultiLoop::wake.
 //                   This file: dispatch (fair_queue.hpp: max-min across
 //                   users, jobs and hosts, putting back a transfer for a
 //                   group below its share; host health, pauses and rates;
@@ -53,6 +54,7 @@
 #include "fetch/committer.hpp"
 #include "fetch/curl_errors.hpp"
 #include "fetch/host_health.hpp"
+#include "fetch/multi_loop.hpp"
 #include "fetch/part_pool.hpp"
 #include "fetch/probe.hpp"
 #include "fetch/transfer.hpp"
@@ -135,7 +137,8 @@ struct Engine::Impl {
 
     // Network thread state (touched only there).
     CURLM* multi = nullptr;
-    CURLSH* share = nullptr;  // DNS cache and TLS sessions across easy handles
+    std::unique_ptr<MultiLoop> multi_loop;  // waits for its sockets; wake() from any thread
+    CURLSH* share = nullptr;                // DNS cache and TLS sessions across easy handles
     std::vector<CURL*> spare_easy;
     struct HostQueue {
         std::size_t queued = 0;  // its items in the fair queue
@@ -170,7 +173,6 @@ struct Engine::Impl {
     std::size_t held = 0;
     Clock::time_point held_since{};
     std::mt19937_64 rng{std::random_device{}()};
-    int still_running = 0;
 
     // Later stages. Declared after what their threads touch, and before the
     // network thread starts.
@@ -198,6 +200,12 @@ struct Engine::Impl {
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, long(limits.per_host));
         curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, long(limits.concurrency) * 2);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
+        try {
+            multi_loop = std::make_unique<MultiLoop>(multi);
+        } catch (...) {
+            curl_multi_cleanup(multi);
+            throw;
+        }
         // The multi handle already pools connections (and DNS) for its easy
         // handles; a share adds TLS session resumption across them. Only the
         // network thread uses it, so it needs no lock callbacks.
@@ -212,6 +220,7 @@ struct Engine::Impl {
 
     ~Impl() {
         stop();
+        multi_loop.reset();
         curl_multi_cleanup(multi);
         if (share) curl_share_cleanup(share);
     }
@@ -238,7 +247,7 @@ struct Engine::Impl {
                 inbox.insert(inbox.end(), std::make_move_iterator(requests.begin()),
                              std::make_move_iterator(requests.end()));
         }
-        curl_multi_wakeup(multi);
+        multi_loop->wake();
     }
 
     void cancel(const std::vector<std::uint64_t>& ids) {
@@ -246,7 +255,7 @@ struct Engine::Impl {
             std::lock_guard lock(inbox_mutex);
             inbox_cancels.insert(inbox_cancels.end(), ids.begin(), ids.end());
         }
-        curl_multi_wakeup(multi);
+        multi_loop->wake();
     }
 
     void stop() {
@@ -255,7 +264,7 @@ struct Engine::Impl {
                 std::lock_guard lock(inbox_mutex);
                 stopping = true;
             }
-            curl_multi_wakeup(multi);
+            multi_loop->wake();
             network_thread.join();
             probes.close();
             parts.drain();
@@ -299,11 +308,12 @@ struct Engine::Impl {
             wake_due_hosts();
             start_transfers();
             if (shares_changed) rebalance();
-            curl_multi_perform(multi, &still_running);
+            multi_loop->run_due_timer();  // transfers just added start at once
             reap_finished();
             start_transfers();
             hand_over_if_due();
-            curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
+            multi_loop->wait(poll_timeout());
+            reap_finished();
         }
         hand_over();  // what finished before the stop is still reported
         abandon_everything();
@@ -607,14 +617,14 @@ struct Engine::Impl {
         return std::move(node.mapped());
     }
 
-    int poll_timeout_ms() {
+    std::chrono::milliseconds poll_timeout() {
         auto next = Clock::now() + std::chrono::seconds(1);
         if (held > 0) next = std::min(next, held_since + kHandOverDelay);
         if (!retries.empty()) next = std::min(next, retries.next_due());
         if (!host_timers.empty()) next = std::min(next, host_timers.begin()->first);
         // Round up: waking a millisecond early would only spin.
         auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now());
-        return int(std::clamp<long long>(wait.count(), 0, 1000));
+        return std::clamp(wait, std::chrono::milliseconds(0), std::chrono::milliseconds(1000));
     }
 
     void promote_due_retries() {

@@ -2,8 +2,8 @@
 // a small pool that checks images and makes them durable, and a committer
 // that renames finished files into the blob store in batches (group commit).
 //
-//   submit() ──> network thread (curl_multi_poll; SSRF guard; size cap; sha256
-//                while streaming to a .part file; retries with backoff)
+//   submit() ──> network thread (socket actions over epoll; SSRF guard; size
+//                cap; sha256 while streaming to a .part file; retries with backoff)
 //            ──> probe pool (magic bytes, declared size, structure; batches)
 //            ──> committer (rename batch, fsync folders once) ──> on_results(batch)
 //

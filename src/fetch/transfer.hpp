@@ -37,9 +37,10 @@ constexpr std::size_t kMaxDiscardedBody = 256 * 1024;
 
 // The largest body kept in memory until the transfer ends (Transfer::memory),
 // and the most all of one engine's such bodies hold at once (bodies waiting
-// for the probe included).
+// for the probe included; on a slow disk they queue up to it, so it is what
+// peak RSS grows by: 16 MiB took `fetch` past 64 MiB there).
 inline constexpr std::size_t kMemoryBody = 256 * 1024;
-inline constexpr std::size_t kMemoryBodies = 16 * 1024 * 1024;
+inline constexpr std::size_t kMemoryBodies = 8 * 1024 * 1024;
 
 // A body kept in memory, counted in its engine's total (`held`).
 class MemoryBody {
