@@ -31,7 +31,12 @@ MultiLoop::MultiLoop(CURLM* multi) : multi_(multi) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = wake_fd_;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+        int err = errno;
+        close(wake_fd_);
+        close(epoll_fd_);
+        throw std::system_error(err, std::generic_category(), "epoll_ctl");
+    }
     curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &MultiLoop::on_socket);
     curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
 }
