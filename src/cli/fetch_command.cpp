@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 
 #include "blobs/blob_store.hpp"
@@ -24,6 +25,7 @@
 #include "core/request_options.hpp"
 #include "fetch/engine.hpp"
 #include "fetch/manifest.hpp"
+#include "fetch/probe.hpp"
 #include "fetch/url_check.hpp"
 #include "jobs/url_list.hpp"
 
@@ -175,6 +177,15 @@ int run_fetch(FetchOptions& opt) {
         opt.limits.allowed_ranges.push_back(*range);
     }
     if (auto error = validate_fetch_limits(opt.limits); !error.empty()) return usage_error(error);
+    if (opt.limits.verify == VerifyMode::decode) {
+        // Every item needs libvips then: a libvips that cannot start is said
+        // once, here, not as a failure of every image.
+        try {
+            ensure_image_library();
+        } catch (const std::runtime_error& e) {
+            return usage_error(std::string("--verify decode: ") + e.what());
+        }
+    }
     ProgressMode mode;
     if (!parse_progress_mode(opt.progress, stderr, mode))
         return usage_error("--progress must be auto, bar, json or none");

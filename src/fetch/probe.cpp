@@ -4,18 +4,17 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <vips/vips.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/image_header.hpp"
+#include "fetch/vips_library.hpp"
 
 namespace litchi {
 namespace {
@@ -87,9 +86,9 @@ class FileBytes {
     int error_ = 0;
 };
 
-std::string vips_failure(const char* what) {
-    std::string why = vips_error_buffer();
-    vips_error_clear();
+std::string vips_failure(const VipsLibrary& vips, const char* what) {
+    std::string why = vips.error_buffer();
+    vips.error_clear();
     while (!why.empty() && why.back() == '\n') why.pop_back();
     if (why.empty()) why = "no decoder accepts the file";
     return std::string(what) + ": " + why.substr(0, 200);
@@ -105,13 +104,8 @@ bool multi_page(ImageFormat format) {
 // guesses (which would try every loader in turn) and never reaches an
 // untrusted one. `decode`: every page, failing on truncated or corrupt data.
 // These loaders are lazy: until pixels are asked for, only the header is read.
-VipsImage* vips_open(int fd, ImageFormat format, bool decode) {
-    try {
-        ensure_image_library();
-    } catch (const std::runtime_error&) {
-        return nullptr;  // the caller reports the file unreadable
-    }
-    VipsSource* source = vips_source_new_from_descriptor(fd);  // dups fd; reads from the start
+VipsImage* vips_open(const VipsLibrary& vips, int fd, ImageFormat format, bool decode) {
+    VipsSource* source = vips.source_new_from_descriptor(fd);  // dups fd; reads from the start
     if (!source) return nullptr;
     VipsImage* image = nullptr;
     constexpr auto seq = VIPS_ACCESS_SEQUENTIAL;
@@ -119,44 +113,50 @@ VipsImage* vips_open(int fd, ImageFormat format, bool decode) {
     const int pages = decode && multi_page(format) ? -1 : 1;
     switch (format) {
         case ImageFormat::jpeg:
-            vips_jpegload_source(source, &image, "access", seq, "fail_on", fail_on, nullptr);
+            vips.jpegload_source(source, &image, "access", seq, "fail_on", fail_on, nullptr);
             break;
         case ImageFormat::png:
-            vips_pngload_source(source, &image, "access", seq, "fail_on", fail_on, nullptr);
+            vips.pngload_source(source, &image, "access", seq, "fail_on", fail_on, nullptr);
             break;
         case ImageFormat::gif:
-            vips_gifload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+            vips.gifload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
                                 nullptr);
             break;
         case ImageFormat::webp:
-            vips_webpload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+            vips.webpload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
                                  nullptr);
             break;
         case ImageFormat::tiff:
-            vips_tiffload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+            vips.tiffload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
                                  nullptr);
             break;
         case ImageFormat::avif:
         case ImageFormat::heic:
-            vips_heifload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
+            vips.heifload_source(source, &image, "access", seq, "fail_on", fail_on, "n", pages,
                                  nullptr);
             break;
         default:
             break;
     }
-    g_object_unref(source);
+    vips.object_unref(source);
     return image;
 }
 
 // Every pixel of every page, through libvips, in strips (sequential access:
 // memory stays bounded by the width, not the height).
 std::string decode_all(int fd, ImageFormat format) {
-    VipsImage* image = vips_open(fd, format, /*decode=*/true);
-    if (!image) return vips_failure("decode");
+    const VipsLibrary* vips = nullptr;
+    try {
+        vips = &vips_library();
+    } catch (const std::runtime_error& e) {
+        return std::string("decode: ") + e.what();
+    }
+    VipsImage* image = vips_open(*vips, fd, format, /*decode=*/true);
+    if (!image) return vips_failure(*vips, "decode");
     double mean = 0;
-    const int rc = vips_avg(image, &mean, nullptr);
-    g_object_unref(image);
-    if (rc != 0) return vips_failure("decode");
+    const int rc = vips->avg(image, &mean, nullptr);
+    vips->object_unref(image);
+    if (rc != 0) return vips_failure(*vips, "decode");
     return {};
 }
 
@@ -202,14 +202,22 @@ ProbeResult probe_whole(int fd, ImageFormat sniffed, std::span<const unsigned ch
         r.height = int(std::min<std::uint64_t>(structure->height, INT32_MAX));
         r.pages = int(structure->pages);
     } else {
-        VipsImage* image = vips_open(fd, sniffed, /*decode=*/false);
+        const VipsLibrary* vips = nullptr;
+        try {
+            vips = &vips_library();
+        } catch (const std::runtime_error& e) {
+            return refuse(FailureReason::not_image, sniffed,
+                          std::string("header unreadable: ") + e.what());
+        }
+        VipsImage* image = vips_open(*vips, fd, sniffed, /*decode=*/false);
         if (!image)
-            return refuse(FailureReason::not_image, sniffed, vips_failure("header unreadable"));
-        r.width = vips_image_get_width(image);
-        r.height = vips_image_get_height(image);
+            return refuse(FailureReason::not_image, sniffed,
+                          vips_failure(*vips, "header unreadable"));
+        r.width = vips->image_get_width(image);
+        r.height = vips->image_get_height(image);
         // For a multi-page file vips reports the first page's height; every page counts.
-        r.pages = std::max(1, vips_image_get_n_pages(image));
-        g_object_unref(image);
+        r.pages = std::max(1, vips->image_get_n_pages(image));
+        vips->object_unref(image);
     }
     if (r.width <= 0 || r.height <= 0)
         return refuse(FailureReason::not_image, sniffed, "image with no pixels");
@@ -252,31 +260,12 @@ ProbeResult probe_image_bytes(int fd, std::span<const unsigned char> bytes,
     return probe_whole(fd, sniffed, bytes, max_pixels, verify);
 }
 
-namespace {
-std::string image_library_name = "litchi";
-}  // namespace
-
 void set_image_library_name(const char* argv0) {
-    if (argv0 && *argv0) image_library_name = argv0;
+    set_vips_program_name(argv0);
 }
 
 void ensure_image_library() {
-    static std::once_flag once;
-    static bool ok = false;
-    std::call_once(once, [] {
-        // Untrusted loaders (ImageMagick, PDF, ...) are a large attack surface
-        // for files from the internet; the operation cache would keep images
-        // alive. VIPS_INIT may run on any thread, once (call_once).
-        setenv("VIPS_BLOCK_UNTRUSTED", "1", 0);
-        setenv("VIPS_WARNING", "0", 0);  // decoder chatter is not for our users' terminals
-        if (VIPS_INIT(image_library_name.c_str()) != 0) return;
-        vips_block_untrusted_set(TRUE);
-        vips_cache_set_max(0);
-        vips_cache_set_max_mem(0);
-        vips_concurrency_set(1);
-        ok = true;
-    });
-    if (!ok) throw std::runtime_error("libvips failed to initialise");
+    (void)vips_library();
 }
 
 }  // namespace litchi

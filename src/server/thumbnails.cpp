@@ -7,7 +7,8 @@
 #include <iterator>
 #include <stdexcept>
 #include <system_error>
-#include <vips/vips8>
+
+#include "fetch/vips_library.hpp"
 
 namespace litchi::server {
 
@@ -29,15 +30,19 @@ std::filesystem::path ThumbnailCache::get(std::string_view sha256,
 
     std::filesystem::create_directories(folder);
     auto part = folder / fmt::format(".{}-{}.{:08x}.part", sha256, size, randombytes_random());
-    try {
-        // size=down: a small image is not blown up; the first page of an animation.
-        auto thumb = vips::VImage::thumbnail(source.c_str(), size,
-                                             vips::VImage::option()->set("size", VIPS_SIZE_DOWN));
-        thumb.webpsave(part.c_str(), vips::VImage::option()->set("Q", 80)->set("strip", true));
-    } catch (const vips::VError& e) {
+    const VipsLibrary& vips = vips_library();
+    // size=down: a small image is not blown up; the first page of an animation.
+    VipsImage* thumb = nullptr;
+    if (vips.thumbnail(source.c_str(), &thumb, size, "size", VIPS_SIZE_DOWN, nullptr) != 0 ||
+        vips.webpsave(thumb, part.c_str(), "Q", 80, "strip", TRUE, nullptr) != 0) {
+        std::string why = vips.error_buffer();
+        vips.error_clear();
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        if (thumb) vips.object_unref(thumb);
         std::filesystem::remove(part, ec);
-        throw std::runtime_error(fmt::format("thumbnail of {} failed: {}", sha256, e.what()));
+        throw std::runtime_error(fmt::format("thumbnail of {} failed: {}", sha256, why));
     }
+    vips.object_unref(thumb);
     std::filesystem::rename(part, target);
     return target;
 }

@@ -12,6 +12,7 @@ Run:  LITCHI_BIN=build/<dir>/litchi python3 -m unittest -v test_fetch   (in test
 
 import json
 import os
+import subprocess
 import signal
 import socket
 import time
@@ -70,7 +71,8 @@ class FetchTestCase(unittest.TestCase):
 
     maxDiff = None
 
-    def fetch(self, urls=(), flags=(), allow_private=True, stdin_text=None, timeout=120, out=None, manifest=None):
+    def fetch(self, urls=(), flags=(), allow_private=True, stdin_text=None, timeout=120, out=None, manifest=None,
+              env=None):
         work = make_temp_dir(self)
         out = out or work / "images"
         manifest = manifest or work / "manifest.jsonl"
@@ -78,7 +80,7 @@ class FetchTestCase(unittest.TestCase):
         if allow_private:
             args.append("--allow-private")
         args += list(flags) + list(urls)
-        result = run_litchi(args, timeout=timeout, stdin_text=stdin_text)
+        result = run_litchi(args, timeout=timeout, stdin_text=stdin_text, env=env)
         self.assertFalse(result.timed_out, result.describe())
         self.assertGreaterEqual(result.returncode, 0, "litchi died from a signal\n" + result.describe())
         return FetchRun(result, Path(out), Path(manifest))
@@ -303,6 +305,28 @@ class TestFailureReasons(FetchTestCase):
         self.assertEqual(run.result.returncode, 1, run.result.describe())
         self.assertEqual(len(blob_files(run.out)), 1)
         self.assertCleanDir(run)
+
+    def test_without_libvips_headers_are_still_checked_and_decode_refuses_to_start(self):
+        # libvips is opened on first use, not at start: a libvips.so.42 that
+        # is no libvips (an empty shared object, found first through
+        # LD_LIBRARY_PATH) stops nothing that does not need it. JPEG and PNG
+        # are checked without it; --verify decode, which needs it for every
+        # image, says so before it downloads anything.
+        fake = make_temp_dir(self)
+        subprocess.run(["cc", "-shared", "-o", str(fake / "libvips.so.42"), "-x", "c", "-"],
+                       input=b"int litchi_not_vips;\n", check=True)
+        env = {"LD_LIBRARY_PATH": str(fake)}
+        urls = [ORIGIN.url("/img/novips.jpg"), ORIGIN.url("/img/novips.png")]
+        run = self.fetch(urls, ["--retries", "0"], env=env)
+        self.assertManifestUrls(run, urls)
+        self.assertDone(run, 0, "jpg")
+        self.assertDone(run, 1, "png")
+        self.assertEqual(run.result.returncode, 0, run.result.describe())
+        hits = ORIGIN.hits("novips-decode")
+        run = self.fetch([ORIGIN.url("/img/d.jpg?key=novips-decode")], ["--verify", "decode"], env=env)
+        self.assertEqual(run.result.returncode, 2, run.result.describe())
+        self.assertIn("--verify decode: libvips has no vips_version", run.result.stderr)
+        self.assertEqual(ORIGIN.hits("novips-decode"), hits, "nothing was downloaded")
 
     def test_max_pixels_flag_applies(self):
         run, _ = self.fetch_one_failure(ORIGIN.url("/img/mp.png"), "too_many_pixels",
