@@ -117,8 +117,8 @@ class Engine {
     std::unique_ptr<Impl> impl_;
 };
 
-// libvips and libcurl global setup; call once from main before any Engine.
-// Turns the vips operation cache off and blocks untrusted loaders.
+// libcurl's global setup, and the program name libvips will be started with
+// (it is loaded on first use); call once from main before any Engine.
 void init_fetch_libraries(const char* argv0);
 
 }  // namespace litchi
