@@ -261,7 +261,7 @@ ProbeResult probe_image_bytes(int fd, std::span<const unsigned char> bytes,
 }
 
 void set_image_library_name(const char* argv0) {
-    set_vips_program_name(argv0);
+    prepare_vips(argv0);
 }
 
 void ensure_image_library() {

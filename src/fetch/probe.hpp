@@ -43,7 +43,8 @@ ProbeResult probe_image_bytes(int fd, std::span<const unsigned char> bytes,
 // decode`, call this at start so a broken libvips shows at once. Throws
 // std::runtime_error, saying why, when libvips cannot be loaded or started.
 void ensure_image_library();
-// The program name libvips is started with (argv[0]); before its first use.
+// The program name libvips is started with (argv[0]), and its environment;
+// before any other thread starts (vips_library.hpp, prepare_vips).
 void set_image_library_name(const char* argv0);
 
 // Convenience for callers without a descriptor: opens `file` and probes it.

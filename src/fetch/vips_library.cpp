@@ -69,10 +69,9 @@ VipsLibrary load() {
     if (version(3) - version(5) != VIPS_LIBRARY_CURRENT - VIPS_LIBRARY_AGE)
         throw std::runtime_error(soname + " has another ABI version than litchi was built for");
     // Untrusted loaders (ImageMagick, PDF, ...) are a large attack surface
-    // for files from the internet; the operation cache would keep images
-    // alive.
-    setenv("VIPS_BLOCK_UNTRUSTED", "1", 0);
-    setenv("VIPS_WARNING", "0", 0);  // decoder chatter is not for our users' terminals
+    // for files from the internet (blocked here whether or not
+    // prepare_vips set VIPS_BLOCK_UNTRUSTED); the operation cache would keep
+    // images alive.
     if (init(program_name.c_str()) != 0) throw std::runtime_error("libvips failed to initialise");
     block_untrusted_set(TRUE);
     cache_set_max(0);
@@ -83,8 +82,13 @@ VipsLibrary load() {
 
 }  // namespace
 
-void set_vips_program_name(const char* argv0) {
+void prepare_vips(const char* argv0) {
     if (argv0 && *argv0) program_name = argv0;
+    // Read by vips_init. Set now: libvips starts later, on whichever thread
+    // needs it first, and setenv is not safe while other threads read the
+    // environment (libcurl does, for proxies).
+    setenv("VIPS_BLOCK_UNTRUSTED", "1", 0);
+    setenv("VIPS_WARNING", "0", 0);  // decoder chatter is not for our users' terminals
 }
 
 const VipsLibrary& vips_library() {

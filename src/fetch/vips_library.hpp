@@ -38,7 +38,9 @@ struct VipsLibrary {
 // operation. Throws std::runtime_error, saying why, when it cannot be.
 const VipsLibrary& vips_library();
 
-// The program name libvips is started with (argv[0]); before its first use.
-void set_vips_program_name(const char* argv0);
+// Before any other thread starts: the program name libvips will be started
+// with (argv[0]), and the environment it reads (untrusted loaders blocked,
+// no warnings on the terminal).
+void prepare_vips(const char* argv0);
 
 }  // namespace litchi
