@@ -12,9 +12,9 @@ Run:  LITCHI_BIN=build/<dir>/litchi python3 -m unittest -v test_fetch   (in test
 
 import json
 import os
-import subprocess
 import signal
 import socket
+import subprocess
 import time
 import unittest
 import uuid
