@@ -18,6 +18,7 @@
 #include "core/image_header.hpp"
 #include "fetch/engine.hpp"
 #include "fetch/probe.hpp"
+#include "fetch/vips_library.hpp"
 using namespace litchi;
 int main(int argc, char** argv) {
     init_fetch_libraries("pb");

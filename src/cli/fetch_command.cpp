@@ -25,8 +25,8 @@
 #include "core/request_options.hpp"
 #include "fetch/engine.hpp"
 #include "fetch/manifest.hpp"
-#include "fetch/probe.hpp"
 #include "fetch/url_check.hpp"
+#include "fetch/vips_library.hpp"
 #include "jobs/url_list.hpp"
 
 namespace litchi::cli {

@@ -56,9 +56,9 @@
 #include "fetch/host_health.hpp"
 #include "fetch/multi_loop.hpp"
 #include "fetch/part_pool.hpp"
-#include "fetch/probe.hpp"
 #include "fetch/transfer.hpp"
 #include "fetch/url_check.hpp"
+#include "fetch/vips_library.hpp"
 
 namespace litchi {
 namespace {
@@ -956,7 +956,7 @@ std::vector<std::pair<DispatchKey, std::uint64_t>> Engine::network_load() const 
 
 void init_fetch_libraries(const char* argv0) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    set_image_library_name(argv0);  // libvips itself starts on first use
+    prepare_vips(argv0);  // libvips itself starts on first use
 }
 
 }  // namespace litchi

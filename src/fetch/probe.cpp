@@ -86,6 +86,16 @@ class FileBytes {
     int error_ = 0;
 };
 
+// libvips, or null with `what` and why it could not be loaded in `why`.
+const VipsLibrary* loaded_vips(const char* what, std::string& why) {
+    try {
+        return &vips_library();
+    } catch (const std::runtime_error& e) {
+        why = std::string(what) + ": " + e.what();
+        return nullptr;
+    }
+}
+
 std::string vips_failure(const VipsLibrary& vips, const char* what) {
     std::string why = vips.error_buffer();
     vips.error_clear();
@@ -145,12 +155,9 @@ VipsImage* vips_open(const VipsLibrary& vips, int fd, ImageFormat format, bool d
 // Every pixel of every page, through libvips, in strips (sequential access:
 // memory stays bounded by the width, not the height).
 std::string decode_all(int fd, ImageFormat format) {
-    const VipsLibrary* vips = nullptr;
-    try {
-        vips = &vips_library();
-    } catch (const std::runtime_error& e) {
-        return std::string("decode: ") + e.what();
-    }
+    std::string why;
+    const VipsLibrary* vips = loaded_vips("decode", why);
+    if (!vips) return why;
     VipsImage* image = vips_open(*vips, fd, format, /*decode=*/true);
     if (!image) return vips_failure(*vips, "decode");
     double mean = 0;
@@ -202,13 +209,9 @@ ProbeResult probe_whole(int fd, ImageFormat sniffed, std::span<const unsigned ch
         r.height = int(std::min<std::uint64_t>(structure->height, INT32_MAX));
         r.pages = int(structure->pages);
     } else {
-        const VipsLibrary* vips = nullptr;
-        try {
-            vips = &vips_library();
-        } catch (const std::runtime_error& e) {
-            return refuse(FailureReason::not_image, sniffed,
-                          std::string("header unreadable: ") + e.what());
-        }
+        std::string why;
+        const VipsLibrary* vips = loaded_vips("header unreadable", why);
+        if (!vips) return refuse(FailureReason::not_image, sniffed, std::move(why));
         VipsImage* image = vips_open(*vips, fd, sniffed, /*decode=*/false);
         if (!image)
             return refuse(FailureReason::not_image, sniffed,
@@ -258,14 +261,6 @@ ProbeResult probe_image_bytes(int fd, std::span<const unsigned char> bytes,
     if (sniffed == ImageFormat::unknown)
         return refuse(FailureReason::not_image, sniffed, "content is not a supported image format");
     return probe_whole(fd, sniffed, bytes, max_pixels, verify);
-}
-
-void set_image_library_name(const char* argv0) {
-    prepare_vips(argv0);
-}
-
-void ensure_image_library() {
-    (void)vips_library();
 }
 
 }  // namespace litchi

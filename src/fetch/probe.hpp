@@ -36,17 +36,6 @@ ProbeResult probe_image_fd(int fd, std::span<const unsigned char> head, std::uin
 ProbeResult probe_image_bytes(int fd, std::span<const unsigned char> bytes,
                               std::uint64_t max_pixels, VerifyMode verify = VerifyMode::header);
 
-// libvips loaded and set up once, on first use, from any thread
-// (vips_library.hpp: VIPS_BLOCK_UNTRUSTED, the operation cache off, one worker
-// thread per operation). Loading it and its libraries costs ~20 ms: `litchi
-// fetch` of PNGs and JPEGs never pays it; `serve`, and `fetch --verify
-// decode`, call this at start so a broken libvips shows at once. Throws
-// std::runtime_error, saying why, when libvips cannot be loaded or started.
-void ensure_image_library();
-// The program name libvips is started with (argv[0]), and its environment;
-// before any other thread starts (vips_library.hpp, prepare_vips).
-void set_image_library_name(const char* argv0);
-
 // Convenience for callers without a descriptor: opens `file` and probes it.
 ProbeResult probe_image_file(const std::filesystem::path& file, std::span<const unsigned char> head,
                              std::uint64_t max_pixels, VerifyMode verify = VerifyMode::header);

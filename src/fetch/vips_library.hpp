@@ -38,6 +38,13 @@ struct VipsLibrary {
 // operation. Throws std::runtime_error, saying why, when it cannot be.
 const VipsLibrary& vips_library();
 
+// The same, for a caller that only wants libvips started now: `serve`, and
+// `fetch --verify decode`, so that a broken libvips shows at once rather
+// than at the first thumbnail or image.
+inline void ensure_image_library() {
+    (void)vips_library();
+}
+
 // Before any other thread starts: the program name libvips will be started
 // with (argv[0]), and the environment it reads (untrusted loaders blocked,
 // no warnings on the terminal).

@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "blobs/blob_store.hpp"
-#include "fetch/probe.hpp"
+#include "fetch/vips_library.hpp"
 #include "jobs/scheduler.hpp"
 #include "server/api.hpp"
 #include "server/event_wiring.hpp"
