@@ -146,9 +146,7 @@ JobOpResult PgJobStore::Impl::retry(UserId user, JobId id, const RetrySelection&
                             .affected();
         if (requeued == 0) return with(JobOpStatus::ok, row->job);  // nothing to retry
         // The retried items are anywhere in the job: claims look from its start.
-        conn.exec(
-            "UPDATE jobs SET claim_from = first_item, requeue_seq = requeue_seq + 1 WHERE id = $1",
-            pg::Params().add(id));
+        restart_claim_cursors(conn, "id = $1", pg::Params().add(id));
         JobSnapshot& job = row->job;
         job.counts.failed -= requeued;
         job.counts.queued += requeued;
@@ -238,7 +236,7 @@ RecoverySummary PgJobStore::Impl::recover() {
         auto rows = lock_jobs(conn, "true", pg::Params());
         // Every claim cursor back to its job's start: whatever a claim that
         // died with its connection left below one is found again.
-        conn.exec("UPDATE jobs SET claim_from = first_item, requeue_seq = requeue_seq + 1");
+        restart_claim_cursors(conn, "true", pg::Params());
         auto counted = conn.exec(
             "SELECT job_id, state, count(*), coalesce(sum(bytes) FILTER (WHERE state = 'done'), "
             "0) FROM items GROUP BY job_id, state");

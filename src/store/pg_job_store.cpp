@@ -362,20 +362,23 @@ JobSnapshot PgJobStore::Impl::create_job(const NewJob& request) {
 // --- claims ---
 
 void PgJobStore::Impl::lower_claim_cursors(pg::Connection& conn,
-                                           const std::map<JobId, ItemId>& lowest) {
-    if (lowest.empty()) return;
-    std::vector<std::int64_t> job_col, item_col;
-    for (const auto& [job, item] : lowest) {
-        job_col.push_back(job);
-        item_col.push_back(item);
-    }
+                                           const std::vector<std::int64_t>& jobs,
+                                           const std::vector<std::int64_t>& items) {
+    if (jobs.empty()) return;
     // The jobs are locked by the caller. requeue_seq tells a claim that read
     // the cursor before this commit not to advance it past these items.
     conn.exec(
         "UPDATE jobs j SET claim_from = LEAST(j.claim_from, u.item), "
-        "requeue_seq = j.requeue_seq + 1 FROM unnest($1::bigint[], $2::bigint[]) AS u(id, item) "
-        "WHERE j.id = u.id",
-        pg::Params().add_array(job_col).add_array(item_col));
+        "requeue_seq = j.requeue_seq + 1 FROM (SELECT id, min(item) AS item FROM "
+        "unnest($1::bigint[], $2::bigint[]) AS r(id, item) GROUP BY id) u WHERE j.id = u.id",
+        pg::Params().add_array(jobs).add_array(items));
+}
+
+void PgJobStore::Impl::restart_claim_cursors(pg::Connection& conn, const std::string& where,
+                                             const pg::Params& params) {
+    conn.exec(
+        "UPDATE jobs SET claim_from = first_item, requeue_seq = requeue_seq + 1 WHERE " + where,
+        params);
 }
 
 void PgJobStore::Impl::rewind_claim_cursors(pg::Connection& conn,
@@ -525,18 +528,17 @@ std::vector<ClaimedItem> PgJobStore::Impl::claim(std::size_t max, const SlotLoad
             }
         }
         if (by_id.size() < per_job.size()) {
-            std::vector<std::int64_t> back;
-            std::map<JobId, ItemId> lowest;
+            std::vector<std::int64_t> back, back_jobs;
             for (const auto& [item, lease] : items) {
                 if (by_id.count(item.job)) continue;
                 back.push_back(item.id);
-                if (!lowest.count(item.job)) lowest[item.job] = item.id;
+                back_jobs.push_back(item.job);
             }
             conn.exec(
                 "UPDATE items SET state = 'queued', node = NULL, lease_id = NULL, "
                 "lease_until = NULL WHERE id = ANY($1::bigint[])",
                 pg::Params().add_array(back));
-            lower_claim_cursors(conn, lowest);
+            lower_claim_cursors(conn, back_jobs, back);
             std::erase_if(items, [&](const auto& held) { return !by_id.count(held.first.job); });
         }
         LogWriter log;
@@ -680,14 +682,14 @@ ApplySummary PgJobStore::Impl::apply(const std::vector<ItemOutcome>& outcomes) {
         auto rows = lock_jobs(conn, "id = ANY($1::bigint[])", pg::Params().add_array(job_ids));
         std::map<JobId, PgJobRow*> jobs;
         for (PgJobRow& row : rows) jobs[row.job.id] = &row;
-        std::map<JobId, ItemId> requeued;  // back in the queue: their jobs' lowest
+        std::vector<std::int64_t> requeued_jobs, requeued;  // back in the queue
         for (ItemId id : order) {
             const ItemRecord& item = items[id].item;
             if (item.state != ItemState::queued) continue;
-            auto [at, fresh] = requeued.emplace(item.job, item.id);
-            if (!fresh) at->second = std::min(at->second, item.id);
+            requeued_jobs.push_back(item.job);
+            requeued.push_back(item.id);
         }
-        lower_claim_cursors(conn, requeued);
+        lower_claim_cursors(conn, requeued_jobs, requeued);
         for (ItemId id : order) {
             const ItemRecord& item = items[id].item;
             auto job = jobs.find(item.job);
@@ -756,20 +758,17 @@ std::int64_t PgJobStore::Impl::requeue_items(pg::Connection& conn, const std::st
         params);
     if (result.rows() == 0) return 0;
     std::map<JobId, std::vector<ItemRecord>> per_job;
+    std::vector<std::int64_t> item_jobs, item_ids;
     for (int i = 0; i < result.rows(); ++i) {
         ItemRecord item = pg_rows::read_item(result, i);
+        item_jobs.push_back(item.job);
+        item_ids.push_back(item.id);
         per_job[item.job].push_back(std::move(item));
     }
     std::vector<std::int64_t> ids;
-    std::map<JobId, ItemId> lowest;
-    for (const auto& [id, items] : per_job) {
-        ids.push_back(id);
-        lowest[id] = std::min_element(items.begin(), items.end(), [](const auto& a, const auto& b) {
-                         return a.id < b.id;
-                     })->id;
-    }
+    for (const auto& [id, items] : per_job) ids.push_back(id);
     auto rows = lock_jobs(conn, "id = ANY($1::bigint[])", pg::Params().add_array(ids));
-    lower_claim_cursors(conn, lowest);
+    lower_claim_cursors(conn, item_jobs, item_ids);
     std::vector<PgJobRow*> changed;
     for (PgJobRow& row : rows) {
         auto& items = per_job[row.job.id];

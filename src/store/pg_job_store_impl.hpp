@@ -17,7 +17,6 @@
 // claim or outcome holds, so they may lock the job first.
 #pragma once
 
-#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -131,9 +130,15 @@ struct PgJobStore::Impl {
 
     JobSnapshot create_job(const NewJob& request);
     std::vector<ClaimedItem> claim(std::size_t max, const SlotLoad& load);
-    // Items of these jobs went back to the queue (jobs locked): each job's
-    // claim cursor down to its lowest such item (schema step 4 -> 5).
-    void lower_claim_cursors(pg::Connection& conn, const std::map<JobId, ItemId>& lowest);
+    // Items went back to the queue (`items`, of `jobs`, one entry each; the
+    // jobs locked): each job's claim cursor down to its lowest such item
+    // (schema step 4 -> 5).
+    void lower_claim_cursors(pg::Connection& conn, const std::vector<std::int64_t>& jobs,
+                             const std::vector<std::int64_t>& items);
+    // Items went back anywhere in the jobs `where` picks (locked): their
+    // claims look from the start again.
+    void restart_claim_cursors(pg::Connection& conn, const std::string& where,
+                               const pg::Params& params);
     // Claims found nothing from these cursors (`searched_from`): back to the
     // start of the job where items are still counted queued.
     void rewind_claim_cursors(pg::Connection& conn, const std::vector<std::int64_t>& jobs,
