@@ -173,6 +173,11 @@ void Scheduler::run_feeder() {
         if (stopping_) return;
         wake_pending_ = false;
         idle_ = false;  // until a claim finds nothing and nothing is out
+        // Cancels left before this claim began are for claims already made:
+        // this claim's transaction starts after the pause or cancel behind
+        // them committed, so it cannot take those items unless the job was
+        // resumed meanwhile (and then they must run).
+        early_cancels_.clear();
         lock.unlock();
 
         std::vector<ClaimedItem> claimed;
@@ -238,6 +243,7 @@ void Scheduler::run_feeder() {
         // transfers would then run as if it had never come).
         if (!requests.empty()) engine_->submit(std::move(requests));
         if (!cancelled_early.empty()) engine_->cancel(cancelled_early);
+        early_cancels_.clear();
     }
 }
 
@@ -481,10 +487,18 @@ void Scheduler::run_upkeep(std::chrono::steady_clock::time_point next_upkeep) {
 }
 
 void Scheduler::upkeep_leases() {
+    std::vector<HeldClaim> held;
+    {
+        std::lock_guard lock(mutex_);
+        held.reserve(in_flight_.size());
+        for (const auto& [item, claim] : in_flight_) held.push_back({item, claim.lease});
+    }
     std::int64_t expired = 0;
+    std::vector<ItemId> released;
     try {
         jobs_.renew_leases();
         expired = jobs_.expire_leases();
+        released = jobs_.released_claims(held);
         if (upkeep_failing_) spdlog::info("scheduler: renewing leases works again");
         upkeep_failing_ = false;
     } catch (const std::exception& e) {
@@ -497,6 +511,25 @@ void Scheduler::upkeep_leases() {
         spdlog::info("scheduler: {} items whose lease ran out are back in the queue", expired);
         wake();
     }
+    if (!released.empty()) {
+        // Paused, cancelled or deleted on another node whose notification
+        // never came (stop_jobs), or lost to a later claim while this node
+        // was cut off: their transfers would only be wasted.
+        spdlog::info("scheduler: stopping {} transfers this node no longer holds", released.size());
+        cancel_in_engine(released);
+    }
+}
+
+void Scheduler::stop_jobs(const std::vector<JobId>& jobs) {
+    if (jobs.empty()) return;
+    const std::unordered_set<JobId> stopped(jobs.begin(), jobs.end());
+    std::vector<ItemId> items;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [item, claim] : in_flight_)
+            if (stopped.contains(claim.job)) items.push_back(item);
+    }
+    cancel_in_engine(items);
 }
 
 void Scheduler::cancel_in_engine(const std::vector<ItemId>& ids) {
@@ -506,13 +539,11 @@ void Scheduler::cancel_in_engine(const std::vector<ItemId>& ids) {
     if (!engine_ || stopped_) return;
     // An item claimed but not yet submitted (the feeder is between the
     // claim's commit and engine_->submit) is not in flight yet: the feeder
-    // cancels it right after submitting it. Word left for an item that had
-    // already come back (its result applied) is forgotten after a while.
-    const auto at = now();
-    std::erase_if(early_cancels_,
-                  [&](const auto& entry) { return at - entry.second > kEarlyCancelMemory; });
+    // cancels it right after submitting it. Word left for an item that is
+    // not this node's (already back, or another node's) is dropped when
+    // that claim is submitted or the next one begins.
     for (ItemId id : ids)
-        if (!in_flight_.count(id)) early_cancels_.emplace(id, at);
+        if (!in_flight_.count(id)) early_cancels_.insert(id);
     // Under mutex_, after any submit of these ids (the feeder submits under
     // it): the engine sees the cancel after the transfer. Only queues a
     // message: the engine never calls back into us from here.

@@ -46,7 +46,9 @@
 // User actions (job_service.hpp) that touch in-flight work call
 // cancel_in_engine() and remove_blobs_when_safe(), so the engine stops what it
 // is doing for a paused, cancelled or deleted job and no blob is removed while
-// a download of the same bytes may still be renamed into place.
+// a download of the same bytes may still be renamed into place. The same
+// action taken on another node reaches this one as stop_jobs() (a NOTIFY),
+// or, should that be lost, through the upkeep's released_claims().
 #pragma once
 
 #include <array>
@@ -60,6 +62,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/config.hpp"
@@ -149,6 +152,11 @@ class Scheduler {
     // and are applied as usual). Any thread; ids the engine no longer has are
     // ignored.
     void cancel_in_engine(const std::vector<ItemId>& ids);
+    // Cancels this node's transfers of these jobs: another node paused,
+    // cancelled or deleted them (LogWakeup::stopped_jobs). Any thread. A
+    // stop this node never hears of is found by the lease upkeep
+    // (JobStore::released_claims) within lease/3.
+    void stop_jobs(const std::vector<JobId>& jobs);
 
     // Deletes these blob files once no download of the same bytes can be
     // between the engine's rename and its commit: now when nothing is in
@@ -216,9 +224,9 @@ class Scheduler {
     };
     std::unordered_map<ItemId, InFlight> in_flight_;  // handed to the engine
     // Cancels for items not in flight when they came (cancel_in_engine):
-    // claimed and about to be submitted, or already back. When they came.
-    std::unordered_map<ItemId, std::chrono::steady_clock::time_point> early_cancels_;
-    static constexpr std::chrono::seconds kEarlyCancelMemory{10};
+    // claimed by the claim in progress and about to be submitted, or not
+    // this node's. Kept from one claim's start to its submit.
+    std::unordered_set<ItemId> early_cancels_;
     // Blob deletions that wait for the committer thread (see delete_job).
     std::vector<BlobKey> pending_blob_removals_;
     SchedulerStats counters_;

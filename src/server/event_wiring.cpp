@@ -118,11 +118,11 @@ EventWiring::~EventWiring() {
     if (!stopped_.load(std::memory_order_acquire)) jobs_.set_observer(nullptr);
 }
 
-void EventWiring::start(std::function<void()> on_log_activity) {
+void EventWiring::start(LogFollowerHooks log_hooks) {
     if (EventLog* log = store_.event_log()) {
         LogFollowerOptions options;
         options.progress_interval = limits_.hub.progress_interval;
-        follower_ = std::make_unique<LogFollower>(*log, *hub_, options, std::move(on_log_activity));
+        follower_ = std::make_unique<LogFollower>(*log, *hub_, options, std::move(log_hooks));
         follower_->start();
     } else {
         jobs_.set_observer(publisher_.get());

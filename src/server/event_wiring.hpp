@@ -68,10 +68,11 @@ class EventWiring : public std::enable_shared_from_this<EventWiring> {
     EventWiring& operator=(const EventWiring&) = delete;
 
     // Registers as the job service's observer (a store of its own) or starts
-    // following the shared event log (cluster mode: `on_log_activity` runs when
-    // other nodes changed something, to wake the scheduler), and starts the
-    // tick timer and the sweep. Call before the scheduler starts.
-    void start(std::function<void()> on_log_activity = {});
+    // following the shared event log (cluster mode: `log_hooks` wake the
+    // scheduler when other nodes changed something and stop the transfers of
+    // jobs stopped elsewhere), and starts the tick timer and the sweep. Call
+    // before the scheduler starts.
+    void start(LogFollowerHooks log_hooks = {});
     // Closes every watcher with 1001 and stops the timers; unregisters from
     // the store. Call after the scheduler stopped.
     void stop();

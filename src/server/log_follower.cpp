@@ -12,8 +12,8 @@ namespace litchi::server {
 using Clock = std::chrono::steady_clock;
 
 LogFollower::LogFollower(EventLog& log, events::EventHub& hub, LogFollowerOptions options,
-                         std::function<void()> on_activity)
-    : log_(log), hub_(hub), options_(options), on_activity_(std::move(on_activity)) {}
+                         LogFollowerHooks hooks)
+    : log_(log), hub_(hub), options_(options), hooks_(std::move(hooks)) {}
 
 LogFollower::~LogFollower() {
     stop();
@@ -104,6 +104,10 @@ void LogFollower::run() {
                 if (!poked_.empty()) timeout = std::chrono::milliseconds(0);
             }
             LogWakeup wake = log_.wait_for_entries(std::max(timeout, std::chrono::milliseconds(0)));
+            // First: a paused job's transfers on this node are wasted work
+            // every moment they go on.
+            if (!wake.stopped_jobs.empty() && hooks_.on_jobs_stopped)
+                hooks_.on_jobs_stopped(wake.stopped_jobs);
             if (wake.resync) resync_all = true;
             if (Clock::now() - last_resync >= options_.resync_every) resync_all = true;
 
@@ -126,7 +130,7 @@ void LogFollower::run() {
                 if (auto pruned = log_.prune(); pruned > 0)
                     spdlog::debug("event log: pruned {} entries past retention", pruned);
             }
-            if ((activity || wake.resync) && on_activity_) on_activity_();
+            if ((activity || wake.resync) && hooks_.on_activity) hooks_.on_activity();
 
             if (reported_down) spdlog::info("event log: the database is reachable again");
             reported_down = false;

@@ -5,6 +5,7 @@
 // One thread, one listening connection:
 //   wait_for_entries (LISTEN, ids only) ──> for each notified user this node
 //   tracks: read_after(the hub's position) ──> hub.publish_logged
+//                                        └──> jobs stopped anywhere: on_jobs_stopped
 // plus the cluster's housekeeping that is due on this node: logging coalesced
 // progress when it falls due (flush_progress, which any node may do) and
 // pruning entries past the retention window.
@@ -23,6 +24,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "events/event_hub.hpp"
 #include "store/event_log.hpp"
@@ -38,12 +40,20 @@ struct LogFollowerOptions {
     std::size_t read_batch = 1000;  // entries per read
 };
 
+// What the follower tells the rest of the node. Both run on its thread.
+struct LogFollowerHooks {
+    // Other nodes changed something: the scheduler's feeder may have new
+    // work to claim.
+    std::function<void()> on_activity;
+    // Jobs some node paused, cancelled or deleted while items of theirs were
+    // in flight (LogWakeup::stopped_jobs): stop this node's transfers.
+    std::function<void(const std::vector<JobId>&)> on_jobs_stopped;
+};
+
 class LogFollower {
   public:
-    // `on_activity` runs (on the follower's thread) when other nodes changed
-    // something: the scheduler's feeder may have new work to claim.
     LogFollower(EventLog& log, events::EventHub& hub, LogFollowerOptions options,
-                std::function<void()> on_activity = {});
+                LogFollowerHooks hooks = {});
     ~LogFollower();  // stop()
     LogFollower(const LogFollower&) = delete;
     LogFollower& operator=(const LogFollower&) = delete;
@@ -70,7 +80,7 @@ class LogFollower {
     EventLog& log_;
     events::EventHub& hub_;
     LogFollowerOptions options_;
-    std::function<void()> on_activity_;
+    LogFollowerHooks hooks_;
 
     std::mutex mutex_;
     std::condition_variable stop_cv_;

@@ -254,8 +254,12 @@ int run_server(const ServerConfig& config, ServeMode mode) {
         });
 
         // Observer (or log follower) in place before the first commit; in
-        // cluster mode other nodes' changes wake the feeder too.
-        events->start([&scheduler] { scheduler.wake(); });
+        // cluster mode other nodes' changes wake the feeder too, and their
+        // pauses, cancels and deletes stop this node's transfers.
+        events->start(
+            {.on_activity = [&scheduler] { scheduler.wake(); },
+             .on_jobs_stopped =
+                 [&scheduler](const std::vector<JobId>& jobs) { scheduler.stop_jobs(jobs); }});
         // Orphaned part files (a node killed mid-download) are swept every
         // half lease by every node; a sweep costs one directory listing.
         net::steady_timer sweep_timer(ioc);

@@ -47,6 +47,10 @@ struct UserLogState {
 
 struct LogWakeup {
     std::vector<UserId> users;  // users with new entries (may repeat, may be spurious)
+    // Jobs paused, cancelled or deleted (on any node) while items of theirs
+    // were in flight: stop downloading them. Hints too: a lost one is found
+    // by JobStore::released_claims.
+    std::vector<JobId> stopped_jobs;
     // The listening connection was lost and re-established (or this is the
     // first wait): notifications may have been missed, re-read every user.
     bool resync = false;

@@ -143,6 +143,12 @@ struct ClaimedItem {
     LeaseId lease = 0;  // pass back in ItemOutcome::lease
 };
 
+// A claim this node holds: the item and the lease it was claimed under.
+struct HeldClaim {
+    ItemId item = 0;
+    LeaseId lease = 0;
+};
+
 // What became of one claimed item. `reason` none: done (the fields below are
 // set); cancelled: the user's cancel, or the job was paused (then the item
 // goes back to the queue); anything else: failed.
@@ -287,6 +293,13 @@ class JobStore {
     // Puts items whose lease ran out (any node's) back to queued, with their
     // jobs' counters. Any node may call it (each does, every lease/3).
     virtual std::int64_t expire_leases() = 0;
+    // Of the claims this node holds (item, lease), the ones it should stop
+    // downloading: the item is no longer active under that lease (its job
+    // was cancelled or deleted, or the lease ran out and was taken over), or
+    // its job is paused. Another node's user action reaches this node this
+    // way even when its notification was lost (the scheduler asks every
+    // lease/3). Sorted by item.
+    virtual std::vector<ItemId> released_claims(const std::vector<HeldClaim>& held) = 0;
 
     // True when JobSnapshot::rate/eta come from the store (PostgreSQL, where
     // every node must show the same numbers); false: jobs/ estimates them.

@@ -117,18 +117,23 @@ struct PgEventLog::Impl {
         listener.reset();
         auto conn = std::make_unique<pg::Connection>(uri);
         conn->exec(std::string("LISTEN ") + kEventChannel);
+        conn->exec(std::string("LISTEN ") + kStopChannel);
         listener = std::move(conn);
     }
 
-    // Moves the notifications libpq has parsed into `users`.
-    void drain(std::vector<UserId>& users) {
+    // Moves the notifications libpq has parsed into `wakeup`: user ids from
+    // kEventChannel, job ids from kStopChannel.
+    void drain(LogWakeup& wakeup) {
         while (PGnotify* notify = PQnotifies(listener->raw())) {
             std::string_view payload = notify->extra ? notify->extra : "";
-            UserId user = 0;
-            auto [end, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), user);
-            if (std::strcmp(notify->relname, kEventChannel) == 0 && ec == std::errc() &&
-                end == payload.data() + payload.size() && user > 0)
-                users.push_back(user);
+            std::int64_t id = 0;
+            auto [end, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), id);
+            const bool number =
+                ec == std::errc() && end == payload.data() + payload.size() && id > 0;
+            if (number && std::strcmp(notify->relname, kEventChannel) == 0)
+                wakeup.users.push_back(id);
+            else if (number && std::strcmp(notify->relname, kStopChannel) == 0)
+                wakeup.stopped_jobs.push_back(id);
             else
                 spdlog::warn("event log: ignoring a notification on {} with payload '{}'",
                              notify->relname, payload.substr(0, 40));
@@ -237,6 +242,7 @@ LogWakeup PgEventLog::wait_for_entries(std::chrono::milliseconds timeout) {
         impl.listen();  // throws StoreUnavailable while the server is away
         wakeup.resync = true;
         wakeup.users.clear();
+        wakeup.stopped_jobs.clear();
         return wakeup;
     };
 
@@ -246,8 +252,8 @@ LogWakeup PgEventLog::wait_for_entries(std::chrono::milliseconds timeout) {
         // Notifications that arrived with an earlier read are parsed already.
         if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
             return lost(PQerrorMessage(conn));
-        impl.drain(wakeup.users);
-        if (!wakeup.users.empty()) return wakeup;
+        impl.drain(wakeup);
+        if (!wakeup.users.empty() || !wakeup.stopped_jobs.empty()) return wakeup;
         if (impl.take_interrupt()) return wakeup;
 
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

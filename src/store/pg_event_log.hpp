@@ -18,6 +18,10 @@ class PgJobStore;
 
 // The channel every entry's NOTIFY goes to; its payload is the user id.
 inline constexpr const char* kEventChannel = "litchi_events";
+// The channel a pause, cancel or delete of a job with items in flight
+// notifies; its payload is the job id. Every node stops its transfers of
+// that job (LogWakeup::stopped_jobs).
+inline constexpr const char* kStopChannel = "litchi_stops";
 
 class PgEventLog final : public EventLog {
   public:

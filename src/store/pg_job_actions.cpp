@@ -9,11 +9,21 @@
 #include <set>
 
 #include "store/pg_event_codec.hpp"
+#include "store/pg_event_log.hpp"
 #include "store/pg_job_store_impl.hpp"
 
 namespace litchi {
 
 namespace {
+
+// Tells every node (LISTEN kStopChannel) to stop its transfers of a job whose
+// items were in flight, when the transaction commits. A node that misses it
+// finds out from released_claims() within a third of a lease.
+void notify_stopped(pg::Connection& conn, JobId job, const JobOpResult& result) {
+    if (result.in_flight.empty()) return;
+    conn.exec(std::string("SELECT pg_notify('") + kStopChannel + "', $1::text)",
+              pg::Params().add(job));
+}
 
 JobOpResult with(JobOpStatus status, const JobSnapshot& job) {
     JobOpResult result;
@@ -39,6 +49,7 @@ JobOpResult PgJobStore::Impl::pause(UserId user, JobId id) {
         log.write(conn, now);
         auto result = with(JobOpStatus::ok, row->job);
         result.in_flight = active_items(conn, id);
+        notify_stopped(conn, id, result);
         return result;
     });
 }
@@ -107,6 +118,7 @@ JobOpResult PgJobStore::Impl::cancel(UserId user, JobId id) {
         result.status = JobOpStatus::ok;
         result.job = job;
         std::sort(result.in_flight.begin(), result.in_flight.end());
+        notify_stopped(conn, id, result);
         return result;
     });
 }
@@ -208,6 +220,7 @@ JobOpResult PgJobStore::Impl::remove(UserId user, JobId id) {
         LogWriter log;
         log.add(row->job.user, LoggedKind::job_deleted, id, pg::encode_job(row->job));
         log.write(conn, now);
+        notify_stopped(conn, id, result);
         return result;
     });
 }

@@ -732,6 +732,28 @@ std::int64_t PgJobStore::Impl::renew_leases() {
         .affected();
 }
 
+std::vector<ItemId> PgJobStore::Impl::released_claims(const std::vector<HeldClaim>& held) {
+    std::vector<ItemId> released;
+    if (held.empty()) return released;
+    std::vector<std::int64_t> items, leases;
+    items.reserve(held.size());
+    leases.reserve(held.size());
+    for (const HeldClaim& claim : held) {
+        items.push_back(claim.item);
+        leases.push_back(claim.lease);
+    }
+    auto conn = pool.acquire();
+    auto r = conn->exec(
+        "SELECT h.id FROM unnest($1::bigint[], $2::bigint[]) AS h(id, lease) "
+        "LEFT JOIN items i ON i.id = h.id AND i.state = 'active' AND i.lease_id = h.lease "
+        "LEFT JOIN jobs j ON j.id = i.job_id "
+        "WHERE i.id IS NULL OR j.state = 'paused' ORDER BY h.id",
+        pg::Params().add_array(items).add_array(leases));
+    released.reserve(static_cast<std::size_t>(r.rows()));
+    for (int row = 0; row < r.rows(); ++row) released.push_back(r.int64(row, 0));
+    return released;
+}
+
 std::int64_t PgJobStore::Impl::requeue_items(pg::Connection& conn, const std::string& node,
                                              std::optional<TimeMs> expired_before, TimeMs now,
                                              LogWriter& log) {
@@ -966,6 +988,9 @@ RecoverySummary PgJobStore::recover() {
 }
 std::int64_t PgJobStore::renew_leases() {
     return impl_->renew_leases();
+}
+std::vector<ItemId> PgJobStore::released_claims(const std::vector<HeldClaim>& held) {
+    return impl_->released_claims(held);
 }
 std::int64_t PgJobStore::expire_leases() {
     return impl_->expire_leases();

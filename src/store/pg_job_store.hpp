@@ -47,6 +47,7 @@ class PgJobStore final : public JobStore {
     std::int64_t requeue_active() override;
     RecoverySummary recover() override;
     std::int64_t renew_leases() override;
+    std::vector<ItemId> released_claims(const std::vector<HeldClaim>& held) override;
     std::int64_t expire_leases() override;
     std::int64_t queued_total() override;
     std::int64_t leased_total() override;

@@ -146,6 +146,7 @@ struct PgJobStore::Impl {
     ApplySummary apply(const std::vector<ItemOutcome>& outcomes);
     std::int64_t renew_leases();
     std::int64_t expire_leases();
+    std::vector<ItemId> released_claims(const std::vector<HeldClaim>& held);
 
     JobOpResult pause(UserId user, JobId id);
     JobOpResult resume(UserId user, JobId id);

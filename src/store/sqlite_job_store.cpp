@@ -518,6 +518,21 @@ std::int64_t SqliteJobStore::renew_leases() {
     return impl_->renew_leases();
 }
 
+std::vector<ItemId> SqliteJobStore::released_claims(const std::vector<HeldClaim>& held) {
+    std::vector<ItemId> released;
+    std::lock_guard lock(impl_->db.mutex());
+    auto held_still = impl_->db.prepare(
+        "SELECT 1 FROM items i JOIN jobs j ON j.id = i.job_id WHERE i.id = ? AND "
+        "i.state = 'active' AND i.lease_id = ? AND j.state <> 'paused'");
+    for (const HeldClaim& claim : held) {
+        held_still.reset();
+        held_still.bind(1, claim.item).bind(2, claim.lease);
+        if (!held_still.step()) released.push_back(claim.item);
+    }
+    std::sort(released.begin(), released.end());
+    return released;
+}
+
 std::int64_t SqliteJobStore::expire_leases() {
     return write([&](Impl& impl) { return impl.expire_leases(); });
 }

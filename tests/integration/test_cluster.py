@@ -16,7 +16,9 @@ images take a delay, all on 127.0.0.1. What users of a cluster rely on:
   f. the log is durable: after every node restarted, a client holding seq S
      gets a replay (not a snapshot) from any node;
   g. a job created on one node can be followed item by item on another at
-     once (the 201 is all a client waits for).
+     once (the 201 is all a client waits for);
+  h. a pause or a cancel on one node stops every node's transfers of the job
+     at once (not when their leases come round), with exact counts.
 
 Each case gets a fresh database and fresh nodes; (d) its own PostgreSQL.
 Waits are on conditions with deadlines (cluster_testing.wait_for).
@@ -397,6 +399,55 @@ class SubscribeElsewhereTest(ClusterCase):
             if message["type"] == "item" and message["item"]["state"] == "done":
                 done_items.add(message["item"]["id"])
         self.assertEqual(len(done_items), 30)
+
+
+class StopEverywhereTest(ClusterCase):
+    def test_h_pause_and_cancel_on_one_node_stop_every_nodes_transfers(self):
+        # A lease whose upkeep (every third of it) never comes round during
+        # the test: only the stop notification can end the other nodes'
+        # transfers.
+        cluster = self.make_cluster(lease=600)
+        n1, n2, n3 = cluster.nodes
+        total = 24
+        key = f"h{time.monotonic_ns()}"
+        job = n1.client(self.alice).create_job(
+            [self.origin.url(f"/gate/{key}/{key}{i}.png") for i in range(total)])
+
+        def gate():
+            return self.origin.get_json(f"/gates/{key}")
+
+        def counts():
+            return [node.client(self.alice).job(job["id"])["counts"] for node in cluster.nodes]
+
+        def every_node_downloading():
+            # -j 4 on each of three nodes: 12 requests held at the gate.
+            ct.wait_for(lambda: gate()["waiting"] == 12, 60, "12 transfers held at the gate")
+            holders = cluster.sql(
+                f"SELECT DISTINCT node FROM items WHERE job_id = {int(job['id'])} AND state = 'active' ORDER BY node")
+            self.assertEqual(holders, [["n1"], ["n2"], ["n3"]])
+
+        every_node_downloading()
+        self.assertEqual(n3.client(self.alice).post(f"/api/jobs/{job['id']}/pause").status, 200)
+        ct.wait_for(lambda: gate()["abandoned"] == 12, 60, "every node hung up on its transfers")
+        self.assertEqual(gate()["waiting"], 0)
+        ct.wait_for(lambda: all(c["active"] == 0 for c in counts()), 60, "no item active on any node")
+        for view in counts():
+            self.assertEqual(view, {"total": total, "queued": total, "active": 0, "done": 0, "failed": 0,
+                                    "cancelled": 0})
+        self.assertEqual(n2.client(self.alice).job(job["id"])["state"], "paused")
+
+        self.assertEqual(n2.client(self.alice).post(f"/api/jobs/{job['id']}/resume").status, 200)
+        every_node_downloading()
+        self.assertEqual(n1.client(self.alice).post(f"/api/jobs/{job['id']}/cancel").status, 200)
+        ct.wait_for(lambda: gate()["abandoned"] == 24, 60, "every node hung up again")
+        self.assertEqual(gate()["waiting"], 0)
+        for node in cluster.nodes:
+            view = node.client(self.alice).job(job["id"])
+            self.assertEqual(view["state"], "cancelled", node.name)
+            self.assertEqual(view["counts"], {"total": total, "queued": 0, "active": 0, "done": 0, "failed": 0,
+                                              "cancelled": total}, node.name)
+        rows = cluster.sql(f"SELECT state, count(*) FROM items WHERE job_id = {int(job['id'])} GROUP BY state")
+        self.assertEqual(rows, [["cancelled", str(total)]])
 
 
 class PostgresOutageTest(ClusterCase):

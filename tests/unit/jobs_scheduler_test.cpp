@@ -232,6 +232,9 @@ class FlakyJobs final : public JobStore {
         ++expiries;
         return inner_.expire_leases();
     }
+    std::vector<ItemId> released_claims(const std::vector<HeldClaim>& held) override {
+        return inner_.released_claims(held);
+    }
     RecoverySummary recover() override { return inner_.recover(); }
     std::int64_t queued_total() override { return inner_.queued_total(); }
     std::int64_t leased_total() override { return inner_.leased_total(); }
@@ -626,6 +629,80 @@ TEST_F(JobsScheduler, ExpiredClaimsOfADeadNodeAreRunHere) {
         wait_for(alice, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
     EXPECT_EQ(snap.counts.done, 3);
     expect_exact(alice, job.id);
+    scheduler.stop();
+}
+
+// Another node (a second store on the same file) pauses a job whose items
+// this node downloads. stop_jobs is how its notification arrives; without
+// one, the lease upkeep finds the claims released (on the scheduler's clock:
+// nothing happens before a third of the lease) and stops the transfers.
+TEST_F(JobsScheduler, AJobPausedOnAnotherNodeStopsHereOnNoticeOrByTheUpkeep) {
+    DrivenClock clock;
+    StoreOptions other_options;
+    other_options.node = "other";
+    other_options.recover_on_open = false;
+    SqliteStore other(dir.path(), other_options);
+    auto opts = options(3);
+    opts.lease = 30s;
+    opts.clock = [&] { return clock.now(); };
+    Scheduler scheduler(store.jobs(), blobs, opts);
+    JobService service(store.jobs(), scheduler);
+    scheduler.start();
+    auto hang = urls("/hang/paused", 3);
+    auto noticed = service.create_job({alice, "noticed", views(hang)});
+    auto snap =
+        wait_for(alice, noticed.id, [](const JobSnapshot& s) { return s.counts.active == 3; });
+    ASSERT_EQ(snap.counts.active, 3);
+
+    ASSERT_EQ(other.jobs().pause_job(alice, noticed.id).status, JobOpStatus::ok);
+    scheduler.stop_jobs({noticed.id + 1000, noticed.id});
+    snap = wait_for(alice, noticed.id, [](const JobSnapshot& s) { return s.counts.active == 0; });
+    EXPECT_EQ(snap.state, JobState::paused);
+    EXPECT_EQ(snap.counts.queued, 3);
+    expect_exact(alice, noticed.id);
+
+    auto more = urls("/hang/unnoticed", 3);
+    auto unnoticed = service.create_job({alice, "unnoticed", views(more)});
+    snap = wait_for(alice, unnoticed.id, [](const JobSnapshot& s) { return s.counts.active == 3; });
+    ASSERT_EQ(snap.counts.active, 3);
+    ASSERT_EQ(other.jobs().pause_job(alice, unnoticed.id).status, JobOpStatus::ok);
+    clock.advance(9'999ms, scheduler);
+    EXPECT_EQ(store.jobs().get_job(alice, unnoticed.id)->counts.active, 3)
+        << "nothing told this node yet";
+    clock.advance(1ms, scheduler);
+    snap = wait_for(alice, unnoticed.id, [](const JobSnapshot& s) { return s.counts.active == 0; });
+    EXPECT_EQ(snap.state, JobState::paused);
+    EXPECT_EQ(snap.counts.queued, 3);
+    expect_exact(alice, unnoticed.id);
+    scheduler.stop();
+}
+
+// A cancel for items this node does not hold (another node's, or already
+// back) must not cancel them when this node claims them later, after a
+// resume: each runs once.
+TEST_F(JobsScheduler, ACancelForItemsNotHeldHereDoesNotFollowThemIntoALaterClaim) {
+    auto opts = options(2);
+    opts.claim_poll = 0ms;
+    Scheduler scheduler(store.jobs(), blobs, opts);
+    scheduler.start();
+    ASSERT_TRUE(scheduler.wait_idle(15s));
+    auto lines = urls("/img/later", 2);
+    std::vector<NewItem> items;
+    for (const auto& url : lines) items.push_back({url, FailureReason::none});
+    auto job = store.jobs().create_job({bob, "later", items});  // no wake() yet
+    auto page = store.jobs().list_items(bob, job.id, ItemQuery{});
+    ASSERT_TRUE(page);
+    std::vector<ItemId> ids;
+    for (const auto& item : page->items) ids.push_back(item.id);
+    ASSERT_EQ(ids.size(), 2u);
+    const int before = origin.requests();
+    scheduler.cancel_in_engine(ids);
+    scheduler.wake();
+    auto snap =
+        wait_for(bob, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
+    EXPECT_EQ(snap.counts.done, 2);
+    ASSERT_TRUE(scheduler.wait_idle(15s));
+    EXPECT_EQ(origin.requests() - before, 2) << "each item fetched once, none cancelled first";
     scheduler.stop();
 }
 

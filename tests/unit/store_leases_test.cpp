@@ -7,6 +7,7 @@
 // names. Plus the SQLite schema 1 -> 2 migration of an existing file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <set>
@@ -210,6 +211,62 @@ TEST_P(StoreLeases, RenewalKeepsALeasePastItsFirstExpiry) {
     clock += 200;
     EXPECT_EQ(b->jobs().expire_leases(), 2) << "a lease lasts `lease` after the last renewal";
     expect_exact(job.id);
+}
+
+// What a node hears through released_claims when another node pauses,
+// cancels or deletes a job it downloads, or took over its expired claims:
+// each claim it should stop, and none it should go on with.
+TEST_P(StoreLeases, ReleasedClaimsAreWhatAnotherNodeStopped) {
+    auto b = open_node("b");
+    auto c = open_node("c");
+    auto held = [](const std::vector<ClaimedItem>& claims) {
+        std::vector<HeldClaim> out;
+        for (const auto& claim : claims) out.push_back({claim.item, claim.lease});
+        return out;
+    };
+    auto ids = [](std::initializer_list<const std::vector<ClaimedItem>*> lists) {
+        std::vector<ItemId> out;
+        for (const auto* list : lists)
+            for (const auto& claim : *list) out.push_back(claim.item);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+
+    // c's claims run out and a takes them over.
+    a->jobs().create_job(new_job(alice, "expired", numbered_urls(2)));
+    auto lost = c->jobs().claim_next_items(2);
+    ASSERT_EQ(lost.size(), 2u);
+    clock += 1500;
+    EXPECT_EQ(a->jobs().expire_leases(), 2);
+    ASSERT_EQ(a->jobs().claim_next_items(2).size(), 2u);
+    EXPECT_EQ(c->jobs().released_claims(held(lost)), ids({&lost}));
+
+    // b downloads four jobs; a pauses one, cancels one, deletes one.
+    std::vector<JobId> jobs;
+    std::vector<std::vector<ClaimedItem>> claims;
+    for (const char* name : {"paused", "cancelled", "deleted", "kept"}) {
+        jobs.push_back(a->jobs().create_job(new_job(alice, name, numbered_urls(2))).id);
+        claims.push_back(b->jobs().claim_next_items(2));
+        ASSERT_EQ(claims.back().size(), 2u) << name;
+    }
+    std::vector<HeldClaim> all;
+    for (const auto& list : claims)
+        for (const auto& claim : held(list)) all.push_back(claim);
+    EXPECT_TRUE(b->jobs().released_claims(all).empty()) << "nothing stopped yet";
+
+    EXPECT_EQ(a->jobs().pause_job(alice, jobs[0]).status, JobOpStatus::ok);
+    EXPECT_EQ(a->jobs().cancel_job(alice, jobs[1]).status, JobOpStatus::ok);
+    EXPECT_EQ(a->jobs().delete_job(alice, jobs[2]).status, JobOpStatus::ok);
+    EXPECT_EQ(b->jobs().released_claims(all), ids({&claims[0], &claims[1], &claims[2]}));
+    EXPECT_TRUE(b->jobs().released_claims({}).empty());
+
+    // Resumed before b heard of the pause: its claims are b's to finish.
+    EXPECT_EQ(a->jobs().resume_job(alice, jobs[0]).status, JobOpStatus::ok);
+    EXPECT_EQ(b->jobs().released_claims(all), ids({&claims[1], &claims[2]}));
+    auto summary = b->jobs().apply_outcomes(testing::done_outcomes(claims[0]));
+    EXPECT_EQ(summary.done, 2u);
+    EXPECT_EQ(b->jobs().released_claims(held(claims[0])), ids({&claims[0]}))
+        << "an item already done is no longer held either";
 }
 
 TEST_P(StoreLeases, RequeueActiveTouchesOnlyThisNodesItems) {

@@ -6,6 +6,7 @@
 // reconnects (resync) after the server restarted or while it is down.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -367,6 +368,36 @@ TEST_F(PgEventLogTest, WaitWakesOnNotifyTimesOutAndIsInterrupted) {
     auto again = log.wait_for_entries(10s);
     ASSERT_EQ(again.users.size(), 1u);
     EXPECT_EQ(again.users[0], 9);
+}
+
+// A pause, cancel or delete of a job with items in flight wakes every node's
+// waiter with the job's id (so each stops its transfers); one with nothing in
+// flight does not. Notifications come in commit order on one session, so
+// once the last job's has come, every earlier one has too.
+TEST_F(PgEventLogTest, StoppingAJobWithItemsInFlightNamesIt) {
+    ASSERT_TRUE(log.wait_for_entries(5s).resync);
+    UserId alice = db.insert_user("alice");
+    std::vector<JobId> busy;
+    for (const char* name : {"paused", "cancelled", "deleted"}) {
+        busy.push_back(
+            store->jobs().create_job(testing::new_job(alice, name, testing::numbered_urls(2))).id);
+        ASSERT_EQ(store->jobs().claim_next_items(2).size(), 2u);
+    }
+    auto idle =
+        store->jobs().create_job(testing::new_job(alice, "idle", testing::numbered_urls(2)));
+    EXPECT_EQ(store->jobs().pause_job(alice, idle.id).status, JobOpStatus::ok);
+    EXPECT_EQ(store->jobs().pause_job(alice, busy[0]).status, JobOpStatus::ok);
+    EXPECT_EQ(store->jobs().cancel_job(alice, busy[1]).status, JobOpStatus::ok);
+    EXPECT_EQ(store->jobs().delete_job(alice, busy[2]).status, JobOpStatus::ok);
+
+    std::vector<JobId> stopped;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::find(stopped.begin(), stopped.end(), busy[2]) == stopped.end() &&
+           std::chrono::steady_clock::now() < deadline) {
+        auto woke = log.wait_for_entries(1s);
+        stopped.insert(stopped.end(), woke.stopped_jobs.begin(), woke.stopped_jobs.end());
+    }
+    EXPECT_EQ(stopped, busy);
 }
 
 // The server goes away under a wait: restart (clean) and crash (down for a
