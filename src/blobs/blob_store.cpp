@@ -100,7 +100,11 @@ BlobStore::BlobStore(std::filesystem::path root, BlobLayout layout, BlobStoreOpt
       tmp_(root_ / ".tmp"),
       layout_(layout),
       orphan_age_(options.orphan_age),
-      node_tag_(sanitize_node_tag(options.node.empty() ? host_name() : options.node)) {
+      node_tag_(sanitize_node_tag(options.node.empty() ? host_name() : options.node)),
+      root_prefix_((root_ / "").native()) {
+    char nonce[17];
+    std::snprintf(nonce, sizeof nonce, "%016llx", static_cast<unsigned long long>(process_nonce()));
+    own_prefix_ = node_tag_ + "-" + std::to_string(::getpid()) + "-" + nonce + "-";
     if (orphan_age_ < std::chrono::seconds(1))
         throw std::invalid_argument("blob store: orphan age must be at least 1 second, not " +
                                     std::to_string(orphan_age_.count()));
@@ -120,15 +124,9 @@ BlobStore::~BlobStore() {
     std::filesystem::remove(tmp_, ec);
 }
 
-std::string BlobStore::own_prefix() const {
-    char nonce[17];
-    std::snprintf(nonce, sizeof nonce, "%016llx", static_cast<unsigned long long>(process_nonce()));
-    return node_tag_ + "-" + std::to_string(::getpid()) + "-" + nonce + "-";
-}
-
 std::filesystem::path BlobStore::new_part_path() {
     auto n = g_next_part.fetch_add(1, std::memory_order_relaxed);
-    return tmp_ / (own_prefix() + std::to_string(n) + ".part");
+    return tmp_ / (own_prefix_ + std::to_string(n) + ".part");
 }
 
 int BlobStore::create_part(std::filesystem::path& path) {
@@ -146,7 +144,7 @@ int BlobStore::create_part(std::filesystem::path& path) {
 }
 
 std::size_t BlobStore::sweep_orphans(std::chrono::system_clock::time_point now) {
-    const std::string own = own_prefix();
+    const std::string& own = own_prefix_;
     std::size_t removed = 0;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(tmp_, ec)) {
@@ -175,7 +173,7 @@ std::string BlobStore::relative_path(std::string_view sha256, ImageFormat format
 }
 
 std::filesystem::path BlobStore::absolute_path(std::string_view sha256, ImageFormat format) const {
-    return root_ / relative_path(sha256, format);
+    return root_prefix_ + relative_path(sha256, format);
 }
 
 bool BlobStore::contains(std::string_view sha256, ImageFormat format) const {
@@ -184,7 +182,7 @@ bool BlobStore::contains(std::string_view sha256, ImageFormat format) const {
 }
 
 std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& batch) {
-    std::set<std::filesystem::path> touched;
+    std::set<std::string> touched;  // folders, as root_prefix_ + shard (or root_prefix_)
     std::vector<std::error_code> errors(batch.size());
     // 1. Data durable before any name points at it.
     if (batch.size() >= kSyncfsThreshold) {
@@ -200,12 +198,14 @@ std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& b
             std::filesystem::remove(blob.part, ignored);
             continue;
         }
-        auto target = absolute_path(blob.sha256, blob.format);
-        auto dir = target.parent_path();
+        const std::string target = root_prefix_ + relative_path(blob.sha256, blob.format);
+        const std::string dir = layout_ == BlobLayout::sharded
+                                    ? root_prefix_ + std::string(blob.sha256.substr(0, 2))
+                                    : root_prefix_;
         std::error_code ec;
         if (layout_ == BlobLayout::sharded && !std::filesystem::exists(dir)) {
             std::filesystem::create_directories(dir, ec);
-            touched.insert(root_);  // the new shard folder's entry must be durable too
+            touched.insert(root_prefix_);  // the new shard folder's entry must be durable too
         }
         // One call where the filesystem can: a rename that refuses to
         // replace (EEXIST when the blob is there) instead of a stat, then a

@@ -111,11 +111,13 @@ class BlobStore {
     BlobLayout layout_;
     std::chrono::seconds orphan_age_;
     std::string node_tag_;
-
     // "<node tag>-<pid>-<nonce>-": the start of every part name this process
     // makes through this store. The counter that follows is process-wide, so
     // two stores in one process with the same tag never collide either.
-    std::string own_prefix() const;
+    std::string own_prefix_;
+    // root_ with a trailing separator: a blob's name is this + relative_path,
+    // formed without std::filesystem's parsing (commit does it per image).
+    std::string root_prefix_;
 };
 
 }  // namespace litchi

@@ -211,18 +211,18 @@ int run_fetch(FetchOptions& opt) {
         if (bad) std::cerr << "litchi fetch: skipped " << bad << " unreadable manifest line(s)\n";
     }
 
-    // The same URL twice is fetched once; every line gets the result.
-    std::unordered_map<std::string, std::vector<std::size_t>> followers;
+    // Each URL once (the list rule dropped duplicates): a request's id is
+    // its line's index.
     std::vector<FetchRequest> requests;
+    requests.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-        if (auto it = previous.find(urls[i]); it != previous.end()) {
+        if (auto it = previous.empty() ? previous.end() : previous.find(urls[i]);
+            it != previous.end()) {
             entries[i] = it->second;
             ++counts.done;
             continue;
         }
-        auto [it, fresh] = followers.try_emplace(urls[i]);
-        it->second.push_back(i);
-        if (fresh) requests.push_back({i, urls[i]});
+        requests.push_back({i, urls[i]});
     }
 
     std::mutex mutex;
@@ -242,17 +242,14 @@ int run_fetch(FetchOptions& opt) {
     Engine engine(opt.limits, blobs, [&](std::vector<FetchResult>&& batch) {
         std::lock_guard lock(mutex);
         for (auto& r : batch) {
-            auto entry = manifest_entry_from(r);
-            for (std::size_t i : followers[urls[r.id]]) {
-                entries[i] = entry;
-                entries[i]->url = urls[i];
-                ++finished;
-                if (r.ok())
-                    ++counts.done;
-                else
-                    ++counts.failed;
+            entries[r.id] = manifest_entry_from(r);
+            ++finished;
+            if (r.ok()) {
+                ++counts.done;
+                counts.bytes += r.bytes;
+            } else {
+                ++counts.failed;
             }
-            if (r.ok()) counts.bytes += r.bytes;
         }
         changed.notify_all();
     });
