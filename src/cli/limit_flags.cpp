@@ -70,6 +70,8 @@ void add_fetch_limit_flags(CLI::App* cmd, FetchLimits& limits) {
     add_limit(cmd, "--max-redirects", limits.max_redirects, "Redirects one URL may follow", 0, 50);
     add_limit(cmd, "--probe-threads", limits.probe_threads,
               "Threads that check downloaded images (and create .part files ahead)", 1, 256);
+    add_limit(cmd, "--network-threads", limits.network_threads,
+              "Threads that drive transfers, sharing -j (never more than -j)", 1, 16);
     add_backoff_flags(cmd, limits.backoff, "retry");
     add_duration<std::chrono::seconds>(cmd, "--retry-after-cap", limits.retry_after_cap,
                                        "Seconds a server's Retry-After is honoured at most", 0,

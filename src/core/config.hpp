@@ -50,7 +50,10 @@ struct FetchLimits {
     std::vector<CidrRange>
         allowed_ranges;          // --allow-cidr: let just these non-global ranges through
     bool use_proxy_env = false;  // honour http_proxy & co. only when asked
-    int probe_threads = 4;    // --probe-threads: image checks + fdatasync, off the network thread
+    int probe_threads = 4;  // --probe-threads: image checks + fdatasync, off the network thread
+    // --network-threads: threads driving transfers, each its own libcurl multi
+    // handle and its share of -j; one dispatch (fair queue, hosts) for all.
+    int network_threads = 2;
     BackoffPolicy backoff{};  // --retry-base, --retry-cap
     // --retry-after-cap: never wait longer than this for a server's Retry-After.
     std::chrono::milliseconds retry_after_cap{60'000};

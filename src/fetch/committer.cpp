@@ -113,18 +113,18 @@ ProbePool::ProbePool(const FetchLimits& limits, BlobStore& blobs, PartPool& part
     for (int i = 0; i < std::max(1, threads); ++i) threads_.emplace_back([this] { loop(); });
 }
 
-void ProbePool::add(std::unique_ptr<Transfer> t) {
+void ProbePool::add(std::vector<std::unique_ptr<Transfer>>& batch, std::unique_ptr<Transfer> t) {
     ++in_flight_;
-    held_.push_back(std::move(t));
+    batch.push_back(std::move(t));
 }
 
-void ProbePool::flush() {
-    if (held_.empty()) return;
+void ProbePool::flush(std::vector<std::unique_ptr<Transfer>>& batch) {
+    if (batch.empty()) return;
     {
         std::lock_guard lock(mutex_);
-        for (auto& t : held_) queue_.push_back(std::move(t));
+        for (auto& t : batch) queue_.push_back(std::move(t));
     }
-    held_.clear();
+    batch.clear();
     cv_.notify_one();  // the thread that wakes wakes another if it leaves work behind
 }
 

@@ -82,11 +82,11 @@ class ProbePool {
     ProbePool(const ProbePool&) = delete;
     ProbePool& operator=(const ProbePool&) = delete;
 
-    // Network thread: a finished 2xx download with a non-empty body, held
-    // (and counted in flight) until flush().
-    void add(std::unique_ptr<Transfer> t);
-    // Network thread: hands over what add() held, with one lock and one wake-up.
-    void flush();
+    // A network thread: a finished 2xx download with a non-empty body, held
+    // in that thread's own `batch` (and counted in flight) until flush().
+    void add(std::vector<std::unique_ptr<Transfer>>& batch, std::unique_ptr<Transfer> t);
+    // A network thread: hands over its batch, with one lock and one wake-up.
+    void flush(std::vector<std::unique_ptr<Transfer>>& batch);
 
     // Probes what is queued, then joins the threads. Idempotent.
     void close();
@@ -106,7 +106,6 @@ class ProbePool {
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<Transfer>> queue_;
-    std::vector<std::unique_ptr<Transfer>> held_;  // network thread only
     bool closing_ = false;
     std::vector<std::thread> threads_;
 };

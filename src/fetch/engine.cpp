@@ -1,8 +1,14 @@
 // The download engine. Three stages, each on its own thread(s), joined by queues:
 //
-//   network thread  one libcurl multi handle driven by socket actions over
-//                   epoll (multi_loop.cpp); new work and cancels arrive
-//                   through `inbox` and MultiLoop::wake.
+//   network threads --network-threads lanes (2), each a libcurl multi handle
+//                   driven by socket actions over epoll (multi_loop.cpp) and
+//                   its share of -j. The sockets' work (libcurl, the kernel's
+//                   send and receive, the body writer) runs in parallel; the
+//                   decisions below share one dispatch state under
+//                   `dispatch_mutex`, taken by a lane between its socket
+//                   waits. New work and cancels arrive through `inbox` and
+//                   MultiLoop::wake; a running transfer is touched only by
+//                   its own lane (a cancel for it is forwarded there).
 //                   This file: dispatch (fair_queue.hpp: max-min across
 //                   users, jobs and hosts, putting back a transfer for a
 //                   group below its share; host health, pauses and rates;
@@ -25,12 +31,12 @@
 // queued, and not in network_load (so they hold no share); a timer (or the
 // probe's end) wakes it and puts them back.
 //
-// The network loop hands what it finished to the next stage in batches
+// Each lane hands what it finished to the next stage in batches
 // (hand_over_if_due): one lock and one wake-up for -j transfers, or for what
 // finished within 2 ms, or when nothing is downloading; not one per image.
 //
 // Ownership: a Transfer is owned by exactly one place at a time, always by a
-// unique_ptr: the fair queue, its parked host's list, the retry queue, the running map (while
+// unique_ptr: the fair queue, its parked host's list, the retry queue, a lane's running map (while
 // its easy handle is in the multi handle), or the probe pool.
 #include "fetch/engine.hpp"
 
@@ -38,6 +44,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -135,11 +142,33 @@ struct Engine::Impl {
     std::vector<std::uint64_t> inbox_cancels;
     bool stopping = false;
 
-    // Network thread state (touched only there).
-    CURLM* multi = nullptr;
-    std::unique_ptr<MultiLoop> multi_loop;  // waits for its sockets; wake() from any thread
-    CURLSH* share = nullptr;                // DNS cache and TLS sessions across easy handles
-    std::vector<CURL*> spare_easy;
+    // A network thread: its multi handle, what runs in it, and what it
+    // finished and has not handed over yet. Only its own thread touches its
+    // multi handle and the transfers in `running`; the rest of it is read by
+    // the others under dispatch_mutex (its count, wake_pending, cancels).
+    struct Lane {
+        CURLM* multi = nullptr;
+        std::unique_ptr<MultiLoop> loop;  // waits for its sockets; wake() from any thread
+        std::vector<CURL*> spare_easy;
+        std::unordered_map<Transfer*, std::unique_ptr<Transfer>> running;  // in the multi handle
+        int cap = 1;                                                       // its share of -j
+        bool shares_changed = false;  // something was queued: look for a group above its share
+        bool wake_pending = false;    // woken, and not yet through a pass since
+        std::vector<std::uint64_t> cancels;  // ids running here, cancelled from another lane
+        std::vector<std::unique_ptr<Transfer>> probe_batch;  // hand_over_if_due
+        std::vector<CommitItem> failed;
+        std::size_t held = 0;  // probe_batch + failed
+        Clock::time_point held_since{};
+        std::thread thread;
+    };
+    std::vector<std::unique_ptr<Lane>> lanes;
+    CURLSH* share = nullptr;  // DNS cache and TLS sessions across all easy handles
+    std::array<std::mutex, CURL_LOCK_DATA_LAST> share_locks;
+
+    // Dispatch state: everything below, up to the later stages, is touched
+    // only under dispatch_mutex. `lane` is the lane holding it.
+    std::mutex dispatch_mutex;
+    Lane* lane = nullptr;
     struct HostQueue {
         std::size_t queued = 0;  // its items in the fair queue
         // While parked (paused, or the probe is out): its items, out of the
@@ -162,16 +191,11 @@ struct Engine::Impl {
     // many: which one starts next (max-min across users, jobs, hosts;
     // --per-host; hosts closed for now are skipped: host_open).
     FairQueue<std::unique_ptr<Transfer>> queue{limits.per_host};
-    bool shares_changed = false;   // something was queued: look for a group above its share
     Clock::time_point pass_now{};  // the time host_open() judges by (set per dispatch)
-    std::unordered_map<std::uint64_t, Transfer*> by_id;                // queued, waiting or running
-    std::unordered_map<Transfer*, std::unique_ptr<Transfer>> running;  // in the multi handle
+    bool lane_full = false;        // this pass stopped starting at its lane's cap
+    std::unordered_map<std::uint64_t, Transfer*> by_id;  // queued, waiting or running
     RetryQueue retries;
     std::multimap<Clock::time_point, std::string> host_timers;  // pauses and rate waits
-    std::vector<CommitItem> failed;  // this pass's failures, for the committer
-    // What the passes finished and did not hand over yet (hand_over_if_due).
-    std::size_t held = 0;
-    Clock::time_point held_since{};
     std::mt19937_64 rng{std::random_device{}()};
 
     // Later stages. Declared after what their threads touch, and before the
@@ -179,13 +203,20 @@ struct Engine::Impl {
     PartPool parts;
     Committer committer;
     ProbePool probes;
-    std::thread network_thread;
     std::once_flag stop_once;
 
     static FetchLimits normalised(FetchLimits l) {
         if (l.concurrency < 1) l.concurrency = 1;
         if (l.per_host <= 0 || l.per_host > l.concurrency) l.per_host = l.concurrency;
+        l.network_threads = std::clamp(l.network_threads, 1, l.concurrency);
         return l;
+    }
+
+    static void lock_share(CURL*, curl_lock_data data, curl_lock_access, void* self) {
+        static_cast<Impl*>(self)->share_locks[std::size_t(data)].lock();
+    }
+    static void unlock_share(CURL*, curl_lock_data data, void* self) {
+        static_cast<Impl*>(self)->share_locks[std::size_t(data)].unlock();
     }
 
     Impl(const FetchLimits& l, BlobStore& b, ResultsHandler h)
@@ -194,35 +225,58 @@ struct Engine::Impl {
           parts(b, std::size_t(limits.concurrency)),
           committer(b, std::move(h), [this](std::size_t n) { delivered(n); }),
           probes(limits, b, parts, committer, limits.probe_threads) {
-        multi = curl_multi_init();
-        if (!multi) throw std::runtime_error("curl_multi_init failed");
-        curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, long(limits.concurrency));
-        curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, long(limits.per_host));
-        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, long(limits.concurrency) * 2);
-        curl_multi_setopt(multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
+        // -j split over the lanes: each runs at most its cap, so they never
+        // run more than -j together. The fair queue and the hosts' limits
+        // are shared: which lane starts a transfer changes nothing else.
+        const int n = limits.network_threads;
         try {
-            multi_loop = std::make_unique<MultiLoop>(multi);
+            for (int i = 0; i < n; ++i) {
+                auto lane = std::make_unique<Lane>();
+                lane->cap = limits.concurrency / n + (i < limits.concurrency % n ? 1 : 0);
+                lane->multi = curl_multi_init();
+                if (!lane->multi) throw std::runtime_error("curl_multi_init failed");
+                CURLM* m = lane->multi;
+                lanes.push_back(std::move(lane));
+                curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, long(lanes.back()->cap));
+                curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, long(limits.per_host));
+                curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, long(lanes.back()->cap) * 2);
+                curl_multi_setopt(m, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
+                lanes.back()->loop = std::make_unique<MultiLoop>(m);
+            }
         } catch (...) {
-            curl_multi_cleanup(multi);
+            for (auto& lane : lanes) {
+                lane->loop.reset();
+                if (lane->multi) curl_multi_cleanup(lane->multi);
+            }
             throw;
         }
-        // The multi handle already pools connections (and DNS) for its easy
-        // handles; a share adds TLS session resumption across them. Only the
-        // network thread uses it, so it needs no lock callbacks.
+        // Each multi handle pools its connections (and DNS) for its easy
+        // handles; a share adds DNS and TLS session resumption across lanes,
+        // locked per kind of data.
         share = curl_share_init();
         if (share) {
+            curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &Impl::lock_share);
+            curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Impl::unlock_share);
+            curl_share_setopt(share, CURLSHOPT_USERDATA, this);
             curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
             curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
         }
         queue.set_host_filter([this](const std::string& host) { return host_open(host); });
-        network_thread = std::thread([this] { network_loop(); });
+        for (auto& lane : lanes)
+            lane->thread = std::thread([this, l = lane.get()] { lane_loop(*l); });
     }
 
     ~Impl() {
         stop();
-        multi_loop.reset();
-        curl_multi_cleanup(multi);
+        for (auto& lane : lanes) {
+            lane->loop.reset();
+            curl_multi_cleanup(lane->multi);
+        }
         if (share) curl_share_cleanup(share);
+    }
+
+    void wake_all() {
+        for (auto& lane : lanes) lane->loop->wake();
     }
 
     // ---- public entry points (any thread) ---------------------------------
@@ -247,7 +301,7 @@ struct Engine::Impl {
                 inbox.insert(inbox.end(), std::make_move_iterator(requests.begin()),
                              std::make_move_iterator(requests.end()));
         }
-        multi_loop->wake();
+        wake_all();  // the first takes the inbox; each fills its own slots
     }
 
     void cancel(const std::vector<std::uint64_t>& ids) {
@@ -255,7 +309,7 @@ struct Engine::Impl {
             std::lock_guard lock(inbox_mutex);
             inbox_cancels.insert(inbox_cancels.end(), ids.begin(), ids.end());
         }
-        multi_loop->wake();
+        lanes.front()->loop->wake();  // it forwards what runs in another lane
     }
 
     void stop() {
@@ -264,13 +318,16 @@ struct Engine::Impl {
                 std::lock_guard lock(inbox_mutex);
                 stopping = true;
             }
-            multi_loop->wake();
-            network_thread.join();
+            wake_all();
+            for (auto& lane : lanes) lane->thread.join();
+            abandon_queued();
             probes.close();
             parts.drain();
             committer.close();
-            for (CURL* e : spare_easy) curl_easy_cleanup(e);
-            spare_easy.clear();
+            for (auto& lane : lanes) {
+                for (CURL* e : lane->spare_easy) curl_easy_cleanup(e);
+                lane->spare_easy.clear();
+            }
             std::lock_guard lock(idle_mutex);
             outstanding = 0;
             idle_cv.notify_all();
@@ -289,9 +346,14 @@ struct Engine::Impl {
         if (outstanding == 0) idle_cv.notify_all();
     }
 
-    // ---- network thread ---------------------------------------------------
+    // ---- network threads (lanes) -----------------------------------------
 
-    void network_loop() {
+    // One lane's loop. Between its socket waits (outside the lock: libcurl,
+    // the kernel and the body writer, in parallel with the other lanes) it
+    // takes dispatch_mutex for a pass: new work and cancels, due timers,
+    // what finished, and its free slots filled from the shared fair queue.
+    void lane_loop(Lane& own) {
+        std::chrono::milliseconds timeout{0};
         while (true) {
             std::vector<FetchRequest> fresh;
             std::vector<std::uint64_t> cancels;
@@ -301,22 +363,64 @@ struct Engine::Impl {
                 fresh.swap(inbox);
                 cancels.swap(inbox_cancels);
             }
-            for (auto& r : fresh) enqueue(std::move(r));
-            for (auto id : cancels) cancel_one(id);
-            if (!cancels.empty()) drop_cancelled_from_parked_hosts();
-            promote_due_retries();
-            wake_due_hosts();
-            start_transfers();
-            if (shares_changed) rebalance();
-            multi_loop->run_due_timer();  // transfers just added start at once
-            reap_finished();
-            start_transfers();
-            hand_over_if_due();
-            multi_loop->wait(poll_timeout());
-            reap_finished();
+            {
+                std::lock_guard lock(dispatch_mutex);
+                begin_pass(own);
+                reap_finished();
+                for (auto& r : fresh) enqueue(std::move(r));
+                cancels.insert(cancels.end(), own.cancels.begin(), own.cancels.end());
+                own.cancels.clear();
+                for (auto id : cancels) cancel_one(id);
+                if (!cancels.empty()) drop_cancelled_from_parked_hosts();
+                promote_due_retries();
+                wake_due_hosts();
+                start_transfers();
+                if (own.shares_changed) rebalance();
+                end_pass();
+            }
+            own.loop->run_due_timer();  // transfers just added start at once
+            {
+                std::lock_guard lock(dispatch_mutex);
+                begin_pass(own);
+                reap_finished();
+                start_transfers();
+                hand_over_if_due();
+                end_pass();
+                timeout = poll_timeout();
+            }
+            own.loop->wait(timeout);
         }
+        std::lock_guard lock(dispatch_mutex);
+        begin_pass(own);
         hand_over();  // what finished before the stop is still reported
-        abandon_everything();
+        abandon_running();
+        lane = nullptr;
+    }
+
+    void begin_pass(Lane& own) {
+        lane = &own;
+        own.wake_pending = false;
+    }
+
+    // What this pass did that another lane must act on: a slot of its free
+    // for what waits (this lane filled all of its own), or shares to
+    // rebalance among the transfers it runs.
+    void end_pass() {
+        const bool queued_left = lane_full && n_queued > 0;
+        lane_full = false;
+        for (auto& other : lanes) {
+            if (other.get() == lane) continue;
+            const bool room = queued_left && int(other->running.size()) < other->cap;
+            const bool rebalance_there =
+                other->shares_changed && int(n_active) >= limits.concurrency;
+            if (room || rebalance_there) wake_lane(*other);
+        }
+    }
+
+    void wake_lane(Lane& other) {
+        if (other.wake_pending) return;
+        other.wake_pending = true;
+        other.loop->wake();
     }
 
     void enqueue(FetchRequest r) {
@@ -397,7 +501,7 @@ struct Engine::Impl {
         std::string host = t->host;
         ++hq.queued;
         queue.push(key, host, std::move(t), front);
-        shares_changed = true;
+        for (auto& l : lanes) l->shares_changed = true;
     }
 
     // May the fair queue start a transfer to `host` now? Its --per-host
@@ -484,12 +588,16 @@ struct Engine::Impl {
         }
     }
 
-    // Fills free slots, each with the next transfer the fair queue picks
-    // among the hosts open now.
+    // Fills this lane's free slots, each with the next transfer the fair
+    // queue picks among the hosts open now.
     void start_transfers() {
         pass_now = Clock::now();
         const auto now = pass_now;
         while (int(n_active) < limits.concurrency) {
+            if (int(lane->running.size()) >= lane->cap) {
+                lane_full = true;  // another lane may have room (end_pass)
+                break;
+            }
             auto next = queue.pop();
             if (!next) break;  // nothing queued, or only for hosts closed or at their limit
             auto t = std::move(next->item);
@@ -553,14 +661,16 @@ struct Engine::Impl {
     // probe (its answer decides the host's health). The origin sees a request
     // given up before its answer: the price of a slow host not keeping slots
     // a newcomer is owed for as long as it takes to answer.
+    // Each lane picks among its own transfers; end_pass() wakes another
+    // lane whose transfers may hold the group's extra slots.
     void rebalance() {
-        shares_changed = false;
+        lane->shares_changed = false;
         pass_now = Clock::now();
         while (int(n_active) >= limits.concurrency) {
             auto over = queue.over_share(limits.concurrency);
             if (!over) return;
             Transfer* victim = nullptr;
-            for (const auto& [raw, owned] : running) {
+            for (const auto& [raw, owned] : lane->running) {
                 if (!(raw->key == *over) || raw->cancelled || raw->is_probe || raw->bytes > 0 ||
                     raw->discarded > 0 || raw->status_checked)
                     continue;
@@ -582,18 +692,18 @@ struct Engine::Impl {
         close_part(*t);
         t->redirect_hop = true;  // its next start goes on with this attempt: not counted again
         push_pending(std::move(t), /*front=*/true);
-        shares_changed = false;  // rebalance() goes on looking itself
+        lane->shares_changed = false;  // rebalance() goes on looking itself
     }
 
-    // Starts (or restarts, after a redirect) one transfer: the running map
-    // owns it until it is reaped or cancelled.
+    // Starts (or restarts, after a redirect) one transfer in this lane: its
+    // running map owns it until it is reaped or cancelled.
     void start(std::unique_ptr<Transfer> owned) {
         Transfer& t = *owned;
         reset_attempt(t);
         if (!t.easy) {
-            if (!spare_easy.empty()) {
-                t.easy = spare_easy.back();
-                spare_easy.pop_back();
+            if (!lane->spare_easy.empty()) {
+                t.easy = lane->spare_easy.back();
+                lane->spare_easy.pop_back();
                 curl_easy_reset(t.easy);
             } else {
                 t.easy = curl_easy_init();
@@ -601,25 +711,28 @@ struct Engine::Impl {
         }
         configure_easy(t, *t.limits);
         if (share) curl_easy_setopt(t.easy, CURLOPT_SHARE, share);
-        running.emplace(&t, std::move(owned));
+        t.lane = lane;
+        lane->running.emplace(&t, std::move(owned));
         ++host_queue(t.host).active;
         t.started_at = Clock::now();
         queue.started(t.key, t.host);
         ++n_active;
-        curl_multi_add_handle(multi, t.easy);
+        curl_multi_add_handle(lane->multi, t.easy);
     }
 
-    // Takes a running transfer out of the multi handle and back into our hands.
+    // Takes a transfer running in this lane out of its multi handle and back
+    // into our hands (null if it does not run here).
     std::unique_ptr<Transfer> take_running(Transfer* raw) {
-        auto node = running.extract(raw);
+        auto node = lane->running.extract(raw);
         if (node.empty()) return nullptr;
-        curl_multi_remove_handle(multi, raw->easy);
+        curl_multi_remove_handle(lane->multi, raw->easy);
+        raw->lane = nullptr;
         return std::move(node.mapped());
     }
 
     std::chrono::milliseconds poll_timeout() {
         auto next = Clock::now() + std::chrono::seconds(1);
-        if (held > 0) next = std::min(next, held_since + kHandOverDelay);
+        if (lane->held > 0) next = std::min(next, lane->held_since + kHandOverDelay);
         if (!retries.empty()) next = std::min(next, retries.next_due());
         if (!host_timers.empty()) next = std::min(next, host_timers.begin()->first);
         // Round up: waking a millisecond early would only spin.
@@ -640,6 +753,13 @@ struct Engine::Impl {
         auto it = by_id.find(id);
         if (it == by_id.end()) return;
         Transfer* raw = it->second;
+        if (raw->lane && raw->lane != lane) {
+            // Running in another lane: only that one may touch it.
+            auto& owner = *static_cast<Lane*>(raw->lane);
+            owner.cancels.push_back(id);
+            wake_lane(owner);
+            return;
+        }
         if (raw->cancelled) return;
         raw->cancelled = true;
         if (auto t = take_running(raw)) {
@@ -678,19 +798,20 @@ struct Engine::Impl {
         }
     }
 
+    // Its easy handle stays with this lane (the one it ran in) for reuse.
     void release_slot(Transfer& t) {
         --n_active;
         --host_queue(t.host).active;
         queue.finished(t.key, t.host);
         if (t.easy) {
-            spare_easy.push_back(t.easy);
+            lane->spare_easy.push_back(t.easy);
             t.easy = nullptr;
         }
     }
 
     void reap_finished() {
         int left = 0;
-        while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+        while (CURLMsg* msg = curl_multi_info_read(lane->multi, &left)) {
             if (msg->msg != CURLMSG_DONE) continue;
             Transfer* raw = nullptr;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
@@ -738,7 +859,7 @@ struct Engine::Impl {
             leave_network(*t);
             by_id.erase(t->id);
             note_held();
-            probes.add(std::move(t));  // handed over with the rest (hand_over_if_due)
+            probes.add(lane->probe_batch, std::move(t));  // handed over with the rest
             return;
         }
         FailureReason reason = FailureReason::http;
@@ -865,7 +986,7 @@ struct Engine::Impl {
         item.result.attempts = t->attempts;
         item.result.detail = detail.empty() ? t->detail : std::move(detail);
         note_held();
-        failed.push_back(std::move(item));  // handed over with the rest (hand_over_if_due)
+        lane->failed.push_back(std::move(item));  // handed over with the rest (hand_over_if_due)
     }
 
     // What the loop finished goes on in one hand-off per stage, not one per
@@ -879,32 +1000,39 @@ struct Engine::Impl {
     static constexpr auto kHandOverDelay = std::chrono::milliseconds(2);
 
     void note_held() {
-        if (held++ == 0) held_since = Clock::now();
+        if (lane->held++ == 0) lane->held_since = Clock::now();
     }
 
     void hand_over_if_due() {
-        if (held == 0) return;
-        if (held < static_cast<std::size_t>(limits.concurrency) && !running.empty() &&
-            Clock::now() - held_since < kHandOverDelay)
+        if (lane->held == 0) return;
+        if (lane->held < static_cast<std::size_t>(lane->cap) && !lane->running.empty() &&
+            Clock::now() - lane->held_since < kHandOverDelay)
             return;
         hand_over();
     }
 
     void hand_over() {
-        held = 0;
-        probes.flush();
-        committer.push(std::move(failed));
-        failed.clear();
+        lane->held = 0;
+        probes.flush(lane->probe_batch);
+        committer.push(std::move(lane->failed));
+        lane->failed.clear();
     }
 
     // Stop: nothing queued or running is reported; its .part files go away.
-    void abandon_everything() {
-        for (auto& [raw, t] : running) {
-            curl_multi_remove_handle(multi, t->easy);
+    // What this lane runs (on its own thread, which owns the multi handle)...
+    // (and forgotten by id: the other lanes may still look ids up)...
+    void abandon_running() {
+        for (auto& [raw, t] : lane->running) {
+            by_id.erase(t->id);
+            curl_multi_remove_handle(lane->multi, t->easy);
             close_part(*t);
             curl_easy_cleanup(t->easy);
         }
-        running.clear();
+        lane->running.clear();
+    }
+
+    // ... and, once every lane has stopped, what waits for one.
+    void abandon_queued() {
         retries.clear();
         host_timers.clear();
         queue.drain([](std::unique_ptr<Transfer>) {});

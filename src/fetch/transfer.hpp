@@ -88,6 +88,9 @@ struct Transfer {
     std::string url;   // current hop
     std::string host;  // per-host accounting key (scheme://host:port)
     CURL* easy = nullptr;
+    // The engine's network thread whose multi handle runs it (engine.cpp);
+    // null while it is not running. Set and read under the dispatch lock.
+    void* lane = nullptr;
     int attempts = 0;
     int redirects = 0;
     bool cancelled = false;

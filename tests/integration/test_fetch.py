@@ -190,6 +190,37 @@ class TestDownloads(FetchTestCase):
         self.assertEqual(len(blob_files(run.out)), 200)
         self.assertCleanDir(run)
 
+    def test_network_threads_together_never_run_more_than_j_or_per_host(self):
+        # The origin holds every request at a gate and counts how many it
+        # holds at once. Each network thread has its own share of -j; together
+        # they must fill -j (or --per-host) exactly, never more, and start the
+        # rest as slots free up.
+        cases = [("-j 5 on 2 threads", ["-j", "5", "--network-threads", "2"], 5),
+                 ("-j 6, --per-host 3 on 3 threads", ["-j", "6", "--per-host", "3", "--network-threads", "3"], 3),
+                 ("-j 2 on 2 threads", ["-j", "2", "--network-threads", "2"], 2)]
+        for what, flags, limit in cases:
+            with self.subTest(what):
+                key = unique("slots")
+                urls = [ORIGIN.url(f"/gate/{key}/{key}{i}.png") for i in range(limit * 3)]
+                work = make_temp_dir(self)
+                args = ["fetch", "--allow-private", "--progress", "none", "-o", work / "images",
+                        "--manifest", work / "m.jsonl", *flags, *urls]
+                with LitchiProcess(args) as proc:
+                    deadline = time.monotonic() + 30
+                    gate = ORIGIN.get_json(f"/gates/{key}")
+                    while gate["waiting"] < limit and time.monotonic() < deadline and proc.running():
+                        time.sleep(0.02)
+                        gate = ORIGIN.get_json(f"/gates/{key}")
+                    self.assertEqual(gate["waiting"], limit, f"{gate}\n{proc.stderr_so_far()}")
+                    opened = ORIGIN.get_json(f"/gate-open/{key}")
+                    result = proc.wait(timeout=60)
+                self.assertEqual(result.returncode, 0, result.describe())
+                self.assertEqual(opened["max_waiting"], limit, opened)
+                gate = ORIGIN.get_json(f"/gates/{key}")
+                self.assertEqual((gate["arrived"], gate["max_waiting"], gate["abandoned"]),
+                                 (len(urls), limit, 0), gate)
+                self.assertEqual([e["status"] for e in read_manifest(work / "m.jsonl")], ["done"] * len(urls))
+
     def test_slow_first_response_does_not_serialize_a_host(self):
         # Four transfers to one host, all answering after 4 s. In parallel they take
         # ~4 s; queued behind the first response (e.g. waiting to learn whether the
