@@ -53,6 +53,7 @@ struct FetchLimits {
     int probe_threads = 4;  // --probe-threads: image checks + fdatasync, off the network thread
     // --network-threads: threads driving transfers, each its own libcurl multi
     // handle and its share of -j; one dispatch (fair queue, hosts) for all.
+    // `litchi fetch`: 2; `litchi serve`: 1 (server/server_config.hpp).
     int network_threads = 2;
     BackoffPolicy backoff{};  // --retry-base, --retry-cap
     // --retry-after-cap: never wait longer than this for a server's Retry-After.

@@ -89,7 +89,15 @@ struct ServerConfig {
     std::filesystem::path web_dir = "web/dist";
     std::vector<std::string>
         allowed_origins;  // --allow-origin: browser Origins allowed besides our own
-    FetchLimits fetch{};  // -j, --per-host, --allow-private, ...
+    // -j, --per-host, --allow-private, ... One network thread, not fetch's
+    // two: the server's own threads (HTTP, store, scheduler) share the cores,
+    // and on two of them a second lane made a 2,000-image job slower
+    // (docs/benchmarks.md, "Fair shares").
+    FetchLimits fetch = [] {
+        FetchLimits limits;
+        limits.network_threads = 1;
+        return limits;
+    }();
     HttpLimits http{};
     LiveLimits live{};  // WebSocket/SSE and the event hub
     // --outstanding-per-slot, --in-engine-per-slot, --feeder-poll. Its `limits`
