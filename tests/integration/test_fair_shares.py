@@ -36,6 +36,12 @@ def metric(client, name):
 
 
 class FairSharesTest(unittest.TestCase):
+    NETWORK_THREADS = 1  # the server's default
+
+    def server_args(self, *more):
+        return ["-j", str(SLOTS), "--network-threads", str(self.NETWORK_THREADS), *more,
+                "--retries", "0", "--min-speed", "0", "--timeout", "3600"]
+
     def setUp(self):
         self.origin = lt.Origin()
         self.origin.start()
@@ -43,8 +49,7 @@ class FairSharesTest(unittest.TestCase):
         self.data = lt.make_temp_dir(self)
         # A held request sends nothing for as long as the test wants: no
         # low-speed or total timeout may end it meanwhile.
-        self.server = LitchiServer(self.data, extra_args=[
-            "-j", str(SLOTS), "--retries", "0", "--min-speed", "0", "--timeout", "3600"]).start()
+        self.server = LitchiServer(self.data, extra_args=self.server_args()).start()
         self.addCleanup(self.stop_server)
         self.alice = self.server.client(create_token(self.data, "admin"))
         self.addCleanup(self.alice.close)
@@ -137,9 +142,7 @@ class FairSharesTest(unittest.TestCase):
         # are idle, and bob's job on the same host never runs beside it
         # (a host at its limit is no reason to take a slot from anyone).
         self.stop_server()
-        self.server = LitchiServer(self.data, extra_args=[
-            "-j", str(SLOTS), "--per-host", "1", "--retries", "0", "--min-speed", "0",
-            "--timeout", "3600"]).start()
+        self.server = LitchiServer(self.data, extra_args=self.server_args("--per-host", "1")).start()
         alice = self.server.client(create_token(self.data, "admin"))
         self.addCleanup(alice.close)
         bob = self.server.client(create_token(self.data, "bob"))
@@ -158,6 +161,29 @@ class FairSharesTest(unittest.TestCase):
             done = client.wait_job(job["id"], timeout=WAIT_S)
             self.assertEqual(done["counts"]["done"], count, done)
         self.assertEqual(self.gate("host")["max_waiting"], 1, "--per-host 1 held throughout")
+
+
+    def test_cancel_ends_every_held_transfer(self):
+        # A cancelled job's transfers end at once, whichever network thread
+        # runs them (a cancel reaches one thread, which hands the others'
+        # transfers to them).
+        job = self.alice.create_job(self.gated("cancel", 10), name="cancelled")
+        self.wait_for(lambda: self.gate("cancel"), lambda g: g["waiting"] == SLOTS, "every slot held")
+        response = self.alice.post(f"/api/jobs/{job['id']}/cancel")
+        self.assertEqual(response.status, 200, response)
+        gate = self.wait_for(lambda: self.gate("cancel"), lambda g: g["abandoned"] == SLOTS,
+                             "every held request given up")
+        self.assertEqual((gate["arrived"], gate["waiting"]), (SLOTS, 0), gate)
+        final = self.alice.wait_job(job["id"], states=("cancelled",), timeout=WAIT_S)
+        self.assertEqual(final["counts"]["cancelled"], 10, final)
+        self.assertEqual(final["counts"]["queued"] + final["counts"]["active"], 0, final)
+
+
+class FairSharesOnTwoNetworkThreadsTest(FairSharesTest):
+    """The same rules when the engine's slots are split over two network
+    threads (--network-threads 2: two slots each)."""
+
+    NETWORK_THREADS = 2
 
 
 if __name__ == "__main__":
