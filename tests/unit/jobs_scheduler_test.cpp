@@ -309,6 +309,16 @@ class JobsScheduler : public ::testing::Test {
         return out;
     }
 
+    // A job of `n` images put in the store behind every scheduler's back (as
+    // another node would): nobody is woken.
+    JobSnapshot create_unannounced(UserId user, const std::string& name, std::string_view kind,
+                                   int n) {
+        auto lines = urls(kind, n);  // NewItem::url views these: alive until created
+        std::vector<NewItem> items;
+        for (const auto& url : lines) items.push_back({url, FailureReason::none});
+        return store.jobs().create_job({user, name, items});
+    }
+
     // Polls until `predicate(job)` or 15 s; returns the last snapshot.
     template <class Predicate>
     JobSnapshot wait_for(UserId user, JobId job, Predicate predicate) {
@@ -686,10 +696,7 @@ TEST_F(JobsScheduler, ACancelForItemsNotHeldHereDoesNotFollowThemIntoALaterClaim
     Scheduler scheduler(store.jobs(), blobs, opts);
     scheduler.start();
     ASSERT_TRUE(scheduler.wait_idle(15s));
-    auto lines = urls("/img/later", 2);
-    std::vector<NewItem> items;
-    for (const auto& url : lines) items.push_back({url, FailureReason::none});
-    auto job = store.jobs().create_job({bob, "later", items});  // no wake() yet
+    auto job = create_unannounced(bob, "later", "/img/later", 2);  // no wake() yet
     auto page = store.jobs().list_items(bob, job.id, ItemQuery{});
     ASSERT_TRUE(page);
     std::vector<ItemId> ids;
@@ -714,10 +721,7 @@ TEST_F(JobsScheduler, IdleFeederPollsForWorkNobodyToldItAbout) {
     Scheduler scheduler(store.jobs(), blobs, opts);
     scheduler.start();
     ASSERT_TRUE(scheduler.wait_idle(15s));
-    auto lines = urls("/img/poll", 2);  // NewItem::url views these: keep them alive
-    std::vector<NewItem> items;
-    for (const auto& url : lines) items.push_back({url, FailureReason::none});
-    auto job = store.jobs().create_job({bob, "unannounced", items});  // no wake()
+    auto job = create_unannounced(bob, "unannounced", "/img/poll", 2);
     auto snap =
         wait_for(bob, job.id, [](const JobSnapshot& s) { return s.state == JobState::done; });
     EXPECT_EQ(snap.counts.done, 2);
