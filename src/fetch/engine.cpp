@@ -355,16 +355,19 @@ struct Engine::Impl {
     void lane_loop(Lane& own) {
         std::chrono::milliseconds timeout{0};
         while (true) {
-            std::vector<FetchRequest> fresh;
-            std::vector<std::uint64_t> cancels;
             {
-                std::lock_guard lock(inbox_mutex);
-                if (stopping) break;
-                fresh.swap(inbox);
-                cancels.swap(inbox_cancels);
-            }
-            {
+                // The inbox is taken under the dispatch lock: a cancel sent
+                // after a submit must not be handled by one lane before
+                // another has queued what the submit brought.
                 std::lock_guard lock(dispatch_mutex);
+                std::vector<FetchRequest> fresh;
+                std::vector<std::uint64_t> cancels;
+                {
+                    std::lock_guard inbox_lock(inbox_mutex);
+                    if (stopping) break;
+                    fresh.swap(inbox);
+                    cancels.swap(inbox_cancels);
+                }
                 begin_pass(own);
                 reap_finished();
                 for (auto& r : fresh) enqueue(std::move(r));

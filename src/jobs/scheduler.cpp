@@ -178,6 +178,7 @@ void Scheduler::run_feeder() {
         // them committed, so it cannot take those items unless the job was
         // resumed meanwhile (and then they must run).
         early_cancels_.clear();
+        early_stopped_jobs_.clear();
         lock.unlock();
 
         std::vector<ClaimedItem> claimed;
@@ -219,7 +220,7 @@ void Scheduler::run_feeder() {
         for (std::size_t i = 0; i < claimed.size(); ++i) {
             auto& item = claimed[i];
             in_flight_.emplace(item.item, InFlight{item.job, item.lease});
-            if (early_cancels_.erase(item.item) > 0)
+            if (early_cancels_.erase(item.item) > 0 || early_stopped_jobs_.contains(item.job))
                 cancelled_early.push_back(static_cast<std::uint64_t>(item.item));
             requests.push_back({static_cast<std::uint64_t>(item.item), std::move(item.url),
                                 std::move(options[i]),
@@ -244,6 +245,7 @@ void Scheduler::run_feeder() {
         if (!requests.empty()) engine_->submit(std::move(requests));
         if (!cancelled_early.empty()) engine_->cancel(cancelled_early);
         early_cancels_.clear();
+        early_stopped_jobs_.clear();
     }
 }
 
@@ -528,6 +530,9 @@ void Scheduler::stop_jobs(const std::vector<JobId>& jobs) {
         std::lock_guard lock(mutex_);
         for (const auto& [item, claim] : in_flight_)
             if (stopped.contains(claim.job)) items.push_back(item);
+        // The claim in progress may hold items of these jobs, not in flight
+        // yet: the feeder cancels them right after submitting them.
+        early_stopped_jobs_.insert(jobs.begin(), jobs.end());
     }
     cancel_in_engine(items);
 }

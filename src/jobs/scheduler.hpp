@@ -227,6 +227,8 @@ class Scheduler {
     // claimed by the claim in progress and about to be submitted, or not
     // this node's. Kept from one claim's start to its submit.
     std::unordered_set<ItemId> early_cancels_;
+    // The same for stop_jobs(): jobs whose items the claim in progress may hold.
+    std::unordered_set<JobId> early_stopped_jobs_;
     // Blob deletions that wait for the committer thread (see delete_job).
     std::vector<BlobKey> pending_blob_removals_;
     SchedulerStats counters_;
