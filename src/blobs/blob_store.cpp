@@ -182,7 +182,7 @@ bool BlobStore::contains(std::string_view sha256, ImageFormat format) const {
 }
 
 std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& batch) {
-    std::set<std::string> touched;  // folders, as root_prefix_ + shard (or root_prefix_)
+    std::set<std::string> touched;  // folders, each with its trailing separator
     std::vector<std::error_code> errors(batch.size());
     // 1. Data durable before any name points at it.
     if (batch.size() >= kSyncfsThreshold) {
@@ -199,9 +199,7 @@ std::vector<std::error_code> BlobStore::commit(const std::vector<PendingBlob>& b
             continue;
         }
         const std::string target = root_prefix_ + relative_path(blob.sha256, blob.format);
-        const std::string dir = layout_ == BlobLayout::sharded
-                                    ? root_prefix_ + std::string(blob.sha256.substr(0, 2))
-                                    : root_prefix_;
+        const std::string dir = target.substr(0, target.rfind('/') + 1);
         std::error_code ec;
         if (layout_ == BlobLayout::sharded && !std::filesystem::exists(dir)) {
             std::filesystem::create_directories(dir, ec);

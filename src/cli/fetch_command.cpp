@@ -216,8 +216,7 @@ int run_fetch(FetchOptions& opt) {
     std::vector<FetchRequest> requests;
     requests.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-        if (auto it = previous.empty() ? previous.end() : previous.find(urls[i]);
-            it != previous.end()) {
+        if (auto it = previous.find(urls[i]); it != previous.end()) {
             entries[i] = it->second;
             ++counts.done;
             continue;

@@ -157,8 +157,9 @@ struct Engine::Impl {
         std::vector<std::uint64_t> cancels;  // ids running here, cancelled from another lane
         std::vector<std::unique_ptr<Transfer>> probe_batch;  // hand_over_if_due
         std::vector<CommitItem> failed;
-        std::size_t held = 0;  // probe_batch + failed
-        Clock::time_point held_since{};
+        Clock::time_point held_since{};  // when the first of them was added
+
+        std::size_t held() const { return probe_batch.size() + failed.size(); }
         std::thread thread;
     };
     std::vector<std::unique_ptr<Lane>> lanes;
@@ -231,17 +232,15 @@ struct Engine::Impl {
         const int n = limits.network_threads;
         try {
             for (int i = 0; i < n; ++i) {
-                auto lane = std::make_unique<Lane>();
-                lane->cap = limits.concurrency / n + (i < limits.concurrency % n ? 1 : 0);
-                lane->multi = curl_multi_init();
-                if (!lane->multi) throw std::runtime_error("curl_multi_init failed");
-                CURLM* m = lane->multi;
-                lanes.push_back(std::move(lane));
-                curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, long(lanes.back()->cap));
-                curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, long(limits.per_host));
-                curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, long(lanes.back()->cap) * 2);
-                curl_multi_setopt(m, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
-                lanes.back()->loop = std::make_unique<MultiLoop>(m);
+                Lane& lane = *lanes.emplace_back(std::make_unique<Lane>());
+                lane.cap = limits.concurrency / n + (i < limits.concurrency % n ? 1 : 0);
+                lane.multi = curl_multi_init();
+                if (!lane.multi) throw std::runtime_error("curl_multi_init failed");
+                curl_multi_setopt(lane.multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, long(lane.cap));
+                curl_multi_setopt(lane.multi, CURLMOPT_MAX_HOST_CONNECTIONS, long(limits.per_host));
+                curl_multi_setopt(lane.multi, CURLMOPT_MAXCONNECTS, long(lane.cap) * 2);
+                curl_multi_setopt(lane.multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
+                lane.loop = std::make_unique<MultiLoop>(lane.multi);
             }
         } catch (...) {
             for (auto& lane : lanes) {
@@ -353,7 +352,6 @@ struct Engine::Impl {
     // takes dispatch_mutex for a pass: new work and cancels, due timers,
     // what finished, and its free slots filled from the shared fair queue.
     void lane_loop(Lane& own) {
-        std::chrono::milliseconds timeout{0};
         while (true) {
             {
                 // The inbox is taken under the dispatch lock: a cancel sent
@@ -382,6 +380,7 @@ struct Engine::Impl {
                 end_pass();
             }
             own.loop->run_due_timer();  // transfers just added start at once
+            std::chrono::milliseconds timeout;
             {
                 std::lock_guard lock(dispatch_mutex);
                 begin_pass(own);
@@ -735,7 +734,7 @@ struct Engine::Impl {
 
     std::chrono::milliseconds poll_timeout() {
         auto next = Clock::now() + std::chrono::seconds(1);
-        if (lane->held > 0) next = std::min(next, lane->held_since + kHandOverDelay);
+        if (lane->held() > 0) next = std::min(next, lane->held_since + kHandOverDelay);
         if (!retries.empty()) next = std::min(next, retries.next_due());
         if (!host_timers.empty()) next = std::min(next, host_timers.begin()->first);
         // Round up: waking a millisecond early would only spin.
@@ -1002,28 +1001,29 @@ struct Engine::Impl {
     // since the first of it, or nothing is downloading.
     static constexpr auto kHandOverDelay = std::chrono::milliseconds(2);
 
+    // Before adding to the lane's probe batch or failures.
     void note_held() {
-        if (lane->held++ == 0) lane->held_since = Clock::now();
+        if (lane->held() == 0) lane->held_since = Clock::now();
     }
 
     void hand_over_if_due() {
-        if (lane->held == 0) return;
-        if (lane->held < static_cast<std::size_t>(lane->cap) && !lane->running.empty() &&
+        const std::size_t held = lane->held();
+        if (held == 0) return;
+        if (held < static_cast<std::size_t>(lane->cap) && !lane->running.empty() &&
             Clock::now() - lane->held_since < kHandOverDelay)
             return;
         hand_over();
     }
 
     void hand_over() {
-        lane->held = 0;
         probes.flush(lane->probe_batch);
         committer.push(std::move(lane->failed));
         lane->failed.clear();
     }
 
     // Stop: nothing queued or running is reported; its .part files go away.
-    // What this lane runs (on its own thread, which owns the multi handle)...
-    // (and forgotten by id: the other lanes may still look ids up)...
+    // What this lane runs, on its own thread (which owns the multi handle),
+    // forgotten by id too (the other lanes may still look ids up)...
     void abandon_running() {
         for (auto& [raw, t] : lane->running) {
             by_id.erase(t->id);
