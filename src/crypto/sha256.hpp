@@ -9,8 +9,10 @@
 // tokens); the store hashes tokens here too, so SHA-256 has one source.
 //
 // This header includes no OpenSSL header: the hashing context sits behind a
-// pointer to an incomplete type (one allocation per hasher; the engine keeps
-// one hasher per transfer slot and reset()s it, so that is paid once).
+// pointer to an incomplete type. It is made on the first update() (or
+// finish_hex()), not by the constructor: the engine makes one transfer, with
+// its hasher, per queued URL, and most of a long list's transfers wait in the
+// queue long before their first byte; reset() keeps a context for reuse.
 #pragma once
 
 #include <cstddef>
@@ -22,14 +24,14 @@ namespace litchi {
 
 class Sha256 {
   public:
-    Sha256();
+    Sha256() noexcept;
     ~Sha256();
     Sha256(Sha256&&) noexcept;
     Sha256& operator=(Sha256&&) noexcept;
     Sha256(const Sha256&) = delete;
     Sha256& operator=(const Sha256&) = delete;
 
-    // Starts a new digest (a new hasher is already reset).
+    // Starts a new digest (a new hasher is already reset; it holds no context yet).
     void reset();
     void update(const void* data, std::size_t len);
     void update(std::string_view bytes) { update(bytes.data(), bytes.size()); }
@@ -37,7 +39,8 @@ class Sha256 {
     std::string finish_hex();
 
   private:
-    struct Context;  // owns the EVP_MD_CTX; defined in sha256.cpp
+    struct Context;      // owns the EVP_MD_CTX; defined in sha256.cpp
+    Context& context();  // made and started on first use
     std::unique_ptr<Context> ctx_;
 };
 

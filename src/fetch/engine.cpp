@@ -7,7 +7,9 @@
 //                   decisions below share one dispatch state under
 //                   `dispatch_mutex`, taken by a lane between its socket
 //                   waits. New work and cancels arrive through `inbox` and
-//                   MultiLoop::wake; a running transfer is touched only by
+//                   MultiLoop::wake (a pass queues at most kQueuedPerPass of
+//                   the new work, so a long list's first transfers start at
+//                   once); a running transfer is touched only by
 //                   its own lane (a cancel for it is forwarded there).
 //                   This file: dispatch (fair_queue.hpp: max-min across
 //                   users, jobs and hosts, putting back a transfer for a
@@ -47,8 +49,10 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <random>
@@ -136,9 +140,11 @@ struct Engine::Impl {
     std::condition_variable idle_cv;
     std::uint64_t outstanding = 0;
 
-    // Inbox: filled by any thread, drained by the network thread.
+    // Inbox: filled by any thread, drained by the lanes, kQueuedPerPass at a
+    // time from inbox_next on (the rest moved out already).
     std::mutex inbox_mutex;
     std::vector<FetchRequest> inbox;
+    std::size_t inbox_next = 0;
     std::vector<std::uint64_t> inbox_cancels;
     bool stopping = false;
 
@@ -294,11 +300,13 @@ struct Engine::Impl {
         }
         {
             std::lock_guard lock(inbox_mutex);
-            if (inbox.empty())
+            if (inbox_next == inbox.size()) {
                 inbox = std::move(requests);
-            else
+                inbox_next = 0;
+            } else {
                 inbox.insert(inbox.end(), std::make_move_iterator(requests.begin()),
                              std::make_move_iterator(requests.end()));
+            }
         }
         wake_all();  // the first takes the inbox; each fills its own slots
     }
@@ -353,6 +361,7 @@ struct Engine::Impl {
     // what finished, and its free slots filled from the shared fair queue.
     void lane_loop(Lane& own) {
         while (true) {
+            bool inbox_left = false;
             {
                 // The inbox is taken under the dispatch lock: a cancel sent
                 // after a submit must not be handled by one lane before
@@ -363,8 +372,7 @@ struct Engine::Impl {
                 {
                     std::lock_guard inbox_lock(inbox_mutex);
                     if (stopping) break;
-                    fresh.swap(inbox);
-                    cancels.swap(inbox_cancels);
+                    inbox_left = take_inbox(fresh, cancels);
                 }
                 begin_pass(own);
                 reap_finished();
@@ -388,7 +396,7 @@ struct Engine::Impl {
                 start_transfers();
                 hand_over_if_due();
                 end_pass();
-                timeout = poll_timeout();
+                timeout = inbox_left ? std::chrono::milliseconds(0) : poll_timeout();
             }
             own.loop->wait(timeout);
         }
@@ -397,6 +405,32 @@ struct Engine::Impl {
         hand_over();  // what finished before the stop is still reported
         abandon_running();
         lane = nullptr;
+    }
+
+    // Queueing costs a few microseconds a request (its URL checked, its
+    // transfer made): a list of a million would hold the first transfer back
+    // for seconds if one pass queued it all. A pass takes this many; the lane
+    // goes on with the rest in its next passes, which do not wait on sockets.
+    static constexpr std::size_t kQueuedPerPass = 512;
+
+    // Under inbox_mutex: the next requests and, once none is left behind, the
+    // cancels (sent after those requests, so they find them queued). True
+    // while requests are left for a later pass.
+    bool take_inbox(std::vector<FetchRequest>& fresh, std::vector<std::uint64_t>& cancels) {
+        const std::size_t n = std::min(kQueuedPerPass, inbox.size() - inbox_next);
+        if (inbox_next == 0 && n == inbox.size()) {
+            fresh.swap(inbox);
+        } else {
+            auto from = inbox.begin() + std::ptrdiff_t(inbox_next);
+            fresh.assign(std::make_move_iterator(from),
+                         std::make_move_iterator(from + std::ptrdiff_t(n)));
+            inbox_next += n;
+        }
+        if (inbox_next < inbox.size()) return true;
+        inbox.clear();
+        inbox_next = 0;
+        cancels.swap(inbox_cancels);
+        return false;
     }
 
     void begin_pass(Lane& own) {

@@ -1,5 +1,6 @@
 // SHA-256 against the FIPS 180-2 test vectors, one-shot and streamed in
-// pieces (as the engine feeds it a download), and reuse after reset().
+// pieces (as the engine feeds it a download), reuse after reset(), and a
+// hasher used only after a reset or a move.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -46,6 +47,18 @@ TEST(Sha256, ResetStartsOverAndMovesKeepTheState) {
     EXPECT_EQ(moved.finish_hex(), kAbc);
     moved.reset();
     EXPECT_EQ(moved.finish_hex(), kEmpty);
+}
+
+// A hasher makes its context on first use: one never fed, reset or moved
+// before that still gives the digest of nothing, and can be fed afterwards.
+TEST(Sha256, AnUnusedHasherDigestsNothing) {
+    Sha256 fresh;
+    EXPECT_EQ(fresh.finish_hex(), kEmpty);
+    Sha256 reset_first;
+    reset_first.reset();
+    Sha256 moved = std::move(reset_first);
+    moved.update("abc", 3);
+    EXPECT_EQ(moved.finish_hex(), kAbc);
 }
 
 }  // namespace

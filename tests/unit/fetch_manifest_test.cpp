@@ -63,6 +63,46 @@ TEST(ManifestTest, FailedLineCarriesReasonAndNoFileFields) {
     EXPECT_FALSE(boost::json::parse(to_manifest_line(bad)).as_object().contains("http_status"));
 }
 
+// The line is written field by field; it must be the JSON a serializer
+// writes (here Boost.JSON's, which wrote it before), for every byte a URL or
+// a file name may hold: quotes, backslashes, control characters, UTF-8.
+TEST(ManifestTest, LinesAreWhatAJsonSerializerWrites) {
+    std::string every_byte;
+    for (int c = 0; c < 256; ++c) every_byte += char(c);
+    ManifestEntry done;
+    done.url = "http://example.com/" + every_byte;
+    done.done = true;
+    done.http_status = 200;
+    done.file = "caf\xc3\xa9 \"x\"\\.png";
+    done.sha256 = std::string(64, 'f');
+    done.bytes = 18446744073709551615u;
+    done.width = 1;
+    done.height = 65535;
+    done.format = ImageFormat::png;
+    done.attempts = 3;
+    boost::json::object expected{
+        {"url", done.url},       {"status", "done"},    {"http_status", 200}, {"file", done.file},
+        {"sha256", done.sha256}, {"bytes", done.bytes}, {"width", 1},         {"height", 65535},
+        {"format", "png"},       {"attempts", 3}};
+    EXPECT_EQ(to_manifest_line(done), boost::json::serialize(expected));
+    // Read back (the parser takes valid UTF-8 only: the ASCII bytes here).
+    done.url = "http://example.com/" + every_byte.substr(0, 128);
+    auto back = parse_manifest_line(to_manifest_line(done));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->url, done.url);
+    EXPECT_EQ(back->file, done.file);
+    EXPECT_EQ(back->bytes, done.bytes);
+
+    ManifestEntry failed;
+    failed.url = "\t\x7f";
+    failed.reason = FailureReason::too_large;
+    failed.attempts = 1;
+    EXPECT_EQ(
+        to_manifest_line(failed),
+        boost::json::serialize(boost::json::object{
+            {"url", failed.url}, {"status", "failed"}, {"reason", "too_large"}, {"attempts", 1}}));
+}
+
 TEST(ManifestTest, GarbageLinesAreRefused) {
     for (const char* line :
          {"", "{", "[]", "{\"url\":\"x\"}", "{\"url\":\"x\",\"status\":\"weird\"}",
