@@ -7,8 +7,9 @@ keep-alive), fetched at concurrency 32 by `litchi fetch`, `curl --parallel`,
 time, user+sys CPU and peak RSS of the client process (os.wait4), as ratios
 to litchi.
 Case 2 -- 2,000 of those images with 50 ms of latency on every response
-(bench/fetch/delay_server.py), litchi at -j 64 against the ideal N / j x latency
-(curl at the same concurrency shown for reference).
+(bench/fetch/delay_server.cpp, built here into bench/out), litchi at -j 64
+against the ideal N / j x latency (curl at the same concurrency shown for
+reference); how late the server's answers were is reported beside it.
 
 Images are generated once with the vips CLI into bench/out/fetch-images
 (gitignored). Results are printed and written into docs/benchmarks.md between
@@ -30,6 +31,7 @@ import datetime
 import hashlib
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -183,15 +185,38 @@ http {{
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def build_delay_server():
+    """bench/fetch/delay_server.cpp, compiled into bench/out when missing or older than its source."""
+    source, binary = HERE / "delay_server.cpp", OUT / "delay_server"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        log("building bench/out/delay_server...")
+        subprocess.run(["c++", "-std=c++20", "-O2", "-o", str(binary), str(source)], check=True, timeout=300)
+    return binary
+
+
 class DelayServer:
+    """bench/fetch/delay_server.cpp on 127.0.0.1: every answer `delay_ms` after its request.
+    sample() asks it, after a client's run, how late its answers were and how soon that
+    client sent its next request on a connection after an answer (both in microseconds)."""
+
+    SAMPLE = re.compile(r"late by mean (\d+) us.*next request mean (\d+) us, p50 (\d+) us")
+
     def __init__(self, folder, delay_ms):
-        self.process = subprocess.Popen(["/usr/bin/python3", str(HERE / "delay_server.py"), str(folder),
-                                         "--delay", str(delay_ms)], stdout=subprocess.PIPE)
+        self.process = subprocess.Popen([str(build_delay_server()), str(folder), str(delay_ms)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = self.process.stdout.readline().decode().split()
         if len(line) != 2 or line[0] != "PORT":
             self.stop()
             raise SystemExit("delay server did not start")
         self.port = int(line[1])
+
+    def sample(self):
+        self.process.send_signal(signal.SIGUSR1)
+        line = self.process.stderr.readline().decode(errors="replace")
+        m = self.SAMPLE.search(line)
+        if not m:
+            return None
+        return {"late_us": int(m[1]), "turnaround_us": int(m[2]), "turnaround_p50_us": int(m[3])}
 
     def stop(self):
         if self.process.poll() is None:
@@ -201,6 +226,7 @@ class DelayServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.process.stderr.close()
 
 
 # ---------------------------------------------------------------------------
@@ -332,7 +358,11 @@ def case_latency(litchi, repeat, where):
             for rep in range(repeat):
                 for tool in runs:
                     result = clients.run(tool, f"l{rep}")
-                    log(f"  latency rep {rep + 1}/{repeat} {tool:6s} {result['wall']:6.2f} s (ideal {ideal:.2f} s)"
+                    result["server"] = server.sample()
+                    turn = result["server"] or {}
+                    log(f"  latency rep {rep + 1}/{repeat} {tool:6s} {result['wall']:6.2f} s (ideal {ideal:.2f} s); "
+                        f"server late by {turn.get('late_us', '?')} us, next request "
+                        f"{turn.get('turnaround_us', '?')} us after an answer (means)"
                         f"{'' if result['ok'] else '  (FAILED)'}")
                     runs[tool].append(result)
     finally:
@@ -340,9 +370,11 @@ def case_latency(litchi, repeat, where):
     rows = []
     for tool, tool_runs in runs.items():
         wall = median_of(tool_runs, "wall")
+        samples = [r["server"] for r in tool_runs if r["server"]]
+        server_side = {k: statistics.median(x[k] for x in samples) for k in samples[0]} if samples else {}
         rows.append({"tool": tool, "wall": wall, "cpu": median_of(tool_runs, "cpu"),
                      "rss_kib": median_of(tool_runs, "rss_kib"), "ok": all(r["ok"] for r in tool_runs),
-                     "over_ideal": wall / ideal - 1})
+                     "over_ideal": wall / ideal - 1, **server_side})
     return rows, ideal
 
 
@@ -410,11 +442,14 @@ def throughput_table(rows):
 
 
 def latency_table(rows):
-    lines = ["| client | wall s | over ideal | CPU s | peak RSS MiB | all fetched |",
-             "|---|---:|---:|---:|---:|:-:|"]
+    lines = ["| client | wall s | over ideal | next request after an answer, mean / p50 µs | server late, mean µs "
+             "| CPU s | peak RSS MiB | all fetched |",
+             "|---|---:|---:|---:|---:|---:|---:|:-:|"]
     for r in rows:
-        lines.append(f"| {r['tool']} | {r['wall']:.2f} | {r['over_ideal'] * 100:+.1f} % | {r['cpu']:.2f} | "
-                     f"{r['rss_kib'] / 1024:.1f} | {'yes' if r['ok'] else 'NO'} |")
+        turn = (f"{r['turnaround_us']:.0f} / {r['turnaround_p50_us']:.0f}" if "turnaround_us" in r else "?")
+        late = f"{r['late_us']:.0f}" if "late_us" in r else "?"
+        lines.append(f"| {r['tool']} | {r['wall']:.2f} | {r['over_ideal'] * 100:+.1f} % | {turn} | {late} | "
+                     f"{r['cpu']:.2f} | {r['rss_kib'] / 1024:.1f} | {'yes' if r['ok'] else 'NO'} |")
     return lines
 
 
@@ -441,7 +476,7 @@ def targets(where, throughput, latency):
                      f"(litchi {litchi['wall']:.2f} s, curl {curl['wall']:.2f} s: {litchi['wall'] / curl['wall']:.2f}×)")
     lines += [
         f"- within 10 % of ideal with 50 ms latency: {verdict(lat['over_ideal'] <= 0.10)} "
-        f"({lat['over_ideal'] * 100:+.1f} %)",
+        f"({lat['over_ideal'] * 100:+.1f} %; curl {latency[1]['over_ideal'] * 100:+.1f} %)",
         f"- peak RSS under 64 MiB (issue 2): {verdict(rss < 64 * 1024)} ({rss / 1024:.1f} MiB)",
     ]
     return lines
@@ -490,9 +525,13 @@ def render(results, avg_size, ideal, litchi, repeat, command, callgrind=None, ca
         "another's.",
         "",
         f"Case 2: {LATENCY_COUNT:,} of those images, every response {LATENCY_MS} ms after its request "
-        f"(`bench/fetch/delay_server.py`, asyncio timers), concurrency {LATENCY_CONCURRENCY}; ideal = N / j × latency = "
+        f"(`bench/fetch/delay_server.cpp`: one epoll thread, a timerfd set to each answer's due time, requests "
+        f"timed from the kernel's receive stamp), concurrency {LATENCY_CONCURRENCY}; ideal = N / j × latency = "
         f"{LATENCY_COUNT} / {LATENCY_CONCURRENCY} × {LATENCY_MS} ms = {ideal:.3f} s. curl at the same "
-        "concurrency for reference.",
+        "concurrency for reference. The server also tells, per run, how late its answers were and how soon the "
+        "client sent its next request on a connection after an answer was written (the client's turnaround: "
+        "reading the answer and what it does before asking again); the table gives the medians of those per-run "
+        "means and medians.",
     ]
     for where, (throughput, latency) in results.items():
         fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(WHERE[where])],
@@ -565,7 +604,7 @@ def main():
     if not os.access(litchi, os.X_OK):
         raise SystemExit(f"no litchi binary at {litchi}: build it with `cmake --preset release && "
                          "cmake --build --preset release`, or pass --litchi")
-    for tool in ("nginx", "curl", "wget2", "aria2c", "vips") + (("valgrind",) if args.callgrind else ()):
+    for tool in ("nginx", "curl", "wget2", "aria2c", "vips", "c++") + (("valgrind",) if args.callgrind else ()):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: run scripts/install-deps.sh bench")
     OUT.mkdir(parents=True, exist_ok=True)
