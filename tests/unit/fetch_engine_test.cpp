@@ -3,10 +3,7 @@
 // after it must still find every request of it, also those a later pass
 // queues. The origin is a listener on 127.0.0.1 that never accepts: every
 // connection waits in its backlog and no transfer ends by itself.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,12 +12,12 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "blobs/blob_store.hpp"
 #include "fetch/engine.hpp"
+#include "loopback_listener.hpp"
 
 namespace litchi {
 namespace {
@@ -28,16 +25,9 @@ namespace {
 class SilentOrigin {
   public:
     SilentOrigin() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            ::listen(fd_, 1024) != 0 ||
-            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-            throw std::runtime_error("cannot listen on 127.0.0.1");
-        port_ = ntohs(addr.sin_port);
+        const auto listener = listen_on_loopback(1024);
+        fd_ = listener.fd;
+        port_ = listener.port;
     }
     ~SilentOrigin() { ::close(fd_); }
     std::string url(std::uint64_t i) const {

@@ -3,21 +3,19 @@
 // eventfd that other threads wake it with. Real sockets on 127.0.0.1; every
 // wait is allowed an hour, so a wake-up the loop misses shows as a hang
 // (the test's timeout), never as a flaky time limit.
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "fetch/multi_loop.hpp"
+#include "loopback_listener.hpp"
 
 namespace litchi {
 namespace {
@@ -29,16 +27,9 @@ constexpr auto kForever = std::chrono::hours(1);
 class OneShotServer {
   public:
     explicit OneShotServer(std::string answer) : answer_(std::move(answer)) {
-        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            ::listen(listener_, 1) != 0 ||
-            ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-            throw std::runtime_error("cannot listen on 127.0.0.1");
-        port_ = ntohs(addr.sin_port);
+        const auto listener = listen_on_loopback(1);
+        listener_ = listener.fd;
+        port_ = listener.port;
         thread_ = std::thread([this] { serve(); });
     }
     ~OneShotServer() {

@@ -6,9 +6,7 @@
 // upkeep renews and expires them (and runs what expired), an idle feeder
 // polls for work nobody told it about, and results the store refuses are
 // kept and retried (or, beyond the bound, dropped and their items redone).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,6 +22,7 @@
 #include "blobs/blob_store.hpp"
 #include "jobs/job_service.hpp"
 #include "jobs/scheduler.hpp"
+#include "loopback_listener.hpp"
 #include "store/observer.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_test_support.hpp"
@@ -55,19 +54,9 @@ const unsigned char kPng[] = {
 class TestOrigin {
   public:
     TestOrigin() {
-        listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        int one = 1;
-        ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = 0;
-        if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            ::listen(listener_, 128) != 0)
-            throw std::runtime_error("test origin: cannot listen on 127.0.0.1");
-        socklen_t length = sizeof addr;
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &length);
-        port_ = ntohs(addr.sin_port);
+        const auto listener = listen_on_loopback(128);
+        listener_ = listener.fd;
+        port_ = listener.port;
         thread_ = std::thread([this] { run(); });
     }
     ~TestOrigin() {
