@@ -191,7 +191,6 @@ void configure_easy(Transfer& t, const FetchLimits& limits) {
     CURL* e = t.easy;
     curl_easy_setopt(e, CURLOPT_URL, t.url.c_str());
     curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // every hop is checked here, not by curl
@@ -276,7 +275,6 @@ void reset_attempt(Transfer& t) {
     t.abort_reason = FailureReason::none;
     t.detail.clear();
     t.retry_after.clear();
-    t.errbuf[0] = 0;
 }
 
 void close_part(Transfer& t) {

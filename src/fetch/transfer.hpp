@@ -123,7 +123,6 @@ struct Transfer {
     std::string detail;
     std::string retry_after;
     EngineClock::time_point not_before{};  // retry wait
-    char errbuf[CURL_ERROR_SIZE]{};
 };
 
 // scheme://authority: what a connection is reused for, and the per-host key.
