@@ -7,9 +7,11 @@
 //                   decisions below share one dispatch state under
 //                   `dispatch_mutex`, taken by a lane between its socket
 //                   waits. New work and cancels arrive through `inbox` and
-//                   MultiLoop::wake (a pass queues at most kQueuedPerPass of
-//                   the new work, so a long list's first transfers start at
-//                   once); a running transfer is touched only by
+//                   MultiLoop::wake; new work is queued as the fair queue
+//                   needs it (requests_wanted: a slice a pass),
+//                   so a long list's first transfers start at once and its
+//                   rest waits as requests, not transfers (a few hundred
+//                   bytes less each); a running transfer is touched only by
 //                   its own lane (a cancel for it is forwarded there).
 //                   This file: dispatch (fair_queue.hpp: max-min across
 //                   users, jobs and hosts, putting back a transfer for a
@@ -140,12 +142,20 @@ struct Engine::Impl {
     std::condition_variable idle_cv;
     std::uint64_t outstanding = 0;
 
-    // Inbox: filled by any thread, drained by the lanes, kQueuedPerPass at a
-    // time from inbox_next on (the rest moved out already).
+    // Inbox: filled by any thread, drained by the lanes a slice at a time
+    // from inbox_next on (the rest moved out already). Requests are counted
+    // as they are submitted and as they are taken: a cancel applies to the
+    // requests submitted before it, also those still here (cancel_on_arrival).
     std::mutex inbox_mutex;
     std::vector<FetchRequest> inbox;
     std::size_t inbox_next = 0;
-    std::vector<std::uint64_t> inbox_cancels;
+    std::uint64_t inbox_submitted = 0;
+    std::uint64_t inbox_taken = 0;
+    struct InboxCancel {
+        std::uint64_t id;
+        std::uint64_t submitted_before;  // inbox_submitted when it came
+    };
+    std::vector<InboxCancel> inbox_cancels;
     bool stopping = false;
 
     // A network thread: its multi handle, what runs in it, and what it
@@ -160,6 +170,7 @@ struct Engine::Impl {
         int cap = 1;                                                       // its share of -j
         bool shares_changed = false;  // something was queued: look for a group above its share
         bool wake_pending = false;    // woken, and not yet through a pass since
+        bool starved = false;         // its last pass had free slots the fair queue could not fill
         std::vector<std::uint64_t> cancels;  // ids running here, cancelled from another lane
         std::vector<std::unique_ptr<Transfer>> probe_batch;  // hand_over_if_due
         std::vector<CommitItem> failed;
@@ -198,6 +209,10 @@ struct Engine::Impl {
     // many: which one starts next (max-min across users, jobs, hosts;
     // --per-host; hosts closed for now are skipped: host_open).
     FairQueue<std::unique_ptr<Transfer>> queue{limits.per_host};
+    // Cancelled while still in the inbox: id -> the inbox count when the
+    // cancel came (a request of that id taken from the inbox at a lower
+    // count ends as cancelled instead of being queued).
+    std::unordered_map<std::uint64_t, std::uint64_t> cancel_on_arrival;
     Clock::time_point pass_now{};  // the time host_open() judges by (set per dispatch)
     bool lane_full = false;        // this pass stopped starting at its lane's cap
     std::unordered_map<std::uint64_t, Transfer*> by_id;  // queued, waiting or running
@@ -300,6 +315,7 @@ struct Engine::Impl {
         }
         {
             std::lock_guard lock(inbox_mutex);
+            inbox_submitted += requests.size();
             if (inbox_next == inbox.size()) {
                 inbox = std::move(requests);
                 inbox_next = 0;
@@ -314,7 +330,7 @@ struct Engine::Impl {
     void cancel(const std::vector<std::uint64_t>& ids) {
         {
             std::lock_guard lock(inbox_mutex);
-            inbox_cancels.insert(inbox_cancels.end(), ids.begin(), ids.end());
+            for (auto id : ids) inbox_cancels.push_back({id, inbox_submitted});
         }
         lanes.front()->loop->wake();  // it forwards what runs in another lane
     }
@@ -368,19 +384,31 @@ struct Engine::Impl {
                 // another has queued what the submit brought.
                 std::lock_guard lock(dispatch_mutex);
                 std::vector<FetchRequest> fresh;
-                std::vector<std::uint64_t> cancels;
+                std::vector<InboxCancel> cancels;
+                std::uint64_t taken_before = 0;
                 {
                     std::lock_guard inbox_lock(inbox_mutex);
                     if (stopping) break;
-                    inbox_left = take_inbox(fresh, cancels);
+                    taken_before = inbox_taken;
+                    inbox_left = take_inbox(fresh, cancels, requests_wanted(own));
                 }
                 begin_pass(own);
                 reap_finished();
-                for (auto& r : fresh) enqueue(std::move(r));
-                cancels.insert(cancels.end(), own.cancels.begin(), own.cancels.end());
+                for (std::size_t i = 0; i < fresh.size(); ++i)
+                    enqueue(std::move(fresh[i]), taken_before + i);
+                const std::uint64_t taken = taken_before + fresh.size();
+                for (const auto& c : cancels) {
+                    cancel_one(c.id);
+                    // Requests submitted before it are still in the inbox.
+                    if (c.submitted_before > taken) {
+                        auto& at = cancel_on_arrival[c.id];
+                        at = std::max(at, c.submitted_before);
+                    }
+                }
+                std::erase_if(cancel_on_arrival, [&](const auto& c) { return c.second <= taken; });
+                for (auto id : own.cancels) cancel_one(id);
+                if (!cancels.empty() || !own.cancels.empty()) drop_cancelled_from_parked_hosts();
                 own.cancels.clear();
-                for (auto id : cancels) cancel_one(id);
-                if (!cancels.empty()) drop_cancelled_from_parked_hosts();
                 promote_due_retries();
                 wake_due_hosts();
                 start_transfers();
@@ -396,7 +424,9 @@ struct Engine::Impl {
                 start_transfers();
                 hand_over_if_due();
                 end_pass();
-                timeout = inbox_left ? std::chrono::milliseconds(0) : poll_timeout();
+                // Requests left that the queue wants now: no waiting on sockets.
+                timeout = inbox_left && requests_wanted(own) > 0 ? std::chrono::milliseconds(0)
+                                                                 : poll_timeout();
             }
             own.loop->wait(timeout);
         }
@@ -408,16 +438,31 @@ struct Engine::Impl {
     }
 
     // Queueing costs a few microseconds a request (its URL checked, its
-    // transfer made): a list of a million would hold the first transfer back
-    // for seconds if one pass queued it all. A pass takes this many; the lane
-    // goes on with the rest in its next passes, which do not wait on sockets.
+    // transfer made, ~700 bytes with its strings): a pass that queued a long
+    // list whole held the first transfer back (for a million URLs, seconds)
+    // and kept a transfer per URL (a gigabyte). So a pass takes at most
+    // kQueuedPerPass, only while the fair queue holds fewer than queue_ahead()
+    // ready (enough to pick fairly among users, jobs and hosts) or while this
+    // lane has free slots that the queue could not fill (its hosts at their
+    // limits: more of the list may bring other hosts); the rest waits in the
+    // inbox as requests.
     static constexpr std::size_t kQueuedPerPass = 512;
+    std::size_t queue_ahead() const {
+        return std::max<std::size_t>(4096, 16 * std::size_t(limits.concurrency));
+    }
 
-    // Under inbox_mutex: the next requests and, once none is left behind, the
-    // cancels (sent after those requests, so they find them queued). True
-    // while requests are left for a later pass.
-    bool take_inbox(std::vector<FetchRequest>& fresh, std::vector<std::uint64_t>& cancels) {
-        const std::size_t n = std::min(kQueuedPerPass, inbox.size() - inbox_next);
+    std::size_t requests_wanted(const Lane& own) const {
+        const std::size_t ready = queue.pending();
+        if (ready < queue_ahead()) return std::min(kQueuedPerPass, queue_ahead() - ready);
+        return own.starved ? kQueuedPerPass : 0;
+    }
+
+    // Under inbox_mutex: up to `want` of the next requests, and the cancels.
+    // True while requests are left for a later pass.
+    bool take_inbox(std::vector<FetchRequest>& fresh, std::vector<InboxCancel>& cancels,
+                    std::size_t want) {
+        cancels.swap(inbox_cancels);
+        const std::size_t n = std::min(want, inbox.size() - inbox_next);
         if (inbox_next == 0 && n == inbox.size()) {
             fresh.swap(inbox);
         } else {
@@ -426,10 +471,10 @@ struct Engine::Impl {
                          std::make_move_iterator(from + std::ptrdiff_t(n)));
             inbox_next += n;
         }
+        inbox_taken += n;
         if (inbox_next < inbox.size()) return true;
         inbox.clear();
         inbox_next = 0;
-        cancels.swap(inbox_cancels);
         return false;
     }
 
@@ -459,7 +504,9 @@ struct Engine::Impl {
         other.loop->wake();
     }
 
-    void enqueue(FetchRequest r) {
+    // `order`: the request's place in everything ever submitted (for a
+    // cancel that came while it was in the inbox).
+    void enqueue(FetchRequest r, std::uint64_t order) {
         auto t = std::make_unique<Transfer>();
         t->limits = &limits;
         if (r.options) {  // the job's own headers and tighter limits
@@ -473,8 +520,15 @@ struct Engine::Impl {
         t->parts = &parts;
         t->id = r.id;
         t->key = r.key;
-        t->original_url = r.url;
-        auto check = check_url(r.url, limits);
+        t->original_url = std::move(r.url);
+        if (auto it = cancel_on_arrival.find(t->id);
+            it != cancel_on_arrival.end() && order < it->second) {
+            cancel_on_arrival.erase(it);
+            --n_queued;
+            finish_failed(std::move(t), FailureReason::cancelled, 0);
+            return;
+        }
+        auto check = check_url(t->original_url, limits);
         if (!check.ok) {
             t->abort_reason = check.reason;
             t->detail = check.detail;
@@ -627,6 +681,7 @@ struct Engine::Impl {
     // Fills this lane's free slots, each with the next transfer the fair
     // queue picks among the hosts open now.
     void start_transfers() {
+        lane->starved = false;
         pass_now = Clock::now();
         const auto now = pass_now;
         while (int(n_active) < limits.concurrency) {
@@ -635,7 +690,10 @@ struct Engine::Impl {
                 break;
             }
             auto next = queue.pop();
-            if (!next) break;  // nothing queued, or only for hosts closed or at their limit
+            if (!next) {  // nothing queued, or only for hosts closed or at their limit
+                lane->starved = true;
+                break;
+            }
             auto t = std::move(next->item);
             const std::string& host = next->host;
             auto& hq = host_queue(host);

@@ -1,8 +1,9 @@
 // The download engine on real sockets: its inbox. A long submit is queued a
-// slice per pass (so the first transfers start at once), and a cancel sent
-// after it must still find every request of it, also those a later pass
-// queues. The origin is a listener on 127.0.0.1 that never accepts: every
-// connection waits in its backlog and no transfer ends by itself.
+// slice at a time, as the fair queue needs it (most of a long list waits as
+// requests), and a cancel applies to every request submitted before it,
+// also those still waiting; never to one submitted after it. The origin is
+// a listener on 127.0.0.1 that never accepts: every connection waits in its
+// backlog and no transfer ends by itself.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -39,6 +41,13 @@ class SilentOrigin {
     int port_ = 0;
 };
 
+// A closed port on 127.0.0.1: every connection is refused at once.
+std::string refused_url() {
+    const auto listener = listen_on_loopback(1);
+    ::close(listener.fd);
+    return "http://127.0.0.1:" + std::to_string(listener.port) + "/x.png";
+}
+
 class EngineInbox : public ::testing::TestWithParam<int> {
   protected:
     void SetUp() override {
@@ -46,48 +55,111 @@ class EngineInbox : public ::testing::TestWithParam<int> {
                ("litchi-engine-test-" + std::to_string(::getpid()));
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_);
+        limits_.concurrency = 8;
+        limits_.allow_private = true;
+        limits_.network_threads = GetParam();
+        blobs_ = std::make_unique<BlobStore>(dir_, BlobLayout::flat);
+        engine_ =
+            std::make_unique<Engine>(limits_, *blobs_, [this](std::vector<FetchResult>&& batch) {
+                std::lock_guard lock(mutex_);
+                for (const auto& r : batch) reasons_[r.id] = r.reason;
+                changed_.notify_all();
+            });
     }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
+    void TearDown() override {
+        engine_->stop();
+        engine_.reset();
+        blobs_.reset();
+        std::filesystem::remove_all(dir_);
+    }
+
+    // Nothing ends by itself on the silent origin: a request a cancel missed
+    // stays queued or hangs there, and the count stops short.
+    std::map<std::uint64_t, FailureReason> wait_for_results(std::size_t n) {
+        std::unique_lock lock(mutex_);
+        changed_.wait_for(lock, std::chrono::seconds(30), [&] { return reasons_.size() >= n; });
+        return reasons_;
+    }
 
     std::filesystem::path dir_;
+    FetchLimits limits_;
+    std::unique_ptr<BlobStore> blobs_;
+    std::unique_ptr<Engine> engine_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::map<std::uint64_t, FailureReason> reasons_;  // by request id
 };
 
-TEST_P(EngineInbox, ACancelAfterALongSubmitEndsEveryRequestOfIt) {
-    constexpr std::uint64_t kRequests = 5000;  // ten passes' worth and more
-    SilentOrigin origin;
-    FetchLimits limits;
-    limits.concurrency = 8;
-    limits.allow_private = true;
-    limits.network_threads = GetParam();
-    BlobStore blobs(dir_, BlobLayout::flat);
+constexpr std::uint64_t kRequests = 20'000;  // most wait in the inbox as requests
 
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::map<FailureReason, std::uint64_t> reasons;
-    std::uint64_t reported = 0;
-    Engine engine(limits, blobs, [&](std::vector<FetchResult>&& batch) {
-        std::lock_guard lock(mutex);
-        for (const auto& r : batch) ++reasons[r.reason];
-        reported += batch.size();
-        changed.notify_all();
-    });
+std::vector<FetchRequest> silent_requests(const SilentOrigin& origin,
+                                          std::vector<std::uint64_t>& ids) {
     std::vector<FetchRequest> requests;
-    std::vector<std::uint64_t> ids;
     for (std::uint64_t i = 0; i < kRequests; ++i) {
         requests.push_back({i, origin.url(i)});
         ids.push_back(i);
     }
-    engine.submit(std::move(requests));
-    engine.cancel(ids);
+    return requests;
+}
 
-    // Nothing ends by itself here: a request the cancel missed stays queued
-    // or hangs on the silent origin, and the count stops short.
-    std::unique_lock lock(mutex);
-    changed.wait_for(lock, std::chrono::seconds(30), [&] { return reported == kRequests; });
-    EXPECT_EQ(reported, kRequests);
-    EXPECT_EQ(reasons[FailureReason::cancelled], kRequests);
-    lock.unlock();
-    engine.stop();
+TEST_P(EngineInbox, ACancelAfterALongSubmitEndsEveryRequestOfIt) {
+    SilentOrigin origin;
+    std::vector<std::uint64_t> ids;
+    engine_->submit(silent_requests(origin, ids));
+    engine_->cancel(ids);
+
+    auto reasons = wait_for_results(kRequests);
+    ASSERT_EQ(reasons.size(), kRequests);
+    for (const auto& [id, reason] : reasons)
+        ASSERT_EQ(reason, FailureReason::cancelled) << "request " << id;
+}
+
+// Cancelling an id nobody submitted is ignored, even while a long submit
+// waits in the inbox: a request submitted after that cancel, with that id,
+// runs (here it is refused by a closed port).
+TEST_P(EngineInbox, ACancelNeverEndsARequestSubmittedAfterIt) {
+    SilentOrigin origin;
+    std::vector<std::uint64_t> ids;
+    engine_->submit(silent_requests(origin, ids));
+    constexpr std::uint64_t kLater = kRequests + 1;
+    engine_->cancel({kLater});
+    engine_->submit({{kLater, refused_url()}});
+    engine_->cancel(ids);  // ends the silent ones
+
+    auto reasons = wait_for_results(kRequests + 1);
+    ASSERT_EQ(reasons.size(), kRequests + 1);
+    EXPECT_EQ(reasons[kLater], FailureReason::connect);
+    EXPECT_EQ(reasons[0], FailureReason::cancelled);
+    EXPECT_EQ(reasons[kRequests - 1], FailureReason::cancelled);
+}
+
+// The inbox is taken as the fair queue needs it, but not only then: when
+// what is queued cannot fill the free slots (all for a host at its
+// --per-host limit), more of the list is taken, so a host further down it
+// is not starved. Here the first 6,000 requests go to one silent host (2 at
+// a time), the last 10 to a closed port: those must all end (refused).
+TEST_P(EngineInbox, FreeSlotsTakeMoreOfTheListThanTheQueueWants) {
+    engine_.reset();
+    limits_.per_host = 2;
+    engine_ = std::make_unique<Engine>(limits_, *blobs_, [this](std::vector<FetchResult>&& batch) {
+        std::lock_guard lock(mutex_);
+        for (const auto& r : batch) reasons_[r.id] = r.reason;
+        changed_.notify_all();
+    });
+    SilentOrigin origin;
+    std::vector<FetchRequest> requests;
+    constexpr std::uint64_t kSilent = 6000, kRefused = 10;
+    for (std::uint64_t i = 0; i < kSilent; ++i) requests.push_back({i, origin.url(i)});
+    const std::string refused = refused_url();
+    for (std::uint64_t i = kSilent; i < kSilent + kRefused; ++i) requests.push_back({i, refused});
+    engine_->submit(std::move(requests));
+
+    auto reasons = wait_for_results(kRefused);
+    ASSERT_EQ(reasons.size(), kRefused);
+    for (const auto& [id, reason] : reasons) {
+        EXPECT_GE(id, kSilent);
+        EXPECT_EQ(reason, FailureReason::connect) << "request " << id;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(NetworkThreads, EngineInbox, ::testing::Values(1, 2));
