@@ -19,7 +19,7 @@ build_pkgs=(build-essential cmake ninja-build pkg-config ccache
   libcli11-dev libspdlog-dev libfmt-dev python3)
 test_pkgs=(libgtest-dev googletest python3-websockets chromium sqlite3 unzip clang-format postgresql-15 nginx
   clang-14 libfuzzer-14-dev libclang-rt-14-dev)
-bench_pkgs=(curl wget2 aria2 libbenchmark-dev valgrind)
+bench_pkgs=(curl wget2 aria2 libbenchmark-dev valgrind time)
 corpus_pkgs=(libvips-tools webp gifsicle libjpeg-turbo-progs)
 
 want=("${build_pkgs[@]}")

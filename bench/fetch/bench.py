@@ -234,26 +234,35 @@ class DelayServer:
 # ---------------------------------------------------------------------------
 
 def measure(argv, cwd):
-    """Runs argv; returns wall seconds, user+sys CPU seconds and peak RSS (KiB) of that process tree
-    (ru_maxrss is the largest single process, which for these one-process clients is the client)."""
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = started + RUN_TIMEOUT_S
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.002)
-    wall = time.monotonic() - started
+    """Runs argv; returns wall seconds, user+sys CPU seconds and peak RSS (KiB) of the client.
+    The peak RSS is what /usr/bin/time reports for it: started from `time`'s small process,
+    not forked from this one. A child forked from Python starts with Python's pages, and its
+    ru_maxrss counts them even after the exec (`true` showed 17 MiB that way, 1 MiB through
+    time; every client here showed at least ~25 MiB until 2026-12-03)."""
+    with tempfile.NamedTemporaryFile(prefix="litchi-bench-rss-", dir="/dev/shm") as rss_file:
+        started = time.monotonic()
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rss_file.name] + list(argv), cwd=cwd,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        deadline = started + RUN_TIMEOUT_S
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)  # time and the client
+                _, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.002)
+        wall = time.monotonic() - started
+        # "Command exited with non-zero status N" comes first when it failed; %M is last.
+        lines = Path(rss_file.name).read_text().split()
+        rss_kib = int(lines[-1]) if lines and lines[-1].isdigit() else 0
     proc.returncode = os.waitstatus_to_exitcode(status)
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss,
+    # CPU: `time` waited for the client, so its rusage includes the client's (and its own, ~1 ms).
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_kib": rss_kib,
             "rc": proc.returncode, "stderr": err[-2000:]}
 
 
@@ -640,7 +649,7 @@ def main():
     if not os.access(litchi, os.X_OK):
         raise SystemExit(f"no litchi binary at {litchi}: build it with `cmake --preset release && "
                          "cmake --build --preset release`, or pass --litchi")
-    for tool in ("nginx", "curl", "wget2", "aria2c", "vips", "c++") + (("valgrind",) if args.callgrind else ()):
+    for tool in ("nginx", "curl", "wget2", "aria2c", "vips", "c++", "/usr/bin/time") + (("valgrind",) if args.callgrind else ()):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: run scripts/install-deps.sh bench")
     OUT.mkdir(parents=True, exist_ok=True)
