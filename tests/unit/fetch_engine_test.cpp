@@ -59,6 +59,12 @@ class EngineInbox : public ::testing::TestWithParam<int> {
         limits_.allow_private = true;
         limits_.network_threads = GetParam();
         blobs_ = std::make_unique<BlobStore>(dir_, BlobLayout::flat);
+        start_engine();
+    }
+
+    // With limits_ as they are now.
+    void start_engine() {
+        engine_.reset();
         engine_ =
             std::make_unique<Engine>(limits_, *blobs_, [this](std::vector<FetchResult>&& batch) {
                 std::lock_guard lock(mutex_);
@@ -139,13 +145,8 @@ TEST_P(EngineInbox, ACancelNeverEndsARequestSubmittedAfterIt) {
 // is not starved. Here the first 6,000 requests go to one silent host (2 at
 // a time), the last 10 to a closed port: those must all end (refused).
 TEST_P(EngineInbox, FreeSlotsTakeMoreOfTheListThanTheQueueWants) {
-    engine_.reset();
     limits_.per_host = 2;
-    engine_ = std::make_unique<Engine>(limits_, *blobs_, [this](std::vector<FetchResult>&& batch) {
-        std::lock_guard lock(mutex_);
-        for (const auto& r : batch) reasons_[r.id] = r.reason;
-        changed_.notify_all();
-    });
+    start_engine();
     SilentOrigin origin;
     std::vector<FetchRequest> requests;
     constexpr std::uint64_t kSilent = 6000, kRefused = 10;
