@@ -10,9 +10,10 @@
 //
 // This header includes no OpenSSL header: the hashing context sits behind a
 // pointer to an incomplete type. It is made on the first update() (or
-// finish_hex()), not by the constructor: the engine makes one transfer, with
-// its hasher, per queued URL, and most of a long list's transfers wait in the
-// queue long before their first byte; reset() keeps a context for reuse.
+// finish_hex()), not by the constructor: the engine makes a transfer, with
+// its hasher, for every request it queues, long before its first byte (and
+// a request that fails before any body never needs one); reset() keeps a
+// context for reuse.
 #pragma once
 
 #include <cstddef>
