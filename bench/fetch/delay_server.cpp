@@ -97,8 +97,9 @@ const std::string kNotFound = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r
 
 struct Connection {
     int fd = -1;
-    std::string in;   // bytes of requests not yet complete
-    std::string out;  // answer bytes the socket did not take yet
+    std::uint64_t serial = 0;  // which connection on that fd (fd numbers are reused)
+    std::string in;            // bytes of requests not yet complete
+    std::string out;           // answer bytes the socket did not take yet
     bool close_after = false;
     Nanos answered = 0;  // when its last answer was written (0: none yet)
 };
@@ -107,7 +108,7 @@ struct Answer {
     Nanos due;
     std::uint64_t serial;  // ties: in the order the requests came
     int fd;
-    std::uint64_t connection;  // which connection on that fd (numbers are reused)
+    std::uint64_t connection;  // Connection::serial of the one it was asked on
     const std::string* response;
     bool close;
     bool operator>(const Answer& other) const {
@@ -222,7 +223,7 @@ class Server {
             auto& c = connections_[fd];
             c = Connection{};
             c.fd = fd;
-            serial_of_[fd] = ++connection_serial_;
+            c.serial = ++connection_serial_;
             watch(fd, EPOLLIN | EPOLLRDHUP);
         }
     }
@@ -278,7 +279,7 @@ class Server {
             std::string lower = head;
             std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
             auto found = responses_.find(path);
-            schedule({arrived + delay_, ++answer_serial_, c.fd, serial_of_[c.fd],
+            schedule({arrived + delay_, ++answer_serial_, c.fd, c.serial,
                       found == responses_.end() ? &kNotFound : &found->second,
                       lower.find("connection: close") != std::string::npos});
         }
@@ -305,7 +306,7 @@ class Server {
             Answer a = due_.top();
             due_.pop();
             auto it = connections_.find(a.fd);
-            if (it == connections_.end() || serial_of_[a.fd] != a.connection) continue;
+            if (it == connections_.end() || it->second.serial != a.connection) continue;
             late_.push_back(now_ns() - a.due);
             Connection& c = it->second;
             c.out += *a.response;
@@ -343,14 +344,12 @@ class Server {
         epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
         close(fd);
         connections_.erase(fd);
-        serial_of_[fd] = 0;
     }
 
     std::unordered_map<std::string, std::string> responses_;
     Nanos delay_;
     int listen_fd_ = -1, epoll_ = -1, timer_ = -1, signals_ = -1;
     std::unordered_map<int, Connection> connections_;
-    std::unordered_map<int, std::uint64_t> serial_of_;
     std::uint64_t connection_serial_ = 0, answer_serial_ = 0;
     std::priority_queue<Answer, std::vector<Answer>, std::greater<>> due_;
     std::vector<Nanos> late_, turnaround_;
